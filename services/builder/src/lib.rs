@@ -1,0 +1,66 @@
+//! builder: consumes `source.changed`, publishes `image.built` (or `build.failed`).
+//!
+//! Placeholder until the build issue: it names the image the build will produce and
+//! passes the run on, so the pipeline can be exercised end to end.
+
+use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
+use ferry_shared::config::FerryConfig;
+use ferry_shared::event::{Envelope, Event, ImageBuilt};
+use ferry_shared::service::ServiceDefaults;
+use std::sync::Arc;
+
+pub const SERVICE: &str = "builder";
+
+pub fn spec() -> StageSpec {
+    ferry_shared::pipeline::stage(SERVICE)
+}
+
+/// One build at a time per process: builds are CPU- and disk-bound; scale with replicas.
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    admin_port: 9602,
+    prefetch: 1,
+    handler_timeout_secs: 1500,
+    shutdown_grace_secs: 25,
+};
+
+pub struct Stage {
+    cfg: Arc<FerryConfig>,
+}
+
+impl Stage {
+    pub fn new(cfg: Arc<FerryConfig>) -> Self {
+        Self { cfg }
+    }
+}
+
+impl Handler for Stage {
+    async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
+        let Event::SourceChanged(source) = &event.event else {
+            return Outcome::GiveUp(format!("builder does not handle `{}` events", event.kind()));
+        };
+        let Some(project) = self.cfg.projects.get(&event.project) else {
+            return Outcome::GiveUp(format!(
+                "project `{}` is not in the configuration; add [projects.{}]",
+                event.project, event.project
+            ));
+        };
+        let registry = self
+            .cfg
+            .registry
+            .as_ref()
+            .map(|r| r.address.as_str())
+            .unwrap_or("localhost");
+        let built = event.follow(
+            Event::ImageBuilt(ImageBuilt {
+                revision: source.revision.clone(),
+                image: format!("{registry}/{}:{}", project.image, source.revision),
+                config_commit: None,
+            }),
+            None,
+        );
+        match ctx.publish(&built).await {
+            Ok(()) => Outcome::Done,
+            Err(retry) => retry,
+        }
+    }
+}

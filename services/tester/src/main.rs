@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    ferry_shared::service::run_stage_main(tester::spec(), tester::DEFAULTS, tester::Stage::new)
+}

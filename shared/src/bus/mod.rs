@@ -1,0 +1,14 @@
+//! The event bus on RabbitMQ: confirmed publishing, supervised consuming with
+//! retries and a parking lot, and the topology both rely on.
+
+pub mod connect;
+mod consumer;
+mod error;
+pub mod headers;
+mod publisher;
+pub mod topology;
+
+pub use consumer::{Consumer, ConsumerOptions, Context, Handler, Outcome, Settled, SettledAs};
+pub use error::BusError;
+pub use publisher::Publisher;
+pub use topology::{StageSpec, Topology};

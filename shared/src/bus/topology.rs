@@ -1,0 +1,217 @@
+//! What Ferry declares on RabbitMQ, as data: declared by the services at start-up and
+//! exported as `deploy/rabbitmq/definitions.json` (a test keeps the two equal).
+//!
+//! ```text
+//! <ns>.events (topic) --binding--> <ns>.<service>            (quorum; the stage's input)
+//! <ns>.<service> --retry-later--> <ns>.<service>.retry.<d>ms (quorum, TTL d, dead-letters back)
+//! <ns>.<service> --give up / attempts exhausted / poison--> <ns>.<service>.parked
+//! ```
+//! Retry and parking messages go through the default exchange, addressed by queue name.
+
+use super::BusError;
+use crate::config::BrokerConfig;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+use serde_json::{Value, json};
+
+/// What a consuming service declares: its queue and the routing patterns it takes.
+#[derive(Clone, Debug)]
+pub struct StageSpec {
+    /// The binary's name, e.g. `builder`: names the queue.
+    pub service: &'static str,
+    /// The stage in routing keys, e.g. `build` for `build.failed`.
+    pub stage: &'static str,
+    /// Topic patterns, e.g. `source.changed` or `deploy.succeeded.*`.
+    pub bindings: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueDef {
+    pub name: String,
+    pub arguments: Vec<(&'static str, Value)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Topology {
+    pub exchange: String,
+    pub queues: Vec<QueueDef>,
+    /// (queue, routing pattern)
+    pub bindings: Vec<(String, String)>,
+}
+
+pub fn exchange_name(namespace: &str) -> String {
+    format!("{namespace}.events")
+}
+
+pub fn queue_name(namespace: &str, service: &str) -> String {
+    format!("{namespace}.{service}")
+}
+
+pub fn parked_queue_name(namespace: &str, service: &str) -> String {
+    format!("{namespace}.{service}.parked")
+}
+
+/// Named by its delay so that changing `retry_delays_ms` adds queues instead of
+/// clashing with existing ones (RabbitMQ refuses to redeclare with other arguments).
+pub fn retry_queue_name(namespace: &str, service: &str, delay_ms: u64) -> String {
+    format!("{namespace}.{service}.retry.{delay_ms}ms")
+}
+
+/// Quorum queues that dead-letter at-least-once (RabbitMQ ≥ 3.10): a message moving to
+/// the parking lot or back from a retry queue is never dropped on the way.
+fn quorum_dead_lettering_to(target: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("x-queue-type", json!("quorum")),
+        ("x-dead-letter-exchange", json!("")),
+        ("x-dead-letter-routing-key", json!(target)),
+        ("x-dead-letter-strategy", json!("at-least-once")),
+        ("x-overflow", json!("reject-publish")),
+    ]
+}
+
+impl Topology {
+    pub fn for_stage(cfg: &BrokerConfig, spec: &StageSpec) -> Self {
+        let ns = &cfg.namespace;
+        let main = queue_name(ns, spec.service);
+        let parked = parked_queue_name(ns, spec.service);
+        let mut main_args = quorum_dead_lettering_to(&parked);
+        // Backstop for poison that kills the consumer before it can park the message
+        // itself (the consumer parks at `max_redeliveries`).
+        main_args.push(("x-delivery-limit", json!(cfg.max_redeliveries + 2)));
+        let mut queues = vec![QueueDef {
+            name: main.clone(),
+            arguments: main_args,
+        }];
+        let mut delays = cfg.retry_delays_ms.clone();
+        delays.sort_unstable();
+        delays.dedup();
+        for delay in delays {
+            let mut arguments = quorum_dead_lettering_to(&main);
+            arguments.push(("x-message-ttl", json!(delay)));
+            queues.push(QueueDef {
+                name: retry_queue_name(ns, spec.service, delay),
+                arguments,
+            });
+        }
+        queues.push(QueueDef {
+            name: parked,
+            arguments: vec![("x-queue-type", json!("quorum"))],
+        });
+        Self {
+            exchange: exchange_name(ns),
+            queues,
+            bindings: spec
+                .bindings
+                .iter()
+                .map(|b| (main.clone(), b.clone()))
+                .collect(),
+        }
+    }
+
+    /// Idempotent: declaring what exists with the same arguments is a no-op.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), BusError> {
+        declare_exchange(channel, &self.exchange).await?;
+        for q in &self.queues {
+            channel
+                .queue_declare(
+                    q.name.as_str().into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    field_table(&q.arguments),
+                )
+                .await
+                .map_err(|source| BusError::Declare {
+                    name: q.name.clone(),
+                    source,
+                })?;
+        }
+        for (queue, key) in &self.bindings {
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    self.exchange.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|source| BusError::Declare {
+                    name: format!("binding {queue} <- {key}"),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusError> {
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|source| BusError::Declare {
+            name: exchange.to_owned(),
+            source,
+        })
+}
+
+fn field_table(args: &[(&'static str, Value)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in args {
+        let value = match v {
+            Value::String(s) => AMQPValue::LongString(s.as_str().into()),
+            Value::Number(n) => AMQPValue::LongLongInt(n.as_i64().unwrap_or_default()),
+            Value::Bool(b) => AMQPValue::Boolean(*b),
+            other => AMQPValue::LongString(other.to_string().as_str().into()),
+        };
+        t.insert((*k).into(), value);
+    }
+    t
+}
+
+/// RabbitMQ definitions (the management plugin's import format) for the given stages.
+pub fn definitions(cfg: &BrokerConfig, stages: &[StageSpec]) -> Value {
+    let vhost = cfg
+        .url
+        .expose()
+        .parse::<lapin::uri::AMQPUri>()
+        .map(|u| u.vhost)
+        .unwrap_or_else(|_| "/".into());
+    let topologies: Vec<Topology> = stages.iter().map(|s| Topology::for_stage(cfg, s)).collect();
+    let queues: Vec<Value> = topologies
+        .iter()
+        .flat_map(|t| &t.queues)
+        .map(|q| {
+            let args: serde_json::Map<String, Value> = q
+                .arguments
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect();
+            json!({"name": q.name, "vhost": vhost, "durable": true, "auto_delete": false, "arguments": args})
+        })
+        .collect();
+    let bindings: Vec<Value> = topologies
+        .iter()
+        .flat_map(|t| t.bindings.iter().map(move |b| (t, b)))
+        .map(|(t, (queue, key))| {
+            json!({"source": t.exchange, "vhost": vhost, "destination": queue,
+                   "destination_type": "queue", "routing_key": key, "arguments": {}})
+        })
+        .collect();
+    json!({
+        "exchanges": [{"name": exchange_name(&cfg.namespace), "vhost": vhost, "type": "topic",
+                       "durable": true, "auto_delete": false, "internal": false, "arguments": {}}],
+        "queues": queues,
+        "bindings": bindings,
+    })
+}

@@ -1,0 +1,480 @@
+//! Ferry's configuration: one TOML file for the whole installation (`FERRY_CONFIG` picks
+//! the path) plus `FERRY__SECTION__KEY` environment overrides, validated at start-up.
+//!
+//! Unknown keys are errors: a misspelt key silently falling back to a default is the
+//! kind of surprise an ops tool must not have. Every validation problem is reported
+//! at once, each naming its key, so a bad file is fixed in one go.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
+/// EX_USAGE from sysexits.h: what a service exits with on bad configuration.
+pub const EXIT_BAD_CONFIG: i32 = 64;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FerryConfig {
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub broker: BrokerConfig,
+    /// Per-service settings, keyed by service name with `_` for `-`
+    /// (`hook_receiver`, `rancher_updater`) so environment overrides can name them.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceConfig>,
+    #[serde(default)]
+    pub registry: Option<RegistryConfig>,
+    #[serde(default)]
+    pub docker_hosts: BTreeMap<String, DockerHostConfig>,
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvironmentConfig>,
+    #[serde(default)]
+    pub projects: BTreeMap<String, ProjectConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human-readable) or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `info,lapin=warn`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info,lapin=warn".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// `amqp://user:password@host:port/vhost` (or `amqps://`).
+    pub url: Secret<String>,
+    /// Prefix of every exchange and queue, so several installations (or tests) can
+    /// share one broker.
+    pub namespace: String,
+    pub heartbeat_secs: u16,
+    pub connect_timeout_ms: u64,
+    /// Upper bound for one publish, from sending to the broker's confirm.
+    pub publish_timeout_ms: u64,
+    /// Longest wait between two reconnection attempts.
+    pub reconnect_max_delay_ms: u64,
+    /// Publishing channels (each on its own connection) shared by a process.
+    pub publisher_channels: usize,
+    /// Delay before each retry of a handler that asked to retry later; the last one
+    /// repeats if `max_attempts` asks for more retries than there are delays.
+    pub retry_delays_ms: Vec<u64>,
+    /// How many times a handler may run for one message (first try included) before
+    /// the message is parked and the run fails.
+    pub max_attempts: u32,
+    /// How many times a message may come back without an outcome (the consumer died
+    /// or lost its channel mid-handler) before it is parked as poison.
+    pub max_redeliveries: u32,
+    /// The broker's `consumer_timeout` (RabbitMQ default 30 min). Handlers must finish
+    /// well before it: see "Long work" in the README.
+    pub consumer_timeout_secs: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+            namespace: "ferry".into(),
+            heartbeat_secs: 10,
+            connect_timeout_ms: 5_000,
+            publish_timeout_ms: 5_000,
+            reconnect_max_delay_ms: 2_000,
+            publisher_channels: 2,
+            retry_delays_ms: vec![1_000, 5_000, 30_000, 120_000],
+            max_attempts: 5,
+            max_redeliveries: 5,
+            consumer_timeout_secs: 1_800,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    pub admin_listen: Option<SocketAddr>,
+    /// Address of the public HTTP endpoint (hook-receiver).
+    pub listen: Option<SocketAddr>,
+    /// Deliveries handled at once by one process.
+    pub prefetch: Option<u16>,
+    /// Hard limit of one handler run; must stay below `broker.consumer_timeout_secs`.
+    pub handler_timeout_secs: Option<u64>,
+    /// How long SIGTERM waits for in-flight handlers before requeueing them.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `host:port` of the registry, e.g. `harbor.example.com` or `127.0.0.1:5000`.
+    pub address: String,
+    pub username: String,
+    pub password: Secret<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerHostConfig {
+    /// `unix:///var/run/docker.sock`, `tcp://host:2376` or `ssh://user@host`.
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// `docker` or `rancher`.
+    #[serde(default = "default_target")]
+    pub target: String,
+    /// Names from `[docker_hosts]`: where the image is pre-pulled (and run, for `docker`).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Base URL the tester checks after a deploy.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// `false` holds a deploy into this environment until an operator approves it.
+    #[serde(default = "default_true")]
+    pub auto_confirm: bool,
+}
+
+fn default_target() -> String {
+    "docker".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    pub source: SourceConfig,
+    /// Image name inside the registry, e.g. `shop/web`.
+    pub image: String,
+    /// Environments in promotion order, e.g. `["staging", "production"]`.
+    #[serde(default)]
+    pub environments: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `svn` or `git`.
+    pub kind: String,
+    pub url: String,
+    /// Path prefix inside an SVN repository, e.g. `/trunk/shop`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Branches that trigger a run (git); empty means the default branch.
+    #[serde(default)]
+    pub branches: Vec<String>,
+}
+
+/// One thing wrong with the configuration, named by its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}; set FERRY_CONFIG to the path of ferry.toml")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: config::ConfigError,
+    },
+    #[error("configuration {path} has {} problem(s):\n{}", .problems.len(), list(.problems))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The path named by `FERRY_CONFIG`, or the default.
+pub fn config_path() -> PathBuf {
+    std::env::var_os("FERRY_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+impl FerryConfig {
+    /// Read `path`, apply `FERRY__SECTION__KEY` overrides from the environment, validate.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_with_env(&text, path)
+    }
+
+    pub fn from_toml_with_env(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let parse = |source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        };
+        let cfg: FerryConfig = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("FERRY")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("broker.retry_delays_ms"),
+            )
+            .build()
+            .map_err(parse)?
+            .try_deserialize()
+            .map_err(parse)?;
+        let problems = cfg.problems();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// The settings of one service (by its binary name), defaults filled in.
+    pub fn service(&self, name: &str) -> ServiceConfig {
+        self.services
+            .get(&service_key(name))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every problem, not just the first.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let mut bad = |key: String, message: String| p.push(Problem { key, message });
+
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            bad(
+                "log.format".into(),
+                format!("`{}` is not a log format; use `text` or `json`", self.log.format),
+            );
+        }
+        let b = &self.broker;
+        if let Err(e) = b.url.expose().parse::<lapin::uri::AMQPUri>() {
+            bad(
+                "broker.url".into(),
+                format!("not an AMQP URL ({e}); expected amqp://user:password@host:5672/%2f"),
+            );
+        }
+        if b.namespace.is_empty()
+            || !b
+                .namespace
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            bad(
+                "broker.namespace".into(),
+                format!("`{}` must be non-empty, lowercase letters, digits, `-` or `_`", b.namespace),
+            );
+        }
+        for (key, value) in [
+            ("broker.connect_timeout_ms", b.connect_timeout_ms),
+            ("broker.publish_timeout_ms", b.publish_timeout_ms),
+            ("broker.reconnect_max_delay_ms", b.reconnect_max_delay_ms),
+            ("broker.consumer_timeout_secs", b.consumer_timeout_secs),
+            ("broker.max_attempts", u64::from(b.max_attempts)),
+            ("broker.publisher_channels", b.publisher_channels as u64),
+        ] {
+            if value == 0 {
+                bad(key.into(), "must be greater than 0".into());
+            }
+        }
+        if b.retry_delays_ms.is_empty() || b.retry_delays_ms.contains(&0) {
+            bad(
+                "broker.retry_delays_ms".into(),
+                "needs at least one delay, each greater than 0".into(),
+            );
+        }
+        for (name, s) in &self.services {
+            if !crate::SERVICES.iter().any(|svc| service_key(svc) == *name) {
+                bad(
+                    format!("services.{name}"),
+                    format!(
+                        "no such service; known: {}",
+                        crate::SERVICES.map(service_key).join(", ")
+                    ),
+                );
+            }
+            if s.prefetch == Some(0) {
+                bad(format!("services.{name}.prefetch"), "must be at least 1".into());
+            }
+            if let Some(t) = s.handler_timeout_secs {
+                if t == 0 || t >= b.consumer_timeout_secs {
+                    bad(
+                        format!("services.{name}.handler_timeout_secs"),
+                        format!(
+                            "{t} s must be between 1 and broker.consumer_timeout_secs ({} s); \
+                             for longer work raise RabbitMQ's consumer_timeout and broker.consumer_timeout_secs together",
+                            b.consumer_timeout_secs
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(r) = &self.registry {
+            if r.address.is_empty() || r.address.contains("://") {
+                bad(
+                    "registry.address".into(),
+                    format!("`{}` must be host[:port], without a scheme", r.address),
+                );
+            }
+        }
+        for (name, h) in &self.docker_hosts {
+            if !["unix://", "tcp://", "ssh://"].iter().any(|s| h.url.starts_with(s)) {
+                bad(
+                    format!("docker_hosts.{name}.url"),
+                    format!("`{}` must start with unix://, tcp:// or ssh://", h.url),
+                );
+            }
+        }
+        for (name, env) in &self.environments {
+            if !["docker", "rancher"].contains(&env.target.as_str()) {
+                bad(
+                    format!("environments.{name}.target"),
+                    format!("`{}` is not a target; use `docker` or `rancher`", env.target),
+                );
+            }
+            for host in &env.hosts {
+                if !self.docker_hosts.contains_key(host) {
+                    bad(
+                        format!("environments.{name}.hosts"),
+                        format!("host `{host}` is not defined in [docker_hosts]"),
+                    );
+                }
+            }
+        }
+        for (name, proj) in &self.projects {
+            if !["svn", "git"].contains(&proj.source.kind.as_str()) {
+                bad(
+                    format!("projects.{name}.source.kind"),
+                    format!("`{}` is not a source kind; use `svn` or `git`", proj.source.kind),
+                );
+            }
+            if proj.source.url.is_empty() {
+                bad(format!("projects.{name}.source.url"), "must not be empty".into());
+            }
+            if proj.image.is_empty() {
+                bad(format!("projects.{name}.image"), "must not be empty".into());
+            }
+            for env in &proj.environments {
+                if !self.environments.contains_key(env) {
+                    bad(
+                        format!("projects.{name}.environments"),
+                        format!("environment `{env}` is not defined in [environments]"),
+                    );
+                }
+            }
+        }
+        p
+    }
+}
+
+/// `hook-receiver` → `hook_receiver`: the key of a service under `[services]`.
+pub fn service_key(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<FerryConfig, ConfigError> {
+        FerryConfig::from_toml_with_env(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn an_empty_file_gives_working_defaults() {
+        let cfg = load("").unwrap();
+        assert_eq!(cfg.broker.namespace, "ferry");
+        assert_eq!(cfg.broker.max_attempts, 5);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let err = load(
+            r#"
+            [log]
+            format = "xml"
+            [broker]
+            url = "http://nope"
+            retry_delays_ms = []
+            [services.builder]
+            handler_timeout_secs = 3600
+            [projects.shop]
+            image = ""
+            environments = ["nowhere"]
+            source = { kind = "cvs", url = "x" }
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "log.format",
+            "broker.url",
+            "broker.retry_delays_ms",
+            "services.builder.handler_timeout_secs",
+            "projects.shop.image",
+            "projects.shop.environments",
+            "projects.shop.source.kind",
+        ] {
+            assert!(err.contains(key), "{key} missing from:\n{err}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error_naming_it() {
+        let err = load("[broker]\nnamespcae = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("namespcae"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let err = load("[broker]\nmax_attempts = \"many\"\n").unwrap_err().to_string();
+        assert!(err.contains("max_attempts"), "{err}");
+    }
+
+    #[test]
+    fn the_broker_password_is_never_printed() {
+        let cfg = load("[broker]\nurl = \"amqp://u:topsecret@h:5672/%2f\"\n").unwrap();
+        assert!(!format!("{cfg:?}").contains("topsecret"));
+        assert!(!serde_json::to_string(&cfg).unwrap().contains("topsecret"));
+    }
+}

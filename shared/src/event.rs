@@ -1,0 +1,360 @@
+//! The event model: one envelope for every message on the bus, a typed payload per kind.
+//!
+//! Wire format is JSON: the envelope's fields plus `kind` and `payload`, e.g.
+//! `{"event_id":..,"run_id":..,"kind":"image.built","payload":{..},..}`.
+//! The routing key is `<kind>[.<environment>]`, where a kind is `<stage>.<outcome>`,
+//! so a binding such as `deploy.succeeded.*` or `*.failed.#` selects what a stage needs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Version of the envelope layout. A consumer refuses (parks) an event with a newer
+/// major version instead of guessing at fields it does not know.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Namespace for deterministic event ids (see [`Envelope::follow`]).
+const FERRY_EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1e_9a52_3c0b_4d8e_9a41_f3b2_7c55_e012);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique per event; deterministic for events derived from another one, so a
+    /// handler that runs twice publishes the same ids and consumers can drop repeats.
+    pub event_id: Uuid,
+    /// One per pipeline run, carried unchanged by every stage.
+    pub run_id: Uuid,
+    /// The event this one was produced in reaction to; `None` for the event that
+    /// started the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<Uuid>,
+    pub schema_version: u16,
+    pub time: DateTime<Utc>,
+    pub project: String,
+    /// Set for the kinds that concern one environment (pull, deploy, test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Envelope {
+    /// The first event of a new pipeline run.
+    pub fn new_run(project: impl Into<String>, event: Event) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            run_id: Uuid::now_v7(),
+            causation_id: None,
+            schema_version: SCHEMA_VERSION,
+            time: Utc::now(),
+            project: project.into(),
+            environment: None,
+            event,
+        }
+    }
+
+    /// The event a stage publishes in reaction to this one: same run and project,
+    /// causation set, and an id derived from this event's id and the new routing key.
+    /// Running a handler twice therefore produces byte-for-byte the same ids, which is
+    /// what lets the next stage recognise a repeat.
+    pub fn follow(&self, event: Event, environment: Option<&str>) -> Self {
+        Self::caused_by(self.event_id, self.run_id, &self.project, event, environment)
+    }
+
+    /// [`Envelope::follow`] for when only the cause's ids are known (e.g. a message
+    /// that could not be decoded as a whole).
+    pub fn caused_by(
+        cause: Uuid,
+        run_id: Uuid,
+        project: &str,
+        event: Event,
+        environment: Option<&str>,
+    ) -> Self {
+        let mut next = Self {
+            event_id: Uuid::nil(),
+            run_id,
+            causation_id: Some(cause),
+            schema_version: SCHEMA_VERSION,
+            time: Utc::now(),
+            project: project.to_owned(),
+            environment: environment.map(str::to_owned),
+            event,
+        };
+        let mut name = cause.as_bytes().to_vec();
+        name.extend_from_slice(next.routing_key().as_bytes());
+        next.event_id = Uuid::new_v5(&FERRY_EVENT_NAMESPACE, &name);
+        next
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.event.kind()
+    }
+
+    /// `<stage>.<outcome>[.<environment>]`
+    pub fn routing_key(&self) -> String {
+        match &self.environment {
+            Some(env) => format!("{}.{}", self.kind(), env),
+            None => self.kind().to_owned(),
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data structs with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, EventDecodeError> {
+        let envelope: Envelope = serde_json::from_slice(bytes).map_err(EventDecodeError::Json)?;
+        if envelope.schema_version > SCHEMA_VERSION {
+            return Err(EventDecodeError::NewerSchema(envelope.schema_version));
+        }
+        Ok(envelope)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventDecodeError {
+    #[error("the message is not a Ferry event: {0} (was it published by another tool to Ferry's exchange?)")]
+    Json(serde_json::Error),
+    #[error("event schema version {0} is newer than this service understands ({SCHEMA_VERSION}); upgrade the service")]
+    NewerSchema(u16),
+}
+
+/// Declares the event kinds once: the enum with its wire names, and the list of kinds.
+macro_rules! events {
+    ($($(#[$doc:meta])* $variant:ident($payload:ty) = $kind:literal,)*) => {
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", content = "payload")]
+        pub enum Event {
+            $($(#[$doc])* #[serde(rename = $kind)] $variant($payload),)*
+        }
+
+        impl Event {
+            pub fn kind(&self) -> &'static str {
+                match self { $(Event::$variant(_) => $kind,)* }
+            }
+        }
+
+        /// Every kind Ferry publishes.
+        pub const ALL_KINDS: &[&str] = &[$($kind),*];
+    };
+}
+
+events! {
+    /// A commit (or a manual trigger) that starts a run.
+    SourceChanged(SourceChanged) = "source.changed",
+    ImageBuilt(ImageBuilt) = "image.built",
+    BuildFailed(StageFailed) = "build.failed",
+    ImagePushed(ImagePushed) = "image.pushed",
+    PushFailed(StageFailed) = "push.failed",
+    /// Every host of one environment has the image.
+    ImagePulled(ImagePulled) = "image.pulled",
+    PullFailed(StageFailed) = "pull.failed",
+    /// Promotion, manual deploy or rollback of an already pushed image.
+    DeployRequested(DeployRequested) = "deploy.requested",
+    DeployStarted(DeployStarted) = "deploy.started",
+    DeploySucceeded(DeploySucceeded) = "deploy.succeeded",
+    DeployFailed(StageFailed) = "deploy.failed",
+    TestPassed(TestReport) = "test.passed",
+    TestFailed(StageFailed) = "test.failed",
+    NotifyFailed(StageFailed) = "notify.failed",
+}
+
+impl Event {
+    /// The `<stage>.failed` event for a stage name as services declare it.
+    pub fn failed(stage: &str, failure: StageFailed) -> Option<Event> {
+        Some(match stage {
+            "build" => Event::BuildFailed(failure),
+            "push" => Event::PushFailed(failure),
+            "pull" => Event::PullFailed(failure),
+            "deploy" => Event::DeployFailed(failure),
+            "test" => Event::TestFailed(failure),
+            "notify" => Event::NotifyFailed(failure),
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceChanged {
+    /// `svn`, `gitlab`, `github`, `gitea` or `manual`.
+    pub source: String,
+    pub repository: String,
+    /// Branch or tag, where the source has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub revision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_paths: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageBuilt {
+    pub revision: String,
+    /// `<registry>/<image>:<tag>`
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_commit: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImagePushed {
+    pub revision: String,
+    /// `<registry>/<image>:<tag>@sha256:...`: later stages deploy by digest only.
+    pub image: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostTiming {
+    pub host: String,
+    pub millis: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImagePulled {
+    pub revision: String,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostTiming>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeployRequested {
+    pub revision: String,
+    pub image: String,
+    /// `promotion`, `manual` or `rollback` (only a rollback may go backwards).
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeployStarted {
+    pub revision: String,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_image: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploySucceeded {
+    pub revision: String,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostTiming>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestReport {
+    pub revision: String,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub passed: bool,
+    pub millis: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Why a stage gave up on a run. Published as `<stage>.failed[.<env>]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageFailed {
+    /// The service that failed, e.g. `builder`.
+    pub service: String,
+    /// What a person can act on.
+    pub reason: String,
+    /// How many times the handler ran before the bus gave up.
+    pub attempts: u32,
+    pub failed_event_id: Uuid,
+    pub failed_kind: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> Envelope {
+        Envelope::new_run(
+            "shop",
+            Event::SourceChanged(SourceChanged {
+                source: "svn".into(),
+                repository: "svn://127.0.0.1/shop".into(),
+                reference: None,
+                revision: "5".into(),
+                author: Some("alice".into()),
+                message: None,
+                changed_paths: vec![],
+            }),
+        )
+    }
+
+    #[test]
+    fn wire_format_has_kind_and_payload_next_to_the_envelope_fields() {
+        let json: serde_json::Value = serde_json::from_slice(&source().to_json()).unwrap();
+        assert_eq!(json["kind"], "source.changed");
+        assert_eq!(json["payload"]["revision"], "5");
+        assert_eq!(json["project"], "shop");
+        assert_eq!(json["schema_version"], 1);
+        assert!(json.get("environment").is_none());
+    }
+
+    #[test]
+    fn round_trip_keeps_every_field() {
+        let e = source();
+        assert_eq!(Envelope::from_json(&e.to_json()).unwrap(), e);
+    }
+
+    #[test]
+    fn routing_key_appends_the_environment() {
+        let e = source();
+        assert_eq!(e.routing_key(), "source.changed");
+        let d = e.follow(
+            Event::DeploySucceeded(DeploySucceeded {
+                revision: "5".into(),
+                image: "r/shop:5@sha256:00".into(),
+                previous_image: None,
+                hosts: vec![],
+            }),
+            Some("staging"),
+        );
+        assert_eq!(d.routing_key(), "deploy.succeeded.staging");
+    }
+
+    #[test]
+    fn follow_is_deterministic_and_keeps_the_run() {
+        let e = source();
+        let built = Event::ImageBuilt(ImageBuilt {
+            revision: "5".into(),
+            image: "r/shop:5".into(),
+            config_commit: None,
+        });
+        let a = e.follow(built.clone(), None);
+        let b = e.follow(built, None);
+        assert_eq!(a.event_id, b.event_id);
+        assert_ne!(a.event_id, e.event_id);
+        assert_eq!(a.run_id, e.run_id);
+        assert_eq!(a.causation_id, Some(e.event_id));
+    }
+
+    #[test]
+    fn unknown_kind_and_newer_schema_are_errors_not_panics() {
+        let mut json: serde_json::Value = serde_json::from_slice(&source().to_json()).unwrap();
+        json["kind"] = "nonsense.happened".into();
+        assert!(Envelope::from_json(json.to_string().as_bytes()).is_err());
+        let mut json: serde_json::Value = serde_json::from_slice(&source().to_json()).unwrap();
+        json["schema_version"] = 9.into();
+        assert!(matches!(
+            Envelope::from_json(json.to_string().as_bytes()),
+            Err(EventDecodeError::NewerSchema(9))
+        ));
+        assert!(Envelope::from_json(b"{not json").is_err());
+    }
+}

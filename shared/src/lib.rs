@@ -1,0 +1,27 @@
+//! Ferry's shared library: the event model, the RabbitMQ bus, configuration,
+//! telemetry and the admin endpoints every service serves.
+//!
+//! Error policy: library code returns `thiserror` enums whose messages say what failed
+//! and what to do; `anyhow` is for binaries and tests only.
+
+pub mod admin;
+pub mod bus;
+pub mod config;
+pub mod event;
+pub mod metrics;
+pub mod pipeline;
+pub mod secret;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+
+/// Every service binary, in pipeline order.
+pub const SERVICES: [&str; 7] = [
+    "hook-receiver",
+    "builder",
+    "pusher",
+    "puller",
+    "rancher-updater",
+    "tester",
+    "notifier",
+];
