@@ -1,1 +1,134 @@
+//! Test support: the real components started by `tests/run.sh`, found through its
+//! environment variables (never guessed), plus helpers to look inside RabbitMQ.
 
+mod broker;
+mod tap;
+
+pub use broker::PrivateBroker;
+pub use tap::Tap;
+
+use ferry_shared::config::BrokerConfig;
+use ferry_shared::secret::Secret;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// A variable set by the test harness; fails with instructions when it is missing.
+pub fn harness_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through tests/run.sh (or `source <state>/env` after `tests/run.sh --keep`)")
+    })
+}
+
+/// The shared RabbitMQ of the test run.
+pub fn amqp_url() -> String {
+    harness_var("FERRY_TEST_AMQP_URL")
+}
+
+/// A fresh namespace, so each test has its own exchange and queues.
+pub fn unique_namespace() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Broker settings for a test: own namespace, short delays and timeouts.
+pub fn broker_config(url: &str) -> BrokerConfig {
+    BrokerConfig {
+        url: Secret::new(url.to_owned()),
+        namespace: unique_namespace(),
+        heartbeat_secs: 2,
+        connect_timeout_ms: 2_000,
+        publish_timeout_ms: 3_000,
+        reconnect_max_delay_ms: 500,
+        retry_delays_ms: vec![300, 600],
+        max_attempts: 3,
+        ..BrokerConfig::default()
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// Poll `check` until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Messages ready in a queue (0 if it does not exist).
+pub async fn queue_len(url: &str, queue: &str) -> anyhow::Result<u32> {
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    let n = match ch
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+    {
+        Ok(q) => q.message_count(),
+        Err(_) => 0,
+    };
+    let _ = conn.close(200, "bye".into()).await;
+    Ok(n)
+}
+
+/// Take one message from a queue (acked), with its headers.
+pub async fn get_one(url: &str, queue: &str) -> anyhow::Result<Option<lapin::message::BasicGetMessage>> {
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    let msg = ch
+        .basic_get(queue.into(), lapin::options::BasicGetOptions { no_ack: true })
+        .await?;
+    let _ = conn.close(200, "bye".into()).await;
+    Ok(msg)
+}
+
+/// A handler made of a closure, for tests.
+pub struct FnHandler<F>(pub F);
+
+impl<F, Fut> ferry_shared::bus::Handler for FnHandler<F>
+where
+    F: Fn(ferry_shared::bus::Context, ferry_shared::event::Envelope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ferry_shared::bus::Outcome> + Send,
+{
+    fn handle(
+        &self,
+        ctx: ferry_shared::bus::Context,
+        event: ferry_shared::event::Envelope,
+    ) -> impl Future<Output = ferry_shared::bus::Outcome> + Send {
+        (self.0)(ctx, event)
+    }
+}
+
+/// A `source.changed` event for project `shop` at `revision`.
+pub fn source_changed(revision: &str) -> ferry_shared::event::Envelope {
+    ferry_shared::event::Envelope::new_run(
+        "shop",
+        ferry_shared::event::Event::SourceChanged(ferry_shared::event::SourceChanged {
+            source: "manual".into(),
+            repository: "svn://127.0.0.1/shop".into(),
+            reference: None,
+            revision: revision.into(),
+            author: Some("alice".into()),
+            message: None,
+            changed_paths: vec![],
+        }),
+    )
+}
