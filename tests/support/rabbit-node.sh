@@ -10,8 +10,9 @@
 #
 # Everything the node owns lives in DIR (config, mnesia data, logs, Erlang cookie, pid file).
 # The node name is "<basename of DIR>@localhost", so nodes with different DIR basenames run side
-# by side; each needs its own AMQP PORT. Its Erlang distribution port is PORT + 20000. Everything
-# listens on 127.0.0.1 only. PORT defaults to the one the node last used (DIR/port).
+# by side; each needs its own AMQP PORT. Its Erlang distribution port is PORT + 20000 (PORT - 20000
+# when PORT > 45535, so that any port a test gets from the kernel works). Everything listens on
+# 127.0.0.1 only. PORT defaults to the one the node last used (DIR/port).
 #
 # The system RabbitMQ node (/etc/rabbitmq, /var/lib/rabbitmq) is never read or touched.
 set -euo pipefail
@@ -109,7 +110,7 @@ amqp_answers() {
 record_epmd_if_new() {
     local had_epmd=$1 pid
     [[ "$had_epmd" == no ]] || return 0
-    pid=$(ss -Hltnp 'sport = :4369' 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+    pid=$(ss -Hltnp "sport = :${ERL_EPMD_PORT:-4369}" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true)
     if [[ -n "$pid" ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == epmd ]]; then
         echo "$pid" >"$DIR/epmd.pid"
     fi
@@ -122,9 +123,11 @@ cmd_start() {
         [[ -s "$DIR/port" ]] || die "no PORT given and $DIR has never been started"
         port=$(<"$DIR/port")
     fi
-    [[ "$port" =~ ^[0-9]+$ ]] && ((port >= 1 && port <= 45535)) ||
-        die "bad AMQP port '$port' (1..45535, because the distribution port is PORT + 20000)"
+    if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+        die "bad AMQP port '$port' (1..65535)"
+    fi
     local dist=$((port + 20000)) pid
+    ((dist <= 65535)) || dist=$((port - 20000))
 
     pid=$(node_pid)
     if [[ -n "$pid" ]]; then
@@ -168,7 +171,8 @@ CONF
         export RABBITMQ_DIST_PORT=$dist
 
         log "starting node $NODE on 127.0.0.1:$port (dist port $dist, dir $DIR)"
-        (cd "$DIR" && "$RMQ_BIN/rabbitmq-server" -detached) >"$STARTOUT" 2>&1 ||
+        # 9>&-: the node must not inherit (and hold forever) the lock of this script.
+        (cd "$DIR" && "$RMQ_BIN/rabbitmq-server" -detached) >"$STARTOUT" 2>&1 9>&- ||
             { log_tail; die "rabbitmq-server -detached failed for node $NODE"; }
     fi
 
@@ -276,7 +280,22 @@ cmd=${1:-}
 setup_env "$2"
 # One operation at a time per node directory.
 exec 9>"$DIR/.lock"
-flock 9
+if ! flock -w 1 9; then
+    # A node started by an early version of this script inherited the lock fd and holds it for
+    # its whole life: then the lock means nothing and is ignored.
+    pid=$(node_pid)
+    held=no
+    if [[ -n "$pid" ]]; then
+        for fd in "/proc/$pid/fd/"*; do
+            [[ "$(readlink "$fd" 2>/dev/null)" == "$DIR/.lock" ]] && held=yes && break
+        done
+    fi
+    if [[ "$held" == yes ]]; then
+        log "warning: node $NODE (pid $pid) holds $DIR/.lock (started by an old rabbit-node.sh); ignoring the lock"
+    else
+        flock -w 180 9 || die "another rabbit-node.sh is still working on $DIR (lock $DIR/.lock)"
+    fi
+fi
 case "$cmd" in
 start) cmd_start "${3:-}" ;;
 stop) cmd_stop ;;

@@ -1,1 +1,24 @@
-fn main() {}
+//! Ferry's benchmarks. Prints one line per figure: `bench: <name> = <value> <unit>`.
+//!
+//! Bus: hop latency (publish with confirm → handler → ack) and throughput through
+//! Ferry's bus, and the same for a bare lapin loop on an identical quorum queue in
+//! the same run, so the bus's own cost is visible.
+
+mod bus;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let url = ferry_testkit::amqp_url();
+    let hops: usize = std::env::var("BENCH_HOPS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let msgs: usize = std::env::var("BENCH_MSGS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+
+    let ferry = bus::ferry(&url, hops, msgs).await?;
+    let lapin = bus::bare_lapin(&url, hops, msgs).await?;
+    for (prefix, r) in [("bus", &ferry), ("lapin", &lapin)] {
+        println!("bench: {prefix}_hop_p50_ms = {:.3} ms", r.p50_ms);
+        println!("bench: {prefix}_hop_p99_ms = {:.3} ms", r.p99_ms);
+    }
+    println!("bench: bus_msgs_per_s = {:.0} msg/s", ferry.msgs_per_s);
+    println!("bench: lapin_msgs_per_s = {:.0} msg/s", lapin.msgs_per_s);
+    Ok(())
+}

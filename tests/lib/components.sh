@@ -1,0 +1,514 @@
+# shellcheck shell=bash
+# Real components for Ferry's tests: RabbitMQ, Docker daemons, a registry v2, svnserve.
+#
+# Source this file, then call the functions below. Each function is idempotent (a component that is
+# already running from the same $FERRY_TEST_STATE is reused), listens on loopback only, logs to
+# $FERRY_TEST_STATE/logs/<component>.log, and records what it exports in $FERRY_TEST_STATE/env
+# (`source $FERRY_TEST_STATE/env` gives a shell the same variables).
+#
+#   ferry_install_missing        apt-get install the packages whose commands are missing
+#   ferry_start_rabbitmq         private RabbitMQ node on 127.0.0.1:${FERRY_TEST_AMQP_PORT:-5672}
+#   ferry_start_dockerd N        N independent Docker daemons ("hosts")
+#   ferry_start_registry         registry v2 with htpasswd auth on 127.0.0.1:${FERRY_TEST_REGISTRY_PORT:-5000}
+#   ferry_start_svnserve         svnserve on 127.0.0.1:${FERRY_TEST_SVN_PORT:-3690}
+#   ferry_start_components C...  the above by name: rabbitmq dockerd[:N] registry svnserve
+#   ferry_stop_all               stop everything started under $FERRY_TEST_STATE (by PID files)
+#
+# Functions return non-zero (after printing the component's name and log tail) when a component
+# cannot start; they never `exit`, so a caller's traps still run.
+
+FERRY_TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+FERRY_RABBIT_NODE_SCRIPT="$FERRY_TESTS_DIR/support/rabbit-node.sh"
+FERRY_SVN_REPO_SCRIPT="$FERRY_TESTS_DIR/support/svn-repo.sh"
+
+# --- helpers -----------------------------------------------------------------------------------
+
+# Creates the state directory (a fresh one if FERRY_TEST_STATE is unset) and its logs/ and pids/.
+_ferry_init() {
+    if [[ -z "${FERRY_TEST_STATE:-}" ]]; then
+        FERRY_TEST_STATE=$(mktemp -d /tmp/ferry-test.XXXX) || return 1
+    fi
+    mkdir -p "$FERRY_TEST_STATE/logs" "$FERRY_TEST_STATE/pids" || return 1
+    FERRY_TEST_STATE=$(cd "$FERRY_TEST_STATE" && pwd -P) || return 1
+    _ferry_export FERRY_TEST_STATE "$FERRY_TEST_STATE"
+}
+
+# _ferry_export NAME VALUE: export it here and (re)write its line in $FERRY_TEST_STATE/env.
+_ferry_export() {
+    local name=$1 value=$2 env="$FERRY_TEST_STATE/env"
+    export "$name=$value"
+    touch "$env"
+    {
+        grep -v "^export $name=" "$env" || true
+        if [[ "$value" =~ ^[A-Za-z0-9_./:@%,+=-]*$ ]]; then
+            printf 'export %s=%s\n' "$name" "$value"
+        else
+            printf 'export %s=%q\n' "$name" "$value"
+        fi
+    } >"$env.tmp" && mv -f "$env.tmp" "$env"
+}
+
+_ferry_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# _ferry_started NAME START_MS: the one line each start prints.
+_ferry_started() {
+    local ms=$(($(_ferry_now_ms) - $2))
+    printf 'started %s in %d.%d s\n' "$1" $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+# _ferry_fail WHAT LOGFILE MESSAGE: clear error naming the component, with its log tail.
+_ferry_fail() {
+    {
+        echo "ferry-tests: ERROR: $1: $3"
+        if [[ -s "$2" ]]; then
+            echo "----- last lines of $2 -----"
+            tail -n 40 "$2"
+            echo "-----"
+        fi
+    } >&2
+    return 1
+}
+
+_ferry_log() { printf '%s %s\n' "$(date '+%H:%M:%S')" "$*"; }
+
+# Who listens on TCP port $1 (any address); empty when the port is free.
+_ferry_port_owner() {
+    ss -Hltnp "sport = :$1" 2>/dev/null | awk '{print $4, $6}' | head -n 3
+}
+
+# _ferry_our_pid PIDFILE NEEDLE: the PID in PIDFILE if that process is alive and its command line
+# contains NEEDLE (one of our own state paths): proof that we started it. Empty otherwise.
+_ferry_our_pid() {
+    local pid
+    [[ -s "$1" ]] || return 0
+    pid=$(tr -dc 0-9 <"$1")
+    [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 0
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"; then
+        echo "$pid"
+    fi
+}
+
+# _ferry_terminate PID NAME [SECONDS]: SIGTERM, wait, then SIGKILL. Only ever called on a PID that
+# _ferry_our_pid vouched for.
+_ferry_terminate() {
+    local pid=$1 name=$2 wait=${3:-20} i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < wait * 10; i++)); do
+        [[ -d /proc/$pid ]] || return 0
+        sleep 0.1
+    done
+    _ferry_log "$name (pid $pid) still alive after ${wait}s; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        [[ -d /proc/$pid ]] || return 0
+        sleep 0.1
+    done
+}
+
+# _ferry_spawn PIDFILE LOG CMD...: run CMD in its own session (so Ctrl-C reaches the tests, not
+# the daemons, and --keep can leave them running), detached from our stdin/stdout; PIDFILE gets
+# its PID. Prints the PID.
+_ferry_spawn() {
+    local pidf=$1 log=$2 i
+    shift 2
+    rm -f "$pidf"
+    setsid -f bash -c 'echo $$ >"$0.tmp" && mv -f "$0.tmp" "$0" && exec "$@"' "$pidf" "$@" \
+        </dev/null >>"$log" 2>&1 9>&-
+    for ((i = 0; i < 100; i++)); do
+        [[ -s "$pidf" ]] && { cat "$pidf"; return 0; }
+        sleep 0.05
+    done
+    return 1
+}
+
+# A fresh random password (hex, safe in URLs, YAML and svn passwd files).
+_ferry_random_password() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# --- install -----------------------------------------------------------------------------------
+
+ferry_install_missing() {
+    _ferry_init || return 1
+    local log="$FERRY_TEST_STATE/logs/install.log" pkgs=() p
+    _ferry_missing_packages pkgs
+    if ((${#pkgs[@]})); then
+        _ferry_log "installing missing packages: ${pkgs[*]}" | tee -a "$log" >&2
+        if ((EUID != 0)); then
+            echo "ferry-tests: ERROR: missing packages (${pkgs[*]}) and not root: install them first" >&2
+            return 1
+        fi
+        # Package installs must not start system services (a system RabbitMQ on 0.0.0.0:5672, a
+        # system dockerd): block them unless the machine already has a policy in place.
+        local own_policy=0
+        if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+        fi
+        local ok=1
+        if [[ -z "${_FERRY_APT_UPDATED:-}" ]]; then
+            DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$log" 2>&1 && _FERRY_APT_UPDATED=1 || ok=0
+        fi
+        if ((ok)); then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" \
+                >>"$log" 2>&1 || ok=0
+        fi
+        ((own_policy)) && rm -f /usr/sbin/policy-rc.d
+        ((ok)) || { _ferry_fail "cannot install packages (${pkgs[*]})" "$log" "apt-get failed"; return 1; }
+        pkgs=()
+        _ferry_missing_packages pkgs
+        if ((${#pkgs[@]})); then
+            _ferry_fail "cannot install packages" "$log" "still missing after apt-get install: ${pkgs[*]}"
+            return 1
+        fi
+    fi
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        _ferry_log "installing cargo-nextest" | tee -a "$log" >&2
+        cargo install cargo-nextest --locked >>"$log" 2>&1 ||
+            { _ferry_fail "cannot install cargo-nextest" "$log" "cargo install cargo-nextest failed"; return 1; }
+    fi
+    # Debian's python3-aiosmtpd is importable by /usr/bin/python3 only, not necessarily by the
+    # first python3 on PATH (pyenv): tests that need an SMTP sink use this interpreter.
+    for p in python3 /usr/bin/python3; do
+        if "$p" -c 'import aiosmtpd' >/dev/null 2>&1; then
+            _ferry_export FERRY_TEST_PYTHON "$(command -v "$p")"
+            break
+        fi
+    done
+}
+
+# _ferry_missing_packages ARRAY_NAME: appends the Debian packages whose commands are missing.
+_ferry_missing_packages() {
+    local -n _out=$1
+    local -A want=()
+    local cmd pkg
+    for cmd in rabbitmq-server:rabbitmq-server dockerd:docker.io docker:docker.io \
+        docker-registry:docker-registry htpasswd:apache2-utils svnserve:subversion svn:subversion \
+        svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux; do
+        pkg=${cmd#*:}
+        cmd=${cmd%%:*}
+        command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || want[$pkg]=1
+    done
+    [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server && -x /usr/lib/rabbitmq/bin/rabbitmqctl ]] ||
+        want[rabbitmq-server]=1
+    # busybox must be the static one (it is copied into FROM-scratch test images).
+    if [[ ! -x /bin/busybox ]] || ldd /bin/busybox >/dev/null 2>&1; then want[busybox-static]=1; fi
+    python3 -c 'import aiosmtpd' >/dev/null 2>&1 || /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 ||
+        want[python3-aiosmtpd]=1
+    _out+=("${!want[@]}")
+}
+
+# --- RabbitMQ ----------------------------------------------------------------------------------
+
+ferry_start_rabbitmq() {
+    _ferry_init || return 1
+    local port=${FERRY_TEST_AMQP_PORT:-5672}
+    local dir="$FERRY_TEST_STATE/rabbit/ferrytest" # node name: ferrytest@localhost
+    local log="$FERRY_TEST_STATE/logs/rabbitmq.log" t0
+    t0=$(_ferry_now_ms)
+    export ERL_EPMD_ADDRESS=127.0.0.1
+    mkdir -p "$dir/log"
+    ln -sfn "$dir/log/ferrytest@localhost.log" "$FERRY_TEST_STATE/logs/rabbitmq-node.log"
+    _ferry_log "rabbit-node.sh start $dir $port" >>"$log"
+    if ! "$FERRY_RABBIT_NODE_SCRIPT" start "$dir" "$port" >>"$log" 2>&1; then
+        _ferry_fail "cannot start rabbitmq" "$log" "private node ferrytest@localhost did not come up on 127.0.0.1:$port"
+        return 1
+    fi
+    _ferry_export ERL_EPMD_ADDRESS 127.0.0.1
+    _ferry_export FERRY_TEST_AMQP_PORT "$port"
+    _ferry_export FERRY_TEST_AMQP_URL "amqp://guest:guest@127.0.0.1:$port/%2f"
+    _ferry_export FERRY_TEST_RABBIT_NODE_SCRIPT "$FERRY_RABBIT_NODE_SCRIPT"
+    _ferry_export FERRY_TEST_RABBIT_DIR "$dir"
+    _ferry_export FERRY_TEST_RABBIT_NODE "ferrytest@localhost"
+    _ferry_started rabbitmq "$t0"
+}
+
+# --- Docker daemons ----------------------------------------------------------------------------
+
+# Directory holding the daemons' exec roots and sockets: short, for the 108-byte unix socket limit
+# (dockerd's own containerd socket sits at <exec-root>/containerd/containerd.sock).
+_ferry_docker_sockdir() {
+    local d="$FERRY_TEST_STATE/docker"
+    if ((${#d} > 60)); then
+        if [[ -s "$d/short-root" ]]; then
+            d=$(<"$d/short-root")
+        else
+            local short
+            short=$(mktemp -d /tmp/ferry-dk.XXXX) || return 1
+            mkdir -p "$d" && echo "$short" >"$d/short-root"
+            d=$short
+        fi
+    fi
+    echo "$d"
+}
+
+ferry_start_dockerd() {
+    _ferry_init || return 1
+    local n=${1:-1} i t0 base sockdir hosts=() pids=()
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "ferry_start_dockerd: bad count '$n'" >&2; return 1; }
+    t0=$(_ferry_now_ms)
+    base="$FERRY_TEST_STATE/docker"
+    sockdir=$(_ferry_docker_sockdir) || return 1
+    for ((i = 1; i <= n; i++)); do
+        local d="$base/h$i" x="$sockdir/h$i.exec" sock="$sockdir/h$i.sock"
+        local log="$FERRY_TEST_STATE/logs/dockerd-h$i.log"
+        mkdir -p "$d/data" "$x"
+        hosts+=("unix://$sock")
+        if [[ -n "$(_ferry_our_pid "$d/pid" "$d/pid")" ]]; then
+            continue # already running: reuse
+        fi
+        _ferry_log "starting dockerd h$i" >>"$log"
+        # Containers use host networking (--bridge=none). dockerd writes $d/pid itself once up.
+        pids[i]=$(_ferry_spawn "$d/launch.pid" "$log" dockerd \
+            --data-root "$d/data" --exec-root "$x" --pidfile "$d/pid" --host "unix://$sock" \
+            --iptables=false --ip6tables=false --bridge=none \
+            --containerd-namespace "ferry-h$i" --containerd-plugins-namespace "ferry-h$i-plugins") ||
+            { _ferry_fail "cannot start dockerd h$i" "$log" "could not launch dockerd"; return 1; }
+    done
+    local deadline=$((SECONDS + 60))
+    for ((i = 1; i <= n; i++)); do
+        local log="$FERRY_TEST_STATE/logs/dockerd-h$i.log"
+        until docker -H "${hosts[i - 1]}" version >/dev/null 2>&1; do
+            if [[ -n "${pids[i]:-}" ]] && ! kill -0 "${pids[i]}" 2>/dev/null; then
+                _ferry_fail "cannot start dockerd h$i" "$log" "dockerd exited"
+                return 1
+            fi
+            if ((SECONDS >= deadline)); then
+                _ferry_fail "cannot start dockerd h$i" "$log" "no answer on ${hosts[i - 1]} within 60 s"
+                return 1
+            fi
+            sleep 0.2
+        done
+    done
+    local IFS=,
+    _ferry_export FERRY_TEST_DOCKER_HOSTS "${hosts[*]}"
+    _ferry_started "dockerd x$n" "$t0"
+}
+
+# --- registry v2 ---------------------------------------------------------------------------------
+
+ferry_start_registry() {
+    _ferry_init || return 1
+    local port=${FERRY_TEST_REGISTRY_PORT:-5000} dir="$FERRY_TEST_STATE/registry"
+    local log="$FERRY_TEST_STATE/logs/registry.log" pidf="$FERRY_TEST_STATE/pids/registry.pid"
+    local cfg="$dir/config.yml" t0 pid owner code
+    t0=$(_ferry_now_ms)
+    mkdir -p "$dir/data"
+    pid=$(_ferry_our_pid "$pidf" "$cfg")
+    if [[ -z "$pid" ]]; then
+        owner=$(_ferry_port_owner "$port")
+        if [[ -n "$owner" ]]; then
+            _ferry_fail "cannot start registry" "$log" "port $port is already in use: $owner (set FERRY_TEST_REGISTRY_PORT)"
+            return 1
+        fi
+        [[ -s "$dir/password" ]] || _ferry_random_password >"$dir/password"
+        htpasswd -Bbn ferry "$(<"$dir/password")" >"$dir/htpasswd" 2>>"$log" ||
+            { _ferry_fail "cannot start registry" "$log" "htpasswd failed"; return 1; }
+        cat >"$cfg" <<EOF
+# Written by tests/lib/components.sh: Ferry's test registry (Harbor stand-in)
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  secret: $(_ferry_random_password)
+auth:
+  htpasswd:
+    realm: ferry
+    path: $dir/htpasswd
+EOF
+        _ferry_log "starting registry on 127.0.0.1:$port" >>"$log"
+        pid=$(_ferry_spawn "$pidf" "$log" docker-registry serve "$cfg") ||
+            { _ferry_fail "cannot start registry" "$log" "could not launch docker-registry"; return 1; }
+    fi
+    local deadline=$((SECONDS + 30))
+    while :; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/v2/" || true)
+        [[ "$code" == 401 ]] && break
+        if ! kill -0 "$pid" 2>/dev/null; then
+            _ferry_fail "cannot start registry" "$log" "docker-registry exited"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            _ferry_fail "cannot start registry" "$log" "http://127.0.0.1:$port/v2/ answered '$code', not 401, within 30 s"
+            return 1
+        fi
+        sleep 0.2
+    done
+    _ferry_export FERRY_TEST_REGISTRY "127.0.0.1:$port"
+    _ferry_export FERRY_TEST_REGISTRY_USER ferry
+    _ferry_export FERRY_TEST_REGISTRY_PASSWORD "$(<"$dir/password")"
+    _ferry_started registry "$t0"
+}
+
+# --- svnserve ------------------------------------------------------------------------------------
+
+# True once svnserve on 127.0.0.1:$1 sends its greeting.
+_ferry_svn_answers() {
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && [[ "$(head -c 9 <&3)" == "( success" ]]' \
+        _ "$1" 2>/dev/null
+}
+
+ferry_start_svnserve() {
+    _ferry_init || return 1
+    local port=${FERRY_TEST_SVN_PORT:-3690} root="$FERRY_TEST_STATE/svn"
+    local log="$FERRY_TEST_STATE/logs/svnserve.log" pidf="$FERRY_TEST_STATE/pids/svnserve.pid"
+    local pwf="$FERRY_TEST_STATE/svn-password" t0 pid owner
+    t0=$(_ferry_now_ms)
+    mkdir -p "$root"
+    [[ -s "$pwf" ]] || _ferry_random_password >"$pwf"
+    # Exported before the start: svn-repo.sh (run by tests) reads them.
+    _ferry_export FERRY_TEST_SVN_ROOT "$root"
+    _ferry_export FERRY_TEST_SVN_URL "svn://127.0.0.1:$port"
+    _ferry_export FERRY_TEST_SVN_USER ferry
+    _ferry_export FERRY_TEST_SVN_PASSWORD "$(<"$pwf")"
+    _ferry_export FERRY_TEST_SVN_REPO_SCRIPT "$FERRY_SVN_REPO_SCRIPT"
+    pid=$(_ferry_our_pid "$pidf" "$root")
+    if [[ -z "$pid" ]]; then
+        owner=$(_ferry_port_owner "$port")
+        if [[ -n "$owner" ]]; then
+            _ferry_fail "cannot start svnserve" "$log" "port $port is already in use: $owner (set FERRY_TEST_SVN_PORT)"
+            return 1
+        fi
+        rm -f "$pidf"
+        _ferry_log "starting svnserve on 127.0.0.1:$port, root $root" >>"$log"
+        # -d daemonizes and writes the daemon's PID to --pid-file.
+        if ! svnserve -d -r "$root" --listen-host 127.0.0.1 --listen-port "$port" \
+            --pid-file "$pidf" --log-file "$log" </dev/null >>"$log" 2>&1 9>&-; then
+            _ferry_fail "cannot start svnserve" "$log" "svnserve -d failed"
+            return 1
+        fi
+    fi
+    local deadline=$((SECONDS + 20))
+    until _ferry_svn_answers "$port"; do
+        if ((SECONDS >= deadline)); then
+            _ferry_fail "cannot start svnserve" "$log" "no greeting on 127.0.0.1:$port within 20 s"
+            return 1
+        fi
+        sleep 0.1
+    done
+    _ferry_started svnserve "$t0"
+}
+
+# --- all ---------------------------------------------------------------------------------------
+
+# ferry_start_components rabbitmq dockerd:3 registry svnserve
+ferry_start_components() {
+    local c
+    for c in "$@"; do
+        case "$c" in
+        rabbitmq) ferry_start_rabbitmq || return 1 ;;
+        dockerd) ferry_start_dockerd 1 || return 1 ;;
+        dockerd:*) ferry_start_dockerd "${c#dockerd:}" || return 1 ;;
+        registry) ferry_start_registry || return 1 ;;
+        svnserve) ferry_start_svnserve || return 1 ;;
+        *)
+            echo "ferry_start_components: unknown component '$c'" >&2
+            return 1
+            ;;
+        esac
+    done
+}
+
+# Stops whatever was started under $FERRY_TEST_STATE. Safe to call any number of times, with
+# nothing started, and from an EXIT trap (runs in a subshell without errexit; always returns 0).
+ferry_stop_all() {
+    [[ -n "${FERRY_TEST_STATE:-}" && -d "${FERRY_TEST_STATE:-}" ]] || return 0
+    (
+        set +e +u
+        mkdir -p "$FERRY_TEST_STATE/logs"
+        _ferry_stop_all_impl >>"$FERRY_TEST_STATE/logs/stop.log" 2>&1
+    )
+    return 0
+}
+
+_ferry_stop_all_impl() {
+    local s=$FERRY_TEST_STATE
+    _ferry_log "ferry_stop_all $s"
+    # Components stop in parallel (a Docker daemon with a running container takes ~12 s).
+    _ferry_stop_rabbit_nodes &
+    _ferry_stop_dockerds &
+    _ferry_stop_pidfile registry "$s/pids/registry.pid" "$s/registry/config.yml" &
+    _ferry_stop_pidfile svnserve "$s/pids/svnserve.pid" "$s/svn" &
+    wait
+    _ferry_log "ferry_stop_all done"
+}
+
+# _ferry_stop_pidfile NAME PIDFILE NEEDLE
+_ferry_stop_pidfile() {
+    local pid
+    pid=$(_ferry_our_pid "$2" "$3")
+    [[ -n "$pid" ]] || return 0
+    _ferry_log "stopping $1 (pid $pid)"
+    _ferry_terminate "$pid" "$1" 10
+    rm -f "$2"
+}
+
+# Every private node under $FERRY_TEST_STATE/rabbit* (the main one and those tests started), then
+# epmd if one of them launched it and no node is registered any more.
+_ferry_stop_rabbit_nodes() {
+    local s=$FERRY_TEST_STATE f d pid nodes=()
+    for f in "$s"/rabbit*/.ferry-rabbit-node "$s"/rabbit*/*/.ferry-rabbit-node; do
+        [[ -e "$f" ]] && nodes+=("${f%/.ferry-rabbit-node}")
+    done
+    for d in "${nodes[@]}"; do
+        "$FERRY_RABBIT_NODE_SCRIPT" stop "$d" &
+    done
+    wait
+    for d in "${nodes[@]}"; do
+        [[ -s "$d/epmd.pid" ]] || continue
+        pid=$(tr -dc 0-9 <"$d/epmd.pid")
+        rm -f "$d/epmd.pid"
+        [[ -n "$pid" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == epmd ]] || continue
+        if ERL_EPMD_ADDRESS=127.0.0.1 epmd -names 2>/dev/null | grep -q '^name '; then
+            _ferry_log "epmd (pid $pid) still has nodes registered; left running"
+        else
+            _ferry_log "stopping epmd (pid $pid)"
+            _ferry_terminate "$pid" epmd 5
+        fi
+    done
+}
+
+_ferry_stop_dockerds() {
+    local s=$FERRY_TEST_STATE f d pid i comm m sockdir="$FERRY_TEST_STATE/docker"
+    [[ -s "$s/docker/short-root" ]] && sockdir=$(<"$s/docker/short-root")
+    for f in "$s"/docker/h*/pid; do
+        [[ -e "$f" ]] || continue
+        d=${f%/pid}
+        pid=$(_ferry_our_pid "$f" "$f")
+        [[ -n "$pid" ]] || continue
+        _ferry_log "stopping dockerd ${d##*/} (pid $pid)"
+        _ferry_terminate "$pid" "dockerd ${d##*/}" 30 &
+    done
+    wait
+    # Leftovers can only remain after a SIGKILL: the daemons' containerd and shims, recognised
+    # by their name and by naming one of our exec roots on their command line.
+    for i in /proc/[0-9]*; do
+        pid=${i#/proc/}
+        comm=$(cat "$i/comm" 2>/dev/null) || continue
+        case "$comm" in containerd | containerd-shim* | dockerd | docker-proxy) ;; *) continue ;; esac
+        if tr '\0' ' ' <"$i/cmdline" 2>/dev/null | grep -qF "$sockdir/h"; then
+            # A shim's children are its container's init processes: killing one ends the container.
+            local child
+            for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+                _ferry_log "killing container process $child of leftover $comm (pid $pid)"
+                kill -KILL "$child" 2>/dev/null
+            done
+            _ferry_log "stopping leftover $comm (pid $pid)"
+            _ferry_terminate "$pid" "$comm" 10
+        fi
+    done
+    # Mounts left under our directories (the nsfs at exec/netns/default, container layers).
+    while read -r m; do
+        [[ -n "$m" ]] || continue
+        _ferry_log "umount $m"
+        umount "$m" || umount -l "$m"
+    done < <(awk -v a="$s/" -v b="$sockdir/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' \
+        /proc/mounts | sort -r)
+    # The short directory made for sockets (long FERRY_TEST_STATE) holds only runtime files.
+    if [[ "$sockdir" != "$s/docker" && -d "$sockdir" ]] && ! grep -qF " $sockdir/" /proc/mounts; then
+        rm -rf --one-file-system "$sockdir" && rm -f "$s/docker/short-root"
+    fi
+}
