@@ -60,3 +60,10 @@ fn shipped_definitions_equal_what_the_code_declares() {
         serde_json::from_str(&std::fs::read_to_string(&shipped_path).unwrap()).unwrap();
     assert_eq!(generated, shipped, "deploy/rabbitmq/definitions.json is stale: regenerate it (see this test's doc)");
 }
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/ferry.example.toml");
+    let out = ferry(&example, &["config", "check"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
