@@ -68,7 +68,10 @@ fn main() -> ExitCode {
         }
         Command::Broker(BrokerCommand::Definitions) => {
             let defs = topology::definitions(&cfg.broker, &pipeline::stages());
-            println!("{}", serde_json::to_string_pretty(&defs).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&defs).unwrap_or_default()
+            );
         }
     }
     ExitCode::SUCCESS

@@ -25,7 +25,10 @@ async fn readyz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     if m.broker_connected.load(Relaxed) {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no connection to RabbitMQ\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no connection to RabbitMQ\n",
+        )
     }
 }
 

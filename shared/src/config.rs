@@ -199,7 +199,9 @@ impl fmt::Display for Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the configuration file {path}: {source}; set FERRY_CONFIG to the path of ferry.toml")]
+    #[error(
+        "cannot read the configuration file {path}: {source}; set FERRY_CONFIG to the path of ferry.toml"
+    )]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -210,7 +212,10 @@ pub enum ConfigError {
         source: config::ConfigError,
     },
     #[error("configuration {path} has {} problem(s):\n{}", .problems.len(), list(.problems))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 fn list(problems: &[Problem]) -> String {
@@ -284,7 +289,10 @@ impl FerryConfig {
         if !["text", "json"].contains(&self.log.format.as_str()) {
             bad(
                 "log.format".into(),
-                format!("`{}` is not a log format; use `text` or `json`", self.log.format),
+                format!(
+                    "`{}` is not a log format; use `text` or `json`",
+                    self.log.format
+                ),
             );
         }
         let b = &self.broker;
@@ -302,7 +310,10 @@ impl FerryConfig {
         {
             bad(
                 "broker.namespace".into(),
-                format!("`{}` must be non-empty, lowercase letters, digits, `-` or `_`", b.namespace),
+                format!(
+                    "`{}` must be non-empty, lowercase letters, digits, `-` or `_`",
+                    b.namespace
+                ),
             );
         }
         for (key, value) in [
@@ -334,7 +345,10 @@ impl FerryConfig {
                 );
             }
             if s.prefetch == Some(0) {
-                bad(format!("services.{name}.prefetch"), "must be at least 1".into());
+                bad(
+                    format!("services.{name}.prefetch"),
+                    "must be at least 1".into(),
+                );
             }
             if let Some(t) = s.handler_timeout_secs {
                 if t == 0 || t >= b.consumer_timeout_secs {
@@ -358,7 +372,10 @@ impl FerryConfig {
             }
         }
         for (name, h) in &self.docker_hosts {
-            if !["unix://", "tcp://", "ssh://"].iter().any(|s| h.url.starts_with(s)) {
+            if !["unix://", "tcp://", "ssh://"]
+                .iter()
+                .any(|s| h.url.starts_with(s))
+            {
                 bad(
                     format!("docker_hosts.{name}.url"),
                     format!("`{}` must start with unix://, tcp:// or ssh://", h.url),
@@ -369,7 +386,10 @@ impl FerryConfig {
             if !["docker", "rancher"].contains(&env.target.as_str()) {
                 bad(
                     format!("environments.{name}.target"),
-                    format!("`{}` is not a target; use `docker` or `rancher`", env.target),
+                    format!(
+                        "`{}` is not a target; use `docker` or `rancher`",
+                        env.target
+                    ),
                 );
             }
             for host in &env.hosts {
@@ -385,11 +405,17 @@ impl FerryConfig {
             if !["svn", "git"].contains(&proj.source.kind.as_str()) {
                 bad(
                     format!("projects.{name}.source.kind"),
-                    format!("`{}` is not a source kind; use `svn` or `git`", proj.source.kind),
+                    format!(
+                        "`{}` is not a source kind; use `svn` or `git`",
+                        proj.source.kind
+                    ),
                 );
             }
             if proj.source.url.is_empty() {
-                bad(format!("projects.{name}.source.url"), "must not be empty".into());
+                bad(
+                    format!("projects.{name}.source.url"),
+                    "must not be empty".into(),
+                );
             }
             if proj.image.is_empty() {
                 bad(format!("projects.{name}.image"), "must not be empty".into());
@@ -461,13 +487,17 @@ mod tests {
 
     #[test]
     fn a_misspelt_key_is_an_error_naming_it() {
-        let err = load("[broker]\nnamespcae = \"x\"\n").unwrap_err().to_string();
+        let err = load("[broker]\nnamespcae = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("namespcae"), "{err}");
     }
 
     #[test]
     fn a_wrong_type_names_the_key() {
-        let err = load("[broker]\nmax_attempts = \"many\"\n").unwrap_err().to_string();
+        let err = load("[broker]\nmax_attempts = \"many\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("max_attempts"), "{err}");
     }
 

@@ -57,7 +57,13 @@ impl Envelope {
     /// Running a handler twice therefore produces byte-for-byte the same ids, which is
     /// what lets the next stage recognise a repeat.
     pub fn follow(&self, event: Event, environment: Option<&str>) -> Self {
-        Self::caused_by(self.event_id, self.run_id, &self.project, event, environment)
+        Self::caused_by(
+            self.event_id,
+            self.run_id,
+            &self.project,
+            event,
+            environment,
+        )
     }
 
     /// [`Envelope::follow`] for when only the cause's ids are known (e.g. a message
@@ -113,9 +119,13 @@ impl Envelope {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventDecodeError {
-    #[error("the message is not a Ferry event: {0} (was it published by another tool to Ferry's exchange?)")]
+    #[error(
+        "the message is not a Ferry event: {0} (was it published by another tool to Ferry's exchange?)"
+    )]
     Json(serde_json::Error),
-    #[error("event schema version {0} is newer than this service understands ({SCHEMA_VERSION}); upgrade the service")]
+    #[error(
+        "event schema version {0} is newer than this service understands ({SCHEMA_VERSION}); upgrade the service"
+    )]
     NewerSchema(u16),
 }
 

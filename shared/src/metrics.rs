@@ -71,13 +71,41 @@ impl Metrics {
         let s = &self.service;
         let mut out = String::new();
         let counters = [
-            ("ferry_messages_handled_total", "Messages whose handler finished (done).", &self.handled),
-            ("ferry_messages_retried_total", "Messages sent to a retry queue.", &self.retried),
-            ("ferry_messages_parked_total", "Messages moved to the parking lot.", &self.parked),
-            ("ferry_messages_failed_total", "Handler runs that did not end in done.", &self.failed),
-            ("ferry_messages_requeued_total", "Messages given back to the queue unhandled.", &self.requeued),
-            ("ferry_events_published_total", "Events published and confirmed.", &self.published),
-            ("ferry_publish_errors_total", "Publishes that failed (unroutable, nack, timeout, no broker).", &self.publish_errors),
+            (
+                "ferry_messages_handled_total",
+                "Messages whose handler finished (done).",
+                &self.handled,
+            ),
+            (
+                "ferry_messages_retried_total",
+                "Messages sent to a retry queue.",
+                &self.retried,
+            ),
+            (
+                "ferry_messages_parked_total",
+                "Messages moved to the parking lot.",
+                &self.parked,
+            ),
+            (
+                "ferry_messages_failed_total",
+                "Handler runs that did not end in done.",
+                &self.failed,
+            ),
+            (
+                "ferry_messages_requeued_total",
+                "Messages given back to the queue unhandled.",
+                &self.requeued,
+            ),
+            (
+                "ferry_events_published_total",
+                "Events published and confirmed.",
+                &self.published,
+            ),
+            (
+                "ferry_publish_errors_total",
+                "Publishes that failed (unroutable, nack, timeout, no broker).",
+                &self.publish_errors,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -94,9 +122,16 @@ impl Metrics {
             u8::from(self.broker_connected.load(Relaxed))
         );
         let name = "ferry_handler_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time spent in the stage handler.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time spent in the stage handler.\n# TYPE {name} histogram"
+        );
         for (bucket, bound) in self.duration_buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "{name}_bucket{{service=\"{s}\",le=\"{bound}\"}} {}", bucket.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{service=\"{s}\",le=\"{bound}\"}} {}",
+                bucket.load(Relaxed)
+            );
         }
         let count = self.duration_count.load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{service=\"{s}\",le=\"+Inf\"}} {count}");
@@ -120,8 +155,14 @@ mod tests {
         m.observe_handler(Duration::from_millis(3));
         m.observe_handler(Duration::from_secs(2));
         let text = m.render();
-        assert!(text.contains("ferry_handler_duration_seconds_bucket{service=\"builder\",le=\"0.005\"} 1"));
-        assert!(text.contains("ferry_handler_duration_seconds_bucket{service=\"builder\",le=\"5\"} 2"));
+        assert!(
+            text.contains(
+                "ferry_handler_duration_seconds_bucket{service=\"builder\",le=\"0.005\"} 1"
+            )
+        );
+        assert!(
+            text.contains("ferry_handler_duration_seconds_bucket{service=\"builder\",le=\"5\"} 2")
+        );
         assert!(text.contains("ferry_handler_duration_seconds_count{service=\"builder\"} 2"));
     }
 }

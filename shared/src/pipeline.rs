@@ -15,9 +15,17 @@ pub fn stages() -> Vec<StageSpec> {
         spec("pusher", "push", &["image.built"]),
         spec("puller", "pull", &["image.pushed"]),
         // First environment after the pull, later ones on promotion, any on request.
-        spec("rancher-updater", "deploy", &["image.pulled.*", "test.passed.*", "deploy.requested.*"]),
+        spec(
+            "rancher-updater",
+            "deploy",
+            &["image.pulled.*", "test.passed.*", "deploy.requested.*"],
+        ),
         spec("tester", "test", &["deploy.succeeded.*"]),
-        spec("notifier", "notify", &["*.failed.#", "deploy.succeeded.#", "deploy.rolled_back.#"]),
+        spec(
+            "notifier",
+            "notify",
+            &["*.failed.#", "deploy.succeeded.#", "deploy.rolled_back.#"],
+        ),
     ]
 }
 

@@ -24,8 +24,15 @@ pub struct ServiceDefaults {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("cannot listen on {addr} for the {what}: {source}; set services.<name>.{key} to a free address")]
-    Listen { what: &'static str, key: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error(
+        "cannot listen on {addr} for the {what}: {source}; set services.<name>.{key} to a free address"
+    )]
+    Listen {
+        what: &'static str,
+        key: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Bus(#[from] BusError),
 }
@@ -69,15 +76,30 @@ pub fn admin_addr(cfg: &FerryConfig, service: &str, default_port: u16) -> Socket
 }
 
 /// Bind a listener, with an error that names the setting to change.
-pub async fn listen(addr: SocketAddr, what: &'static str, key: &'static str) -> Result<tokio::net::TcpListener, ServiceError> {
+pub async fn listen(
+    addr: SocketAddr,
+    what: &'static str,
+    key: &'static str,
+) -> Result<tokio::net::TcpListener, ServiceError> {
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| ServiceError::Listen { what, key, addr, source })
+        .map_err(|source| ServiceError::Listen {
+            what,
+            key,
+            addr,
+            source,
+        })
 }
 
 /// Run a service future on a fresh multi-threaded runtime and turn its end into an exit code.
-pub fn block_on_service(service: &str, fut: impl Future<Output = Result<(), ServiceError>>) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+pub fn block_on_service(
+    service: &str,
+    fut: impl Future<Output = Result<(), ServiceError>>,
+) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => exit_code(service, rt.block_on(fut)),
         Err(e) => {
             eprintln!("{service}: cannot start the async runtime: {e}");
@@ -108,14 +130,40 @@ impl<H: Handler> StageService<H> {
         let publisher = Publisher::new(&cfg.broker, service, Some(metrics.clone()));
         let opts = ConsumerOptions {
             prefetch: own.prefetch.unwrap_or(defaults.prefetch),
-            handler_timeout: Duration::from_secs(own.handler_timeout_secs.unwrap_or(defaults.handler_timeout_secs)),
-            shutdown_grace: Duration::from_secs(own.shutdown_grace_secs.unwrap_or(defaults.shutdown_grace_secs)),
+            handler_timeout: Duration::from_secs(
+                own.handler_timeout_secs
+                    .unwrap_or(defaults.handler_timeout_secs),
+            ),
+            shutdown_grace: Duration::from_secs(
+                own.shutdown_grace_secs
+                    .unwrap_or(defaults.shutdown_grace_secs),
+            ),
         };
-        let consumer = Consumer::new(cfg.broker.clone(), spec, opts, handler, publisher.clone(), metrics.clone());
+        let consumer = Consumer::new(
+            cfg.broker.clone(),
+            spec,
+            opts,
+            handler,
+            publisher.clone(),
+            metrics.clone(),
+        );
         let addr = admin_addr(cfg, service, defaults.admin_port);
         let admin_listener = listen(addr, "admin endpoints", "admin_listen").await?;
-        let admin_addr = admin_listener.local_addr().map_err(|source| ServiceError::Listen { what: "admin endpoints", key: "admin_listen", addr, source })?;
-        Ok(Self { admin_addr, metrics, publisher, consumer, admin_listener })
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| ServiceError::Listen {
+                what: "admin endpoints",
+                key: "admin_listen",
+                addr,
+                source,
+            })?;
+        Ok(Self {
+            admin_addr,
+            metrics,
+            publisher,
+            consumer,
+            admin_listener,
+        })
     }
 
     pub fn settled(&self) -> broadcast::Receiver<Settled> {
@@ -128,7 +176,10 @@ impl<H: Handler> StageService<H> {
 
     /// Consume until `stop` resolves, then stop consuming, let running handlers
     /// finish (or requeue them after the grace period) and close connections.
-    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServiceError> {
+    pub async fn run_until_stopped(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServiceError> {
         let (trigger, shutdown) = shutdown::channel();
         let admin = axum::serve(self.admin_listener, admin::router(self.metrics.clone()))
             .with_graceful_shutdown(shutdown.clone().wait_owned());
@@ -151,7 +202,11 @@ impl<H: Handler> StageService<H> {
 }
 
 /// `main` of a stage service: config, telemetry, run until SIGTERM.
-pub fn run_stage_main<H: Handler>(spec: StageSpec, defaults: ServiceDefaults, make: impl FnOnce(Arc<FerryConfig>) -> H) -> ExitCode {
+pub fn run_stage_main<H: Handler>(
+    spec: StageSpec,
+    defaults: ServiceDefaults,
+    make: impl FnOnce(Arc<FerryConfig>) -> H,
+) -> ExitCode {
     let service = spec.service;
     let cfg = load_config_or_exit(service);
     block_on_service(service, async {

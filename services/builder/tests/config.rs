@@ -34,7 +34,10 @@ fn a_handler_timeout_beyond_the_consumer_timeout_is_refused() {
     let out = run_builder("[services.builder]\nhandler_timeout_secs = 2700\n", &[]);
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("services.builder.handler_timeout_secs") && err.contains("consumer_timeout"), "{err}");
+    assert!(
+        err.contains("services.builder.handler_timeout_secs") && err.contains("consumer_timeout"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -49,7 +49,9 @@ impl HookReceiver {
         let own = cfg.service(SERVICE);
         let metrics = Metrics::new(SERVICE);
         let publisher = Publisher::new(&cfg.broker, SERVICE, Some(metrics.clone()));
-        let addr = own.listen.unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)));
+        let addr = own
+            .listen
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)));
         let listener = listen(addr, "webhook endpoint", "listen").await?;
         let admin = ferry_shared::service::admin_addr(&cfg, SERVICE, DEFAULT_ADMIN_PORT);
         let admin_listener = listen(admin, "admin endpoints", "admin_listen").await?;
@@ -64,15 +66,24 @@ impl HookReceiver {
         })
     }
 
-    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServiceError> {
+    pub async fn run_until_stopped(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServiceError> {
         let (trigger, shutdown) = shutdown::channel();
         tracing::info!(service = SERVICE, listen = %self.addr, admin = %self.admin_addr, "started");
         // Readiness of a publish-only service: can it reach the broker right now?
         let probe = {
-            let (publisher, metrics, mut shutdown) = (self.state.publisher.clone(), self.metrics.clone(), shutdown.clone());
+            let (publisher, metrics, mut shutdown) = (
+                self.state.publisher.clone(),
+                self.metrics.clone(),
+                shutdown.clone(),
+            );
             tokio::spawn(async move {
                 loop {
-                    metrics.broker_connected.store(publisher.check().await, Relaxed);
+                    metrics
+                        .broker_connected
+                        .store(publisher.check().await, Relaxed);
                     tokio::select! {
                         _ = shutdown.wait() => return,
                         _ = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -85,14 +96,20 @@ impl HookReceiver {
         let admin = tokio::spawn(async move { admin.await });
         let publisher = self.state.publisher.clone();
         // Requests in progress finish (their publishes are confirmed) before exiting.
-        let served = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(async move {
-            stop.await;
-            trigger.trigger();
-        });
+        let served =
+            axum::serve(self.listener, router(self.state)).with_graceful_shutdown(async move {
+                stop.await;
+                trigger.trigger();
+            });
         let result = served.await;
         let _ = admin.await;
         let _ = probe.await;
         publisher.close();
-        result.map_err(|source| ServiceError::Listen { what: "webhook endpoint", key: "listen", addr: self.addr, source })
+        result.map_err(|source| ServiceError::Listen {
+            what: "webhook endpoint",
+            key: "listen",
+            addr: self.addr,
+            source,
+        })
     }
 }

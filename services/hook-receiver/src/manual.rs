@@ -32,7 +32,10 @@ pub async fn trigger(
         return reject(StatusCode::BAD_REQUEST, "revision must not be empty".into());
     }
     let Some(project) = state.cfg.projects.get(&t.project) else {
-        return reject(StatusCode::NOT_FOUND, format!("project `{}` is not configured", t.project));
+        return reject(
+            StatusCode::NOT_FOUND,
+            format!("project `{}` is not configured", t.project),
+        );
     };
     let event = Envelope::new_run(
         &t.project,
@@ -49,11 +52,17 @@ pub async fn trigger(
     match state.publisher.publish(&event).await {
         Ok(()) => {
             tracing::info!(run_id = %event.run_id, event_id = %event.event_id, project = %event.project, "run started");
-            (StatusCode::ACCEPTED, Json(json!({ "run_ids": [event.run_id] })))
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({ "run_ids": [event.run_id] })),
+            )
         }
         Err(e) => {
             tracing::warn!(project = %event.project, "trigger not accepted: {e}");
-            reject(StatusCode::SERVICE_UNAVAILABLE, format!("the run could not be stored, try again: {e}"))
+            reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the run could not be stored, try again: {e}"),
+            )
         }
     }
 }

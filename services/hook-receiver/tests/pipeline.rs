@@ -29,7 +29,10 @@ fn config(url: &str) -> Arc<FerryConfig> {
     );
     // Port 0 everywhere: tests run side by side.
     for svc in ferry_shared::SERVICES {
-        text.push_str(&format!("[services.{}]\nadmin_listen = \"127.0.0.1:0\"\n", svc.replace('-', "_")));
+        text.push_str(&format!(
+            "[services.{}]\nadmin_listen = \"127.0.0.1:0\"\n",
+            svc.replace('-', "_")
+        ));
         if svc == hook_receiver::SERVICE {
             text.push_str("listen = \"127.0.0.1:0\"\n");
         }
@@ -43,7 +46,13 @@ struct Stack {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-async fn spawn_stage<H: Handler>(cfg: &FerryConfig, spec: StageSpec, defaults: ServiceDefaults, h: H, stop: &shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
+async fn spawn_stage<H: Handler>(
+    cfg: &FerryConfig,
+    spec: StageSpec,
+    defaults: ServiceDefaults,
+    h: H,
+    stop: &shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
     let svc = StageService::bind(cfg, spec, defaults, h).await.unwrap();
     let stop = stop.clone().wait_owned();
     tokio::spawn(async move { svc.run_until_stopped(stop).await.unwrap() })
@@ -52,18 +61,66 @@ async fn spawn_stage<H: Handler>(cfg: &FerryConfig, spec: StageSpec, defaults: S
 async fn spawn_stack(cfg: Arc<FerryConfig>) -> Stack {
     let (trigger, stop) = shutdown::channel();
     let tasks = vec![
-        spawn_stage(&cfg, builder::spec(), builder::DEFAULTS, builder::Stage::new(cfg.clone()), &stop).await,
-        spawn_stage(&cfg, pusher::spec(), pusher::DEFAULTS, pusher::Stage::new(cfg.clone()), &stop).await,
-        spawn_stage(&cfg, puller::spec(), puller::DEFAULTS, puller::Stage::new(cfg.clone()), &stop).await,
-        spawn_stage(&cfg, rancher_updater::spec(), rancher_updater::DEFAULTS, rancher_updater::Stage::new(cfg.clone()), &stop).await,
-        spawn_stage(&cfg, tester::spec(), tester::DEFAULTS, tester::Stage::new(cfg.clone()), &stop).await,
-        spawn_stage(&cfg, notifier::spec(), notifier::DEFAULTS, notifier::Stage::new(cfg.clone()), &stop).await,
+        spawn_stage(
+            &cfg,
+            builder::spec(),
+            builder::DEFAULTS,
+            builder::Stage::new(cfg.clone()),
+            &stop,
+        )
+        .await,
+        spawn_stage(
+            &cfg,
+            pusher::spec(),
+            pusher::DEFAULTS,
+            pusher::Stage::new(cfg.clone()),
+            &stop,
+        )
+        .await,
+        spawn_stage(
+            &cfg,
+            puller::spec(),
+            puller::DEFAULTS,
+            puller::Stage::new(cfg.clone()),
+            &stop,
+        )
+        .await,
+        spawn_stage(
+            &cfg,
+            rancher_updater::spec(),
+            rancher_updater::DEFAULTS,
+            rancher_updater::Stage::new(cfg.clone()),
+            &stop,
+        )
+        .await,
+        spawn_stage(
+            &cfg,
+            tester::spec(),
+            tester::DEFAULTS,
+            tester::Stage::new(cfg.clone()),
+            &stop,
+        )
+        .await,
+        spawn_stage(
+            &cfg,
+            notifier::spec(),
+            notifier::DEFAULTS,
+            notifier::Stage::new(cfg.clone()),
+            &stop,
+        )
+        .await,
     ];
     let receiver = HookReceiver::bind(cfg).await.unwrap();
     let hooks = receiver.addr;
     let mut tasks = tasks;
-    tasks.push(tokio::spawn(async move { receiver.run_until_stopped(stop.wait_owned()).await.unwrap() }));
-    Stack { hooks, trigger, tasks }
+    tasks.push(tokio::spawn(async move {
+        receiver.run_until_stopped(stop.wait_owned()).await.unwrap()
+    }));
+    Stack {
+        hooks,
+        trigger,
+        tasks,
+    }
 }
 
 impl Stack {
@@ -76,31 +133,56 @@ impl Stack {
 }
 
 async fn post(addr: SocketAddr, body: &str) -> (u16, serde_json::Value) {
-    let (status, body) = http_request(addr, "POST", "/hooks/manual", &[("Content-Type", "application/json")], body.as_bytes())
-        .await
-        .unwrap();
-    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+    let (status, body) = http_request(
+        addr,
+        "POST",
+        "/hooks/manual",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
+    .unwrap();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    )
 }
 
 #[tokio::test]
 async fn a_manual_trigger_runs_every_stage_to_production() {
     let cfg = config(&amqp_url());
-    let mut tap = Tap::new(&amqp_url(), &cfg.broker.namespace, "#").await.unwrap();
+    let mut tap = Tap::new(&amqp_url(), &cfg.broker.namespace, "#")
+        .await
+        .unwrap();
     let stack = spawn_stack(cfg).await;
     // The stage queues are declared by the consumers as they connect.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let (status, body) = post(stack.hooks, r#"{"project":"shop","revision":"42","author":"alice"}"#).await;
+    let (status, body) = post(
+        stack.hooks,
+        r#"{"project":"shop","revision":"42","author":"alice"}"#,
+    )
+    .await;
     assert_eq!(status, 202, "{body}");
     let run_id = body["run_ids"][0].as_str().unwrap().to_owned();
 
     for key in [
-        "source.changed", "image.built", "image.pushed", "image.pulled.staging",
-        "deploy.started.staging", "deploy.succeeded.staging", "test.passed.staging",
-        "deploy.succeeded.production", "test.passed.production",
+        "source.changed",
+        "image.built",
+        "image.pushed",
+        "image.pulled.staging",
+        "deploy.started.staging",
+        "deploy.succeeded.staging",
+        "test.passed.staging",
+        "deploy.succeeded.production",
+        "test.passed.production",
     ] {
         let event = tap.expect(key, Duration::from_secs(10)).await.unwrap();
-        assert_eq!(event.run_id.to_string(), run_id, "{key} belongs to another run");
+        assert_eq!(
+            event.run_id.to_string(),
+            run_id,
+            "{key} belongs to another run"
+        );
     }
     stack.stop().await;
 }
@@ -108,7 +190,9 @@ async fn a_manual_trigger_runs_every_stage_to_production() {
 #[tokio::test]
 async fn bad_triggers_get_a_json_reason_and_publish_nothing() {
     let cfg = config(&amqp_url());
-    let mut tap = Tap::new(&amqp_url(), &cfg.broker.namespace, "#").await.unwrap();
+    let mut tap = Tap::new(&amqp_url(), &cfg.broker.namespace, "#")
+        .await
+        .unwrap();
     let stack = spawn_stack(cfg).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (body, expected) in [
@@ -119,9 +203,15 @@ async fn bad_triggers_get_a_json_reason_and_publish_nothing() {
     ] {
         let (status, reply) = post(stack.hooks, body).await;
         assert_eq!(status, expected, "{body} -> {reply}");
-        assert!(reply["error"].is_string(), "no JSON reason for {body}: {reply}");
+        assert!(
+            reply["error"].is_string(),
+            "no JSON reason for {body}: {reply}"
+        );
     }
-    assert!(tap.drain(Duration::from_millis(500)).await.is_empty(), "a rejected trigger published something");
+    assert!(
+        tap.drain(Duration::from_millis(500)).await.is_empty(),
+        "a rejected trigger published something"
+    );
     stack.stop().await;
 }
 

@@ -35,7 +35,9 @@ impl Handler for Stage {
                 project = %event.project, environment = ?event.environment, revision = %d.revision,
                 "run reached {}", event.routing_key()
             ),
-            other => tracing::info!(project = %event.project, "run event {}: {:?}", event.routing_key(), other),
+            other => {
+                tracing::info!(project = %event.project, "run event {}: {:?}", event.routing_key(), other)
+            }
         }
         Outcome::Done
     }

@@ -38,7 +38,10 @@ impl Handler for Stage {
             return Outcome::GiveUp(format!("puller does not handle `{}` events", event.kind()));
         };
         let Some(project) = self.cfg.projects.get(&event.project) else {
-            return Outcome::GiveUp(format!("project `{}` is not in the configuration", event.project));
+            return Outcome::GiveUp(format!(
+                "project `{}` is not in the configuration",
+                event.project
+            ));
         };
         for env in &project.environments {
             let pulled = event.follow(

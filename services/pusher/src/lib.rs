@@ -35,7 +35,8 @@ impl Handler for Stage {
         let Event::ImageBuilt(built) = &event.event else {
             return Outcome::GiveUp(format!("pusher does not handle `{}` events", event.kind()));
         };
-        let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, built.image.as_bytes()).simple();
+        let digest =
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, built.image.as_bytes()).simple();
         let pushed = event.follow(
             Event::ImagePushed(ImagePushed {
                 revision: built.revision.clone(),

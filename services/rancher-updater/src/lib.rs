@@ -37,20 +37,32 @@ impl Stage {
     /// event needs no deploy (an image ready in a later environment waits for promotion).
     fn target(&self, event: &Envelope) -> Result<Option<(String, String, String)>, Outcome> {
         let project = self.cfg.projects.get(&event.project).ok_or_else(|| {
-            Outcome::GiveUp(format!("project `{}` is not in the configuration", event.project))
+            Outcome::GiveUp(format!(
+                "project `{}` is not in the configuration",
+                event.project
+            ))
         })?;
         let env = event.environment.clone().unwrap_or_default();
         let first = project.environments.first();
         Ok(match &event.event {
-            Event::ImagePulled(p) if first == Some(&env) => Some((env, p.image.clone(), p.revision.clone())),
+            Event::ImagePulled(p) if first == Some(&env) => {
+                Some((env, p.image.clone(), p.revision.clone()))
+            }
             Event::ImagePulled(_) => None,
             Event::TestPassed(t) => {
-                let next = project.environments.iter().skip_while(|e| **e != env).nth(1);
+                let next = project
+                    .environments
+                    .iter()
+                    .skip_while(|e| **e != env)
+                    .nth(1);
                 next.map(|n| (n.clone(), t.image.clone(), t.revision.clone()))
             }
             Event::DeployRequested(r) => Some((env, r.image.clone(), r.revision.clone())),
             other => {
-                return Err(Outcome::GiveUp(format!("rancher-updater does not handle `{}` events", other.kind())));
+                return Err(Outcome::GiveUp(format!(
+                    "rancher-updater does not handle `{}` events",
+                    other.kind()
+                )));
             }
         })
     }
@@ -64,11 +76,20 @@ impl Handler for Stage {
             Err(outcome) => return outcome,
         };
         let started = event.follow(
-            Event::DeployStarted(DeployStarted { revision: revision.clone(), image: image.clone(), previous_image: None }),
+            Event::DeployStarted(DeployStarted {
+                revision: revision.clone(),
+                image: image.clone(),
+                previous_image: None,
+            }),
             Some(&env),
         );
         let succeeded = event.follow(
-            Event::DeploySucceeded(DeploySucceeded { revision, image, previous_image: None, hosts: vec![] }),
+            Event::DeploySucceeded(DeploySucceeded {
+                revision,
+                image,
+                previous_image: None,
+                hosts: vec![],
+            }),
             Some(&env),
         );
         for e in [&started, &succeeded] {

@@ -32,7 +32,11 @@ pub fn properties(connection_name: &str) -> ConnectionProperties {
 pub async fn connect(cfg: &BrokerConfig, connection_name: &str) -> Result<Connection, BusError> {
     let url = effective_url(cfg);
     let after = Duration::from_millis(cfg.connect_timeout_ms);
-    match tokio::time::timeout(after, Connection::connect(&url, properties(connection_name))).await
+    match tokio::time::timeout(
+        after,
+        Connection::connect(&url, properties(connection_name)),
+    )
+    .await
     {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(source)) => Err(BusError::Connect {
@@ -65,7 +69,10 @@ mod tests {
             "amqp://guest:guest@127.0.0.1:5672/%2f?heartbeat=10&connection_timeout=5000"
         );
         cfg.url = Secret::new("amqp://h/%2f?heartbeat=3".into());
-        assert_eq!(effective_url(&cfg), "amqp://h/%2f?heartbeat=3&connection_timeout=5000");
+        assert_eq!(
+            effective_url(&cfg),
+            "amqp://h/%2f?heartbeat=3&connection_timeout=5000"
+        );
     }
 
     #[test]

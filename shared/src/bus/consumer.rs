@@ -24,7 +24,9 @@ use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{Connection, Consumer as LapinConsumer};
 use std::future::Future;
@@ -63,10 +65,9 @@ impl Context {
     /// Publish an output event; a failure becomes a retry of the whole handler
     /// (the output ids are deterministic, so a repeat is recognisable downstream).
     pub async fn publish(&self, event: &Envelope) -> Result<(), Outcome> {
-        self.publisher
-            .publish(event)
-            .await
-            .map_err(|e| Outcome::RetryLater(format!("cannot publish {}: {e}", event.routing_key())))
+        self.publisher.publish(event).await.map_err(|e| {
+            Outcome::RetryLater(format!("cannot publish {}: {e}", event.routing_key()))
+        })
     }
 }
 
@@ -93,8 +94,13 @@ pub struct Settled {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SettledAs {
     Done,
-    Retried { attempt: u32, delay_ms: u64 },
-    Parked { reason: String },
+    Retried {
+        attempt: u32,
+        delay_ms: u64,
+    },
+    Parked {
+        reason: String,
+    },
     /// Given back to the queue unhandled (shutdown, or the retry/park publish failed).
     Requeued,
 }
@@ -172,7 +178,9 @@ impl<H: Handler> Consumer<H> {
                 Ok(conn) => {
                     let end = self.session(&conn, &mut shutdown).await;
                     s.metrics.broker_connected.store(false, Relaxed);
-                    let _ = tokio::time::timeout(Duration::from_secs(2), conn.close(200, "bye".into())).await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(2), conn.close(200, "bye".into()))
+                            .await;
                     end
                 }
                 Err(e) => Err(e),
@@ -180,7 +188,10 @@ impl<H: Handler> Consumer<H> {
             match end {
                 Ok(SessionEnd::Shutdown) => return Ok(()),
                 Ok(SessionEnd::Lost(why)) => {
-                    warn!(service = s.spec.service, "lost RabbitMQ ({why}); reconnecting");
+                    warn!(
+                        service = s.spec.service,
+                        "lost RabbitMQ ({why}); reconnecting"
+                    );
                     failures = 0;
                 }
                 Err(e) if !e.is_transient() => return Err(e),
@@ -196,23 +207,48 @@ impl<H: Handler> Consumer<H> {
         }
     }
 
-    async fn session(&self, conn: &Connection, shutdown: &mut Shutdown) -> Result<SessionEnd, BusError> {
+    async fn session(
+        &self,
+        conn: &Connection,
+        shutdown: &mut Shutdown,
+    ) -> Result<SessionEnd, BusError> {
         let s = &self.shared;
-        let channel = conn.create_channel().await.map_err(|source| BusError::Channel { step: "channel.open", source })?;
+        let channel = conn
+            .create_channel()
+            .await
+            .map_err(|source| BusError::Channel {
+                step: "channel.open",
+                source,
+            })?;
         if let Err(e) = self.topology.declare(&channel).await {
             // A refused declaration on a live connection is a configuration problem;
             // on a dying connection it is just the outage.
-            return if conn.status().connected() { Err(e) } else { Ok(SessionEnd::Lost(e.to_string())) };
+            return if conn.status().connected() {
+                Err(e)
+            } else {
+                Ok(SessionEnd::Lost(e.to_string()))
+            };
         }
         channel
             .basic_qos(s.opts.prefetch, BasicQosOptions::default())
             .await
-            .map_err(|source| BusError::Channel { step: "basic.qos", source })?;
+            .map_err(|source| BusError::Channel {
+                step: "basic.qos",
+                source,
+            })?;
         let tag = format!("{}-{}", s.spec.service, Uuid::new_v4().simple());
         let mut consumer: LapinConsumer = channel
-            .basic_consume(self.queue().as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                self.queue().as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await
-            .map_err(|source| BusError::Channel { step: "basic.consume", source })?;
+            .map_err(|source| BusError::Channel {
+                step: "basic.consume",
+                source,
+            })?;
         s.metrics.broker_connected.store(true, Relaxed);
         info!(service = s.spec.service, queue = %self.queue(), "consuming");
 
@@ -242,10 +278,17 @@ impl<H: Handler> Consumer<H> {
             SessionEnd::Shutdown => {
                 // Stop new deliveries, let running handlers finish within the grace
                 // period, then give back whatever is left by closing the channel.
-                let _ = tokio::time::timeout(Duration::from_secs(2), channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default())).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()),
+                )
+                .await;
                 let running = tasks.len();
                 if running > 0 {
-                    info!(service = s.spec.service, running, "waiting for running handlers before stopping");
+                    info!(
+                        service = s.spec.service,
+                        running, "waiting for running handlers before stopping"
+                    );
                 }
                 let drained = tokio::time::timeout(s.opts.shutdown_grace, async {
                     while tasks.join_next().await.is_some() {}
@@ -253,15 +296,25 @@ impl<H: Handler> Consumer<H> {
                 .await;
                 if drained.is_err() {
                     let left = tasks.len();
-                    warn!(service = s.spec.service, left, "grace period over: requeueing unfinished deliveries");
+                    warn!(
+                        service = s.spec.service,
+                        left, "grace period over: requeueing unfinished deliveries"
+                    );
                     tasks.abort_all();
                     while tasks.join_next().await.is_some() {}
                     s.metrics.requeued.fetch_add(left as u64, Relaxed);
                     for _ in 0..left {
-                        let _ = s.settled.send(Settled { event_id: None, how: SettledAs::Requeued });
+                        let _ = s.settled.send(Settled {
+                            event_id: None,
+                            how: SettledAs::Requeued,
+                        });
                     }
                 }
-                let _ = tokio::time::timeout(Duration::from_secs(2), channel.close(200, "shutting down".into())).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    channel.close(200, "shutting down".into()),
+                )
+                .await;
             }
             SessionEnd::Lost(_) => {
                 // The broker requeues the unacked deliveries; a copy of the handler
@@ -329,41 +382,84 @@ async fn process<H: Handler>(s: Arc<Shared<H>>, delivery: Delivery) {
     .await
 }
 
-async fn retry<H>(s: &Shared<H>, delivery: &Delivery, envelope: &Envelope, attempt: u32, reason: &str) {
+async fn retry<H>(
+    s: &Shared<H>,
+    delivery: &Delivery,
+    envelope: &Envelope,
+    attempt: u32,
+    reason: &str,
+) {
     let delays = &s.broker.retry_delays_ms;
     let delay_ms = delays[(attempt as usize - 1).min(delays.len() - 1)];
     let queue = retry_queue_name(&s.broker.namespace, s.spec.service, delay_ms);
-    let props = headers::with_headers(&delivery.properties, &[
-        (ATTEMPT, headers::number(u64::from(attempt) + 1)),
-        (LAST_ERROR, headers::text(reason)),
-        (ORIGINAL_ROUTING_KEY, headers::text(&original_routing_key(delivery))),
-    ]);
-    match s.publisher.publish_raw("", &queue, &delivery.data, props).await {
+    let props = headers::with_headers(
+        &delivery.properties,
+        &[
+            (ATTEMPT, headers::number(u64::from(attempt) + 1)),
+            (LAST_ERROR, headers::text(reason)),
+            (
+                ORIGINAL_ROUTING_KEY,
+                headers::text(&original_routing_key(delivery)),
+            ),
+        ],
+    );
+    match s
+        .publisher
+        .publish_raw("", &queue, &delivery.data, props)
+        .await
+    {
         Ok(()) => {
-            warn!(delay_ms, "attempt {attempt} failed, retrying later: {reason}");
+            warn!(
+                delay_ms,
+                "attempt {attempt} failed, retrying later: {reason}"
+            );
             ack(delivery).await;
             s.metrics.retried.fetch_add(1, Relaxed);
-            let _ = s.settled.send(Settled { event_id: Some(envelope.event_id), how: SettledAs::Retried { attempt, delay_ms } });
+            let _ = s.settled.send(Settled {
+                event_id: Some(envelope.event_id),
+                how: SettledAs::Retried { attempt, delay_ms },
+            });
         }
         Err(e) => requeue(s, delivery, &format!("cannot schedule the retry ({e})")).await,
     }
 }
 
 /// Move the message to the parking lot with its reason, and fail the run.
-async fn park<H>(s: &Shared<H>, delivery: &Delivery, envelope: Option<&Envelope>, attempts: u32, reason: String) {
+async fn park<H>(
+    s: &Shared<H>,
+    delivery: &Delivery,
+    envelope: Option<&Envelope>,
+    attempts: u32,
+    reason: String,
+) {
     let queue = parked_queue_name(&s.broker.namespace, s.spec.service);
-    let props = headers::with_headers(&delivery.properties, &[
-        (headers::PARKED_REASON, headers::text(&reason)),
-        (headers::PARKED_AT, headers::text(&chrono::Utc::now().to_rfc3339())),
-        (headers::PARKED_BY, headers::text(s.spec.service)),
-        (ATTEMPT, headers::number(u64::from(attempts))),
-        (ORIGINAL_ROUTING_KEY, headers::text(&original_routing_key(delivery))),
-    ]);
-    if let Err(e) = s.publisher.publish_raw("", &queue, &delivery.data, props).await {
+    let props = headers::with_headers(
+        &delivery.properties,
+        &[
+            (headers::PARKED_REASON, headers::text(&reason)),
+            (
+                headers::PARKED_AT,
+                headers::text(&chrono::Utc::now().to_rfc3339()),
+            ),
+            (headers::PARKED_BY, headers::text(s.spec.service)),
+            (ATTEMPT, headers::number(u64::from(attempts))),
+            (
+                ORIGINAL_ROUTING_KEY,
+                headers::text(&original_routing_key(delivery)),
+            ),
+        ],
+    );
+    if let Err(e) = s
+        .publisher
+        .publish_raw("", &queue, &delivery.data, props)
+        .await
+    {
         return requeue(s, delivery, &format!("cannot park the message ({e})")).await;
     }
     error!(queue = %queue, "parked: {reason}");
-    let about = envelope.map(About::of).or_else(|| About::partial(&delivery.data));
+    let about = envelope
+        .map(About::of)
+        .or_else(|| About::partial(&delivery.data));
     if let Some(about) = &about {
         let failure = StageFailed {
             service: s.spec.service.to_owned(),
@@ -373,17 +469,33 @@ async fn park<H>(s: &Shared<H>, delivery: &Delivery, envelope: Option<&Envelope>
             failed_kind: about.kind.clone(),
         };
         if let Some(event) = Event::failed(s.spec.stage, failure) {
-            let failed = Envelope::caused_by(about.event_id, about.run_id, &about.project, event, about.environment.as_deref());
+            let failed = Envelope::caused_by(
+                about.event_id,
+                about.run_id,
+                &about.project,
+                event,
+                about.environment.as_deref(),
+            );
             match s.publisher.publish(&failed).await {
                 Ok(()) => {}
                 Err(e @ BusError::Unroutable { .. }) => warn!("{e}"),
-                Err(e) => return requeue(s, delivery, &format!("cannot publish {} ({e})", failed.routing_key())).await,
+                Err(e) => {
+                    return requeue(
+                        s,
+                        delivery,
+                        &format!("cannot publish {} ({e})", failed.routing_key()),
+                    )
+                    .await;
+                }
             }
         }
     }
     ack(delivery).await;
     s.metrics.parked.fetch_add(1, Relaxed);
-    let _ = s.settled.send(Settled { event_id: about.map(|a| a.event_id), how: SettledAs::Parked { reason } });
+    let _ = s.settled.send(Settled {
+        event_id: about.map(|a| a.event_id),
+        how: SettledAs::Parked { reason },
+    });
 }
 
 /// The run a parked message belongs to. Read leniently from the raw JSON when the
@@ -416,7 +528,8 @@ impl About {
 }
 
 fn original_routing_key(delivery: &Delivery) -> String {
-    headers::get_str(&delivery.properties, ORIGINAL_ROUTING_KEY).unwrap_or_else(|| delivery.routing_key.as_str().to_owned())
+    headers::get_str(&delivery.properties, ORIGINAL_ROUTING_KEY)
+        .unwrap_or_else(|| delivery.routing_key.as_str().to_owned())
 }
 
 async fn ack(delivery: &Delivery) {
@@ -427,9 +540,17 @@ async fn ack(delivery: &Delivery) {
 
 async fn requeue<H>(s: &Shared<H>, delivery: &Delivery, why: &str) {
     warn!("{why}; requeueing the message");
-    let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+    let _ = delivery
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await;
     s.metrics.requeued.fetch_add(1, Relaxed);
-    let _ = s.settled.send(Settled { event_id: None, how: SettledAs::Requeued });
+    let _ = s.settled.send(Settled {
+        event_id: None,
+        how: SettledAs::Requeued,
+    });
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

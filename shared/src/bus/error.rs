@@ -2,23 +2,42 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("cannot connect to RabbitMQ at {url}: {source}; check broker.url and that the broker is running")]
+    #[error(
+        "cannot connect to RabbitMQ at {url}: {source}; check broker.url and that the broker is running"
+    )]
     Connect { url: String, source: lapin::Error },
-    #[error("connecting to RabbitMQ at {url} timed out after {after:?}; check broker.url and the network")]
+    #[error(
+        "connecting to RabbitMQ at {url} timed out after {after:?}; check broker.url and the network"
+    )]
     ConnectTimeout { url: String, after: Duration },
     #[error("RabbitMQ refused `{step}`: {source}")]
-    Channel { step: &'static str, source: lapin::Error },
+    Channel {
+        step: &'static str,
+        source: lapin::Error,
+    },
     #[error(
         "RabbitMQ refused to declare `{name}`: {source}; if it exists with other arguments \
          (e.g. after a config change), delete it or restore the old setting"
     )]
     Declare { name: String, source: lapin::Error },
-    #[error("no queue is bound for routing key `{routing_key}` on exchange `{exchange}`: the event would be lost, so it was not accepted; start the consuming service or check its bindings")]
-    Unroutable { exchange: String, routing_key: String },
-    #[error("RabbitMQ did not accept the message for `{routing_key}` (negative confirm); it was not stored, publish again later")]
+    #[error(
+        "no queue is bound for routing key `{routing_key}` on exchange `{exchange}`: the event would be lost, so it was not accepted; start the consuming service or check its bindings"
+    )]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+    },
+    #[error(
+        "RabbitMQ did not accept the message for `{routing_key}` (negative confirm); it was not stored, publish again later"
+    )]
     Nacked { routing_key: String },
-    #[error("publishing `{routing_key}` got no confirm within {after:?}; the broker may be down or overloaded")]
-    PublishTimeout { routing_key: String, after: Duration },
+    #[error(
+        "publishing `{routing_key}` got no confirm within {after:?}; the broker may be down or overloaded"
+    )]
+    PublishTimeout {
+        routing_key: String,
+        after: Duration,
+    },
     #[error("no publishing channel to RabbitMQ is available: {0}")]
     Pool(String),
 }

@@ -44,7 +44,8 @@ pub fn with_headers(props: &BasicProperties, set: &[(&str, AMQPValue)]) -> Basic
     let mut table = FieldTable::default();
     if let Some(h) = props.headers() {
         for (k, v) in h.inner() {
-            if !k.as_str().starts_with("x-death") && k.as_str() != DELIVERY_COUNT
+            if !k.as_str().starts_with("x-death")
+                && k.as_str() != DELIVERY_COUNT
                 && !k.as_str().starts_with("x-first-death")
                 && !k.as_str().starts_with("x-last-death")
             {

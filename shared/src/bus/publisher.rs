@@ -43,19 +43,21 @@ impl managed::Manager for LaneManager {
 
     async fn create(&self) -> Result<Lane, BusError> {
         let open = async {
-            let connection = managed::Manager::create(&self.connections)
-                .await
-                .map_err(|source| BusError::Connect {
-                    url: self.url_for_errors.clone(),
-                    source,
-                })?;
-            let channel = connection
-                .create_channel()
-                .await
-                .map_err(|source| BusError::Channel {
-                    step: "channel.open",
-                    source,
-                })?;
+            let connection =
+                managed::Manager::create(&self.connections)
+                    .await
+                    .map_err(|source| BusError::Connect {
+                        url: self.url_for_errors.clone(),
+                        source,
+                    })?;
+            let channel =
+                connection
+                    .create_channel()
+                    .await
+                    .map_err(|source| BusError::Channel {
+                        step: "channel.open",
+                        source,
+                    })?;
             channel
                 .confirm_select(ConfirmSelectOptions::default())
                 .await
@@ -138,8 +140,13 @@ impl Publisher {
             .with_message_id(event.event_id.to_string().as_str().into())
             .with_correlation_id(event.run_id.to_string().as_str().into())
             .with_type(event.kind().into());
-        self.publish_raw(&self.exchange, &event.routing_key(), &event.to_json(), properties)
-            .await
+        self.publish_raw(
+            &self.exchange,
+            &event.routing_key(),
+            &event.to_json(),
+            properties,
+        )
+        .await
     }
 
     /// Publish bytes anywhere (used by the consumer for retry and parking queues,
@@ -233,7 +240,10 @@ impl Publisher {
     /// Open (or reuse) a publishing lane: true when the broker is reachable now.
     /// Used by readiness probes of services that only publish.
     pub async fn check(&self) -> bool {
-        matches!(tokio::time::timeout(self.timeout, self.pool.get()).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(self.timeout, self.pool.get()).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Drop idle lanes (closing their connections); used at shutdown.

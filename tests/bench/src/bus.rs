@@ -4,7 +4,10 @@ use ferry_shared::metrics::Metrics;
 use ferry_shared::{pipeline, shutdown};
 use ferry_testkit::{FnHandler, broker_config, source_changed};
 use futures_util::{StreamExt, stream};
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use std::time::{Duration, Instant};
@@ -31,13 +34,26 @@ pub async fn ferry(url: &str, hops: usize, msgs: usize) -> anyhow::Result<Figure
     let spec = pipeline::stage("builder");
     {
         let conn = Connection::connect(url, ConnectionProperties::default()).await?;
-        Topology::for_stage(&cfg, &spec).declare(&conn.create_channel().await?).await?;
+        Topology::for_stage(&cfg, &spec)
+            .declare(&conn.create_channel().await?)
+            .await?;
         let _ = conn.close(200, "bye".into()).await;
     }
     let metrics = Metrics::new("bench");
     let publisher = Publisher::new(&cfg, "bench", None);
-    let opts = ConsumerOptions { prefetch: PREFETCH, handler_timeout: Duration::from_secs(60), shutdown_grace: Duration::from_secs(5) };
-    let consumer = Consumer::new(cfg.clone(), spec, opts, FnHandler(|_ctx, _e| async { Outcome::Done }), publisher.clone(), metrics);
+    let opts = ConsumerOptions {
+        prefetch: PREFETCH,
+        handler_timeout: Duration::from_secs(60),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let consumer = Consumer::new(
+        cfg.clone(),
+        spec,
+        opts,
+        FnHandler(|_ctx, _e| async { Outcome::Done }),
+        publisher.clone(),
+        metrics,
+    );
     let mut settled = consumer.settled();
     let (trigger, stop) = shutdown::channel();
     let task = tokio::spawn(consumer.run(stop));
@@ -48,7 +64,9 @@ pub async fn ferry(url: &str, hops: usize, msgs: usize) -> anyhow::Result<Figure
         let t0 = Instant::now();
         publisher.publish(&event).await?;
         loop {
-            let s = tokio::time::timeout(Duration::from_secs(10), settled.recv()).await.context("hop timed out")??;
+            let s = tokio::time::timeout(Duration::from_secs(10), settled.recv())
+                .await
+                .context("hop timed out")??;
             if s.how == SettledAs::Done {
                 break;
             }
@@ -67,7 +85,12 @@ pub async fn ferry(url: &str, hops: usize, msgs: usize) -> anyhow::Result<Figure
     let counting = async {
         let mut done = 0;
         while done < msgs {
-            if tokio::time::timeout(Duration::from_secs(30), settled.recv()).await.expect("throughput run stalled")?.how == SettledAs::Done {
+            if tokio::time::timeout(Duration::from_secs(30), settled.recv())
+                .await
+                .expect("throughput run stalled")?
+                .how
+                == SettledAs::Done
+            {
                 done += 1;
             }
         }
@@ -78,7 +101,11 @@ pub async fn ferry(url: &str, hops: usize, msgs: usize) -> anyhow::Result<Figure
     let msgs_per_s = msgs as f64 / t0.elapsed().as_secs_f64();
     trigger.trigger();
     task.await??;
-    Ok(Figures { p50_ms, p99_ms, msgs_per_s })
+    Ok(Figures {
+        p50_ms,
+        p99_ms,
+        msgs_per_s,
+    })
 }
 
 /// The same work with lapin alone: one confirm channel, one consumer, a quorum queue.
@@ -86,14 +113,35 @@ pub async fn bare_lapin(url: &str, hops: usize, msgs: usize) -> anyhow::Result<F
     let queue = format!("bench-lapin-{}", uuid::Uuid::new_v4().simple());
     let conn = Connection::connect(url, ConnectionProperties::default()).await?;
     let pubch = conn.create_channel().await?;
-    pubch.confirm_select(ConfirmSelectOptions::default()).await?;
+    pubch
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    pubch.queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args).await?;
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    pubch
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await?;
     let conch = conn.create_channel().await?;
-    conch.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+    conch
+        .basic_qos(PREFETCH, BasicQosOptions::default())
+        .await?;
     let mut consumer = conch
-        .basic_consume(queue.as_str().into(), "bench".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            queue.as_str().into(),
+            "bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let (tx, mut acked) = mpsc::unbounded_channel();
     let consuming = tokio::spawn(async move {
@@ -109,8 +157,16 @@ pub async fn bare_lapin(url: &str, hops: usize, msgs: usize) -> anyhow::Result<F
     let body = source_changed("1").to_json();
     let publish = || async {
         let confirm = pubch
-            .basic_publish("".into(), queue.as_str().into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &body,
-                BasicProperties::default().with_delivery_mode(2))
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
             .await?
             .await?;
         anyhow::ensure!(confirm.is_ack(), "nacked");
@@ -121,7 +177,9 @@ pub async fn bare_lapin(url: &str, hops: usize, msgs: usize) -> anyhow::Result<F
     for i in 0..hops + 200 {
         let t0 = Instant::now();
         publish().await?;
-        tokio::time::timeout(Duration::from_secs(10), acked.recv()).await.context("hop timed out")?;
+        tokio::time::timeout(Duration::from_secs(10), acked.recv())
+            .await
+            .context("hop timed out")?;
         if i >= 200 {
             lat.push(t0.elapsed());
         }
@@ -135,13 +193,21 @@ pub async fn bare_lapin(url: &str, hops: usize, msgs: usize) -> anyhow::Result<F
         .for_each(|r| async move { r.expect("publish failed") });
     let counting = async {
         for _ in 0..msgs {
-            tokio::time::timeout(Duration::from_secs(30), acked.recv()).await.expect("throughput run stalled");
+            tokio::time::timeout(Duration::from_secs(30), acked.recv())
+                .await
+                .expect("throughput run stalled");
         }
     };
     tokio::join!(publishing, counting);
     let msgs_per_s = msgs as f64 / t0.elapsed().as_secs_f64();
     consuming.abort();
-    pubch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await?;
+    pubch
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await?;
     conn.close(200, "bye".into()).await?;
-    Ok(Figures { p50_ms, p99_ms, msgs_per_s })
+    Ok(Figures {
+        p50_ms,
+        p99_ms,
+        msgs_per_s,
+    })
 }

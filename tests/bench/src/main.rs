@@ -9,8 +9,14 @@ mod bus;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let url = ferry_testkit::amqp_url();
-    let hops: usize = std::env::var("BENCH_HOPS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
-    let msgs: usize = std::env::var("BENCH_MSGS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let hops: usize = std::env::var("BENCH_HOPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let msgs: usize = std::env::var("BENCH_MSGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
 
     let ferry = bus::ferry(&url, hops, msgs).await?;
     let lapin = bus::bare_lapin(&url, hops, msgs).await?;

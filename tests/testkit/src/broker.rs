@@ -36,13 +36,24 @@ impl PrivateBroker {
         // open, and waiting for their end would wait for the node to exit.
         std::fs::create_dir_all(&self.dir)?;
         let log = self.dir.join("harness.log");
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
-        cmd.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
-        let status = cmd.status().with_context(|| format!("running {} {action}", self.script))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        let status = cmd
+            .status()
+            .with_context(|| format!("running {} {action}", self.script))?;
         if !status.success() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(20).collect();
-            anyhow::bail!("rabbit-node.sh {action} {} failed:\n{}", self.dir.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            anyhow::bail!(
+                "rabbit-node.sh {action} {} failed:\n{}",
+                self.dir.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         Ok(())
     }

@@ -77,7 +77,10 @@ pub async fn queue_len(url: &str, queue: &str) -> anyhow::Result<u32> {
     let n = match ch
         .queue_declare(
             queue.into(),
-            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
             lapin::types::FieldTable::default(),
         )
         .await
@@ -90,11 +93,17 @@ pub async fn queue_len(url: &str, queue: &str) -> anyhow::Result<u32> {
 }
 
 /// Take one message from a queue (acked), with its headers.
-pub async fn get_one(url: &str, queue: &str) -> anyhow::Result<Option<lapin::message::BasicGetMessage>> {
+pub async fn get_one(
+    url: &str,
+    queue: &str,
+) -> anyhow::Result<Option<lapin::message::BasicGetMessage>> {
     let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
     let msg = ch
-        .basic_get(queue.into(), lapin::options::BasicGetOptions { no_ack: true })
+        .basic_get(
+            queue.into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
         .await?;
     let _ = conn.close(200, "bye".into()).await;
     Ok(msg)
@@ -144,7 +153,10 @@ pub async fn http_request(
 ) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -159,6 +171,9 @@ pub async fn http_request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("not an HTTP response: {text:?}"))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }

@@ -22,14 +22,40 @@ impl Tap {
         let exchange = exchange_name(namespace);
         declare_exchange(&ch, &exchange).await?;
         let q = ch
-            .queue_declare("".into(), QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await?;
-        ch.queue_bind(q.name().clone(), exchange.as_str().into(), pattern.into(), QueueBindOptions::default(), FieldTable::default())
-            .await?;
+        ch.queue_bind(
+            q.name().clone(),
+            exchange.as_str().into(),
+            pattern.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
         let consumer = ch
-            .basic_consume(q.name().clone(), "tap".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .basic_consume(
+                q.name().clone(),
+                "tap".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await?;
-        Ok(Self { _conn: conn, consumer, seen: Vec::new() })
+        Ok(Self {
+            _conn: conn,
+            consumer,
+            seen: Vec::new(),
+        })
     }
 
     /// The next event, or `None` after `timeout`.
@@ -37,13 +63,24 @@ impl Tap {
         if !self.seen.is_empty() {
             return Some(self.seen.remove(0));
         }
-        let delivery = tokio::time::timeout(timeout, self.consumer.next()).await.ok()??.ok()?;
+        let delivery = tokio::time::timeout(timeout, self.consumer.next())
+            .await
+            .ok()??
+            .ok()?;
         Envelope::from_json(&delivery.data).ok()
     }
 
     /// Wait for an event with this routing key; others are kept for later calls.
-    pub async fn expect(&mut self, routing_key: &str, timeout: Duration) -> anyhow::Result<Envelope> {
-        if let Some(i) = self.seen.iter().position(|e| e.routing_key() == routing_key) {
+    pub async fn expect(
+        &mut self,
+        routing_key: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Envelope> {
+        if let Some(i) = self
+            .seen
+            .iter()
+            .position(|e| e.routing_key() == routing_key)
+        {
             return Ok(self.seen.remove(i));
         }
         let deadline = tokio::time::Instant::now() + timeout;
@@ -53,7 +90,10 @@ impl Tap {
             let Ok(Some(Ok(delivery))) = delivery else {
                 anyhow::bail!(
                     "no `{routing_key}` event within {timeout:?}; saw: {:?}",
-                    self.seen.iter().map(Envelope::routing_key).collect::<Vec<_>>()
+                    self.seen
+                        .iter()
+                        .map(Envelope::routing_key)
+                        .collect::<Vec<_>>()
                 );
             };
             let event = Envelope::from_json(&delivery.data)?;

@@ -1,13 +1,18 @@
 //! The bus against a real RabbitMQ: delivery guarantees, retries, parking, recovery.
 
-use ferry_shared::bus::topology::{exchange_name, parked_queue_name, queue_name, declare_exchange};
-use ferry_shared::bus::{BusError, Consumer, ConsumerOptions, Context, Outcome, Publisher, SettledAs, Topology};
+use ferry_shared::bus::topology::{declare_exchange, exchange_name, parked_queue_name, queue_name};
+use ferry_shared::bus::{
+    BusError, Consumer, ConsumerOptions, Context, Outcome, Publisher, SettledAs, Topology,
+};
 use ferry_shared::config::BrokerConfig;
 use ferry_shared::event::{Envelope, Event};
 use ferry_shared::metrics::Metrics;
 use ferry_shared::pipeline;
 use ferry_shared::shutdown::{self, ShutdownTrigger};
-use ferry_testkit::{FnHandler, PrivateBroker, Tap, amqp_url, broker_config, get_one, queue_len, source_changed, wait_until};
+use ferry_testkit::{
+    FnHandler, PrivateBroker, Tap, amqp_url, broker_config, get_one, queue_len, source_changed,
+    wait_until,
+};
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +22,11 @@ use tokio::task::JoinHandle;
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 fn opts() -> ConsumerOptions {
-    ConsumerOptions { prefetch: 4, handler_timeout: SECS(30), shutdown_grace: SECS(5) }
+    ConsumerOptions {
+        prefetch: 4,
+        handler_timeout: SECS(30),
+        shutdown_grace: SECS(5),
+    }
 }
 
 struct Running {
@@ -34,11 +43,22 @@ where
 {
     let metrics = Metrics::new("builder");
     let publisher = Publisher::new(cfg, "builder", Some(metrics.clone()));
-    let consumer = Consumer::new(cfg.clone(), pipeline::stage("builder"), opts(), FnHandler(f), publisher, metrics);
+    let consumer = Consumer::new(
+        cfg.clone(),
+        pipeline::stage("builder"),
+        opts(),
+        FnHandler(f),
+        publisher,
+        metrics,
+    );
     let settled = consumer.settled();
     let (trigger, shutdown) = shutdown::channel();
     let task = tokio::spawn(consumer.run(shutdown));
-    Running { trigger, task, settled }
+    Running {
+        trigger,
+        task,
+        settled,
+    }
 }
 
 impl Running {
@@ -52,14 +72,22 @@ impl Running {
 
     async fn stop(self) {
         self.trigger.trigger();
-        self.task.await.expect("consumer task panicked").expect("consumer failed");
+        self.task
+            .await
+            .expect("consumer task panicked")
+            .expect("consumer failed");
     }
 }
 
 async fn declare(cfg: &BrokerConfig) {
-    let conn = lapin::Connection::connect(cfg.url.expose(), lapin::ConnectionProperties::default()).await.unwrap();
+    let conn = lapin::Connection::connect(cfg.url.expose(), lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
     let ch = conn.create_channel().await.unwrap();
-    Topology::for_stage(cfg, &pipeline::stage("builder")).declare(&ch).await.unwrap();
+    Topology::for_stage(cfg, &pipeline::stage("builder"))
+        .declare(&ch)
+        .await
+        .unwrap();
     conn.close(200, "bye".into()).await.unwrap();
 }
 
@@ -84,33 +112,55 @@ async fn confirmed_publish_survives_a_broker_crash() {
     let cfg = broker_config(&broker.url());
     declare(&cfg).await;
     let event = source_changed("5");
-    Publisher::new(&cfg, "test", None).publish(&event).await.unwrap();
+    Publisher::new(&cfg, "test", None)
+        .publish(&event)
+        .await
+        .unwrap();
 
     broker.kill().unwrap();
     broker.restart().unwrap();
 
     let queue = queue_name(&cfg.namespace, "builder");
-    let msg = get_one(&broker.url(), &queue).await.unwrap().expect("the confirmed message was lost");
+    let msg = get_one(&broker.url(), &queue)
+        .await
+        .unwrap()
+        .expect("the confirmed message was lost");
     assert_eq!(Envelope::from_json(&msg.delivery.data).unwrap(), event);
 }
 
 #[tokio::test]
 async fn unroutable_publish_is_an_error() {
     let cfg = broker_config(&amqp_url());
-    let conn = lapin::Connection::connect(cfg.url.expose(), lapin::ConnectionProperties::default()).await.unwrap();
-    declare_exchange(&conn.create_channel().await.unwrap(), &exchange_name(&cfg.namespace)).await.unwrap();
+    let conn = lapin::Connection::connect(cfg.url.expose(), lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    declare_exchange(
+        &conn.create_channel().await.unwrap(),
+        &exchange_name(&cfg.namespace),
+    )
+    .await
+    .unwrap();
     // The exchange exists but no queue is bound for source.changed.
-    let err = Publisher::new(&cfg, "test", None).publish(&source_changed("1")).await.unwrap_err();
+    let err = Publisher::new(&cfg, "test", None)
+        .publish(&source_changed("1"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, BusError::Unroutable { .. }), "{err}");
     assert!(err.to_string().contains("source.changed"));
 }
 
 #[tokio::test]
 async fn publishing_to_an_unreachable_broker_fails_within_the_timeout() {
-    let mut cfg = broker_config(&format!("amqp://guest:guest@127.0.0.1:{}/%2f", ferry_testkit::free_port()));
+    let mut cfg = broker_config(&format!(
+        "amqp://guest:guest@127.0.0.1:{}/%2f",
+        ferry_testkit::free_port()
+    ));
     cfg.publish_timeout_ms = 1_000;
     let started = Instant::now();
-    let err = Publisher::new(&cfg, "test", None).publish(&source_changed("1")).await.unwrap_err();
+    let err = Publisher::new(&cfg, "test", None)
+        .publish(&source_changed("1"))
+        .await
+        .unwrap_err();
     assert!(started.elapsed() < SECS(3), "took {:?}", started.elapsed());
     assert!(err.is_transient(), "{err}");
 }
@@ -128,8 +178,14 @@ async fn consumer_killed_before_ack_gets_the_message_redelivered() {
     });
     let event = source_changed("7");
     declare(&cfg).await;
-    Publisher::new(&cfg, "test", None).publish(&event).await.unwrap();
-    let got = tokio::time::timeout(SECS(10), started_rx.recv()).await.unwrap().unwrap();
+    Publisher::new(&cfg, "test", None)
+        .publish(&event)
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(SECS(10), started_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got, event.event_id);
 
     // Kill: the task and its connection vanish without an ack.
@@ -150,7 +206,9 @@ async fn consumer_killed_before_ack_gets_the_message_redelivered() {
 #[tokio::test]
 async fn retry_later_waits_its_delays_then_parks_and_fails_the_run() {
     let cfg = broker_config(&amqp_url()); // 3 attempts, delays 300 ms and 600 ms
-    let mut tap = Tap::new(&cfg.url.expose().clone(), &cfg.namespace, "build.failed").await.unwrap();
+    let mut tap = Tap::new(&cfg.url.expose().clone(), &cfg.namespace, "build.failed")
+        .await
+        .unwrap();
     let calls = Arc::new(Mutex::new(Vec::new()));
     let calls2 = calls.clone();
     let mut running = start(&cfg, move |ctx: Context, _e| {
@@ -159,33 +217,69 @@ async fn retry_later_waits_its_delays_then_parks_and_fails_the_run() {
     });
     declare(&cfg).await;
     let event = source_changed("9");
-    Publisher::new(&cfg, "test", None).publish(&event).await.unwrap();
+    Publisher::new(&cfg, "test", None)
+        .publish(&event)
+        .await
+        .unwrap();
 
-    assert_eq!(running.next_settled(SECS(10)).await, SettledAs::Retried { attempt: 1, delay_ms: 300 });
-    assert_eq!(running.next_settled(SECS(10)).await, SettledAs::Retried { attempt: 2, delay_ms: 600 });
-    let SettledAs::Parked { reason } = running.next_settled(SECS(10)).await else { panic!("not parked") };
+    assert_eq!(
+        running.next_settled(SECS(10)).await,
+        SettledAs::Retried {
+            attempt: 1,
+            delay_ms: 300
+        }
+    );
+    assert_eq!(
+        running.next_settled(SECS(10)).await,
+        SettledAs::Retried {
+            attempt: 2,
+            delay_ms: 600
+        }
+    );
+    let SettledAs::Parked { reason } = running.next_settled(SECS(10)).await else {
+        panic!("not parked")
+    };
     assert_eq!(reason, "gave up after 3 attempts: registry answered 503");
 
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls.iter().map(|c| c.0).collect::<Vec<_>>(), vec![1, 2, 3]);
-    assert!(calls[1].1 - calls[0].1 >= Duration::from_millis(300), "first retry came too early");
-    assert!(calls[2].1 - calls[1].1 >= Duration::from_millis(600), "second retry came too early");
+    assert!(
+        calls[1].1 - calls[0].1 >= Duration::from_millis(300),
+        "first retry came too early"
+    );
+    assert!(
+        calls[2].1 - calls[1].1 >= Duration::from_millis(600),
+        "second retry came too early"
+    );
 
-    let parked = get_one(&amqp_url(), &parked_queue_name(&cfg.namespace, "builder")).await.unwrap().expect("nothing parked");
+    let parked = get_one(&amqp_url(), &parked_queue_name(&cfg.namespace, "builder"))
+        .await
+        .unwrap()
+        .expect("nothing parked");
     let headers = &parked.delivery.properties;
     assert_eq!(
         ferry_shared::bus::headers::get_str(headers, "x-ferry-parked-reason").as_deref(),
         Some("gave up after 3 attempts: registry answered 503")
     );
-    assert_eq!(Envelope::from_json(&parked.delivery.data).unwrap().event_id, event.event_id);
+    assert_eq!(
+        Envelope::from_json(&parked.delivery.data).unwrap().event_id,
+        event.event_id
+    );
 
     let failed = tap.expect("build.failed", SECS(5)).await.unwrap();
     assert_eq!(failed.run_id, event.run_id);
     assert_eq!(failed.causation_id, Some(event.event_id));
-    let Event::BuildFailed(f) = failed.event else { panic!() };
+    let Event::BuildFailed(f) = failed.event else {
+        panic!()
+    };
     assert_eq!((f.attempts, f.service.as_str()), (3, "builder"));
     running.stop().await;
-    assert_eq!(queue_len(&amqp_url(), &queue_name(&cfg.namespace, "builder")).await.unwrap(), 0);
+    assert_eq!(
+        queue_len(&amqp_url(), &queue_name(&cfg.namespace, "builder"))
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -195,11 +289,23 @@ async fn retry_later_then_done_is_handled_exactly_once_more() {
     let c = calls.clone();
     let mut running = start(&cfg, move |_ctx, _e| {
         let n = c.fetch_add(1, SeqCst);
-        async move { if n == 0 { Outcome::RetryLater("not yet".into()) } else { Outcome::Done } }
+        async move {
+            if n == 0 {
+                Outcome::RetryLater("not yet".into())
+            } else {
+                Outcome::Done
+            }
+        }
     });
     declare(&cfg).await;
-    Publisher::new(&cfg, "test", None).publish(&source_changed("2")).await.unwrap();
-    assert!(matches!(running.next_settled(SECS(10)).await, SettledAs::Retried { .. }));
+    Publisher::new(&cfg, "test", None)
+        .publish(&source_changed("2"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        running.next_settled(SECS(10)).await,
+        SettledAs::Retried { .. }
+    ));
     assert_eq!(running.next_settled(SECS(10)).await, SettledAs::Done);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(calls.load(SeqCst), 2);
@@ -209,16 +315,27 @@ async fn retry_later_then_done_is_handled_exactly_once_more() {
 #[tokio::test]
 async fn give_up_parks_at_once_with_the_reason() {
     let cfg = broker_config(&amqp_url());
-    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "*.failed.#").await.unwrap();
-    let mut running = start(&cfg, |_ctx, _e| async { Outcome::GiveUp("no Dockerfile in the build context".into()) });
+    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "*.failed.#")
+        .await
+        .unwrap();
+    let mut running = start(&cfg, |_ctx, _e| async {
+        Outcome::GiveUp("no Dockerfile in the build context".into())
+    });
     declare(&cfg).await;
-    Publisher::new(&cfg, "test", None).publish(&source_changed("3")).await.unwrap();
+    Publisher::new(&cfg, "test", None)
+        .publish(&source_changed("3"))
+        .await
+        .unwrap();
     assert_eq!(
         running.next_settled(SECS(10)).await,
-        SettledAs::Parked { reason: "no Dockerfile in the build context".into() }
+        SettledAs::Parked {
+            reason: "no Dockerfile in the build context".into()
+        }
     );
     let failed = tap.expect("build.failed", SECS(5)).await.unwrap();
-    let Event::BuildFailed(f) = failed.event else { panic!() };
+    let Event::BuildFailed(f) = failed.event else {
+        panic!()
+    };
     assert_eq!(f.attempts, 1);
     running.stop().await;
 }
@@ -236,10 +353,18 @@ async fn a_panicking_handler_is_retried_then_parked_without_killing_the_consumer
     let p = Publisher::new(&cfg, "test", None);
     p.publish(&source_changed("4")).await.unwrap();
     for _ in 0..2 {
-        assert!(matches!(running.next_settled(SECS(10)).await, SettledAs::Retried { .. }));
+        assert!(matches!(
+            running.next_settled(SECS(10)).await,
+            SettledAs::Retried { .. }
+        ));
     }
-    let SettledAs::Parked { reason } = running.next_settled(SECS(10)).await else { panic!() };
-    assert!(reason.contains("handler panicked: index out of bounds"), "{reason}");
+    let SettledAs::Parked { reason } = running.next_settled(SECS(10)).await else {
+        panic!()
+    };
+    assert!(
+        reason.contains("handler panicked: index out of bounds"),
+        "{reason}"
+    );
     // Still consuming afterwards.
     let mut other = source_changed("4");
     other.project = "blog".into();
@@ -251,24 +376,41 @@ async fn a_panicking_handler_is_retried_then_parked_without_killing_the_consumer
 #[tokio::test]
 async fn messages_that_are_not_events_are_parked_and_their_run_fails() {
     let cfg = broker_config(&amqp_url());
-    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "build.failed").await.unwrap();
+    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "build.failed")
+        .await
+        .unwrap();
     let mut running = start(&cfg, |_ctx, _e| async { Outcome::Done });
     declare(&cfg).await;
     let p = Publisher::new(&cfg, "test", None);
     let queue = queue_name(&cfg.namespace, "builder");
-    p.publish_raw("", &queue, b"{not json", Default::default()).await.unwrap();
-    let SettledAs::Parked { reason } = running.next_settled(SECS(10)).await else { panic!() };
+    p.publish_raw("", &queue, b"{not json", Default::default())
+        .await
+        .unwrap();
+    let SettledAs::Parked { reason } = running.next_settled(SECS(10)).await else {
+        panic!()
+    };
     assert!(reason.contains("not a Ferry event"), "{reason}");
 
     // Readable envelope, unknown kind: parked, and the run still gets its failure.
-    let mut json: serde_json::Value = serde_json::from_slice(&source_changed("1").to_json()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&source_changed("1").to_json()).unwrap();
     json["kind"] = "source.exploded".into();
-    p.publish_raw("", &queue, json.to_string().as_bytes(), Default::default()).await.unwrap();
-    assert!(matches!(running.next_settled(SECS(10)).await, SettledAs::Parked { .. }));
+    p.publish_raw("", &queue, json.to_string().as_bytes(), Default::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        running.next_settled(SECS(10)).await,
+        SettledAs::Parked { .. }
+    ));
     let failed = tap.expect("build.failed", SECS(5)).await.unwrap();
     assert_eq!(failed.run_id.to_string(), json["run_id"].as_str().unwrap());
     running.stop().await;
-    assert_eq!(queue_len(&amqp_url(), &parked_queue_name(&cfg.namespace, "builder")).await.unwrap(), 2);
+    assert_eq!(
+        queue_len(&amqp_url(), &parked_queue_name(&cfg.namespace, "builder"))
+            .await
+            .unwrap(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -277,7 +419,10 @@ async fn a_message_that_kills_its_consumer_every_time_is_parked_not_looped() {
     cfg.max_redeliveries = 2;
     declare(&cfg).await;
     let event = source_changed("13");
-    Publisher::new(&cfg, "test", None).publish(&event).await.unwrap();
+    Publisher::new(&cfg, "test", None)
+        .publish(&event)
+        .await
+        .unwrap();
     let runs = Arc::new(AtomicU32::new(0));
     // Each consumer "crashes" (is aborted) while handling the message.
     for _ in 0..2 {
@@ -297,9 +442,18 @@ async fn a_message_that_kills_its_consumer_every_time_is_parked_not_looped() {
         r.fetch_add(1, SeqCst);
         async { Outcome::Done }
     });
-    let SettledAs::Parked { reason } = survivor.next_settled(SECS(10)).await else { panic!("not parked") };
-    assert!(reason.contains("delivered 2 times without an outcome"), "{reason}");
-    assert_eq!(runs.load(SeqCst), 2, "the handler ran again on a poison message");
+    let SettledAs::Parked { reason } = survivor.next_settled(SECS(10)).await else {
+        panic!("not parked")
+    };
+    assert!(
+        reason.contains("delivered 2 times without an outcome"),
+        "{reason}"
+    );
+    assert_eq!(
+        runs.load(SeqCst),
+        2,
+        "the handler ran again on a poison message"
+    );
     survivor.stop().await;
 }
 
@@ -318,8 +472,15 @@ async fn consumer_and_publisher_recover_when_the_broker_restarts_while_idle() {
     let back = Instant::now();
     let took = publish_eventually(&publisher, &source_changed("2"), SECS(20)).await;
     assert_eq!(running.next_settled(SECS(20)).await, SettledAs::Done);
-    eprintln!("publisher recovered in {took:?}, consumer handled after {:?}", back.elapsed());
-    assert!(back.elapsed() < SECS(10), "recovery took {:?}", back.elapsed());
+    eprintln!(
+        "publisher recovered in {took:?}, consumer handled after {:?}",
+        back.elapsed()
+    );
+    assert!(
+        back.elapsed() < SECS(10),
+        "recovery took {:?}",
+        back.elapsed()
+    );
     running.stop().await;
 }
 
@@ -337,23 +498,44 @@ async fn a_handler_busy_during_a_broker_crash_gets_its_message_back_and_finishes
             if n == 0 {
                 tokio::time::sleep(SECS(4)).await;
             }
-            let next = e.follow(Event::ImageBuilt(ferry_shared::event::ImageBuilt {
-                revision: "1".into(), image: "r/x:1".into(), config_commit: None }), None);
+            let next = e.follow(
+                Event::ImageBuilt(ferry_shared::event::ImageBuilt {
+                    revision: "1".into(),
+                    image: "r/x:1".into(),
+                    config_commit: None,
+                }),
+                None,
+            );
             let _ = ctx.publisher.publish(&next).await;
             Outcome::Done
         }
     });
     declare(&cfg).await;
-    Publisher::new(&cfg, "test", None).publish(&source_changed("1")).await.unwrap();
-    assert_eq!(tokio::time::timeout(SECS(10), rx.recv()).await.unwrap(), Some(0));
+    Publisher::new(&cfg, "test", None)
+        .publish(&source_changed("1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(SECS(10), rx.recv()).await.unwrap(),
+        Some(0)
+    );
 
     broker.kill().unwrap();
     broker.restart().unwrap();
 
     assert_eq!(running.next_settled(SECS(30)).await, SettledAs::Done);
-    assert!(calls.load(SeqCst) >= 2, "the message was not redelivered after the crash");
     assert!(
-        wait_until(SECS(5), || async { queue_len(&broker.url(), &queue_name(&cfg.namespace, "builder")).await.unwrap_or(1) == 0 }).await,
+        calls.load(SeqCst) >= 2,
+        "the message was not redelivered after the crash"
+    );
+    assert!(
+        wait_until(SECS(5), || async {
+            queue_len(&broker.url(), &queue_name(&cfg.namespace, "builder"))
+                .await
+                .unwrap_or(1)
+                == 0
+        })
+        .await,
         "message still in the queue"
     );
     running.stop().await;

@@ -38,16 +38,26 @@ fn spawn_slow_stage(namespace: &str, handler_ms: u64, grace_secs: u64) -> Stage 
             let _ = tx.send(line);
         }
     });
-    Stage { child, lines, _dir: dir }
+    Stage {
+        child,
+        lines,
+        _dir: dir,
+    }
 }
 
 impl Stage {
     fn wait_for_handler(&self) -> String {
-        self.lines.recv_timeout(Duration::from_secs(20)).expect("the stage never started its handler")
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the stage never started its handler")
     }
 
     fn sigterm(&self) {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -66,36 +76,61 @@ impl Stage {
     }
 }
 
-async fn declare_and_publish(cfg: &ferry_shared::config::BrokerConfig) -> ferry_shared::event::Envelope {
-    let conn = lapin::Connection::connect(cfg.url.expose(), lapin::ConnectionProperties::default()).await.unwrap();
+async fn declare_and_publish(
+    cfg: &ferry_shared::config::BrokerConfig,
+) -> ferry_shared::event::Envelope {
+    let conn = lapin::Connection::connect(cfg.url.expose(), lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
     let ch = conn.create_channel().await.unwrap();
-    ferry_shared::bus::Topology::for_stage(cfg, &ferry_shared::pipeline::stage("builder")).declare(&ch).await.unwrap();
+    ferry_shared::bus::Topology::for_stage(cfg, &ferry_shared::pipeline::stage("builder"))
+        .declare(&ch)
+        .await
+        .unwrap();
     let event = source_changed("21");
-    Publisher::new(cfg, "test", None).publish(&event).await.unwrap();
+    Publisher::new(cfg, "test", None)
+        .publish(&event)
+        .await
+        .unwrap();
     event
 }
 
 #[tokio::test]
 async fn sigterm_during_a_handler_lets_it_finish_within_the_grace_period() {
     let cfg = broker_config(&amqp_url());
-    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "image.built").await.unwrap();
+    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "image.built")
+        .await
+        .unwrap();
     let event = declare_and_publish(&cfg).await;
     let mut stage = spawn_slow_stage(&cfg.namespace, 2_000, 20);
-    assert_eq!(stage.wait_for_handler(), format!("handling {}", event.event_id));
+    assert_eq!(
+        stage.wait_for_handler(),
+        format!("handling {}", event.event_id)
+    );
 
     stage.sigterm();
     let status = stage.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit status {status}");
 
-    let built = tap.expect("image.built", Duration::from_secs(5)).await.unwrap();
+    let built = tap
+        .expect("image.built", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(built.causation_id, Some(event.event_id));
-    assert_eq!(queue_len(&amqp_url(), &queue_name(&cfg.namespace, "builder")).await.unwrap(), 0);
+    assert_eq!(
+        queue_len(&amqp_url(), &queue_name(&cfg.namespace, "builder"))
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
 async fn sigterm_past_the_grace_period_requeues_the_message_for_another_consumer() {
     let cfg = broker_config(&amqp_url());
-    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "image.built").await.unwrap();
+    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "image.built")
+        .await
+        .unwrap();
     let event = declare_and_publish(&cfg).await;
     let mut stage = spawn_slow_stage(&cfg.namespace, 60_000, 1);
     stage.wait_for_handler();
@@ -104,19 +139,32 @@ async fn sigterm_past_the_grace_period_requeues_the_message_for_another_consumer
     stage.sigterm();
     let status = stage.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "exit status {status}");
-    assert!(asked.elapsed() < Duration::from_secs(8), "shutdown took {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "shutdown took {:?}",
+        asked.elapsed()
+    );
 
     let queue = queue_name(&cfg.namespace, "builder");
     assert!(
-        wait_until(Duration::from_secs(5), || async { queue_len(&amqp_url(), &queue).await.unwrap_or(0) == 1 }).await,
+        wait_until(Duration::from_secs(5), || async {
+            queue_len(&amqp_url(), &queue).await.unwrap_or(0) == 1
+        })
+        .await,
         "the unfinished message is not back in the queue"
     );
-    assert!(tap.next(Duration::from_millis(300)).await.is_none(), "an unfinished handler published");
+    assert!(
+        tap.next(Duration::from_millis(300)).await.is_none(),
+        "an unfinished handler published"
+    );
 
     // The next consumer finishes it.
     let mut next = spawn_slow_stage(&cfg.namespace, 10, 5);
     next.wait_for_handler();
-    let built = tap.expect("image.built", Duration::from_secs(10)).await.unwrap();
+    let built = tap
+        .expect("image.built", Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(built.causation_id, Some(event.event_id));
     next.sigterm();
     next.wait_exit(Duration::from_secs(10));

@@ -16,7 +16,11 @@ impl Handler for Slow {
         let _ = std::io::stdout().flush();
         tokio::time::sleep(self.0).await;
         let built = event.follow(
-            Event::ImageBuilt(ImageBuilt { revision: "1".into(), image: "r/slow:1".into(), config_commit: None }),
+            Event::ImageBuilt(ImageBuilt {
+                revision: "1".into(),
+                image: "r/slow:1".into(),
+                config_commit: None,
+            }),
             None,
         );
         match ctx.publish(&built).await {
@@ -27,7 +31,19 @@ impl Handler for Slow {
 }
 
 fn main() -> std::process::ExitCode {
-    let ms = std::env::var("SLOW_STAGE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
-    let defaults = ServiceDefaults { admin_port: 0, prefetch: 1, handler_timeout_secs: 600, shutdown_grace_secs: 5 };
-    run_stage_main(ferry_shared::pipeline::stage("builder"), defaults, move |_| Slow(Duration::from_millis(ms)))
+    let ms = std::env::var("SLOW_STAGE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let defaults = ServiceDefaults {
+        admin_port: 0,
+        prefetch: 1,
+        handler_timeout_secs: 600,
+        shutdown_grace_secs: 5,
+    };
+    run_stage_main(
+        ferry_shared::pipeline::stage("builder"),
+        defaults,
+        move |_| Slow(Duration::from_millis(ms)),
+    )
 }
