@@ -350,26 +350,26 @@ impl FerryConfig {
                     "must be at least 1".into(),
                 );
             }
-            if let Some(t) = s.handler_timeout_secs {
-                if t == 0 || t >= b.consumer_timeout_secs {
-                    bad(
-                        format!("services.{name}.handler_timeout_secs"),
-                        format!(
-                            "{t} s must be between 1 and broker.consumer_timeout_secs ({} s); \
-                             for longer work raise RabbitMQ's consumer_timeout and broker.consumer_timeout_secs together",
-                            b.consumer_timeout_secs
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some(r) = &self.registry {
-            if r.address.is_empty() || r.address.contains("://") {
+            if let Some(t) = s.handler_timeout_secs
+                && (t == 0 || t >= b.consumer_timeout_secs)
+            {
                 bad(
-                    "registry.address".into(),
-                    format!("`{}` must be host[:port], without a scheme", r.address),
+                    format!("services.{name}.handler_timeout_secs"),
+                    format!(
+                        "{t} s must be between 1 and broker.consumer_timeout_secs ({} s); \
+                             for longer work raise RabbitMQ's consumer_timeout and broker.consumer_timeout_secs together",
+                        b.consumer_timeout_secs
+                    ),
                 );
             }
+        }
+        if let Some(r) = &self.registry
+            && (r.address.is_empty() || r.address.contains("://"))
+        {
+            bad(
+                "registry.address".into(),
+                format!("`{}` must be host[:port], without a scheme", r.address),
+            );
         }
         for (name, h) in &self.docker_hosts {
             if !["unix://", "tcp://", "ssh://"]

@@ -57,7 +57,7 @@ impl Shutdown {
     }
 
     /// An owned future, handy for graceful-shutdown hooks.
-    pub fn wait_owned(mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        async move { self.wait().await }
+    pub async fn wait_owned(mut self) {
+        self.wait().await
     }
 }
