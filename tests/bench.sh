@@ -14,47 +14,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # (names as in ferry_start_components: rabbitmq dockerd:N registry svnserve).
 BENCH_COMPONENTS=(rabbitmq)
 
-keep=0
-args=()
-while (($#)); do
-    case "$1" in
-    --keep) keep=1 ;;
-    --) args+=("$@"); break ;;
-    *) args+=("$1") ;;
-    esac
-    shift
-done
-
-if [[ -z "${FERRY_TEST_STATE:-}" ]]; then
-    FERRY_TEST_STATE=$(mktemp -d /tmp/ferry-test.XXXX)
-fi
-export FERRY_TEST_STATE
-# shellcheck source=tests/lib/components.sh
-source tests/lib/components.sh
-
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if ((keep)); then
-        echo "components left running (--keep). Use them with:"
-        echo "  source $FERRY_TEST_STATE/env"
-        echo "stop them with:"
-        echo "  FERRY_TEST_STATE=$FERRY_TEST_STATE bash -c 'source tests/lib/components.sh && ferry_stop_all'"
-    else
-        ferry_stop_all
-    fi
-    echo "bench state and logs: $FERRY_TEST_STATE" >&2
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+HARNESS_LABEL=bench
+# shellcheck source=tests/lib/harness.sh
+source tests/lib/harness.sh "$@"
 
 ferry_install_missing
 ferry_start_components "${BENCH_COMPONENTS[@]}"
 
 set +e
-CARGO_TERM_COLOR=never cargo run --release -q -p ferry-bench -- "${args[@]}"
+CARGO_TERM_COLOR=never cargo run --release -q -p ferry-bench -- "${HARNESS_ARGS[@]}"
 rc=$?
 set -e
 exit "$rc"

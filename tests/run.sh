@@ -15,47 +15,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-keep=0
-args=()
-while (($#)); do
-    case "$1" in
-    --keep) keep=1 ;;
-    --) args+=("$@"); break ;;
-    *) args+=("$1") ;;
-    esac
-    shift
-done
-
-if [[ -z "${FERRY_TEST_STATE:-}" ]]; then
-    FERRY_TEST_STATE=$(mktemp -d /tmp/ferry-test.XXXX)
-fi
-export FERRY_TEST_STATE
-# shellcheck source=tests/lib/components.sh
-source tests/lib/components.sh
-
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if ((keep)); then
-        echo "components left running (--keep). Use them with:"
-        echo "  source $FERRY_TEST_STATE/env"
-        echo "stop them with:"
-        echo "  FERRY_TEST_STATE=$FERRY_TEST_STATE bash -c 'source tests/lib/components.sh && ferry_stop_all'"
-    else
-        ferry_stop_all
-    fi
-    echo "test state and logs: $FERRY_TEST_STATE" >&2
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+HARNESS_LABEL=test
+# shellcheck source=tests/lib/harness.sh
+source tests/lib/harness.sh "$@"
 
 ferry_install_missing
 ferry_start_components rabbitmq dockerd:3 registry svnserve
 
 set +e
-CARGO_TERM_COLOR=never cargo nextest run --workspace --no-fail-fast "${args[@]}"
+CARGO_TERM_COLOR=never cargo nextest run --workspace --no-fail-fast "${HARNESS_ARGS[@]}"
 rc=$?
 set -e
 exit "$rc"

@@ -2,8 +2,11 @@
 //! the publisher, and an orderly stop. A service's `main.rs` is then three lines.
 
 use crate::admin;
-use crate::bus::{BusError, Consumer, ConsumerOptions, Handler, Publisher, Settled, StageSpec};
-use crate::config::{EXIT_BAD_CONFIG, FerryConfig, config_path};
+use crate::bus::{
+    BusError, Consumer, ConsumerOptions, Handler, Outcome, Publisher, Settled, StageSpec,
+};
+use crate::config::{EXIT_BAD_CONFIG, FerryConfig, ProjectConfig, config_path};
+use crate::event::Envelope;
 use crate::metrics::Metrics;
 use crate::shutdown;
 use std::future::Future;
@@ -35,6 +38,28 @@ pub enum ServiceError {
     },
     #[error(transparent)]
     Bus(#[from] BusError),
+}
+
+/// The configuration of the project an event belongs to; giving up when it is not
+/// configured, since retrying cannot make it appear.
+pub fn configured_project<'a>(
+    cfg: &'a FerryConfig,
+    event: &Envelope,
+) -> Result<&'a ProjectConfig, Outcome> {
+    cfg.projects.get(&event.project).ok_or_else(|| {
+        Outcome::GiveUp(format!(
+            "project `{}` is not in the configuration; add [projects.{}] or fix the trigger",
+            event.project, event.project
+        ))
+    })
+}
+
+/// The outcome for an event kind a stage is not bound to (a binding mistake).
+pub fn not_handled(service: &str, event: &Envelope) -> Outcome {
+    Outcome::GiveUp(format!(
+        "{service} does not handle `{}` events; check the queue bindings",
+        event.kind()
+    ))
 }
 
 /// Load the configuration named by `FERRY_CONFIG` and start logging; on a bad

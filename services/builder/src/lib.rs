@@ -6,7 +6,7 @@
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImageBuilt};
-use ferry_shared::service::ServiceDefaults;
+use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
 
 pub const SERVICE: &str = "builder";
@@ -36,13 +36,11 @@ impl Stage {
 impl Handler for Stage {
     async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
         let Event::SourceChanged(source) = &event.event else {
-            return Outcome::GiveUp(format!("builder does not handle `{}` events", event.kind()));
+            return not_handled(SERVICE, &event);
         };
-        let Some(project) = self.cfg.projects.get(&event.project) else {
-            return Outcome::GiveUp(format!(
-                "project `{}` is not in the configuration; add [projects.{}]",
-                event.project, event.project
-            ));
+        let project = match configured_project(&self.cfg, &event) {
+            Ok(p) => p,
+            Err(outcome) => return outcome,
         };
         let registry = self
             .cfg
@@ -58,9 +56,6 @@ impl Handler for Stage {
             }),
             None,
         );
-        match ctx.publish(&built).await {
-            Ok(()) => Outcome::Done,
-            Err(retry) => retry,
-        }
+        ctx.publish_all(&[built]).await
     }
 }

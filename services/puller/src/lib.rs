@@ -6,7 +6,7 @@
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImagePulled};
-use ferry_shared::service::ServiceDefaults;
+use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
 
 pub const SERVICE: &str = "puller";
@@ -35,27 +35,24 @@ impl Stage {
 impl Handler for Stage {
     async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
         let Event::ImagePushed(pushed) = &event.event else {
-            return Outcome::GiveUp(format!("puller does not handle `{}` events", event.kind()));
+            return not_handled(SERVICE, &event);
         };
-        let Some(project) = self.cfg.projects.get(&event.project) else {
-            return Outcome::GiveUp(format!(
-                "project `{}` is not in the configuration",
-                event.project
-            ));
+        let project = match configured_project(&self.cfg, &event) {
+            Ok(p) => p,
+            Err(outcome) => return outcome,
         };
-        for env in &project.environments {
-            let pulled = event.follow(
-                Event::ImagePulled(ImagePulled {
+        let pulled: Vec<Envelope> = project
+            .environments
+            .iter()
+            .map(|env| {
+                let ready = ImagePulled {
                     revision: pushed.revision.clone(),
                     image: pushed.image.clone(),
                     hosts: vec![],
-                }),
-                Some(env),
-            );
-            if let Err(retry) = ctx.publish(&pulled).await {
-                return retry;
-            }
-        }
-        Outcome::Done
+                };
+                event.follow(Event::ImagePulled(ready), Some(env))
+            })
+            .collect();
+        ctx.publish_all(&pulled).await
     }
 }

@@ -6,7 +6,7 @@
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImagePushed};
-use ferry_shared::service::ServiceDefaults;
+use ferry_shared::service::{ServiceDefaults, not_handled};
 use std::sync::Arc;
 
 pub const SERVICE: &str = "pusher";
@@ -33,7 +33,7 @@ impl Stage {
 impl Handler for Stage {
     async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
         let Event::ImageBuilt(built) = &event.event else {
-            return Outcome::GiveUp(format!("pusher does not handle `{}` events", event.kind()));
+            return not_handled(SERVICE, &event);
         };
         let digest =
             uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, built.image.as_bytes()).simple();
@@ -44,9 +44,6 @@ impl Handler for Stage {
             }),
             None,
         );
-        match ctx.publish(&pushed).await {
-            Ok(()) => Outcome::Done,
-            Err(retry) => retry,
-        }
+        ctx.publish_all(&[pushed]).await
     }
 }

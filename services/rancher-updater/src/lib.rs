@@ -8,7 +8,7 @@
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployStarted, DeploySucceeded, Envelope, Event};
-use ferry_shared::service::ServiceDefaults;
+use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
 
 pub const SERVICE: &str = "rancher-updater";
@@ -36,12 +36,7 @@ impl Stage {
     /// Which environment this event asks to deploy, and what image; `None` when the
     /// event needs no deploy (an image ready in a later environment waits for promotion).
     fn target(&self, event: &Envelope) -> Result<Option<(String, String, String)>, Outcome> {
-        let project = self.cfg.projects.get(&event.project).ok_or_else(|| {
-            Outcome::GiveUp(format!(
-                "project `{}` is not in the configuration",
-                event.project
-            ))
-        })?;
+        let project = configured_project(&self.cfg, event)?;
         let env = event.environment.clone().unwrap_or_default();
         let first = project.environments.first();
         Ok(match &event.event {
@@ -58,12 +53,7 @@ impl Stage {
                 next.map(|n| (n.clone(), t.image.clone(), t.revision.clone()))
             }
             Event::DeployRequested(r) => Some((env, r.image.clone(), r.revision.clone())),
-            other => {
-                return Err(Outcome::GiveUp(format!(
-                    "rancher-updater does not handle `{}` events",
-                    other.kind()
-                )));
-            }
+            _ => return Err(not_handled(SERVICE, event)),
         })
     }
 }
@@ -92,12 +82,7 @@ impl Handler for Stage {
             }),
             Some(&env),
         );
-        for e in [&started, &succeeded] {
-            if let Err(retry) = ctx.publish(e).await {
-                return retry;
-            }
-        }
-        tracing::info!(environment = %env, "deployed (placeholder)");
-        Outcome::Done
+        tracing::info!(environment = %env, "deploying (placeholder)");
+        ctx.publish_all(&[started, succeeded]).await
     }
 }

@@ -4,7 +4,7 @@
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, TestReport};
-use ferry_shared::service::ServiceDefaults;
+use ferry_shared::service::{ServiceDefaults, not_handled};
 use std::sync::Arc;
 
 pub const SERVICE: &str = "tester";
@@ -31,7 +31,7 @@ impl Stage {
 impl Handler for Stage {
     async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
         let Event::DeploySucceeded(deployed) = &event.event else {
-            return Outcome::GiveUp(format!("tester does not handle `{}` events", event.kind()));
+            return not_handled(SERVICE, &event);
         };
         let passed = event.follow(
             Event::TestPassed(TestReport {
@@ -41,9 +41,6 @@ impl Handler for Stage {
             }),
             event.environment.as_deref(),
         );
-        match ctx.publish(&passed).await {
-            Ok(()) => Outcome::Done,
-            Err(retry) => retry,
-        }
+        ctx.publish_all(&[passed]).await
     }
 }

@@ -69,6 +69,16 @@ impl Context {
             Outcome::RetryLater(format!("cannot publish {}: {e}", event.routing_key()))
         })
     }
+
+    /// Publish a handler's outputs in order; `Done` once all are confirmed.
+    pub async fn publish_all(&self, events: &[Envelope]) -> Outcome {
+        for event in events {
+            if let Err(retry) = self.publish(event).await {
+                return retry;
+            }
+        }
+        Outcome::Done
+    }
 }
 
 /// One stage's logic: takes one event, returns an outcome. Must be safe to run twice
