@@ -23,6 +23,9 @@ ferry_install_missing
 ferry_start_components rabbitmq dockerd:3 registry svnserve
 
 set +e
+# Service binaries first: tests start them as processes, and cargo builds a package's
+# binaries for its own tests only.
+CARGO_TERM_COLOR=never cargo build --workspace --bins || exit 1
 CARGO_TERM_COLOR=never cargo nextest run --workspace --no-fail-fast "${HARNESS_ARGS[@]}"
 rc=$?
 set -e

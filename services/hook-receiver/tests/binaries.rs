@@ -7,6 +7,18 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+/// Kills what it holds when dropped, so a failing assertion leaves no process behind.
+struct Reaper(Vec<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The workspace's binaries sit next to the directory of this test executable.
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -63,18 +75,16 @@ async fn every_service_binary_starts_gets_ready_and_stops_on_sigterm() {
     let path = dir.path().join("ferry.toml");
     std::fs::write(&path, config).unwrap();
 
-    let children: Vec<(&str, SocketAddr, Child)> = admins
-        .into_iter()
-        .map(|(svc, admin)| {
-            let child = Command::new(binary(svc))
-                .env("FERRY_CONFIG", &path)
-                .spawn()
-                .unwrap();
-            (svc, admin, child)
-        })
-        .collect();
+    let mut reaper = Reaper(Vec::new());
+    for (svc, _) in &admins {
+        let child = Command::new(binary(svc))
+            .env("FERRY_CONFIG", &path)
+            .spawn()
+            .unwrap();
+        reaper.0.push(child);
+    }
 
-    for (svc, admin, _) in &children {
+    for (svc, admin) in &admins {
         let ready = ferry_testkit::wait_until(Duration::from_secs(20), || async {
             matches!(status(*admin, "/readyz").await, Some((200, _)))
         })
@@ -88,7 +98,7 @@ async fn every_service_binary_starts_gets_ready_and_stops_on_sigterm() {
         );
         assert_eq!(status(*admin, "/healthz").await.unwrap().0, 200);
     }
-    for (svc, _, child) in children {
+    for ((svc, _), child) in admins.iter().zip(std::mem::take(&mut reaper.0)) {
         let exit = stop(child);
         assert!(exit.success(), "{svc} exited with {exit}");
     }
