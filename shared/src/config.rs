@@ -28,6 +28,8 @@ pub struct FerryConfig {
     #[serde(default)]
     pub services: BTreeMap<String, ServiceConfig>,
     #[serde(default)]
+    pub hooks: HooksConfig,
+    #[serde(default)]
     pub registry: Option<RegistryConfig>,
     #[serde(default)]
     pub docker_hosts: BTreeMap<String, DockerHostConfig>,
@@ -118,6 +120,44 @@ pub struct ServiceConfig {
     pub shutdown_grace_secs: Option<u64>,
 }
 
+/// The hook-receiver's sources. A source without its secret is disabled: its
+/// endpoint answers 404 and publishes nothing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// A delivery seen again within this window returns the original run ids.
+    pub dedup_window_secs: u64,
+    /// Compared with `X-Gitlab-Token`.
+    pub gitlab_token: Option<Secret<String>>,
+    /// Key of GitHub's `X-Hub-Signature-256` HMAC.
+    pub github_secret: Option<Secret<String>>,
+    /// Key of Gitea's `X-Gitea-Signature` HMAC.
+    pub gitea_secret: Option<Secret<String>>,
+    /// Bearer token of the SVN post-commit script.
+    pub svn_token: Option<Secret<String>>,
+    /// The whole `Authorization` header Harbor sends ("Auth Header" in its webhook policy).
+    pub harbor_auth: Option<Secret<String>>,
+    /// Bearer token for manual triggers (`POST /hooks/manual`).
+    pub manual_token: Option<Secret<String>>,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 2 * 1024 * 1024,
+            dedup_window_secs: 3600,
+            gitlab_token: None,
+            github_secret: None,
+            gitea_secret: None,
+            svn_token: None,
+            harbor_auth: None,
+            manual_token: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
@@ -175,13 +215,30 @@ pub struct ProjectConfig {
 pub struct SourceConfig {
     /// `svn` or `git`.
     pub kind: String,
+    /// Checkout URL: the SVN repository root, or the git clone URL.
     pub url: String,
-    /// Path prefix inside an SVN repository, e.g. `/trunk/shop`.
+    /// How webhooks name the repository: GitLab's `path_with_namespace`, GitHub's and
+    /// Gitea's `full_name` (e.g. `shop/web`). Hooks also match on `url`.
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// SVN repository UUID (`svnadmin info`), matched besides `url`.
+    #[serde(default)]
+    pub uuid: Option<String>,
+    /// Path prefix inside an SVN repository, e.g. `/trunk/shop`: only commits touching
+    /// it start a run.
     #[serde(default)]
     pub path: Option<String>,
-    /// Branches that trigger a run (git); empty means the default branch.
+    /// Branches that trigger a run (git): exact names or `*` globs such as `release/*`;
+    /// empty means the repository's default branch.
     #[serde(default)]
     pub branches: Vec<String>,
+    /// Tags that trigger a run (`*` globs); empty means tag pushes are ignored.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Changed-path filters (prefixes or `*` globs): a push touching none of them is
+    /// ignored. Empty means every path counts. Several projects can share a repository.
+    #[serde(default)]
+    pub paths: Vec<String>,
 }
 
 /// One thing wrong with the configuration, named by its key.
@@ -363,6 +420,27 @@ impl FerryConfig {
                 );
             }
         }
+        if self.hooks.max_body_bytes < 1024 {
+            bad(
+                "hooks.max_body_bytes".into(),
+                "must be at least 1024".into(),
+            );
+        }
+        for (key, secret) in [
+            ("gitlab_token", &self.hooks.gitlab_token),
+            ("github_secret", &self.hooks.github_secret),
+            ("gitea_secret", &self.hooks.gitea_secret),
+            ("svn_token", &self.hooks.svn_token),
+            ("harbor_auth", &self.hooks.harbor_auth),
+            ("manual_token", &self.hooks.manual_token),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.expose().len() < 8) {
+                bad(
+                    format!("hooks.{key}"),
+                    "must be at least 8 characters (or left out to disable the source)".into(),
+                );
+            }
+        }
         if let Some(r) = &self.registry
             && (r.address.is_empty() || r.address.contains("://"))
         {
@@ -409,6 +487,14 @@ impl FerryConfig {
                         "`{}` is not a source kind; use `svn` or `git`",
                         proj.source.kind
                     ),
+                );
+            }
+            if proj.source.kind == "svn"
+                && !proj.source.path.as_deref().unwrap_or("/").starts_with('/')
+            {
+                bad(
+                    format!("projects.{name}.source.path"),
+                    "must start with `/`, e.g. `/trunk/shop`".into(),
                 );
             }
             if proj.source.url.is_empty() {

@@ -52,6 +52,15 @@ impl Envelope {
         }
     }
 
+    /// The first event of a run whose id the caller chose (e.g. derived from a
+    /// webhook's delivery id, so a redelivered hook yields the same ids).
+    pub fn start_run(run_id: Uuid, project: impl Into<String>, event: Event) -> Self {
+        let mut e = Self::new_run(project, event);
+        e.run_id = run_id;
+        e.event_id = Uuid::new_v5(&FERRY_EVENT_NAMESPACE, run_id.as_bytes());
+        e
+    }
+
     /// The event a stage publishes in reaction to this one: same run and project,
     /// causation set, and an id derived from this event's id and the new routing key.
     /// Running a handler twice therefore produces byte-for-byte the same ids, which is

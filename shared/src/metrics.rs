@@ -31,6 +31,8 @@ pub struct Metrics {
     pub in_flight: AtomicI64,
     /// Whether the consumer (or, for the hook-receiver, the publisher) is connected.
     pub broker_connected: AtomicBool,
+    /// Counters a service adds for itself (name, help, value).
+    extra: std::sync::Mutex<Vec<(&'static str, &'static str, Arc<AtomicU64>)>>,
     duration_buckets: [AtomicU64; BUCKETS.len()],
     duration_sum_micros: AtomicU64,
     duration_count: AtomicU64,
@@ -49,10 +51,19 @@ impl Metrics {
             publish_errors: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
             broker_connected: AtomicBool::new(false),
+            extra: Default::default(),
             duration_buckets: Default::default(),
             duration_sum_micros: AtomicU64::new(0),
             duration_count: AtomicU64::new(0),
         })
+    }
+
+    /// A service's own counter, rendered with the others.
+    pub fn counter(&self, name: &'static str, help: &'static str) -> Arc<AtomicU64> {
+        let value = Arc::new(AtomicU64::new(0));
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        extra.push((name, help, value.clone()));
+        value
     }
 
     pub fn observe_handler(&self, took: Duration) {
@@ -107,7 +118,9 @@ impl Metrics {
                 &self.publish_errors,
             ),
         ];
-        for (name, help, value) in counters {
+        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let extra = extra.iter().map(|(n, h, v)| (*n, *h, v.as_ref()));
+        for (name, help, value) in counters.into_iter().chain(extra) {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name}{{service=\"{s}\"}} {}", value.load(Relaxed));
         }

@@ -1,47 +1,80 @@
 //! hook-receiver: the front door. Accepts triggers over HTTP and answers `202` only
 //! once the run's first event is confirmed by RabbitMQ.
 //!
-//! This first version takes manual triggers (`POST /hooks/manual`); the forge and SVN
-//! webhooks come with the hook-receiver issue.
+//! Endpoints: `POST /hooks/{gitlab,github,gitea,svn,harbor,manual}`. Each request is
+//! authenticated on its raw bytes, parsed once into a typed trigger, matched to the
+//! configured projects, and published as one event per run.
 
-mod manual;
+pub mod dedup;
+pub mod matching;
+pub mod plan;
+mod routes;
+pub mod sources;
+pub mod trigger;
+pub mod verify;
 
 use axum::Router;
 use axum::routing::post;
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::metrics::Metrics;
+use ferry_shared::secret::Secret;
 use ferry_shared::service::{ServiceError, listen};
 use ferry_shared::{admin, shutdown};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub const SERVICE: &str = "hook-receiver";
 pub const DEFAULT_ADMIN_PORT: u16 = 9601;
 pub const DEFAULT_PORT: u16 = 8080;
 
-#[derive(Clone)]
-pub struct AppState {
+/// What every request needs.
+pub struct App {
     pub cfg: Arc<FerryConfig>,
     pub publisher: Publisher,
+    pub dedup: dedup::Dedup,
+    counters: Counters,
+}
+
+struct Counters {
+    accepted: Arc<AtomicU64>,
+    ignored: Arc<AtomicU64>,
+    rejected: Arc<AtomicU64>,
+    unavailable: Arc<AtomicU64>,
+}
+
+impl App {
+    /// The secret a source must prove; `None` when the source is not enabled.
+    pub fn secret(&self, source: trigger::Source) -> Option<&Secret<String>> {
+        let h = &self.cfg.hooks;
+        match source {
+            trigger::Source::Gitlab => h.gitlab_token.as_ref(),
+            trigger::Source::Github => h.github_secret.as_ref(),
+            trigger::Source::Gitea => h.gitea_secret.as_ref(),
+            trigger::Source::Svn => h.svn_token.as_ref(),
+            trigger::Source::Harbor => h.harbor_auth.as_ref(),
+            trigger::Source::Manual => h.manual_token.as_ref(),
+        }
+    }
 }
 
 pub struct HookReceiver {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
-    state: AppState,
+    app: Arc<App>,
     listener: tokio::net::TcpListener,
     admin_listener: tokio::net::TcpListener,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/hooks/manual", post(manual::trigger))
-        .with_state(state)
+        .route("/hooks/{source}", post(routes::receive))
+        .fallback(routes::not_found)
+        .with_state(app)
 }
 
 impl HookReceiver {
@@ -59,8 +92,27 @@ impl HookReceiver {
         Ok(Self {
             addr: local(&listener, addr),
             admin_addr: local(&admin_listener, admin),
-            metrics,
-            state: AppState { cfg, publisher },
+            metrics: metrics.clone(),
+            app: Arc::new(App {
+                dedup: dedup::Dedup::new(Duration::from_secs(cfg.hooks.dedup_window_secs)),
+                counters: Counters {
+                    accepted: metrics.counter(
+                        "ferry_hooks_accepted_total",
+                        "Hooks that started runs (202).",
+                    ),
+                    ignored: metrics.counter(
+                        "ferry_hooks_ignored_total",
+                        "Hooks understood and ignored (200).",
+                    ),
+                    rejected: metrics.counter("ferry_hooks_rejected_total", "Hooks refused (4xx)."),
+                    unavailable: metrics.counter(
+                        "ferry_hooks_unavailable_total",
+                        "Hooks refused because the broker was unreachable (503).",
+                    ),
+                },
+                cfg,
+                publisher,
+            }),
             listener,
             admin_listener,
         })
@@ -75,7 +127,7 @@ impl HookReceiver {
         // Readiness of a publish-only service: can it reach the broker right now?
         let probe = {
             let (publisher, metrics, mut shutdown) = (
-                self.state.publisher.clone(),
+                self.app.publisher.clone(),
                 self.metrics.clone(),
                 shutdown.clone(),
             );
@@ -94,10 +146,10 @@ impl HookReceiver {
         let admin = axum::serve(self.admin_listener, admin::router(self.metrics.clone()))
             .with_graceful_shutdown(shutdown.clone().wait_owned());
         let admin = tokio::spawn(async move { admin.await });
-        let publisher = self.state.publisher.clone();
+        let publisher = self.app.publisher.clone();
         // Requests in progress finish (their publishes are confirmed) before exiting.
         let served =
-            axum::serve(self.listener, router(self.state)).with_graceful_shutdown(async move {
+            axum::serve(self.listener, router(self.app)).with_graceful_shutdown(async move {
                 stop.await;
                 trigger.trigger();
             });

@@ -1,0 +1,202 @@
+//! Which configured projects a trigger starts, and if none, why not (the sender sees
+//! the reason in its hook log).
+
+use crate::trigger::{ImagePush, Push, Reference, Source};
+use ferry_shared::config::{FerryConfig, ProjectConfig};
+
+/// The names of the projects this push starts, or why it starts none.
+pub fn projects_for_push<'a>(cfg: &'a FerryConfig, push: &Push) -> Result<Vec<&'a str>, String> {
+    let followers: Vec<(&String, &ProjectConfig)> = cfg
+        .projects
+        .iter()
+        .filter(|(_, p)| follows(p, push))
+        .collect();
+    if followers.is_empty() {
+        return Err(format!("no project follows repository {}", describe(push)));
+    }
+    let mut started = Vec::new();
+    let mut reasons = Vec::new();
+    for (name, project) in followers {
+        match triggers(project, push) {
+            Ok(()) => started.push(name.as_str()),
+            Err(why) => reasons.push(format!("{name}: {why}")),
+        }
+    }
+    if started.is_empty() {
+        Err(reasons.join("; "))
+    } else {
+        Ok(started)
+    }
+}
+
+/// The projects deploying this image (Harbor), matched on the image name.
+pub fn projects_for_image<'a>(
+    cfg: &'a FerryConfig,
+    image: &ImagePush,
+) -> Result<Vec<&'a str>, String> {
+    let names: Vec<&str> = cfg
+        .projects
+        .iter()
+        .filter(|(_, p)| p.image.eq_ignore_ascii_case(&image.repository))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if names.is_empty() {
+        Err(format!("no project deploys image `{}`", image.repository))
+    } else {
+        Ok(names)
+    }
+}
+
+fn describe(push: &Push) -> String {
+    push.repository
+        .first()
+        .or(push.repository_urls.first())
+        .or(push.repository_uuid.as_ref())
+        .map(|r| format!("`{r}`"))
+        .unwrap_or_else(|| "(unnamed)".into())
+}
+
+fn follows(project: &ProjectConfig, push: &Push) -> bool {
+    let s = &project.source;
+    let url_matches = push.repository_urls.iter().any(|u| same_url(u, &s.url));
+    match (s.kind.as_str(), push.source) {
+        ("svn", Source::Svn) => {
+            url_matches
+                || s.uuid
+                    .as_ref()
+                    .is_some_and(|u| Some(u) == push.repository_uuid.as_ref())
+        }
+        ("git", Source::Gitlab | Source::Github | Source::Gitea) => {
+            url_matches
+                || s.repository
+                    .as_ref()
+                    .is_some_and(|r| push.repository.iter().any(|n| n.eq_ignore_ascii_case(r)))
+        }
+        _ => false,
+    }
+}
+
+fn triggers(project: &ProjectConfig, push: &Push) -> Result<(), String> {
+    let s = &project.source;
+    match &push.reference {
+        Some(Reference::Branch(b)) => {
+            let defaults = push.default_branch.iter().cloned().collect::<Vec<_>>();
+            let patterns = if s.branches.is_empty() {
+                &defaults
+            } else {
+                &s.branches
+            };
+            if patterns.is_empty() && b != "main" && b != "master" {
+                return Err(format!("branch `{b}` is not the default branch"));
+            }
+            if !patterns.is_empty() && !patterns.iter().any(|p| glob(p, b)) {
+                return Err(format!("branch `{b}` does not match {patterns:?}"));
+            }
+        }
+        Some(Reference::Tag(t)) => {
+            if !s.tags.iter().any(|p| glob(p, t)) {
+                return Err(format!("tag `{t}` does not match {:?}", s.tags));
+            }
+        }
+        None => {}
+    }
+    if !push.paths_complete {
+        return Ok(());
+    }
+    if let Some(prefix) = s.path.as_deref().filter(|p| *p != "/")
+        && !push.changed_paths.iter().any(|c| under(c, prefix))
+    {
+        return Err(format!("no changed path under `{prefix}`"));
+    }
+    if !s.paths.is_empty()
+        && !push
+            .changed_paths
+            .iter()
+            .any(|c| s.paths.iter().any(|f| path_matches(f, c)))
+    {
+        return Err(format!("no changed path matches {:?}", s.paths));
+    }
+    Ok(())
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    let norm = |u: &str| {
+        u.trim()
+            .trim_end_matches('/')
+            .trim_end_matches(".git")
+            .to_ascii_lowercase()
+    };
+    norm(a) == norm(b)
+}
+
+fn under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// A path filter: a `*` glob, a directory prefix ending in `/`, or a file or directory name.
+fn path_matches(filter: &str, path: &str) -> bool {
+    let path = path.trim_start_matches('/');
+    let filter = filter.trim_start_matches('/');
+    if filter.contains('*') {
+        glob(filter, path)
+    } else if filter.ends_with('/') {
+        path.starts_with(filter)
+    } else {
+        under(path, filter)
+    }
+}
+
+/// `*` matches any run of characters (including `/`); everything else literally.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("release/*", "release/1.2"));
+        assert!(glob("v*", "v1.0.0"));
+        assert!(glob("*", ""));
+        assert!(glob("main", "main"));
+        assert!(!glob("main", "main2"));
+        assert!(!glob("release/*", "hotfix/1"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "axxbyy"));
+    }
+
+    #[test]
+    fn path_filters() {
+        assert!(path_matches("app/", "app/Http/Kernel.php"));
+        assert!(path_matches("composer.json", "composer.json"));
+        assert!(!path_matches("composer.json", "composer.lock"));
+        assert!(path_matches("docs", "docs/readme.md"));
+        assert!(path_matches("*.php", "app/x.php"));
+        assert!(under("/trunk/shop/index.php", "/trunk/shop"));
+        assert!(!under("/trunk/shopping/index.php", "/trunk/shop"));
+    }
+}

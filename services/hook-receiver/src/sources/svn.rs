@@ -1,0 +1,86 @@
+//! Subversion: the JSON our post-commit script (`deploy/hooks/svn-post-commit`) posts,
+//! with `Authorization: Bearer <hooks.svn_token>`.
+
+use crate::trigger::{Parsed, Push, Rejection, Source, json, require_json};
+use axum::http::HeaderMap;
+use ferry_shared::secret::Secret;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    #[serde(default)]
+    repository_uuid: Option<String>,
+    #[serde(default)]
+    repository_url: Option<String>,
+    /// A number, or a string of digits (shell scripts send either).
+    revision: serde_json::Value,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    changed_paths: Vec<String>,
+    #[serde(default)]
+    date: Option<String>,
+}
+
+pub fn parse(
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: Option<&Secret<String>>,
+) -> Result<Parsed, Rejection> {
+    super::check_bearer(headers, secret)?;
+    require_json(headers)?;
+    let p: Payload = json(body)?;
+    let revision = match &p.revision {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    }
+    .filter(|r| *r > 0)
+    .ok_or_else(|| {
+        Rejection::bad_request(format!(
+            "revision must be a positive number, got {}",
+            p.revision
+        ))
+    })?;
+    let uuid = p.repository_uuid.filter(|u| !u.trim().is_empty());
+    let url = p.repository_url.filter(|u| !u.trim().is_empty());
+    if uuid.is_none() && url.is_none() {
+        return Err(Rejection::bad_request(
+            "repository_uuid or repository_url is required",
+        ));
+    }
+    let _ = p.date;
+    // The same commit reported twice is the same delivery.
+    let delivery = format!(
+        "{}@{revision}",
+        uuid.as_deref().or(url.as_deref()).unwrap_or_default()
+    );
+    Ok(Parsed::Push(Push {
+        source: Source::Svn,
+        repository: vec![],
+        repository_urls: url.into_iter().collect(),
+        repository_uuid: uuid,
+        reference: None,
+        default_branch: None,
+        revision: revision.to_string(),
+        author: p.author.filter(|a| !a.is_empty()),
+        author_email: None,
+        message: p.message,
+        changed_paths: p
+            .changed_paths
+            .into_iter()
+            .map(|c| {
+                if c.starts_with('/') {
+                    c
+                } else {
+                    format!("/{c}")
+                }
+            })
+            .collect(),
+        paths_complete: true,
+        delivery_id: Some(delivery),
+    }))
+}
