@@ -1,7 +1,8 @@
 //! From a parsed trigger to the events that start its runs.
 
 use crate::matching;
-use crate::trigger::{Parsed, Push};
+use crate::trigger::{Parsed, Push, Rejection};
+use axum::http::StatusCode;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImagePushed, SourceChanged};
 use uuid::Uuid;
@@ -12,6 +13,8 @@ const RUN_NAMESPACE: Uuid = Uuid::from_u128(0x3b0e_5f7c_9d21_4a6b_8e13_c0a4_71f2
 pub enum Plan {
     /// Nothing to start, and why (answered 200).
     Ignore(String),
+    /// A request that names something that does not exist (manual triggers).
+    Reject(Rejection),
     /// Publish these, one per run; `delivery` keys deduplication when the sender
     /// identifies its deliveries.
     Start {
@@ -24,7 +27,10 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
     match parsed {
         Parsed::Ignored { reason } => Plan::Ignore(reason),
         Parsed::Manual(m) => match cfg.projects.get(&m.project) {
-            None => Plan::Ignore(format!("project `{}` is not configured", m.project)),
+            None => Plan::Reject(Rejection::new(
+                StatusCode::NOT_FOUND,
+                format!("project `{}` is not configured", m.project),
+            )),
             Some(project) => {
                 let event = Event::SourceChanged(SourceChanged {
                     source: "manual".into(),

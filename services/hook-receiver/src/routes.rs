@@ -66,6 +66,7 @@ async fn handle(app: &App, source: &str, headers: &HeaderMap, body: Body) -> Res
         }
     };
     match plan(&app.cfg, parsed) {
+        Plan::Reject(r) => reject(r),
         Plan::Ignore(reason) => {
             tracing::info!(source = source.as_str(), "hook ignored: {reason}");
             (StatusCode::OK, Json(json!({ "ignored": reason }))).into_response()

@@ -159,12 +159,15 @@ impl Rejection {
     }
 }
 
-/// A header as text, if present and readable.
+/// A header as text, if present once and readable. A header sent twice counts as
+/// absent: with two tokens or signatures, which one was meant is anybody's guess.
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok().map(str::trim)
 }
 
 /// Webhook bodies must be JSON; forms (GitHub's other content type) are refused

@@ -19,6 +19,8 @@ fn config(url: &str) -> Arc<FerryConfig> {
         [broker]
         url = "{url}"
         namespace = "{ns}"
+        [hooks]
+        manual_token = "manual-token-1"
         [environments.staging]
         [environments.production]
         [projects.shop]
@@ -137,7 +139,10 @@ async fn post(addr: SocketAddr, body: &str) -> (u16, serde_json::Value) {
         addr,
         "POST",
         "/hooks/manual",
-        &[("Content-Type", "application/json")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer manual-token-1"),
+        ],
         body.as_bytes(),
     )
     .await
@@ -198,7 +203,7 @@ async fn bad_triggers_get_a_json_reason_and_publish_nothing() {
     for (body, expected) in [
         (r#"{"project":"nope","revision":"1"}"#, 404),
         (r#"{"project":"shop","revision":"  "}"#, 400),
-        (r#"{"project":"shop"}"#, 422),
+        (r#"{"project":"shop"}"#, 400),
         (r#"{not json"#, 400),
     ] {
         let (status, reply) = post(stack.hooks, body).await;
