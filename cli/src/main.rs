@@ -1,6 +1,8 @@
 //! `ferry`: the operators' tool. Exit codes: 0 ok, 1 failed, 2 rejected input,
 //! 64 bad configuration.
 
+mod hook;
+
 use clap::{Parser, Subcommand};
 use ferry_shared::config::{EXIT_BAD_CONFIG, FerryConfig, config_path};
 use ferry_shared::{bus::topology, pipeline};
@@ -27,6 +29,9 @@ enum Command {
     /// Work with the RabbitMQ topology.
     #[command(subcommand)]
     Broker(BrokerCommand),
+    /// Debug webhooks.
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
 }
 
 #[derive(Subcommand)]
@@ -45,34 +50,40 @@ enum BrokerCommand {
     Definitions,
 }
 
+/// The configuration, or the exit code after saying what is wrong with it.
+fn load(path: &std::path::Path) -> Result<FerryConfig, ExitCode> {
+    FerryConfig::load(path).map_err(|e| {
+        eprintln!("ferry: {e}");
+        ExitCode::from(EXIT_BAD_CONFIG as u8)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let explicit_config = cli.config.clone();
     let path = cli.config.unwrap_or_else(config_path);
-    let load = || match FerryConfig::load(&path) {
-        Ok(cfg) => Ok(cfg),
-        Err(e) => {
-            eprintln!("ferry: {e}");
-            Err(ExitCode::from(EXIT_BAD_CONFIG as u8))
-        }
-    };
-    let cfg = match load() {
-        Ok(cfg) => cfg,
-        Err(code) => return code,
-    };
-    match cli.command {
+    let result = match cli.command {
         Command::Config(ConfigCommand::Check) => {
-            println!("{}: ok", path.display());
+            load(&path).map(|_| println!("{}: ok", path.display()))
         }
-        Command::Config(ConfigCommand::Show) => {
-            println!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
-        }
-        Command::Broker(BrokerCommand::Definitions) => {
+        Command::Config(ConfigCommand::Show) => load(&path)
+            .map(|cfg| println!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default())),
+        Command::Broker(BrokerCommand::Definitions) => load(&path).map(|cfg| {
             let defs = topology::definitions(&cfg.broker, &pipeline::stages());
             println!(
                 "{}",
                 serde_json::to_string_pretty(&defs).unwrap_or_default()
             );
-        }
+        }),
+        // Works offline and without a configuration; with --config it also says
+        // which projects the hook would start.
+        Command::Hook(cmd) => match explicit_config.as_deref().map(load).transpose() {
+            Ok(cfg) => return hook::run(cmd, cfg.as_ref()),
+            Err(code) => Err(code),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
-    ExitCode::SUCCESS
 }

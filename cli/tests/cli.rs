@@ -90,3 +90,101 @@ fn the_example_configuration_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn inspect(args: &[&str], body: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["hook", "inspect"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn github_fixture() -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../services/hook-receiver/tests/fixtures/github-push.json"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn hook_inspect_prints_the_normalized_trigger_and_never_the_secret() {
+    let body = github_fixture();
+    let sig = format!(
+        "sha256={}",
+        hook_receiver::verify::hmac_sha256_hex("s3cret-hook", &body)
+    );
+    let sig_header = format!("X-Hub-Signature-256: {sig}");
+    let out = inspect(
+        &[
+            "--source",
+            "github",
+            "-H",
+            "X-GitHub-Event: push",
+            "-H",
+            "X-GitHub-Delivery: 72d3162e",
+            "-H",
+            &sig_header,
+            "--secret",
+            "s3cret-hook",
+        ],
+        &body,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["source"], "github");
+    assert_eq!(json["repository"][0], "Codertocat/Hello-World");
+    assert_eq!(json["reference"]["name"], "master");
+    assert_eq!(json["revision"], "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
+    assert_eq!(json["delivery_id"], "72d3162e");
+    assert_eq!(json["changed_paths"][0], "README.md");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("s3cret-hook"));
+}
+
+#[test]
+fn hook_inspect_says_why_a_hook_would_be_rejected_with_exit_2() {
+    let body = github_fixture();
+    let out = inspect(
+        &[
+            "--source",
+            "github",
+            "-H",
+            "X-GitHub-Event: push",
+            "-H",
+            "X-Hub-Signature-256: sha256=00",
+            "--secret",
+            "s3cret-hook",
+        ],
+        &body,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], 401);
+    assert!(
+        json["rejected"]
+            .as_str()
+            .unwrap()
+            .contains("X-Hub-Signature-256")
+    );
+    let out = inspect(
+        &["--source", "svn", "-H", "Authorization: Bearer x"],
+        b"{\"revision\": 0, \"repository_url\": \"svn://x\"}",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
