@@ -354,12 +354,14 @@ async fn process<H: Handler>(s: Arc<Shared<H>>, delivery: Delivery) {
             let reason = format!(
                 "delivered {returned} times without an outcome: the handler crashes, hangs or loses its connection on this event"
             );
-            return park(&s, &delivery, Some(&envelope), attempt, reason).await;
+            return park(&s, &delivery, Some(About::of(&envelope)), attempt, reason).await;
         }
+        // What the outcome handling needs, so the event itself can move into the handler.
+        let about = About::of(&envelope);
         let ctx = Context { publisher: s.publisher.clone(), attempt, redelivered: delivery.redelivered || returned > 0 };
         s.metrics.in_flight.fetch_add(1, Relaxed);
         let started = Instant::now();
-        let run = AssertUnwindSafe(s.handler.handle(ctx, envelope.clone())).catch_unwind();
+        let run = AssertUnwindSafe(s.handler.handle(ctx, envelope)).catch_unwind();
         let outcome = match tokio::time::timeout(s.opts.handler_timeout, run).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(panic)) => Outcome::RetryLater(format!("handler panicked: {}", panic_message(&panic))),
@@ -371,20 +373,20 @@ async fn process<H: Handler>(s: Arc<Shared<H>>, delivery: Delivery) {
             Outcome::Done => {
                 ack(&delivery).await;
                 s.metrics.handled.fetch_add(1, Relaxed);
-                let _ = s.settled.send(Settled { event_id: Some(envelope.event_id), how: SettledAs::Done });
+                let _ = s.settled.send(Settled { event_id: Some(about.event_id), how: SettledAs::Done });
             }
             Outcome::RetryLater(reason) if attempt < s.broker.max_attempts => {
                 s.metrics.failed.fetch_add(1, Relaxed);
-                retry(&s, &delivery, &envelope, attempt, &reason).await;
+                retry(&s, &delivery, about.event_id, attempt, &reason).await;
             }
             Outcome::RetryLater(reason) => {
                 s.metrics.failed.fetch_add(1, Relaxed);
                 let reason = format!("gave up after {attempt} attempts: {reason}");
-                park(&s, &delivery, Some(&envelope), attempt, reason).await;
+                park(&s, &delivery, Some(about), attempt, reason).await;
             }
             Outcome::GiveUp(reason) => {
                 s.metrics.failed.fetch_add(1, Relaxed);
-                park(&s, &delivery, Some(&envelope), attempt, reason).await;
+                park(&s, &delivery, Some(about), attempt, reason).await;
             }
         }
     }
@@ -392,13 +394,7 @@ async fn process<H: Handler>(s: Arc<Shared<H>>, delivery: Delivery) {
     .await
 }
 
-async fn retry<H>(
-    s: &Shared<H>,
-    delivery: &Delivery,
-    envelope: &Envelope,
-    attempt: u32,
-    reason: &str,
-) {
+async fn retry<H>(s: &Shared<H>, delivery: &Delivery, event_id: Uuid, attempt: u32, reason: &str) {
     let delays = &s.broker.retry_delays_ms;
     let delay_ms = delays[(attempt as usize - 1).min(delays.len() - 1)];
     let queue = retry_queue_name(&s.broker.namespace, s.spec.service, delay_ms);
@@ -426,7 +422,7 @@ async fn retry<H>(
             ack(delivery).await;
             s.metrics.retried.fetch_add(1, Relaxed);
             let _ = s.settled.send(Settled {
-                event_id: Some(envelope.event_id),
+                event_id: Some(event_id),
                 how: SettledAs::Retried { attempt, delay_ms },
             });
         }
@@ -438,7 +434,7 @@ async fn retry<H>(
 async fn park<H>(
     s: &Shared<H>,
     delivery: &Delivery,
-    envelope: Option<&Envelope>,
+    about: Option<About>,
     attempts: u32,
     reason: String,
 ) {
@@ -467,9 +463,7 @@ async fn park<H>(
         return requeue(s, delivery, &format!("cannot park the message ({e})")).await;
     }
     error!(queue = %queue, "parked: {reason}");
-    let about = envelope
-        .map(About::of)
-        .or_else(|| About::partial(&delivery.data));
+    let about = about.or_else(|| About::partial(&delivery.data));
     if let Some(about) = &about {
         let failure = StageFailed {
             service: s.spec.service.to_owned(),

@@ -5,6 +5,7 @@
 //! the same run, so the bus's own cost is visible.
 
 mod bus;
+mod hooks;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -26,5 +27,18 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("bench: bus_msgs_per_s = {:.0} msg/s", ferry.msgs_per_s);
     println!("bench: lapin_msgs_per_s = {:.0} msg/s", lapin.msgs_per_s);
+
+    let connections = env_or("BENCH_HOOK_CONNECTIONS", 32);
+    let hooks = hooks::accept(&url, connections, env_or("BENCH_HOOKS", 20_000)).await?;
+    println!("bench: hook_accept_per_s = {:.0} hooks/s", hooks.per_s);
+    println!("bench: hook_accept_p50_ms = {:.2} ms", hooks.p50_ms);
+    println!("bench: hook_accept_p99_ms = {:.2} ms", hooks.p99_ms);
     Ok(())
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
