@@ -1,7 +1,12 @@
 //! The push payload shape GitHub and Gitea share (Gitea copied GitHub's), and what
 //! GitLab has in common with both: commits with added/modified/removed paths.
 
-use crate::trigger::{Push, Reference, Rejection, Source, git_revision, is_zero_sha};
+use crate::trigger::{
+    Parsed, Push, Reference, Rejection, Source, git_revision, header, is_zero_sha, require_json,
+};
+use crate::verify::hmac_sha256_matches;
+use axum::http::HeaderMap;
+use ferry_shared::secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -156,5 +161,59 @@ pub fn into_parsed(outcome: PushOutcome) -> crate::trigger::Parsed {
         PushOutcome::UnknownRef(r) => {
             crate::trigger::Parsed::ignored(format!("`{r}` is neither a branch nor a tag"))
         }
+    }
+}
+
+/// How a forge that signs its bodies (GitHub, Gitea) sends a push.
+pub struct SignedForge {
+    pub source: Source,
+    pub name: &'static str,
+    /// Header names as the forge writes them (lookups ignore case).
+    pub signature_header: &'static str,
+    /// `sha256=` for GitHub, nothing for Gitea.
+    pub signature_prefix: &'static str,
+    pub event_header: &'static str,
+    pub delivery_header: &'static str,
+}
+
+/// Verify the body's HMAC first, then read the event type and the push.
+pub fn parse_signed(
+    forge: &SignedForge,
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: Option<&Secret<String>>,
+) -> Result<Parsed, Rejection> {
+    let sig_name = forge.signature_header;
+    if let Some(secret) = secret {
+        let sig = header(headers, sig_name).ok_or_else(|| {
+            Rejection::unauthorized(format!(
+                "missing {sig_name} header: set the webhook's secret in {}",
+                forge.name
+            ))
+        })?;
+        let hex = sig.strip_prefix(forge.signature_prefix).ok_or_else(|| {
+            Rejection::unauthorized(format!(
+                "{sig_name} must be `{}<hex>`",
+                forge.signature_prefix
+            ))
+        })?;
+        if !hmac_sha256_matches(secret, body, hex) {
+            return Err(Rejection::unauthorized(format!(
+                "{sig_name} does not match the body: check the webhook secret"
+            )));
+        }
+    }
+    let event = header(headers, forge.event_header)
+        .ok_or_else(|| Rejection::bad_request(format!("missing {} header", forge.event_header)))?;
+    require_json(headers)?;
+    match event {
+        "push" => {
+            let delivery = header(headers, forge.delivery_header).map(str::to_owned);
+            Ok(into_parsed(parse_push(forge.source, body, delivery)?))
+        }
+        "ping" => Ok(Parsed::ignored("ping received: the webhook works")),
+        other => Ok(Parsed::ignored(format!(
+            "`{other}` events do not start runs; send push events only"
+        ))),
     }
 }
