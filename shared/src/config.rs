@@ -30,6 +30,8 @@ pub struct FerryConfig {
     #[serde(default)]
     pub hooks: HooksConfig,
     #[serde(default)]
+    pub build: BuildConfig,
+    #[serde(default)]
     pub registry: Option<RegistryConfig>,
     #[serde(default)]
     pub docker_hosts: BTreeMap<String, DockerHostConfig>,
@@ -158,6 +160,40 @@ impl Default for HooksConfig {
     }
 }
 
+/// Where and how images are built (builder) and pushed (pusher).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuildConfig {
+    /// The Docker Engine the builder builds on and the pusher pushes from: the image
+    /// must be on the daemon that pushes it, so both services use this one.
+    pub docker_host: String,
+    /// Per-project working copies (code and config repo), reused between builds.
+    pub work_dir: std::path::PathBuf,
+    /// Build logs, one folder per run: `<log_dir>/<run_id>/build.log`.
+    pub log_dir: std::path::PathBuf,
+    /// Build logs are cut to this many bytes (the end is kept).
+    pub max_log_bytes: usize,
+    /// Deadline of one checkout, build or push.
+    pub timeout_secs: u64,
+    /// Subversion account of the builder (read-only is enough).
+    pub svn_username: Option<String>,
+    pub svn_password: Option<Secret<String>>,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        Self {
+            docker_host: "unix:///var/run/docker.sock".into(),
+            work_dir: "/var/lib/ferry/work".into(),
+            log_dir: "/var/lib/ferry/logs".into(),
+            max_log_bytes: 1024 * 1024,
+            timeout_secs: 1200,
+            svn_username: None,
+            svn_password: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
@@ -208,6 +244,42 @@ pub struct ProjectConfig {
     /// Environments in promotion order, e.g. `["staging", "production"]`.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// The ops-owned repository overlaid on the code before the build.
+    #[serde(default)]
+    pub config_repo: Option<ConfigRepo>,
+    /// Dockerfile path inside the build context.
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: String,
+}
+
+fn default_dockerfile() -> String {
+    "Dockerfile".into()
+}
+
+/// A git repository (e.g. on GitLab) with the files developers must not see: the
+/// production `.env`, nginx configuration, the Dockerfile.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigRepo {
+    pub url: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Folder inside the repository holding this project's files.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// File in the config repo (relative to `path`) → place in the build context,
+    /// e.g. `"env/production.env" = ".env"`. A `Dockerfile` at the top of `path` is
+    /// used instead of the code's own without being listed.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Files whose `KEY=value` values are secrets: scrubbed from build logs. By default
+    /// every mapped file whose name contains `env`.
+    #[serde(default)]
+    pub secret_files: Option<Vec<String>>,
+}
+
+fn default_branch() -> String {
+    "main".into()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -441,6 +513,21 @@ impl FerryConfig {
                 );
             }
         }
+        if self.build.max_log_bytes < 4096 {
+            bad("build.max_log_bytes".into(), "must be at least 4096".into());
+        }
+        if !["unix://", "tcp://", "http://"]
+            .iter()
+            .any(|p| self.build.docker_host.starts_with(p))
+        {
+            bad(
+                "build.docker_host".into(),
+                format!(
+                    "`{}` must start with unix://, tcp:// or http://",
+                    self.build.docker_host
+                ),
+            );
+        }
         if let Some(r) = &self.registry
             && (r.address.is_empty() || r.address.contains("://"))
         {
@@ -496,6 +583,21 @@ impl FerryConfig {
                     format!("projects.{name}.source.path"),
                     "must start with `/`, e.g. `/trunk/shop`".into(),
                 );
+            }
+            if let Some(c) = &proj.config_repo {
+                for (from, to) in &c.files {
+                    if [from, to]
+                        .iter()
+                        .any(|p| p.starts_with('/') || p.split('/').any(|seg| seg == ".."))
+                    {
+                        bad(
+                            format!("projects.{name}.config_repo.files"),
+                            format!(
+                                "`{from}` = `{to}` must be relative paths inside the repositories"
+                            ),
+                        );
+                    }
+                }
             }
             if proj.source.url.is_empty() {
                 bad(

@@ -215,8 +215,12 @@ pub struct ImageBuilt {
     pub revision: String,
     /// `<registry>/<image>:<tag>`
     pub image: String,
+    /// The config repo's commit overlaid on the code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_commit: Option<String>,
+    /// Where the build log is stored on the build host (`ferry logs <run>` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_log: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -354,6 +358,7 @@ mod tests {
             revision: "5".into(),
             image: "r/shop:5".into(),
             config_commit: None,
+            build_log: None,
         });
         let a = e.follow(built.clone(), None);
         let b = e.follow(built, None);

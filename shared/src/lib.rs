@@ -7,6 +7,8 @@
 pub mod admin;
 pub mod bus;
 pub mod config;
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod event;
 pub mod metrics;
 pub mod pipeline;

@@ -1,13 +1,31 @@
 //! builder: consumes `source.changed`, publishes `image.built` (or `build.failed`).
 //!
-//! Placeholder until the build issue: it names the image the build will produce and
-//! passes the run on, so the pipeline can be exercised end to end.
+//! Checks out the code at exactly the triggering revision and the project's config repo
+//! at its latest commit, lays the config files over the code, and builds the image on
+//! the build host's Docker Engine. The image is tagged `<registry>/<image>:<revision>`;
+//! a rebuild of the same revision with a newer config commit gets
+//! `<revision>-cfg<commit[..8]>`, so no tag is ever moved.
 
-use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
-use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{Envelope, Event, ImageBuilt};
+mod buildlog;
+mod checkout;
+mod command;
+mod context;
+mod dockerignore;
+mod error;
+mod image;
+
+pub use buildlog::BuildLog;
+pub use error::BuildError;
+
+use checkout::Checkouts;
+use ferry_shared::bus::{Context as BusContext, Handler, Outcome, StageSpec};
+use ferry_shared::config::{FerryConfig, ProjectConfig};
+use ferry_shared::event::{Envelope, Event, ImageBuilt, SourceChanged};
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const SERVICE: &str = "builder";
 
@@ -23,6 +41,13 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     shutdown_grace_secs: 25,
 };
 
+pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
+pub const LABEL_SOURCE: &str = "org.opencontainers.image.source";
+pub const LABEL_CREATED: &str = "org.opencontainers.image.created";
+pub const LABEL_RUN: &str = "io.ferry.run-id";
+pub const LABEL_PROJECT: &str = "io.ferry.project";
+pub const LABEL_CONFIG_COMMIT: &str = "io.ferry.config-commit";
+
 pub struct Stage {
     cfg: Arc<FerryConfig>,
 }
@@ -31,10 +56,150 @@ impl Stage {
     pub fn new(cfg: Arc<FerryConfig>) -> Self {
         Self { cfg }
     }
+
+    async fn build(
+        &self,
+        event: &Envelope,
+        project: &ProjectConfig,
+        source: &SourceChanged,
+    ) -> Result<ImageBuilt, BuildError> {
+        let b = &self.cfg.build;
+        let timeout = Duration::from_secs(b.timeout_secs);
+        let checkouts = Checkouts { cfg: b, timeout };
+        let code = checkouts
+            .code(&event.project, &project.source, &source.revision)
+            .await?;
+        let mut overlay = BTreeMap::new();
+        let mut secrets: Vec<String> = [
+            b.svn_password.as_ref(),
+            self.cfg.registry.as_ref().map(|r| &r.password),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.expose().clone())
+        .collect();
+        let mut config_commit = None;
+        if let Some(repo) = &project.config_repo {
+            let (root, commit) = checkouts.config(&event.project, repo).await?;
+            for (from, to) in &repo.files {
+                let file = root.join(from);
+                if !file.is_file() {
+                    return Err(BuildError::MissingConfigFile(from.clone()));
+                }
+                let secret_file = match &repo.secret_files {
+                    Some(list) => list.contains(from),
+                    None => from.contains("env") || to.contains("env"),
+                };
+                if secret_file {
+                    secrets.extend(buildlog::env_values(
+                        &std::fs::read_to_string(&file).unwrap_or_default(),
+                    ));
+                }
+                overlay.insert(to.clone(), file);
+            }
+            if root.join("Dockerfile").is_file()
+                && !repo.files.values().any(|t| *t == project.dockerfile)
+            {
+                overlay.insert(project.dockerfile.clone(), root.join("Dockerfile"));
+            }
+            config_commit = Some(commit);
+        }
+        let context = context::Context::assemble(&code, overlay, &project.dockerfile)?;
+
+        let docker = ferry_shared::docker::connect(&b.docker_host)
+            .await
+            .map_err(|e| BuildError::Engine(e.to_string()))?;
+        let registry = self
+            .cfg
+            .registry
+            .as_ref()
+            .map(|r| r.address.as_str())
+            .unwrap_or("localhost");
+        let repo_name = format!("{registry}/{}", project.image);
+        let mut tag = format!("{repo_name}:{}", source.revision);
+        if let Some(existing) = image::labels(&docker, &tag).await {
+            if existing.get(LABEL_CONFIG_COMMIT) == config_commit.as_ref() {
+                // Built before (a redelivery): the image is already what this run needs.
+                tracing::info!(%tag, "image already built for this revision and config commit");
+                return Ok(ImageBuilt {
+                    revision: source.revision.clone(),
+                    image: tag,
+                    config_commit,
+                    build_log: None,
+                });
+            }
+            let short: String = config_commit
+                .as_deref()
+                .unwrap_or("none")
+                .chars()
+                .take(8)
+                .collect();
+            tag = format!("{repo_name}:{}-cfg{short}", source.revision);
+        }
+
+        let run_id = event.run_id.to_string();
+        let mut labels = HashMap::from([
+            (LABEL_REVISION.to_owned(), source.revision.clone()),
+            (LABEL_SOURCE.to_owned(), project.source.url.clone()),
+            (LABEL_CREATED.to_owned(), chrono::Utc::now().to_rfc3339()),
+            (LABEL_RUN.to_owned(), run_id.clone()),
+            (LABEL_PROJECT.to_owned(), event.project.clone()),
+        ]);
+        if let Some(c) = &config_commit {
+            labels.insert(LABEL_CONFIG_COMMIT.to_owned(), c.clone());
+        }
+        // Build args are visible in `docker history`: only what is not secret.
+        let args = HashMap::from([
+            ("FERRY_REVISION".to_owned(), source.revision.clone()),
+            ("FERRY_RUN_ID".to_owned(), run_id.clone()),
+            (
+                "FERRY_CONFIG_COMMIT".to_owned(),
+                config_commit.clone().unwrap_or_default(),
+            ),
+        ]);
+        let mut log = BuildLog::new(b.max_log_bytes, secrets);
+        log.push(&format!(
+            "ferry: building {tag} from {} files\n",
+            context.len()
+        ));
+        let req = image::Request {
+            tag: &tag,
+            dockerfile: &project.dockerfile,
+            args,
+            labels,
+        };
+        let result = match tokio::time::timeout(
+            timeout,
+            image::build(&docker, context, req, &mut log),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(BuildError::Timeout(b.timeout_secs)),
+        };
+        let stored = BuildLog::store(&log.finish(), &b.log_dir, &run_id);
+        let log_path = stored.as_ref().map(|p| p.display().to_string()).ok();
+        match result {
+            Ok(()) => Ok(ImageBuilt {
+                revision: source.revision.clone(),
+                image: tag,
+                config_commit,
+                build_log: log_path,
+            }),
+            Err(BuildError::StepFailed { step, tail }) => Err(BuildError::StepFailed {
+                step,
+                tail: format!(
+                    "{tail}\n(full log: {})",
+                    log_path.unwrap_or_else(|| "not stored".into())
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl Handler for Stage {
-    async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
+    async fn handle(&self, ctx: BusContext, event: Envelope) -> Outcome {
         let Event::SourceChanged(source) = &event.event else {
             return not_handled(SERVICE, &event);
         };
@@ -42,20 +207,21 @@ impl Handler for Stage {
             Ok(p) => p,
             Err(outcome) => return outcome,
         };
-        let registry = self
-            .cfg
-            .registry
-            .as_ref()
-            .map(|r| r.address.as_str())
-            .unwrap_or("localhost");
-        let built = event.follow(
-            Event::ImageBuilt(ImageBuilt {
-                revision: source.revision.clone(),
-                image: format!("{registry}/{}:{}", project.image, source.revision),
-                config_commit: None,
-            }),
-            None,
-        );
-        ctx.publish_all(&[built]).await
+        match self.build(&event, project, source).await {
+            Ok(built) => {
+                tracing::info!(image = %built.image, "image built");
+                ctx.publish_all(&[event.follow(Event::ImageBuilt(built), None)])
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!("build failed: {e}");
+                e.outcome()
+            }
+        }
     }
+}
+
+/// Where a run's build log is stored.
+pub fn log_path(cfg: &FerryConfig, run_id: &str) -> PathBuf {
+    cfg.build.log_dir.join(run_id).join("build.log")
 }

@@ -1,13 +1,20 @@
-//! pusher: consumes `image.built`, publishes `image.pushed` (or `push.failed`).
+//! pusher: consumes `image.built`, pushes the image to the registry through the build
+//! host's Docker Engine, and publishes `image.pushed` with `repository:tag@sha256:...`:
+//! later stages deploy by digest only.
 //!
-//! Placeholder until the push issue: it passes the run on with a digest derived from
-//! the image name, so later stages already deploy "by digest".
+//! A redelivered push is harmless: the registry already has the layers and answers
+//! with the same digest. Registry down, 5xx and timeouts are retried with backoff;
+//! refused credentials and unknown repositories fail at once (`push.failed`).
 
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::PushImageOptionsBuilder;
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImagePushed};
 use ferry_shared::service::{ServiceDefaults, not_handled};
+use futures_util::StreamExt;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const SERVICE: &str = "pusher";
 
@@ -22,11 +29,129 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     shutdown_grace_secs: 25,
 };
 
-pub struct Stage;
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(
+        "the registry refused the credentials of `{user}` for {image}: check registry.username and registry.password ({detail})"
+    )]
+    Auth {
+        user: String,
+        image: String,
+        detail: String,
+    },
+    #[error(
+        "the registry has no repository for {image} (create it, e.g. the Harbor project): {detail}"
+    )]
+    NotFound { image: String, detail: String },
+    #[error("pushing {image} failed: {detail}")]
+    Transient { image: String, detail: String },
+    #[error("`{0}` is not `<registry>/<name>:<tag>`")]
+    BadReference(String),
+}
+
+impl PushError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            PushError::Transient { .. } => Outcome::RetryLater(self.to_string()),
+            _ => Outcome::GiveUp(self.to_string()),
+        }
+    }
+}
+
+pub struct Stage {
+    cfg: Arc<FerryConfig>,
+}
 
 impl Stage {
-    pub fn new(_cfg: Arc<FerryConfig>) -> Self {
-        Self
+    pub fn new(cfg: Arc<FerryConfig>) -> Self {
+        Self { cfg }
+    }
+
+    /// Push `image` (`repo:tag`); its manifest digest.
+    pub async fn push(&self, image: &str) -> Result<String, PushError> {
+        let (repo, tag) = match image.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') && !r.is_empty() => (r, t),
+            _ => return Err(PushError::BadReference(image.to_owned())),
+        };
+        let transient = |detail: String| PushError::Transient {
+            image: image.to_owned(),
+            detail,
+        };
+        let docker = ferry_shared::docker::connect(&self.cfg.build.docker_host)
+            .await
+            .map_err(|e| transient(e.to_string()))?;
+        let registry = self.cfg.registry.as_ref();
+        let credentials = registry.map(|r| DockerCredentials {
+            username: Some(r.username.clone()),
+            password: Some(r.password.expose().clone()),
+            serveraddress: Some(r.address.clone()),
+            ..Default::default()
+        });
+        let options = PushImageOptionsBuilder::default().tag(tag).build();
+        let mut stream = docker.push_image(repo, Some(options), credentials);
+        let mut digest = None;
+        let deadline = Duration::from_secs(self.cfg.build.timeout_secs);
+        let read = async {
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| e.to_string())?;
+                if let Some(detail) = info.error_detail {
+                    return Err(detail
+                        .message
+                        .unwrap_or_else(|| "unknown push error".into()));
+                }
+                // "<tag>: digest: sha256:<hex> size: <n>" closes a successful push.
+                if let Some(d) = info
+                    .status
+                    .as_deref()
+                    .and_then(|s| s.split("digest: ").nth(1))
+                {
+                    digest = d.split_whitespace().next().map(str::to_owned);
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(deadline, read).await {
+            Err(_) => {
+                return Err(transient(format!(
+                    "no answer within {} s",
+                    deadline.as_secs()
+                )));
+            }
+            Ok(Err(detail)) => {
+                return Err(classify(
+                    image,
+                    registry.map(|r| r.username.as_str()),
+                    detail,
+                ));
+            }
+            Ok(Ok(())) => {}
+        }
+        digest
+            .filter(|d| d.starts_with("sha256:"))
+            .ok_or_else(|| transient("the engine reported no digest".into()))
+    }
+}
+
+fn classify(image: &str, user: Option<&str>, detail: String) -> PushError {
+    let d = detail.to_ascii_lowercase();
+    let image = image.to_owned();
+    if d.contains("unauthorized")
+        || d.contains("authentication required")
+        || d.contains("denied")
+        || d.contains("no basic auth credentials")
+    {
+        PushError::Auth {
+            user: user.unwrap_or("(none)").to_owned(),
+            image,
+            detail,
+        }
+    } else if d.contains("name unknown")
+        || d.contains("repository name not known")
+        || d.contains("not found: repository")
+    {
+        PushError::NotFound { image, detail }
+    } else {
+        PushError::Transient { image, detail }
     }
 }
 
@@ -35,15 +160,51 @@ impl Handler for Stage {
         let Event::ImageBuilt(built) = &event.event else {
             return not_handled(SERVICE, &event);
         };
-        let digest =
-            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, built.image.as_bytes()).simple();
-        let pushed = event.follow(
-            Event::ImagePushed(ImagePushed {
-                revision: built.revision.clone(),
-                image: format!("{}@sha256:{digest}{digest}", built.image),
-            }),
-            None,
+        match self.push(&built.image).await {
+            Ok(digest) => {
+                tracing::info!(image = %built.image, %digest, "image pushed");
+                let pushed = ImagePushed {
+                    revision: built.revision.clone(),
+                    image: format!("{}@{digest}", built.image),
+                };
+                ctx.publish_all(&[event.follow(Event::ImagePushed(pushed), None)])
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                e.outcome()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_answers_are_classified() {
+        let auth = classify(
+            "r/x:1",
+            Some("u"),
+            "unauthorized: authentication required".into(),
         );
-        ctx.publish_all(&[pushed]).await
+        assert!(matches!(auth, PushError::Auth { .. }));
+        assert!(matches!(auth.outcome(), Outcome::GiveUp(_)));
+        let down = classify(
+            "r/x:1",
+            Some("u"),
+            "Get \"http://127.0.0.1:5000/v2/\": dial tcp: connection refused".into(),
+        );
+        assert!(matches!(down.outcome(), Outcome::RetryLater(_)));
+        assert!(matches!(
+            classify(
+                "r/x:1",
+                None,
+                "received unexpected HTTP status: 500 Internal Server Error".into()
+            )
+            .outcome(),
+            Outcome::RetryLater(_)
+        ));
     }
 }

@@ -2,9 +2,11 @@
 //! environment variables (never guessed), plus helpers to look inside RabbitMQ.
 
 mod broker;
+mod docker;
 mod tap;
 
 pub use broker::PrivateBroker;
+pub use docker::{BUSYBOX_BASE, docker, docker_hosts, ensure_busybox_base};
 pub use tap::Tap;
 
 use ferry_shared::config::BrokerConfig;

@@ -503,6 +503,7 @@ async fn a_handler_busy_during_a_broker_crash_gets_its_message_back_and_finishes
                     revision: "1".into(),
                     image: "r/x:1".into(),
                     config_commit: None,
+                    build_log: None,
                 }),
                 None,
             );

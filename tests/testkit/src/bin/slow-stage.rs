@@ -20,6 +20,7 @@ impl Handler for Slow {
                 revision: "1".into(),
                 image: "r/slow:1".into(),
                 config_commit: None,
+                build_log: None,
             }),
             None,
         );

@@ -1,0 +1,121 @@
+//! The build log: kept in memory up to a cap (the end wins: that is where failures
+//! are), scrubbed of every configured secret, and stored by run id for
+//! `<log_dir>/<run_id>/build.log`.
+
+use std::path::{Path, PathBuf};
+
+pub struct BuildLog {
+    text: String,
+    cap: usize,
+    cut: bool,
+    secrets: Vec<String>,
+}
+
+/// A secret shorter than this is not scrubbed (it would blank out ordinary words);
+/// config validation asks for longer ones.
+const MIN_SECRET_LEN: usize = 4;
+
+impl BuildLog {
+    pub fn new(cap: usize, secrets: Vec<String>) -> Self {
+        let mut secrets: Vec<String> = secrets
+            .into_iter()
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .collect();
+        // Longest first, so a secret containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self {
+            text: String::new(),
+            cap,
+            cut: false,
+            secrets,
+        }
+    }
+
+    pub fn push(&mut self, chunk: &str) {
+        self.text.push_str(chunk);
+        if self.text.len() > self.cap * 2 {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.text.len() > self.cap {
+            let mut start = self.text.len() - self.cap;
+            while !self.text.is_char_boundary(start) {
+                start += 1;
+            }
+            self.text.drain(..start);
+            self.cut = true;
+        }
+    }
+
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
+        out
+    }
+
+    /// The whole (capped, scrubbed) log.
+    pub fn finish(mut self) -> String {
+        self.trim();
+        let head = if self.cut {
+            "[... earlier output cut: build.max_log_bytes ...]\n"
+        } else {
+            ""
+        };
+        format!("{head}{}", self.scrub(&self.text))
+    }
+
+    /// The last `n` non-empty lines, scrubbed: the part of a failure people read.
+    pub fn tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.text.lines().filter(|l| !l.trim().is_empty()).collect();
+        self.scrub(&lines[lines.len().saturating_sub(n)..].join("\n"))
+    }
+
+    pub fn store(text: &str, log_dir: &Path, run_id: &str) -> std::io::Result<PathBuf> {
+        let dir = log_dir.join(run_id);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("build.log");
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+}
+
+/// The values of `KEY=value` lines (a `.env` file): each is a secret.
+pub fn env_values(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("export ")
+                .unwrap_or(l.trim())
+                .split_once('=')
+        })
+        .map(|(_, v)| v.trim().trim_matches('"').trim_matches('\'').to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_scrubbed_and_the_end_is_kept() {
+        let mut log = BuildLog::new(40, vec!["hunter22".into(), "ab".into()]);
+        log.push("Step 1/3: password=hunter22\n");
+        log.push(&"x".repeat(100));
+        log.push("\nlast line mentions hunter22\n");
+        let text = log.finish();
+        assert!(!text.contains("hunter22"));
+        assert!(text.ends_with("last line mentions [redacted]\n"));
+        assert!(text.starts_with("[... earlier output cut"));
+    }
+
+    #[test]
+    fn env_values_are_read_from_dotenv_lines() {
+        let v = env_values("# db\nDB_PASSWORD=\"s3cret-db\"\nexport API_KEY=abc123\nEMPTY=\n");
+        assert_eq!(v, vec!["s3cret-db", "abc123"]);
+    }
+}

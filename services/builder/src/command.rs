@@ -1,0 +1,82 @@
+//! Running `svn` and `git`: non-interactive, with a deadline, secrets on stdin only.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+#[derive(Debug)]
+pub struct Failed {
+    /// What was run, without secrets.
+    pub what: String,
+    /// The tool's own explanation (stderr), trimmed.
+    pub detail: String,
+}
+
+/// Run `program args` in `dir`, feeding `stdin` (used for passwords), within `timeout`.
+pub async fn run(
+    program: &str,
+    args: &[&str],
+    dir: Option<&Path>,
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Result<String, Failed> {
+    let what = format!("{program} {}", args.join(" "));
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("LC_ALL", "C.UTF-8")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd.spawn().map_err(|e| Failed {
+        what: what.clone(),
+        detail: format!("cannot start {program}: {e}; is it installed?"),
+    })?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let _ = pipe.write_all(input.as_bytes()).await;
+        drop(pipe);
+    }
+    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => {
+            return Err(Failed {
+                what,
+                detail: e.to_string(),
+            });
+        }
+        Err(_) => {
+            return Err(Failed {
+                what,
+                detail: format!("did not finish within {timeout:?}"),
+            });
+        }
+    };
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let detail = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(Failed {
+            what,
+            detail: if detail.is_empty() {
+                format!("exit status {}", out.status)
+            } else {
+                detail
+            },
+        })
+    }
+}

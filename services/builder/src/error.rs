@@ -1,0 +1,50 @@
+//! Why a build failed, said so a person can act on it, and whether retrying can help.
+
+use ferry_shared::bus::Outcome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("checkout failed: {hint} ({detail})")]
+    Checkout {
+        hint: String,
+        detail: String,
+        permanent: bool,
+    },
+    #[error("config repo checkout failed: {0}; check projects.<name>.config_repo")]
+    ConfigCheckout(String),
+    #[error(
+        "config repo file `{0}` does not exist: fix projects.<name>.config_repo.files or add the file"
+    )]
+    MissingConfigFile(String),
+    #[error("no Dockerfile: neither the config repo nor the code has `{0}`")]
+    NoDockerfile(String),
+    #[error("build step failed: {step}\n{tail}")]
+    StepFailed { step: String, tail: String },
+    #[error("the build did not finish within {0} s (build.timeout_secs)")]
+    Timeout(u64),
+    #[error("the Docker Engine failed: {0}")]
+    Engine(String),
+    #[error("cannot prepare the build: {0}")]
+    Workspace(String),
+    #[error("project `{0}` is not in the configuration")]
+    UnknownProject(String),
+}
+
+impl BuildError {
+    /// What the bus should do with the message.
+    pub fn outcome(&self) -> Outcome {
+        let retry = match self {
+            BuildError::Checkout { permanent, .. } => !permanent,
+            BuildError::ConfigCheckout(_)
+            | BuildError::Engine(_)
+            | BuildError::Workspace(_)
+            | BuildError::Timeout(_) => true,
+            _ => false,
+        };
+        if retry {
+            Outcome::RetryLater(self.to_string())
+        } else {
+            Outcome::GiveUp(self.to_string())
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Building through the Docker Engine API and reading its stream to the end: any
+//! error item fails the build, with the step that failed and its last output lines.
+
+use crate::buildlog::BuildLog;
+use crate::context::Context;
+use crate::error::BuildError;
+use bollard::Docker;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+
+pub struct Request<'a> {
+    pub tag: &'a str,
+    pub dockerfile: &'a str,
+    pub args: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+}
+
+/// Build `context` as `req.tag`; the engine's output goes to `log`.
+pub async fn build(
+    docker: &Docker,
+    context: Context,
+    req: Request<'_>,
+    log: &mut BuildLog,
+) -> Result<(), BuildError> {
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile(req.dockerfile)
+        .t(req.tag)
+        .buildargs(&req.args)
+        .labels(&req.labels)
+        .rm(true)
+        .forcerm(true)
+        // RUN steps use the host's network: build hosts may have no bridge network
+        // (the test hosts run dockerd with --bridge=none), and package mirrors are
+        // often reachable only from the host.
+        .networkmode("host")
+        .build();
+    let body = bollard::body_stream(context.into_tar_stream());
+    let mut stream = docker.build_image(options, None, Some(body));
+    let mut step = String::from("(before the first step)");
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(text) = &info.stream {
+                    log.push(text);
+                    if let Some(line) = text.lines().find(|l| l.starts_with("Step ")) {
+                        step = line.trim().to_owned();
+                    }
+                }
+                if let Some(detail) = info.error_detail {
+                    let message = detail.message.unwrap_or_default();
+                    log.push(&format!("{message}\n"));
+                    return Err(BuildError::StepFailed {
+                        step: log.scrub(&step),
+                        tail: log.tail(12),
+                    });
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                log.push(&format!("{error}\n"));
+                return Err(BuildError::StepFailed {
+                    step: log.scrub(&step),
+                    tail: log.tail(12),
+                });
+            }
+            Err(e) => return Err(BuildError::Engine(log.scrub(&e.to_string()))),
+        }
+    }
+    Ok(())
+}
+
+/// The labels of a local image, if it exists.
+pub async fn labels(docker: &Docker, tag: &str) -> Option<HashMap<String, String>> {
+    let inspect = docker.inspect_image(tag).await.ok()?;
+    Some(inspect.config.and_then(|c| c.labels).unwrap_or_default())
+}

@@ -1,0 +1,43 @@
+//! Connecting to a Docker Engine (a "host") by URL: `unix:///path.sock`,
+//! `tcp://host:2375` or `http://host:2375`. The API version is negotiated, since hosts
+//! run older engines than the client knows (Docker 20.10 speaks API 1.41).
+
+use bollard::{API_DEFAULT_VERSION, Docker};
+
+/// Seconds a single Engine API request may take (a build or push streams for longer
+/// than this per chunk only when the engine stalls).
+const REQUEST_TIMEOUT_SECS: u64 = 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error(
+        "cannot reach the Docker Engine at {url}: {source}; check that dockerd runs and the URL (build.docker_host / docker_hosts)"
+    )]
+    Connect {
+        url: String,
+        source: bollard::errors::Error,
+    },
+    #[error("`{0}` is not a Docker host URL: use unix://, tcp:// or http://")]
+    Url(String),
+}
+
+pub async fn connect(url: &str) -> Result<Docker, DockerError> {
+    let docker = if url.starts_with("unix://") {
+        Docker::connect_with_unix(url, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+    } else if url.starts_with("tcp://") || url.starts_with("http://") {
+        Docker::connect_with_http(url, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+    } else {
+        return Err(DockerError::Url(url.to_owned()));
+    }
+    .map_err(|source| DockerError::Connect {
+        url: url.to_owned(),
+        source,
+    })?;
+    docker
+        .negotiate_version()
+        .await
+        .map_err(|source| DockerError::Connect {
+            url: url.to_owned(),
+            source,
+        })
+}

@@ -1,0 +1,69 @@
+//! Docker hosts of the test run (`FERRY_TEST_DOCKER_HOSTS`), driven with the docker CLI
+//! where a test needs to look at what Ferry did.
+
+use anyhow::Context as _;
+use std::process::Command;
+
+/// The test run's Docker hosts (`unix://...` URLs).
+pub fn docker_hosts() -> Vec<String> {
+    crate::harness_var("FERRY_TEST_DOCKER_HOSTS")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `docker -H host args...` with a private client config dir; stdout on success.
+pub fn docker(
+    host: &str,
+    config_dir: Option<&std::path::Path>,
+    args: &[&str],
+) -> anyhow::Result<String> {
+    let mut cmd = Command::new("docker");
+    if let Some(dir) = config_dir {
+        cmd.arg("--config").arg(dir);
+    }
+    let out = cmd
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .output()
+        .context("running docker")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The base image test projects build `FROM`: busybox (Debian's static build) in an
+/// image made `FROM scratch`, since nothing can be pulled here.
+pub const BUSYBOX_BASE: &str = "ferry-test/busybox:1";
+
+pub fn ensure_busybox_base(host: &str) -> anyhow::Result<()> {
+    if docker(host, None, &["image", "inspect", BUSYBOX_BASE]).is_ok() {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    std::fs::copy("/bin/busybox", dir.path().join("busybox"))
+        .context("copying /bin/busybox (package busybox-static)")?;
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )?;
+    docker(
+        host,
+        None,
+        &[
+            "build",
+            "--network",
+            "host",
+            "-q",
+            "-t",
+            BUSYBOX_BASE,
+            &dir.path().to_string_lossy(),
+        ],
+    )?;
+    Ok(())
+}
