@@ -32,6 +32,11 @@ enum Command {
     /// Debug webhooks.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Print a run's build log (stored by the builder under build.log_dir).
+    Logs {
+        /// The run id (from the hook's 202 answer, an event, or a notification)
+        run: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -58,6 +63,29 @@ fn load(path: &std::path::Path) -> Result<FerryConfig, ExitCode> {
     })
 }
 
+fn print_log(cfg: &FerryConfig, run: &str) -> Result<(), ExitCode> {
+    if uuid::Uuid::parse_str(run).is_err() {
+        eprintln!(
+            "ferry: `{run}` is not a run id (a UUID such as 01a217c3-a6b7-75c6-9a90-1eddbbc6733b)"
+        );
+        return Err(ExitCode::from(2));
+    }
+    let file = cfg.build.log_dir.join(run).join("build.log");
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "ferry: no build log for run {run} at {} ({e}); run this on the build host, or check build.log_dir",
+                file.display()
+            );
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let explicit_config = cli.config.clone();
@@ -75,6 +103,7 @@ fn main() -> ExitCode {
                 serde_json::to_string_pretty(&defs).unwrap_or_default()
             );
         }),
+        Command::Logs { run } => load(&path).and_then(|cfg| print_log(&cfg, &run)),
         // Works offline and without a configuration; with --config it also says
         // which projects the hook would start.
         Command::Hook(cmd) => match explicit_config.as_deref().map(load).transpose() {

@@ -188,3 +188,29 @@ fn hook_inspect_says_why_a_hook_would_be_rejected_with_exit_2() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn logs_prints_a_runs_build_log_or_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = "01a217c3-a6b7-75c6-9a90-1eddbbc6733b";
+    std::fs::create_dir_all(dir.path().join(run)).unwrap();
+    std::fs::write(
+        dir.path().join(run).join("build.log"),
+        "Step 1/2 : FROM x\n",
+    )
+    .unwrap();
+    let f = config_file(&format!(
+        "[build]\nlog_dir = \"{}\"\n",
+        dir.path().display()
+    ));
+    let out = ferry(f.path(), &["logs", run]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Step 1/2 : FROM x\n");
+    let out = ferry(f.path(), &["logs", "01a217c3-a6b7-75c6-9a90-000000000000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("build.log_dir"));
+    assert_eq!(
+        ferry(f.path(), &["logs", "not-a-run"]).status.code(),
+        Some(2)
+    );
+}
