@@ -4,6 +4,7 @@
 //! Ferry's bus, and the same for a bare lapin loop on an identical quorum queue in
 //! the same run, so the bus's own cost is visible.
 
+mod build;
 mod bus;
 mod hooks;
 
@@ -33,6 +34,15 @@ async fn main() -> anyhow::Result<()> {
     println!("bench: hook_accept_per_s = {:.0} hooks/s", hooks.per_s);
     println!("bench: hook_accept_p50_ms = {:.2} ms", hooks.p50_ms);
     println!("bench: hook_accept_p99_ms = {:.2} ms", hooks.p99_ms);
+
+    let build = build::build_and_push(&url).await?;
+    println!("bench: build_cold_s = {:.2} s", build.cold_s);
+    println!("bench: build_warm_s = {:.2} s", build.warm_s);
+    println!(
+        "bench: build_warm_over_cold = {:.2}",
+        build.warm_s / build.cold_s
+    );
+    println!("bench: push_s = {:.2} s", build.push_s);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod broker;
 mod docker;
+pub mod project;
 mod tap;
 
 pub use broker::PrivateBroker;

@@ -13,94 +13,10 @@ use ferry_testkit::{
     amqp_url, docker, docker_hosts, ensure_busybox_base, harness_var, unique_namespace,
 };
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const DB_PASSWORD: &str = "prod-db-pa55word-7f3a";
-
-pub fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-pub fn svn(dir: &Path, args: &[&str]) -> String {
-    let user = harness_var("FERRY_TEST_SVN_USER");
-    let pass = harness_var("FERRY_TEST_SVN_PASSWORD");
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend([
-        "--username",
-        &user,
-        "--password",
-        &pass,
-        "--non-interactive",
-        "--no-auth-cache",
-    ]);
-    run(dir, "svn", &all)
-}
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let mut all = vec!["-c", "user.name=Ops", "-c", "user.email=ops@example.com"];
-    all.extend_from_slice(args);
-    run(dir, "git", &all)
-}
-
-/// The ops-owned config repo: Dockerfile, production .env, nginx config.
-pub fn config_repo(root: &Path, dockerfile: &str) -> String {
-    let dir = root.join("config-repo");
-    std::fs::create_dir_all(dir.join("shop/env")).unwrap();
-    std::fs::create_dir_all(dir.join("shop/nginx")).unwrap();
-    std::fs::write(dir.join("shop/Dockerfile"), dockerfile).unwrap();
-    std::fs::write(
-        dir.join("shop/env/production.env"),
-        format!("APP_ENV=production\nDB_PASSWORD={DB_PASSWORD}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("shop/nginx/site.conf"),
-        "server { listen 18080; }\n",
-    )
-    .unwrap();
-    git(&dir, &["init", "-q", "-b", "main"]);
-    git(&dir, &["add", "."]);
-    git(&dir, &["commit", "-q", "-m", "config"]);
-    format!("file://{}", dir.display())
-}
-
-pub const DOCKERFILE: &str = "FROM ferry-test/busybox:1\nARG FERRY_REVISION\nCOPY . /app\nRUN [\"/bin/sh\", \"-c\", \"echo revision=$FERRY_REVISION > /app/REVISION\"]\nCMD [\"/bin/cat\", \"/app/index.html\"]\n";
-
-/// An SVN repository whose /trunk/shop has `commits` revisions of index.html.
-pub fn svn_project(root: &Path, commits: u32) -> String {
-    let name = format!("b{}", &unique_namespace()[1..9]);
-    let script = harness_var("FERRY_TEST_SVN_REPO_SCRIPT");
-    let url = run(root, "bash", &[&script, "create", &name]);
-    svn(root, &["checkout", "-q", &url, "wc"]);
-    let wc = root.join("wc");
-    std::fs::create_dir_all(wc.join("trunk/shop")).unwrap();
-    std::fs::write(wc.join("trunk/shop/.dockerignore"), "notes.txt\n").unwrap();
-    std::fs::write(wc.join("trunk/shop/notes.txt"), "not for the image\n").unwrap();
-    for i in 1..=commits {
-        std::fs::write(
-            wc.join("trunk/shop/index.html"),
-            format!("<h1>shop r{i}</h1>\n"),
-        )
-        .unwrap();
-        if i == 1 {
-            svn(&wc, &["add", "-q", "trunk"]);
-        }
-        svn(&wc, &["commit", "-q", "-m", &format!("commit {i}")]);
-    }
-    url
-}
+pub use ferry_testkit::project::*;
 
 pub struct Setup {
     pub cfg: Arc<FerryConfig>,
