@@ -93,12 +93,10 @@ fn triggers(project: &ProjectConfig, push: &Push) -> Result<(), String> {
                 return Err(format!("branch `{b}` does not match {patterns:?}"));
             }
         }
-        Some(Reference::Tag(t)) => {
-            if !s.tags.iter().any(|p| glob(p, t)) {
-                return Err(format!("tag `{t}` does not match {:?}", s.tags));
-            }
+        Some(Reference::Tag(t)) if !s.tags.iter().any(|p| glob(p, t)) => {
+            return Err(format!("tag `{t}` does not match {:?}", s.tags));
         }
-        None => {}
+        Some(Reference::Tag(_)) | None => {}
     }
     if !push.paths_complete {
         return Ok(());

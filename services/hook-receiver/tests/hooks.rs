@@ -214,7 +214,9 @@ async fn bad_input_gets_a_clear_error_and_publishes_nothing() {
     let bearer_svn = format!("Bearer {SVN_TOKEN}");
     let bearer_manual = format!("Bearer {MANUAL_TOKEN}");
 
-    let mut cases: Vec<(&str, &str, Vec<(String, String)>, Vec<u8>, u16)> = Vec::new();
+    // (name, source, headers, body, expected status)
+    type Case<'a> = (&'a str, &'a str, Vec<(String, String)>, Vec<u8>, u16);
+    let mut cases: Vec<Case<'_>> = Vec::new();
     let own = |h: Vec<(&str, &str)>| {
         h.into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
