@@ -32,6 +32,8 @@ pub struct FerryConfig {
     #[serde(default)]
     pub build: BuildConfig,
     #[serde(default)]
+    pub pull: PullConfig,
+    #[serde(default)]
     pub registry: Option<RegistryConfig>,
     #[serde(default)]
     pub docker_hosts: BTreeMap<String, DockerHostConfig>,
@@ -190,6 +192,32 @@ impl Default for BuildConfig {
             timeout_secs: 1200,
             svn_username: None,
             svn_password: None,
+        }
+    }
+}
+
+/// How the puller pre-pulls images onto the hosts of an environment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PullConfig {
+    /// Hosts pulled at the same time (per image).
+    pub concurrency: usize,
+    /// Attempts per host within one run of the handler, before the host counts as failed.
+    pub attempts_per_host: u32,
+    /// Deadline of one host's pull.
+    pub timeout_secs: u64,
+    /// `all`: an environment is ready only when every host has the image (default).
+    /// `any`: ready when at least one has it (the others are named in the event).
+    pub policy: String,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            attempts_per_host: 3,
+            timeout_secs: 600,
+            policy: "all".into(),
         }
     }
 }
@@ -512,6 +540,18 @@ impl FerryConfig {
                     "must be at least 8 characters (or left out to disable the source)".into(),
                 );
             }
+        }
+        if !["all", "any"].contains(&self.pull.policy.as_str()) {
+            bad(
+                "pull.policy".into(),
+                format!("`{}` is not a policy; use `all` or `any`", self.pull.policy),
+            );
+        }
+        if self.pull.concurrency == 0 || self.pull.attempts_per_host == 0 {
+            bad(
+                "pull".into(),
+                "concurrency and attempts_per_host must be at least 1".into(),
+            );
         }
         if self.build.max_log_bytes < 4096 {
             bad("build.max_log_bytes".into(), "must be at least 4096".into());

@@ -234,6 +234,9 @@ pub struct ImagePushed {
 pub struct HostTiming {
     pub host: String,
     pub millis: u64,
+    /// `pulled`, `present` (already had it) or `failed: <cause>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub outcome: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,113 @@
+//! Pulling one image onto many hosts at once, each with its own deadline and retries,
+//! skipping hosts that already have it.
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use ferry_shared::config::{FerryConfig, PullConfig};
+use ferry_shared::event::HostTiming;
+use futures_util::{StreamExt, stream};
+use std::time::{Duration, Instant};
+
+/// One host's result.
+pub struct HostResult {
+    pub timing: HostTiming,
+    pub error: Option<String>,
+}
+
+/// Pull `image` (`repo@sha256:...`) onto every `(name, url)` host.
+pub async fn pull_all(
+    cfg: &FerryConfig,
+    image: &str,
+    hosts: &[(String, String)],
+) -> Vec<HostResult> {
+    let p = &cfg.pull;
+    let credentials = cfg.registry.as_ref().map(|r| DockerCredentials {
+        username: Some(r.username.clone()),
+        password: Some(r.password.expose().clone()),
+        serveraddress: Some(r.address.clone()),
+        ..Default::default()
+    });
+    stream::iter(hosts.iter().cloned())
+        .map(|(name, url)| {
+            let credentials = credentials.clone();
+            async move { pull_one(p, &name, &url, image, credentials).await }
+        })
+        .buffer_unordered(p.concurrency)
+        .collect()
+        .await
+}
+
+async fn pull_one(
+    p: &PullConfig,
+    name: &str,
+    url: &str,
+    image: &str,
+    credentials: Option<DockerCredentials>,
+) -> HostResult {
+    let started = Instant::now();
+    let mut last = String::new();
+    for attempt in 1..=p.attempts_per_host {
+        match tokio::time::timeout(
+            Duration::from_secs(p.timeout_secs),
+            try_pull(url, image, credentials.clone()),
+        )
+        .await
+        {
+            Ok(Ok(present)) => {
+                let outcome = if present { "present" } else { "pulled" };
+                return HostResult {
+                    timing: timing(name, started, outcome.into()),
+                    error: None,
+                };
+            }
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("no answer within {} s", p.timeout_secs),
+        }
+        if attempt < p.attempts_per_host {
+            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+        }
+    }
+    let error = format!("{name} ({url}): {last}");
+    HostResult {
+        timing: timing(name, started, format!("failed: {last}")),
+        error: Some(error),
+    }
+}
+
+fn timing(host: &str, started: Instant, outcome: String) -> HostTiming {
+    HostTiming {
+        host: host.to_owned(),
+        millis: started.elapsed().as_millis() as u64,
+        outcome,
+    }
+}
+
+/// True when the host already had the image.
+async fn try_pull(
+    url: &str,
+    image: &str,
+    credentials: Option<DockerCredentials>,
+) -> Result<bool, String> {
+    let docker = ferry_shared::docker::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    if docker.inspect_image(image).await.is_ok() {
+        return Ok(true);
+    }
+    let options = CreateImageOptionsBuilder::default()
+        .from_image(image)
+        .build();
+    let mut stream = docker.create_image(Some(options), None, credentials);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| e.to_string())?;
+        if let Some(detail) = info.error_detail {
+            return Err(detail.message.unwrap_or_else(|| "pull failed".into()));
+        }
+    }
+    // The stream ending is not proof: check the image is really there.
+    docker
+        .inspect_image(image)
+        .await
+        .map(|_| false)
+        .map_err(|e| format!("pull reported success but the image is missing: {e}"))
+}

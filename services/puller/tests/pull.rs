@@ -1,0 +1,234 @@
+//! Pre-pulls onto three real Docker daemons ("hosts") from the registry with auth.
+
+use ferry_shared::bus::Publisher;
+use ferry_shared::config::FerryConfig;
+use ferry_shared::event::{Envelope, Event, ImagePushed};
+use ferry_shared::service::StageService;
+use ferry_shared::shutdown;
+use ferry_testkit::{
+    Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, harness_var, unique_namespace,
+};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Build a small image on the first host and push it; its `repo:tag@digest`.
+fn pushed_image(ns: &str) -> String {
+    let hosts = docker_hosts();
+    ensure_busybox_base(&hosts[0]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"echo {ns} > /id\"]\n"),
+    )
+    .unwrap();
+    let registry = harness_var("FERRY_TEST_REGISTRY");
+    let tag = format!("{registry}/pull/{ns}:1");
+    let c = tempfile::tempdir().unwrap();
+    let cfg = Some(c.path());
+    docker(
+        &hosts[0],
+        cfg,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "host",
+            "-t",
+            &tag,
+            &dir.path().to_string_lossy(),
+        ],
+    )
+    .unwrap();
+    docker(
+        &hosts[0],
+        cfg,
+        &[
+            "login",
+            "-u",
+            &harness_var("FERRY_TEST_REGISTRY_USER"),
+            "-p",
+            &harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
+            &registry,
+        ],
+    )
+    .unwrap();
+    docker(&hosts[0], cfg, &["push", "-q", &tag]).unwrap();
+    let repo_digest = docker(
+        &hosts[0],
+        cfg,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{index .RepoDigests 0}}",
+            &tag,
+        ],
+    )
+    .unwrap();
+    let digest = repo_digest.split_once('@').unwrap().1.to_owned();
+    format!("{tag}@{digest}")
+}
+
+fn config(ns: &str, extra_hosts: &str, envs: &str) -> Arc<FerryConfig> {
+    let hosts = docker_hosts();
+    let text = format!(
+        r#"
+        [broker]
+        url = "{amqp}"
+        namespace = "{ns}"
+        retry_delays_ms = [300]
+        max_attempts = 2
+        [services.puller]
+        admin_listen = "127.0.0.1:0"
+        [pull]
+        attempts_per_host = 1
+        timeout_secs = 60
+        [registry]
+        address = "{registry}"
+        username = "{user}"
+        password = "{pass}"
+        [docker_hosts.h1]
+        url = "{h1}"
+        [docker_hosts.h2]
+        url = "{h2}"
+        [docker_hosts.h3]
+        url = "{h3}"
+        {extra_hosts}
+        {envs}
+        [projects.shop]
+        image = "pull/{ns}"
+        environments = ["staging", "production"]
+        source = {{ kind = "git", url = "https://example.com/shop.git" }}
+        "#,
+        amqp = amqp_url(),
+        registry = harness_var("FERRY_TEST_REGISTRY"),
+        user = harness_var("FERRY_TEST_REGISTRY_USER"),
+        pass = harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
+        h1 = hosts[0],
+        h2 = hosts[1],
+        h3 = hosts[2],
+    );
+    Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
+}
+
+async fn run_puller(
+    cfg: &Arc<FerryConfig>,
+    image: &str,
+) -> (shutdown::ShutdownTrigger, tokio::task::JoinHandle<()>) {
+    let svc = StageService::bind(
+        cfg,
+        puller::spec(),
+        puller::DEFAULTS,
+        puller::Stage::new(cfg.clone()),
+    )
+    .await
+    .unwrap();
+    let metrics = svc.metrics.clone();
+    let (trigger, stop) = shutdown::channel();
+    let task = tokio::spawn(async move { svc.run_until_stopped(stop.wait_owned()).await.unwrap() });
+    assert!(
+        ferry_testkit::wait_until(Duration::from_secs(10), || async {
+            metrics
+                .broker_connected
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .await
+    );
+    let event = Envelope::new_run(
+        "shop",
+        Event::ImagePushed(ImagePushed {
+            revision: "1".into(),
+            image: image.into(),
+        }),
+    );
+    Publisher::new(&cfg.broker, "test", None)
+        .publish(&event)
+        .await
+        .unwrap();
+    (trigger, task)
+}
+
+#[tokio::test]
+async fn an_image_is_pulled_onto_every_host_of_each_environment_by_digest() {
+    let ns = unique_namespace();
+    let image = pushed_image(&ns);
+    let cfg = config(
+        &ns,
+        "",
+        "[environments.staging]\nhosts = [\"h1\", \"h2\", \"h3\"]\n[environments.production]\nhosts = [\"h2\"]\n",
+    );
+    let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
+    let (trigger, task) = run_puller(&cfg, &image).await;
+
+    let staging = tap
+        .expect("image.pulled.staging", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let Event::ImagePulled(p) = &staging.event else {
+        panic!()
+    };
+    let mut outcomes: Vec<(String, String)> = p
+        .hosts
+        .iter()
+        .map(|h| (h.host.clone(), h.outcome.clone()))
+        .collect();
+    outcomes.sort();
+    // h1 built and pushed it, so it already had it; the others pulled it.
+    assert_eq!(
+        outcomes,
+        vec![
+            ("h1".into(), "present".into()),
+            ("h2".into(), "pulled".into()),
+            ("h3".into(), "pulled".into())
+        ]
+    );
+    tap.expect("image.pulled.production", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let by_digest = puller::by_digest(&image).unwrap();
+    for host in docker_hosts() {
+        docker(&host, None, &["image", "inspect", &by_digest])
+            .unwrap_or_else(|e| panic!("{host} lacks the image: {e}"));
+    }
+    trigger.trigger();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_host_that_is_down_keeps_its_environment_from_being_ready_and_is_named() {
+    let ns = unique_namespace();
+    let image = pushed_image(&ns);
+    let cfg = config(
+        &ns,
+        "[docker_hosts.dead]\nurl = \"unix:///tmp/ferry-no-such-docker.sock\"\n",
+        "[environments.staging]\nhosts = [\"h1\"]\n[environments.production]\nhosts = [\"h2\", \"dead\"]\n",
+    );
+    let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
+    let (trigger, task) = run_puller(&cfg, &image).await;
+
+    tap.expect("image.pulled.staging", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let failed = tap
+        .expect("pull.failed", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let Event::PullFailed(f) = &failed.event else {
+        panic!()
+    };
+    assert!(
+        f.reason
+            .contains("production: dead (unix:///tmp/ferry-no-such-docker.sock)"),
+        "{}",
+        f.reason
+    );
+    let rest = tap.drain(Duration::from_millis(500)).await;
+    assert!(
+        rest.iter()
+            .all(|e| e.routing_key() != "image.pulled.production"),
+        "production was declared ready"
+    );
+    trigger.trigger();
+    task.await.unwrap();
+}
