@@ -15,6 +15,7 @@ impl Handler for Slow {
         println!("handling {}", event.event_id);
         let _ = std::io::stdout().flush();
         tokio::time::sleep(self.0).await;
+        tracing::info!("slow work finished");
         let built = event.follow(
             Event::ImageBuilt(ImageBuilt {
                 revision: "1".into(),
