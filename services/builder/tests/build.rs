@@ -6,22 +6,23 @@ mod common;
 
 use common::*;
 use ferry_shared::event::Event;
-use ferry_testkit::{Tap, amqp_url, docker_hosts, harness_var};
+use ferry_testkit::{docker_hosts, harness_var};
 use std::time::Duration;
 
 #[tokio::test]
 async fn svn_revision_5_becomes_image_5_in_the_registry_with_the_ops_config_inside() {
     let root = tempfile::tempdir().unwrap();
     let url = svn_project(root.path(), 5);
-    let s = setup(
-        &format!("{{ kind = \"svn\", url = \"{url}\", path = \"/trunk/shop\" }}"),
+    let Running {
+        setup: s,
+        mut tap,
+        stages,
+    } = start_build(
+        &svn_source(&url),
         &harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
         DOCKERFILE,
-    );
-    let mut tap = Tap::new(&amqp_url(), &s.cfg.broker.namespace, "#")
-        .await
-        .unwrap();
-    let stages = start_stages(&s.cfg).await;
+    )
+    .await;
     let started = trigger(&s.cfg, "5").await;
 
     let built = tap
@@ -112,15 +113,16 @@ async fn a_failing_run_step_fails_the_build_naming_the_step() {
     let root = tempfile::tempdir().unwrap();
     let url = svn_project(root.path(), 1);
     let broken = "FROM ferry-test/busybox:1\nCOPY . /app\nRUN [\"/bin/sh\", \"-c\", \"echo compiling; echo missing dependency >&2; exit 3\"]\n";
-    let s = setup(
-        &format!("{{ kind = \"svn\", url = \"{url}\", path = \"/trunk/shop\" }}"),
+    let Running {
+        setup: s,
+        mut tap,
+        stages,
+    } = start_build(
+        &svn_source(&url),
         &harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
         broken,
-    );
-    let mut tap = Tap::new(&amqp_url(), &s.cfg.broker.namespace, "#")
-        .await
-        .unwrap();
-    let stages = start_stages(&s.cfg).await;
+    )
+    .await;
     trigger(&s.cfg, "1").await;
     let failed = tap
         .expect("build.failed", Duration::from_secs(120))
@@ -144,15 +146,11 @@ async fn a_failing_run_step_fails_the_build_naming_the_step() {
 async fn a_wrong_registry_password_fails_the_push_at_once_naming_authentication() {
     let root = tempfile::tempdir().unwrap();
     let url = svn_project(root.path(), 1);
-    let s = setup(
-        &format!("{{ kind = \"svn\", url = \"{url}\", path = \"/trunk/shop\" }}"),
-        "wrong-password-123",
-        DOCKERFILE,
-    );
-    let mut tap = Tap::new(&amqp_url(), &s.cfg.broker.namespace, "#")
-        .await
-        .unwrap();
-    let stages = start_stages(&s.cfg).await;
+    let Running {
+        setup: s,
+        mut tap,
+        stages,
+    } = start_build(&svn_source(&url), "wrong-password-123", DOCKERFILE).await;
     trigger(&s.cfg, "1").await;
     let failed = tap
         .expect("push.failed", Duration::from_secs(120))
@@ -179,15 +177,16 @@ async fn a_git_commit_is_built_at_exactly_that_sha() {
     let first = git(&code, &["rev-parse", "HEAD"]);
     std::fs::write(code.join("index.html"), "<h1>second</h1>\n").unwrap();
     git(&code, &["commit", "-q", "-am", "second"]);
-    let s = setup(
+    let Running {
+        setup: s,
+        mut tap,
+        stages,
+    } = start_build(
         &format!("{{ kind = \"git\", url = \"file://{}\" }}", code.display()),
         &harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
         DOCKERFILE,
-    );
-    let mut tap = Tap::new(&amqp_url(), &s.cfg.broker.namespace, "#")
-        .await
-        .unwrap();
-    let stages = start_stages(&s.cfg).await;
+    )
+    .await;
     trigger(&s.cfg, &first).await;
     let pushed = tap
         .expect("image.pushed", Duration::from_secs(120))

@@ -93,6 +93,27 @@ pub fn setup_with(
     }
 }
 
+/// The `source` of a project following `/trunk/shop` of the SVN repository at `url`.
+pub fn svn_source(url: &str) -> String {
+    format!("{{ kind = \"svn\", url = \"{url}\", path = \"/trunk/shop\" }}")
+}
+
+/// A configured project with its builder and pusher running and a tap on its events.
+pub struct Running {
+    pub setup: Setup,
+    pub tap: ferry_testkit::Tap,
+    pub stages: Stages,
+}
+
+pub async fn start_build(source: &str, registry_password: &str, dockerfile: &str) -> Running {
+    let setup = setup(source, registry_password, dockerfile);
+    let tap = ferry_testkit::Tap::new(&amqp_url(), &setup.cfg.broker.namespace, "#")
+        .await
+        .unwrap();
+    let stages = start_stages(&setup.cfg).await;
+    Running { setup, tap, stages }
+}
+
 pub struct Stages {
     trigger: ShutdownTrigger,
     tasks: Vec<tokio::task::JoinHandle<()>>,
