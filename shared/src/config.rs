@@ -278,6 +278,37 @@ pub struct ProjectConfig {
     /// Dockerfile path inside the build context.
     #[serde(default = "default_dockerfile")]
     pub dockerfile: String,
+    /// How the image runs on `docker` target hosts.
+    #[serde(default)]
+    pub container: ContainerConfig,
+}
+
+/// The service's container on plain Docker hosts. Containers use the host's network.
+/// Two ports make the blue/green slots of a rolling update: the new container starts
+/// on the slot the running one does not use (it gets it as `PORT`), is health-checked
+/// there, and only then is the old one stopped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainerConfig {
+    pub ports: Vec<u16>,
+    pub env: BTreeMap<String, String>,
+    /// Overrides the image's CMD; `{port}` is replaced by the slot's port.
+    pub command: Vec<String>,
+    /// Path answered with 2xx once the new container is ready.
+    pub health_path: String,
+    pub health_timeout_secs: u64,
+}
+
+impl Default for ContainerConfig {
+    fn default() -> Self {
+        Self {
+            ports: vec![8080, 8081],
+            env: BTreeMap::new(),
+            command: Vec::new(),
+            health_path: "/healthz".into(),
+            health_timeout_secs: 30,
+        }
+    }
 }
 
 fn default_dockerfile() -> String {

@@ -173,6 +173,8 @@ events! {
     DeployStarted(DeployStarted) = "deploy.started",
     DeploySucceeded(DeploySucceeded) = "deploy.succeeded",
     DeployFailed(StageFailed) = "deploy.failed",
+    /// A newer run was already deployed: this older one is not (only rollbacks go back).
+    DeploySuperseded(DeploySuperseded) = "deploy.superseded",
     TestPassed(TestReport) = "test.passed",
     TestFailed(StageFailed) = "test.failed",
     NotifyFailed(StageFailed) = "notify.failed",
@@ -271,6 +273,15 @@ pub struct DeploySucceeded {
     pub previous_image: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<HostTiming>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploySuperseded {
+    pub revision: String,
+    pub image: String,
+    /// What runs there now, from a newer run.
+    pub running_image: String,
+    pub running_run_id: Uuid,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -21,10 +21,18 @@ pub fn stages() -> Vec<StageSpec> {
             &["image.pulled.*", "test.passed.*", "deploy.requested.*"],
         ),
         spec("tester", "test", &["deploy.succeeded.*"]),
+        // Whatever a person may want to hear about. This also gives every deploy event
+        // a queue: publishes are mandatory, so an event nobody takes is an error.
         spec(
             "notifier",
             "notify",
-            &["*.failed.#", "deploy.succeeded.#", "deploy.rolled_back.#"],
+            &[
+                "*.failed.#",
+                "deploy.started.#",
+                "deploy.succeeded.#",
+                "deploy.superseded.#",
+                "deploy.rolled_back.#",
+            ],
         ),
     ]
 }

@@ -54,9 +54,14 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                     .delivery_id
                     .as_ref()
                     .map(|d| format!("{}:{d}", push.source.as_str()));
+                let at = push
+                    .committed_at
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.timestamp_millis());
                 let events = projects
                     .into_iter()
-                    .map(|p| start(delivery.as_deref(), p, source_changed(&push)))
+                    .map(|p| start(delivery.as_deref(), at, p, source_changed(&push)))
                     .collect();
                 Plan::Start { delivery, events }
             }
@@ -72,7 +77,12 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                             revision: image.tag.clone(),
                             image: format!("{}:{}@{}", image.image, image.tag, image.digest),
                         });
-                        start(delivery.as_deref(), p, pushed)
+                        start(
+                            delivery.as_deref(),
+                            image.occurred_at.map(|s| s * 1000),
+                            p,
+                            pushed,
+                        )
                     })
                     .collect();
                 Plan::Start { delivery, events }
@@ -81,15 +91,31 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
     }
 }
 
-fn start(delivery: Option<&str>, project: &str, event: Event) -> Envelope {
-    match delivery {
-        Some(d) => Envelope::start_run(
-            Uuid::new_v5(&RUN_NAMESPACE, format!("{d}:{project}").as_bytes()),
+/// The run's first event. Run ids are UUIDv7, so they sort by time: the updater uses
+/// that to refuse deploying a run older than the one running. When the sender names
+/// its delivery, the id is also deterministic: its time is the commit's (or the
+/// push's) and its random part a hash of the delivery id, so a redelivery, on this
+/// replica or another, yields the same run id and event ids.
+fn start(delivery: Option<&str>, at_millis: Option<i64>, project: &str, event: Event) -> Envelope {
+    match (delivery, at_millis) {
+        (Some(d), Some(ms)) => Envelope::start_run(
+            time_ordered_id(ms, &format!("{d}:{project}")),
             project,
             event,
         ),
-        None => Envelope::new_run(project, event),
+        _ => Envelope::new_run(project, event),
     }
+}
+
+/// A UUIDv7 for `millis` whose remaining bits come from a hash of `key`.
+fn time_ordered_id(millis: i64, key: &str) -> Uuid {
+    let hash = Uuid::new_v5(&RUN_NAMESPACE, key.as_bytes());
+    let mut bytes = *hash.as_bytes();
+    let ms = (millis.max(0) as u64).to_be_bytes();
+    bytes[..6].copy_from_slice(&ms[2..]);
+    bytes[6] = 0x70 | (bytes[6] & 0x0f); // version 7
+    bytes[8] = 0x80 | (bytes[8] & 0x3f); // RFC 4122 variant
+    Uuid::from_bytes(bytes)
 }
 
 fn source_changed(push: &Push) -> Event {
@@ -111,4 +137,19 @@ fn source_changed(push: &Push) -> Event {
         message: push.message.clone(),
         changed_paths: push.changed_paths.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_run_ids_are_deterministic_and_ordered_by_time() {
+        let a = time_ordered_id(1_700_000_000_000, "github:d-1:shop");
+        assert_eq!(a, time_ordered_id(1_700_000_000_000, "github:d-1:shop"));
+        assert_eq!(a.get_version_num(), 7);
+        let later = time_ordered_id(1_700_000_000_001, "github:d-0:shop");
+        assert!(later > a);
+        assert_eq!(a.get_timestamp().unwrap().to_unix().0, 1_700_000_000);
+    }
 }

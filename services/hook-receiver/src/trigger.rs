@@ -84,6 +84,9 @@ pub struct Push {
     pub changed_paths: Vec<String>,
     /// False when the sender listed only some commits: path filters then let it through.
     pub paths_complete: bool,
+    /// When the revision was committed (RFC 3339), if the sender says: it orders runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<String>,
     /// The sender's id of this delivery, if it sends one; repeats are answered from memory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
@@ -92,6 +95,9 @@ pub struct Push {
 /// An image pushed to the registry elsewhere (Harbor): a run that starts at deploy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ImagePush {
+    /// When Harbor saw the push (Unix seconds), if it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<i64>,
     /// `namespace/name` inside the registry, e.g. `library/shop`.
     pub repository: String,
     /// `host/namespace/name`, without tag or digest.

@@ -1,5 +1,6 @@
 //! notifier: consumes the runs' outcomes (`*.failed.#`, `deploy.succeeded.#`,
-//! `deploy.rolled_back.#`). Placeholder until the notifier issue: it logs them.
+//! `deploy.started.#`, `deploy.superseded.#`, `deploy.rolled_back.#`). Placeholder until the
+//! notifier issue: it logs them.
 
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;

@@ -2,14 +2,28 @@
 //!
 //! Takes `image.pulled.<env>` (for the project's first environment),
 //! `test.passed.<env>` (promotion to the next environment) and
-//! `deploy.requested.<env>` (manual deploys, rollbacks). Placeholder until the deploy
-//! issue: it reports the deploy as succeeded without touching any host.
+//! `deploy.requested.<env>` (manual deploys, rollbacks).
+//!
+//! One deploy per (project, environment) at a time across all replicas: a deploy holds
+//! a RabbitMQ-held lock (see `ferry_shared::bus::Lock`) while it runs. A run older
+//! than the one running in the environment is not deployed (`deploy.superseded`)
+//! unless it is an explicit rollback: run ids are time-ordered, and the running
+//! containers carry theirs in a label.
+//!
+//! Targets: `docker` (rolling update over plain Docker hosts, see `docker_target`).
+//! The `rancher` target is not built yet: deploys to it fail with that reason.
 
-use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
+pub mod docker_target;
+
+use docker_target::{Host, Outcome as DeployOutcome, Target};
+use ferry_shared::bus::{Context, Handler, Lock, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{DeployStarted, DeploySucceeded, Envelope, Event};
+use ferry_shared::event::{
+    DeployStarted, DeploySucceeded, DeploySuperseded, Envelope, Event, StageFailed,
+};
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const SERVICE: &str = "rancher-updater";
 
@@ -24,8 +38,19 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     shutdown_grace_secs: 25,
 };
 
+/// How long a deploy waits for another deploy of the same environment to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(600);
+
 pub struct Stage {
     cfg: Arc<FerryConfig>,
+}
+
+/// What an event asks to deploy.
+struct Request {
+    environment: String,
+    image: String,
+    revision: String,
+    rollback: bool,
 }
 
 impl Stage {
@@ -33,15 +58,21 @@ impl Stage {
         Self { cfg }
     }
 
-    /// Which environment this event asks to deploy, and what image; `None` when the
-    /// event needs no deploy (an image ready in a later environment waits for promotion).
-    fn target(&self, event: &Envelope) -> Result<Option<(String, String, String)>, Outcome> {
+    /// `None` when the event needs no deploy (an image ready in a later environment
+    /// waits for promotion; a pass in the last environment ends the run).
+    fn request(&self, event: &Envelope) -> Result<Option<Request>, Outcome> {
         let project = configured_project(&self.cfg, event)?;
         let env = event.environment.clone().unwrap_or_default();
         let first = project.environments.first();
+        let req = |environment: String, image: &str, revision: &str, rollback| Request {
+            environment,
+            image: image.to_owned(),
+            revision: revision.to_owned(),
+            rollback,
+        };
         Ok(match &event.event {
             Event::ImagePulled(p) if first == Some(&env) => {
-                Some((env, p.image.clone(), p.revision.clone()))
+                Some(req(env, &p.image, &p.revision, false))
             }
             Event::ImagePulled(_) => None,
             Event::TestPassed(t) => {
@@ -50,39 +81,112 @@ impl Stage {
                     .iter()
                     .skip_while(|e| **e != env)
                     .nth(1);
-                next.map(|n| (n.clone(), t.image.clone(), t.revision.clone()))
+                next.map(|n| req(n.clone(), &t.image, &t.revision, false))
             }
-            Event::DeployRequested(r) => Some((env, r.image.clone(), r.revision.clone())),
+            Event::DeployRequested(r) => {
+                Some(req(env, &r.image, &r.revision, r.reason == "rollback"))
+            }
             _ => return Err(not_handled(SERVICE, event)),
         })
+    }
+
+    async fn deploy(&self, ctx: &Context, event: &Envelope, req: Request) -> Outcome {
+        let env = req.environment.as_str();
+        let Some(env_cfg) = self.cfg.environments.get(env) else {
+            return Outcome::GiveUp(format!("environment `{env}` is not configured"));
+        };
+        let lock_name = format!("deploy.{}.{env}", event.project);
+        let lock = match Lock::acquire(&self.cfg.broker, &lock_name, LOCK_WAIT).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return Outcome::RetryLater(format!(
+                    "another deploy of {} to {env} is still running",
+                    event.project
+                ));
+            }
+            Err(e) => return Outcome::RetryLater(format!("cannot take the deploy lock: {e}")),
+        };
+        let started = event.follow(
+            Event::DeployStarted(DeployStarted {
+                revision: req.revision.clone(),
+                image: req.image.clone(),
+                previous_image: None,
+            }),
+            Some(env),
+        );
+        if let Err(retry) = ctx.publish(&started).await {
+            return retry;
+        }
+        let outcome = if env_cfg.target == "docker" {
+            let hosts: Vec<Host> = env_cfg
+                .hosts
+                .iter()
+                .filter_map(|h| {
+                    self.cfg.docker_hosts.get(h).map(|d| Host {
+                        name: h.clone(),
+                        url: d.url.clone(),
+                    })
+                })
+                .collect();
+            let project = &self.cfg.projects[&event.project];
+            let target = Target {
+                project: &event.project,
+                environment: env,
+                image: &req.image,
+                revision: &req.revision,
+                run_id: event.run_id,
+                container: &project.container,
+            };
+            match docker_target::deploy(&hosts, &target, req.rollback).await {
+                Ok(o) => o,
+                Err(e) => return Outcome::RetryLater(format!("cannot reach a host of {env}: {e}")),
+            }
+        } else {
+            DeployOutcome::Failed {
+                reason: format!(
+                    "the `{}` target is not supported yet; use `docker`",
+                    env_cfg.target
+                ),
+            }
+        };
+        drop(lock);
+        let result = match outcome {
+            DeployOutcome::Succeeded { previous, hosts } => {
+                tracing::info!(environment = env, revision = %req.revision, "deployed");
+                Event::DeploySucceeded(DeploySucceeded {
+                    revision: req.revision,
+                    image: req.image,
+                    previous_image: previous.map(|p| p.image),
+                    hosts,
+                })
+            }
+            DeployOutcome::Failed { reason } => {
+                tracing::warn!(environment = env, "deploy failed: {reason}");
+                Event::DeployFailed(StageFailed {
+                    service: SERVICE.to_owned(),
+                    reason,
+                    attempts: ctx.attempt,
+                    failed_event_id: event.event_id,
+                    failed_kind: event.kind().to_owned(),
+                })
+            }
+            DeployOutcome::Superseded { running } => Event::DeploySuperseded(DeploySuperseded {
+                revision: req.revision,
+                image: req.image,
+                running_image: running.image,
+                running_run_id: running.run_id.unwrap_or_default(),
+            }),
+        };
+        ctx.publish_all(&[event.follow(result, Some(env))]).await
     }
 }
 
 impl Handler for Stage {
     async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
-        let (env, image, revision) = match self.target(&event) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Outcome::Done,
-            Err(outcome) => return outcome,
-        };
-        let started = event.follow(
-            Event::DeployStarted(DeployStarted {
-                revision: revision.clone(),
-                image: image.clone(),
-                previous_image: None,
-            }),
-            Some(&env),
-        );
-        let succeeded = event.follow(
-            Event::DeploySucceeded(DeploySucceeded {
-                revision,
-                image,
-                previous_image: None,
-                hosts: vec![],
-            }),
-            Some(&env),
-        );
-        tracing::info!(environment = %env, "deploying (placeholder)");
-        ctx.publish_all(&[started, succeeded]).await
+        match self.request(&event) {
+            Ok(Some(req)) => self.deploy(&ctx, &event, req).await,
+            Ok(None) => Outcome::Done,
+            Err(outcome) => outcome,
+        }
     }
 }

@@ -20,6 +20,8 @@ pub struct Commit {
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(default)]
     pub author: Option<Person>,
     /// Absent (not just empty) in some forges' payloads, e.g. older Gitea.
     #[serde(default)]
@@ -145,6 +147,7 @@ pub fn parse_push(
             .and_then(|a| a.email.clone())
             .or_else(|| pusher.and_then(|p| p.email.clone())),
         message: head.and_then(|c| c.message.clone()),
+        committed_at: head.and_then(|c| c.timestamp.clone()),
         changed_paths: changed_paths(&p.commits),
         paths_complete: paths_complete(&p.commits, p.commits.len()),
         delivery_id,

@@ -116,6 +116,7 @@ pub fn parse(
             .and_then(|a| a.email.clone())
             .or(p.user_email),
         message: head.and_then(|c| c.message.clone()),
+        committed_at: head.and_then(|c| c.timestamp.clone()),
         changed_paths: changed_paths(&p.commits),
         paths_complete: paths_complete(&p.commits, total),
         delivery_id,

@@ -13,6 +13,8 @@ struct Payload {
     kind: String,
     #[serde(default)]
     operator: Option<String>,
+    #[serde(default)]
+    occur_at: Option<i64>,
     event_data: Option<EventData>,
 }
 
@@ -87,6 +89,7 @@ pub fn parse(
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| digest.clone());
     Ok(Parsed::Image(ImagePush {
+        occurred_at: p.occur_at,
         repository: data.repository.repo_full_name,
         image: image.to_owned(),
         tag,

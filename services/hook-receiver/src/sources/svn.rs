@@ -52,7 +52,6 @@ pub fn parse(
             "repository_uuid or repository_url is required",
         ));
     }
-    let _ = p.date;
     // The same commit reported twice is the same delivery.
     let delivery = format!(
         "{}@{revision}",
@@ -81,6 +80,27 @@ pub fn parse(
             })
             .collect(),
         paths_complete: true,
+        committed_at: p.date.as_deref().and_then(svn_date),
         delivery_id: Some(delivery),
     }))
+}
+
+/// `svnlook date` prints `2026-11-26 12:14:52 +0000 (Thu, 26 Nov 2026)`: as RFC 3339.
+fn svn_date(text: &str) -> Option<String> {
+    let head = text.get(..25)?;
+    chrono::DateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S %z")
+        .ok()
+        .map(|d| d.to_rfc3339())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn svnlook_dates_are_read() {
+        assert_eq!(
+            super::svn_date("2026-11-26 12:14:52 +0000 (Thu, 26 Nov 2026)").as_deref(),
+            Some("2026-11-26T12:14:52+00:00")
+        );
+        assert_eq!(super::svn_date("yesterday"), None);
+    }
 }

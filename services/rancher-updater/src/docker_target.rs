@@ -1,0 +1,338 @@
+//! The `docker` target: a rolling update over plain Docker hosts, one host at a time.
+//! On each host the new container starts on the free blue/green port, must pass its
+//! health check, and only then is the old one stopped and kept (renamed `-retired`) so
+//! a rollback is instant. Nothing is stopped before the new container is healthy; if a
+//! host fails, the hosts already switched are switched back.
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use ferry_shared::config::ContainerConfig;
+use ferry_shared::event::HostTiming;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+pub const LABEL_PROJECT: &str = "io.ferry.project";
+pub const LABEL_ENVIRONMENT: &str = "io.ferry.environment";
+pub const LABEL_REVISION: &str = "io.ferry.revision";
+pub const LABEL_IMAGE: &str = "io.ferry.image";
+pub const LABEL_RUN: &str = "io.ferry.run-id";
+pub const LABEL_PORT: &str = "io.ferry.port";
+
+/// What one deploy asks for.
+pub struct Target<'a> {
+    pub project: &'a str,
+    pub environment: &'a str,
+    pub image: &'a str,
+    pub revision: &'a str,
+    pub run_id: Uuid,
+    pub container: &'a ContainerConfig,
+}
+
+/// A container Ferry runs, as read back from its labels.
+#[derive(Clone, Debug)]
+pub struct Running {
+    pub id: String,
+    pub image: String,
+    pub revision: String,
+    pub run_id: Option<Uuid>,
+    pub port: u16,
+}
+
+pub enum Outcome {
+    Succeeded {
+        previous: Option<Running>,
+        hosts: Vec<HostTiming>,
+    },
+    Failed {
+        reason: String,
+    },
+    /// A newer run is what runs now.
+    Superseded {
+        running: Running,
+    },
+}
+
+pub struct Host {
+    pub name: String,
+    pub url: String,
+}
+
+impl Host {
+    /// Where the host's containers answer: loopback for a local engine.
+    fn address(&self) -> String {
+        self.url
+            .strip_prefix("tcp://")
+            .or_else(|| self.url.strip_prefix("http://"))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or("127.0.0.1")
+            .to_owned()
+    }
+}
+
+/// The running container of this project and environment on a host, if any.
+pub async fn running(
+    docker: &Docker,
+    project: &str,
+    environment: &str,
+) -> Result<Option<Running>, String> {
+    let filters = HashMap::from([
+        (
+            "label",
+            vec![
+                format!("{LABEL_PROJECT}={project}"),
+                format!("{LABEL_ENVIRONMENT}={environment}"),
+            ],
+        ),
+        ("status", vec!["running".to_owned()]),
+    ]);
+    let list = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list.into_iter().next().map(|c| {
+        let labels = c.labels.unwrap_or_default();
+        Running {
+            id: c.id.unwrap_or_default(),
+            image: labels.get(LABEL_IMAGE).cloned().unwrap_or_default(),
+            revision: labels.get(LABEL_REVISION).cloned().unwrap_or_default(),
+            run_id: labels.get(LABEL_RUN).and_then(|r| Uuid::parse_str(r).ok()),
+            port: labels
+                .get(LABEL_PORT)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_default(),
+        }
+    }))
+}
+
+/// Whether run `a` started after run `b`. Run ids are UUIDv7: their bytes sort by
+/// creation time (with a counter inside one millisecond), so comparing them orders runs.
+/// Other ids (a run id derived from a webhook delivery is a UUIDv5) carry no time:
+/// those are ordered by nothing, and the deploy goes ahead.
+pub fn newer(a: Uuid, b: Uuid) -> bool {
+    a.get_version_num() == 7 && b.get_version_num() == 7 && a > b
+}
+
+pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Outcome, String> {
+    let mut switched: Vec<(Docker, Option<Running>, String)> = Vec::new();
+    let mut timings = Vec::new();
+    let mut previous = None;
+    for host in hosts {
+        let started = Instant::now();
+        let docker = ferry_shared::docker::connect(&host.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let old = running(&docker, t.project, t.environment).await?;
+        if let Some(old) = &old {
+            if old.image == t.image {
+                timings.push(HostTiming {
+                    host: host.name.clone(),
+                    millis: 0,
+                    outcome: "already running".into(),
+                });
+                continue;
+            }
+            if let Some(run) = old.run_id
+                && newer(run, t.run_id)
+                && !rollback
+            {
+                undo(&switched).await;
+                return Ok(Outcome::Superseded {
+                    running: old.clone(),
+                });
+            }
+            previous.get_or_insert_with(|| old.clone());
+        }
+        match switch_host(&docker, host, t, old.as_ref()).await {
+            Ok(new_name) => {
+                timings.push(HostTiming {
+                    host: host.name.clone(),
+                    millis: started.elapsed().as_millis() as u64,
+                    outcome: "updated".into(),
+                });
+                switched.push((docker, old, new_name));
+            }
+            Err(why) => {
+                undo(&switched).await;
+                return Ok(Outcome::Failed {
+                    reason: format!(
+                        "host {}: {why}; the previous version keeps serving",
+                        host.name
+                    ),
+                });
+            }
+        }
+    }
+    Ok(Outcome::Succeeded {
+        previous,
+        hosts: timings,
+    })
+}
+
+fn names(t: &Target<'_>) -> (String, String) {
+    let base = format!("ferry-{}-{}", t.project, t.environment);
+    (
+        format!("{base}-{}", &t.run_id.simple().to_string()[..12]),
+        format!("{base}-retired"),
+    )
+}
+
+/// Start the new container next to the old one, check it, then retire the old one.
+async fn switch_host(
+    docker: &Docker,
+    host: &Host,
+    t: &Target<'_>,
+    old: Option<&Running>,
+) -> Result<String, String> {
+    let ports = &t.container.ports;
+    let port = ports
+        .iter()
+        .copied()
+        .find(|p| Some(*p) != old.map(|o| o.port))
+        .unwrap_or(ports[0]);
+    let (name, retired) = names(t);
+    let force = RemoveContainerOptionsBuilder::default().force(true).build();
+    // A container of this very run left by an earlier, interrupted attempt.
+    let _ = docker.remove_container(&name, Some(force.clone())).await;
+    let mut env: Vec<String> = t
+        .container
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    env.push(format!("PORT={port}"));
+    let labels = HashMap::from([
+        (LABEL_PROJECT.to_owned(), t.project.to_owned()),
+        (LABEL_ENVIRONMENT.to_owned(), t.environment.to_owned()),
+        (LABEL_REVISION.to_owned(), t.revision.to_owned()),
+        (LABEL_IMAGE.to_owned(), t.image.to_owned()),
+        (LABEL_RUN.to_owned(), t.run_id.to_string()),
+        (LABEL_PORT.to_owned(), port.to_string()),
+    ]);
+    let cmd = (!t.container.command.is_empty()).then(|| {
+        t.container
+            .command
+            .iter()
+            .map(|c| c.replace("{port}", &port.to_string()))
+            .collect()
+    });
+    let body = ContainerCreateBody {
+        image: Some(t.image.to_owned()),
+        env: Some(env),
+        cmd,
+        labels: Some(labels),
+        host_config: Some(HostConfig {
+            network_mode: Some("host".into()),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+            body,
+        )
+        .await
+        .map_err(|e| format!("cannot create the container (is the image on the host?): {e}"))?;
+    if let Err(e) = docker.start_container(&name, None).await {
+        let _ = docker.remove_container(&name, Some(force.clone())).await;
+        return Err(format!("the new container did not start: {e}"));
+    }
+    if let Err(why) = healthy(docker, &name, &host.address(), port, t.container).await {
+        let _ = docker.remove_container(&name, Some(force)).await;
+        return Err(format!("the new container is unhealthy: {why}"));
+    }
+    if let Some(old) = old {
+        // Keep exactly one retired container: the one a rollback would start.
+        let _ = docker.remove_container(&retired, Some(force)).await;
+        let _ = docker
+            .stop_container(
+                &old.id,
+                Some(StopContainerOptionsBuilder::default().t(10).build()),
+            )
+            .await;
+        let _ = docker
+            .rename_container(
+                &old.id,
+                RenameContainerOptionsBuilder::default()
+                    .name(&retired)
+                    .build(),
+            )
+            .await;
+    }
+    Ok(name)
+}
+
+/// Switch hosts back: restart what was retired, remove what was started.
+async fn undo(switched: &[(Docker, Option<Running>, String)]) {
+    for (docker, old, new_name) in switched {
+        if let Some(old) = old {
+            let _ = docker.start_container(&old.id, None).await;
+        }
+        let force = RemoveContainerOptionsBuilder::default().force(true).build();
+        let _ = docker.remove_container(new_name, Some(force)).await;
+    }
+}
+
+/// Poll `http://address:port<health_path>` until it answers 2xx, the container exits,
+/// or the deadline passes.
+async fn healthy(
+    docker: &Docker,
+    name: &str,
+    address: &str,
+    port: u16,
+    c: &ContainerConfig,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(c.health_timeout_secs);
+    let mut last = String::from("no answer yet");
+    while Instant::now() < deadline {
+        match http_status(address, port, &c.health_path).await {
+            Ok(s) if (200..300).contains(&s) => return Ok(()),
+            Ok(s) => last = format!("GET {} answered {s}", c.health_path),
+            Err(e) => last = e,
+        }
+        let state = docker
+            .inspect_container(name, None)
+            .await
+            .ok()
+            .and_then(|i| i.state);
+        if state.as_ref().and_then(|s| s.running) == Some(false) {
+            let code = state.and_then(|s| s.exit_code).unwrap_or_default();
+            return Err(format!("it exited with code {code}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("{last} after {} s", c.health_timeout_secs))
+}
+
+async fn http_status(address: &str, port: u16, path: &str) -> Result<u16, String> {
+    let io = async {
+        let mut s = tokio::net::TcpStream::connect((address, port)).await?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
+            .await?;
+        let mut buf = vec![0; 64];
+        let n = s.read(&mut buf).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let head = tokio::time::timeout(Duration::from_secs(2), io)
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not HTTP: {head:?}"))
+}

@@ -1,0 +1,290 @@
+//! The docker target on a real Docker daemon, proved over HTTP on loopback: rolling
+//! updates, a failed health check that leaves the old version serving, out-of-order
+//! runs, and concurrent deploys of one environment.
+
+use ferry_shared::bus::Publisher;
+use ferry_shared::config::FerryConfig;
+use ferry_shared::event::{DeployRequested, Envelope, Event};
+use ferry_shared::service::StageService;
+use ferry_shared::shutdown;
+use ferry_testkit::{
+    Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, free_port, http_request,
+    unique_namespace,
+};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A busybox httpd image answering `/` with `version`; `/healthz` only when healthy.
+fn web_image(ns: &str, version: &str, healthy: bool) -> String {
+    let host = &docker_hosts()[0];
+    ensure_busybox_base(host).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let health = if healthy {
+        " && echo ok > /www/healthz"
+    } else {
+        ""
+    };
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"mkdir /www && echo {version} > /www/index.html{health}\"]\n"),
+    )
+    .unwrap();
+    let tag = format!("ferry-test/web-{ns}:{version}");
+    docker(
+        host,
+        None,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "host",
+            "-t",
+            &tag,
+            &dir.path().to_string_lossy(),
+        ],
+    )
+    .unwrap();
+    tag
+}
+
+fn config(ns: &str, project: &str, ports: [u16; 2]) -> Arc<FerryConfig> {
+    let text = format!(
+        r#"
+        [broker]
+        url = "{amqp}"
+        namespace = "{ns}"
+        [services.rancher_updater]
+        admin_listen = "127.0.0.1:0"
+        [docker_hosts.h1]
+        url = "{h1}"
+        [environments.staging]
+        target = "docker"
+        hosts = ["h1"]
+        [projects.{project}]
+        image = "web"
+        environments = ["staging"]
+        source = {{ kind = "git", url = "https://example.com/web.git" }}
+        [projects.{project}.container]
+        ports = [{p1}, {p2}]
+        command = ["/bin/httpd", "-f", "-p", "127.0.0.1:{{port}}", "-h", "/www"]
+        health_timeout_secs = 4
+        "#,
+        amqp = amqp_url(),
+        h1 = docker_hosts()[0],
+        p1 = ports[0],
+        p2 = ports[1],
+    );
+    Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
+}
+
+async fn start_updater(
+    cfg: &Arc<FerryConfig>,
+) -> (shutdown::ShutdownTrigger, tokio::task::JoinHandle<()>) {
+    let svc = StageService::bind(
+        cfg,
+        rancher_updater::spec(),
+        rancher_updater::DEFAULTS,
+        rancher_updater::Stage::new(cfg.clone()),
+    )
+    .await
+    .unwrap();
+    let metrics = svc.metrics.clone();
+    let (trigger, stop) = shutdown::channel();
+    let task = tokio::spawn(async move { svc.run_until_stopped(stop.wait_owned()).await.unwrap() });
+    assert!(
+        ferry_testkit::wait_until(Duration::from_secs(10), || async {
+            metrics
+                .broker_connected
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .await
+    );
+    (trigger, task)
+}
+
+fn request(project: &str, image: &str, version: &str) -> Envelope {
+    let mut e = Envelope::new_run(
+        project,
+        Event::DeployRequested(DeployRequested {
+            revision: version.into(),
+            image: image.into(),
+            reason: "manual".into(),
+        }),
+    );
+    e.environment = Some("staging".into());
+    e
+}
+
+async fn serving(port: u16) -> Option<String> {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    match http_request(addr, "GET", "/", &[], b"").await {
+        Ok((200, body)) => Some(body.trim().to_owned()),
+        _ => None,
+    }
+}
+
+fn cleanup(project: &str) {
+    let host = &docker_hosts()[0];
+    if let Ok(ids) = docker(
+        host,
+        None,
+        &[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+        ],
+    ) {
+        for id in ids.lines() {
+            let _ = docker(host, None, &["rm", "-f", id]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn rolling_update_health_gate_and_out_of_order_runs() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config(&ns, &project, ports);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2, v3) = (
+        web_image(&ns, "v1", true),
+        web_image(&ns, "v2", true),
+        web_image(&ns, "v3", false),
+    );
+    let (trigger, task) = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let stale = request(&project, &v1, "v0"); // created first: the oldest run
+
+    // v1, then v2: the new version answers on the other port, the old one is retired.
+    publisher
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(serving(ports[0]).await.as_deref(), Some("v1"));
+    publisher
+        .publish(&request(&project, &v2, "v2"))
+        .await
+        .unwrap();
+    let ok = tap
+        .expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeploySucceeded(d) = &ok.event else {
+        panic!()
+    };
+    assert_eq!(d.previous_image.as_deref(), Some(v1.as_str()));
+    assert_eq!(serving(ports[1]).await.as_deref(), Some("v2"));
+    assert_eq!(
+        serving(ports[0]).await,
+        None,
+        "the old container still serves"
+    );
+    let retired = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=ferry-{project}-staging-retired"),
+            "--format",
+            "{{.Label \"io.ferry.revision\"}} {{.State}}",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        retired, "v1 exited",
+        "the previous version must be kept, stopped"
+    );
+
+    // v3 fails its health check: removed, v2 keeps serving.
+    publisher
+        .publish(&request(&project, &v3, "v3"))
+        .await
+        .unwrap();
+    let failed = tap
+        .expect("deploy.failed.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeployFailed(f) = &failed.event else {
+        panic!()
+    };
+    assert!(
+        f.reason.contains("unhealthy") && f.reason.contains("previous version keeps serving"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(serving(ports[1]).await.as_deref(), Some("v2"));
+    assert_eq!(serving(ports[0]).await, None);
+
+    // A run older than the one running is not deployed.
+    publisher.publish(&stale).await.unwrap();
+    tap.expect("deploy.superseded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(serving(ports[1]).await.as_deref(), Some("v2"));
+
+    trigger.trigger();
+    task.await.unwrap();
+    cleanup(&project);
+}
+
+#[tokio::test]
+async fn two_deploys_of_one_environment_at_once_are_serialized() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config(&ns, &project, ports);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v4, v5) = (web_image(&ns, "v4", true), web_image(&ns, "v5", true));
+    // Two replicas, each free to take one of the two requests.
+    let a = start_updater(&cfg).await;
+    let b = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let (r4, r5) = (request(&project, &v4, "v4"), request(&project, &v5, "v5"));
+    let (x, y) = tokio::join!(publisher.publish(&r4), publisher.publish(&r5));
+    x.unwrap();
+    y.unwrap();
+
+    // What the updaters did (the tap also sees the requests themselves).
+    let mut events: Vec<Envelope> = Vec::new();
+    while events
+        .iter()
+        .filter(|e| !matches!(e.event, Event::DeployStarted(_)))
+        .count()
+        < 2
+    {
+        let e = tap
+            .next(Duration::from_secs(60))
+            .await
+            .expect("deploys did not finish");
+        if !matches!(e.event, Event::DeployRequested(_)) {
+            events.push(e);
+        }
+    }
+    // started, outcome, started, outcome: never two deploys in flight.
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds[0], "deploy.started", "{kinds:?}");
+    assert_ne!(
+        kinds[1], "deploy.started",
+        "two deploys overlapped: {kinds:?}"
+    );
+    assert_eq!(events[0].run_id, events[1].run_id, "{kinds:?}");
+    // Whatever the order, the newest run is what serves.
+    let served = match serving(ports[0]).await {
+        Some(v) => v,
+        None => serving(ports[1]).await.unwrap_or_default(),
+    };
+    assert_eq!(served, "v5");
+    for (trigger, task) in [a, b] {
+        trigger.trigger();
+        task.await.unwrap();
+    }
+    cleanup(&project);
+}

@@ -1,0 +1,56 @@
+//! A lock across every replica, held in RabbitMQ itself: an exclusive queue can be
+//! declared by one connection at a time, and disappears when that connection closes,
+//! so a holder that crashes releases the lock without anyone cleaning up.
+
+use super::{BusError, connect};
+use crate::config::BrokerConfig;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use std::time::{Duration, Instant};
+
+/// Held while alive; dropping it closes the connection, which releases the lock.
+pub struct Lock {
+    _conn: lapin::Connection,
+}
+
+impl Lock {
+    /// Wait up to `wait` for the lock named `name` (e.g. `deploy.shop.production`).
+    /// `Ok(None)` when someone else held it the whole time.
+    pub async fn acquire(
+        cfg: &BrokerConfig,
+        name: &str,
+        wait: Duration,
+    ) -> Result<Option<Lock>, BusError> {
+        let queue = format!("{}.lock.{name}", cfg.namespace);
+        let deadline = Instant::now() + wait;
+        loop {
+            let conn = connect::connect(cfg, &format!("lock {name}")).await?;
+            let channel = conn
+                .create_channel()
+                .await
+                .map_err(|source| BusError::Channel {
+                    step: "channel.open",
+                    source,
+                })?;
+            let options = QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            };
+            match channel
+                .queue_declare(queue.as_str().into(), options, FieldTable::default())
+                .await
+            {
+                Ok(_) => return Ok(Some(Lock { _conn: conn })),
+                // RESOURCE_LOCKED: another connection holds it.
+                Err(_) => {
+                    let _ = conn.close(200, "lock busy".into()).await;
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
