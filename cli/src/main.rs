@@ -2,6 +2,7 @@
 //! 64 bad configuration.
 
 mod hook;
+mod status;
 
 use clap::{Parser, Subcommand};
 use ferry_shared::config::{EXIT_BAD_CONFIG, FerryConfig, config_path};
@@ -32,6 +33,14 @@ enum Command {
     /// Debug webhooks.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// What runs in each environment of a project, read from the hosts themselves
+    /// (container labels): revision, image, run id, per host.
+    Status {
+        project: String,
+        /// `text` (a table) or `json`
+        #[arg(long, default_value = "text")]
+        output: String,
+    },
     /// Print a run's build log (stored by the builder under build.log_dir).
     Logs {
         /// The run id (from the hook's 202 answer, an event, or a notification)
@@ -103,6 +112,9 @@ fn main() -> ExitCode {
                 serde_json::to_string_pretty(&defs).unwrap_or_default()
             );
         }),
+        Command::Status { project, output } => {
+            load(&path).and_then(|cfg| status::run(&cfg, &project, &output))
+        }
         Command::Logs { run } => load(&path).and_then(|cfg| print_log(&cfg, &run)),
         // Works offline and without a configuration; with --config it also says
         // which projects the hook would start.

@@ -75,7 +75,33 @@ fn config(ns: &str, project: &str, ports: [u16; 2]) -> Arc<FerryConfig> {
         p1 = ports[0],
         p2 = ports[1],
     );
+    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
+    std::fs::write(&path, &text).unwrap();
     Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
+}
+
+/// `ferry status` as an operator runs it (the workspace's binary, built by tests/run.sh).
+fn ferry_status(ns: &str, project: &str) -> serde_json::Value {
+    let exe = std::env::current_exe().unwrap();
+    let ferry = exe.parent().and_then(|d| d.parent()).unwrap().join("ferry");
+    let config = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
+    let out = std::process::Command::new(ferry)
+        .args([
+            "--config",
+            &config.to_string_lossy(),
+            "status",
+            project,
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 async fn start_updater(
@@ -202,6 +228,11 @@ async fn rolling_update_health_gate_and_out_of_order_runs() {
         retired, "v1 exited",
         "the previous version must be kept, stopped"
     );
+    let status = ferry_status(&ns, &project);
+    assert_eq!(status[0]["environment"], "staging");
+    assert_eq!(status[0]["host"], "h1");
+    assert_eq!(status[0]["revision"], "v2", "{status}");
+    assert_eq!(status[0]["image"], v2.as_str());
 
     // v3 fails its health check: removed, v2 keeps serving.
     publisher
