@@ -253,6 +253,51 @@ pub struct EnvironmentConfig {
     /// `false` holds a deploy into this environment until an operator approves it.
     #[serde(default = "default_true")]
     pub auto_confirm: bool,
+    /// For `target = "rancher"`: the Rancher 1.6 service to upgrade.
+    #[serde(default)]
+    pub rancher: Option<RancherConfig>,
+}
+
+/// A service in Rancher 1.6 (Cattle), reached through the `v2-beta` API.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RancherConfig {
+    /// e.g. `https://rancher.example.com` (the API is under `/v2-beta`).
+    pub url: String,
+    /// Environment (project) id, e.g. `1a5`.
+    pub project_id: String,
+    /// Service id, e.g. `1s12`.
+    pub service_id: String,
+    pub access_key: String,
+    pub secret_key: Secret<String>,
+    #[serde(default = "default_batch")]
+    pub batch_size: u32,
+    #[serde(default = "default_interval")]
+    pub interval_millis: u64,
+    #[serde(default)]
+    pub start_first: bool,
+    /// Longest wait for a state change (upgrading → upgraded, finishing, rolling back).
+    #[serde(default = "default_rancher_timeout")]
+    pub timeout_secs: u64,
+    /// What to do with a service an earlier run left `upgraded`: `finish` or `rollback`.
+    #[serde(default = "default_leftover")]
+    pub on_leftover_upgraded: String,
+}
+
+fn default_batch() -> u32 {
+    1
+}
+
+fn default_interval() -> u64 {
+    2000
+}
+
+fn default_rancher_timeout() -> u64 {
+    300
+}
+
+fn default_leftover() -> String {
+    "finish".into()
 }
 
 fn default_target() -> String {

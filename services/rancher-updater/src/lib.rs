@@ -10,10 +10,12 @@
 //! unless it is an explicit rollback: run ids are time-ordered, and the running
 //! containers carry theirs in a label.
 //!
-//! Targets: `docker` (rolling update over plain Docker hosts, see `docker_target`).
-//! The `rancher` target is not built yet: deploys to it fail with that reason.
+//! Targets: `docker` (rolling update over plain Docker hosts, see `docker_target`) and
+//! `rancher` (a Rancher 1.6 service upgrade, see `rancher_target`).
 
 pub mod docker_target;
+mod rancher_api;
+mod rancher_target;
 
 use docker_target::{Host, Outcome as DeployOutcome, Target};
 use ferry_shared::bus::{Context, Handler, Lock, Outcome, StageSpec};
@@ -142,11 +144,14 @@ impl Stage {
                 Err(e) => return Outcome::RetryLater(format!("cannot reach a host of {env}: {e}")),
             }
         } else {
-            DeployOutcome::Failed {
-                reason: format!(
-                    "the `{}` target is not supported yet; use `docker`",
-                    env_cfg.target
-                ),
+            let Some(r) = &env_cfg.rancher else {
+                return Outcome::GiveUp(format!(
+                    "environment `{env}` has target rancher but no [environments.{env}.rancher] section"
+                ));
+            };
+            match rancher_target::deploy(r, &req.image).await {
+                Ok(o) => o,
+                Err(rancher_target::Retry(why)) => return Outcome::RetryLater(why),
             }
         };
         drop(lock);

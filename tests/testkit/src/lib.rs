@@ -4,6 +4,7 @@
 mod broker;
 mod docker;
 pub mod project;
+pub mod rancher;
 mod tap;
 
 pub use broker::PrivateBroker;

@@ -1,0 +1,154 @@
+//! The `rancher` target: upgrade a Rancher 1.6 service to `imageUuid:
+//! docker:<repo>@<digest>` with an in-service strategy, wait for `upgraded`, then
+//! `finishupgrade` and wait for `active`. A service an earlier run left `upgraded` is
+//! finished or rolled back first (`on_leftover_upgraded`); an upgrade stuck past the
+//! timeout is cancelled and rolled back. Every Rancher error ends in a clear failure
+//! or a retry, never a stuck run.
+
+use crate::docker_target::Outcome;
+use crate::rancher_api::{Api, ApiError};
+use ferry_shared::config::RancherConfig;
+use hyper::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Transient trouble (Rancher unreachable, 5xx, a transition still going on): retry.
+pub struct Retry(pub String);
+
+pub async fn deploy(r: &RancherConfig, image: &str) -> Result<Outcome, Retry> {
+    let api = Api::new(
+        &r.url,
+        &r.project_id,
+        &r.service_id,
+        &r.access_key,
+        r.secret_key.expose(),
+    );
+    let timeout = Duration::from_secs(r.timeout_secs);
+    let mut service = match api.service().await {
+        Ok(s) => s,
+        Err(e) => return fail_or_retry(e, "reading the service"),
+    };
+    // Settle what an earlier run or another client left behind.
+    service = match state(&service) {
+        "active" => service,
+        "upgraded" => {
+            let action = if r.on_leftover_upgraded == "rollback" {
+                "rollback"
+            } else {
+                "finishupgrade"
+            };
+            tracing::warn!("service was left upgraded by an earlier run: {action}");
+            if let Err(e) = api.action(action, json!({})).await {
+                return fail_or_retry(e, action);
+            }
+            match wait_for(&api, &["active"], timeout).await {
+                Ok(s) => s,
+                Err(why) => return Err(Retry(why)),
+            }
+        }
+        other => {
+            return Err(Retry(format!(
+                "the service is `{other}`; waiting for it to settle"
+            )));
+        }
+    };
+    let previous = service["launchConfig"]["imageUuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut launch = service["launchConfig"].clone();
+    launch["imageUuid"] = json!(format!("docker:{image}"));
+    let strategy = json!({ "inServiceStrategy": {
+        "batchSize": r.batch_size, "intervalMillis": r.interval_millis, "startFirst": r.start_first,
+        "launchConfig": launch, "secondaryLaunchConfigs": []
+    }});
+    if let Err(e) = api.action("upgrade", strategy).await {
+        return fail_or_retry(e, "upgrade");
+    }
+    if let Err(why) = wait_for(&api, &["upgraded"], timeout).await {
+        // Stuck: cancel and roll back so the service is left as it was.
+        let _ = api.action("cancelupgrade", json!({})).await;
+        let _ = wait_for(&api, &["canceled-upgrade", "upgraded"], timeout).await;
+        let _ = api.action("rollback", json!({})).await;
+        let back = wait_for(&api, &["active"], timeout).await.is_ok();
+        return Ok(Outcome::Failed {
+            reason: format!(
+                "the upgrade did not complete ({why}); {}",
+                if back {
+                    "rolled back to the previous image"
+                } else {
+                    "the rollback did not complete either: check the service in Rancher"
+                }
+            ),
+        });
+    }
+    if let Err(e) = api.action("finishupgrade", json!({})).await {
+        return fail_or_retry(e, "finishupgrade");
+    }
+    match wait_for(&api, &["active"], timeout).await {
+        Ok(_) => Ok(Outcome::Succeeded {
+            previous: Some(crate::docker_target::Running {
+                id: r.service_id.clone(),
+                image: previous.trim_start_matches("docker:").to_owned(),
+                revision: String::new(),
+                run_id: None,
+                port: 0,
+            }),
+            hosts: vec![],
+        }),
+        Err(why) => Err(Retry(why)),
+    }
+}
+
+fn state(service: &Value) -> &str {
+    service["state"].as_str().unwrap_or("unknown")
+}
+
+/// Poll until the service reaches one of `states`.
+async fn wait_for(api: &Api, states: &[&str], timeout: Duration) -> Result<Value, String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("unknown");
+    while Instant::now() < deadline {
+        match api.service().await {
+            Ok(s) if states.contains(&state(&s)) => return Ok(s),
+            Ok(s) => last = state(&s).to_owned(),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(format!(
+        "still `{last}` after {} s, expected {states:?}",
+        timeout.as_secs()
+    ))
+}
+
+/// Client errors are failures a person must fix; the rest are worth retrying.
+fn fail_or_retry(e: ApiError, doing: &str) -> Result<Outcome, Retry> {
+    match &e {
+        ApiError::Status { status, .. }
+            if *status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN =>
+        {
+            Ok(Outcome::Failed {
+                reason: format!(
+                    "Rancher refused the API keys while {doing}: check environments.<env>.rancher.access_key/secret_key ({e})"
+                ),
+            })
+        }
+        ApiError::Status { status, .. } if *status == StatusCode::NOT_FOUND => {
+            Ok(Outcome::Failed {
+                reason: format!(
+                    "Rancher has no such service: check rancher.project_id and service_id ({e})"
+                ),
+            })
+        }
+        // ActionNotAvailable: the state changed under us; read it again later.
+        ApiError::Status { status, .. }
+            if status.is_client_error() && *status != StatusCode::UNPROCESSABLE_ENTITY =>
+        {
+            Ok(Outcome::Failed {
+                reason: format!("Rancher refused {doing}: {e}"),
+            })
+        }
+        _ => Err(Retry(format!("{doing}: {e}"))),
+    }
+}

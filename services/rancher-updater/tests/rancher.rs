@@ -1,0 +1,283 @@
+//! The rancher target against the Rancher simulator (real HTTP, real containers).
+
+use ferry_shared::bus::Publisher;
+use ferry_shared::config::FerryConfig;
+use ferry_shared::event::{DeployRequested, Envelope, Event};
+use ferry_shared::service::StageService;
+use ferry_shared::shutdown;
+use ferry_testkit::rancher::{ACCESS_KEY, Misbehave, PROJECT, RancherSim, SECRET_KEY, SERVICE};
+use ferry_testkit::{
+    Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, free_port, http_request,
+    unique_namespace,
+};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn web_image(ns: &str, version: &str) -> String {
+    let host = &docker_hosts()[0];
+    ensure_busybox_base(host).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"mkdir /www && echo {version} > /www/index.html\"]\n"),
+    )
+    .unwrap();
+    let tag = format!("ferry-test/rweb-{ns}:{version}");
+    docker(
+        host,
+        None,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "host",
+            "-t",
+            &tag,
+            &dir.path().to_string_lossy(),
+        ],
+    )
+    .unwrap();
+    tag
+}
+
+fn command(port: u16) -> Vec<String> {
+    [
+        "/bin/httpd",
+        "-f",
+        "-p",
+        &format!("127.0.0.1:{port}"),
+        "-h",
+        "/www",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+fn config(ns: &str, rancher_url: &str, secret: &str) -> Arc<FerryConfig> {
+    let text = format!(
+        r#"
+        [broker]
+        url = "{amqp}"
+        namespace = "{ns}"
+        retry_delays_ms = [300]
+        max_attempts = 6
+        [services.rancher_updater]
+        admin_listen = "127.0.0.1:0"
+        [environments.prod]
+        target = "rancher"
+        rancher = {{ url = "{rancher_url}", project_id = "{PROJECT}", service_id = "{SERVICE}", access_key = "{ACCESS_KEY}", secret_key = "{secret}", timeout_secs = 3 }}
+        [projects.web]
+        image = "web"
+        environments = ["prod"]
+        source = {{ kind = "git", url = "https://example.com/web.git" }}
+        "#,
+        amqp = amqp_url(),
+    );
+    Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
+}
+
+struct World {
+    sim: RancherSim,
+    tap: Tap,
+    publisher: Publisher,
+    port: u16,
+    ns: String,
+    stop: shutdown::ShutdownTrigger,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn world(secret: &str, misbehave: Misbehave) -> World {
+    let ns = unique_namespace();
+    let port = free_port();
+    let v1 = web_image(&ns, "v1");
+    let sim = RancherSim::start(&docker_hosts()[0], &v1, command(port), misbehave)
+        .await
+        .unwrap();
+    let cfg = config(&ns, &sim.url, secret);
+    let tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let svc = StageService::bind(
+        &cfg,
+        rancher_updater::spec(),
+        rancher_updater::DEFAULTS,
+        rancher_updater::Stage::new(cfg.clone()),
+    )
+    .await
+    .unwrap();
+    let metrics = svc.metrics.clone();
+    let (stop, shutdown) = shutdown::channel();
+    let task =
+        tokio::spawn(async move { svc.run_until_stopped(shutdown.wait_owned()).await.unwrap() });
+    assert!(
+        ferry_testkit::wait_until(Duration::from_secs(10), || async {
+            metrics
+                .broker_connected
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .await
+    );
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    World {
+        sim,
+        tap,
+        publisher,
+        port,
+        ns,
+        stop,
+        task,
+    }
+}
+
+impl World {
+    async fn deploy(&self, image: &str) {
+        let mut e = Envelope::new_run(
+            "web",
+            Event::DeployRequested(DeployRequested {
+                revision: "r".into(),
+                image: image.into(),
+                reason: "manual".into(),
+            }),
+        );
+        e.environment = Some("prod".into());
+        self.publisher.publish(&e).await.unwrap();
+    }
+
+    async fn serving(&self) -> Option<String> {
+        let addr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        match http_request(addr, "GET", "/", &[], b"").await {
+            Ok((200, body)) => Some(body.trim().to_owned()),
+            _ => None,
+        }
+    }
+
+    async fn end(self) {
+        self.stop.trigger();
+        self.task.await.unwrap();
+        self.sim.cleanup();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upgrade_and_finish_runs_the_new_image() {
+    let mut w = world(
+        SECRET_KEY,
+        Misbehave {
+            transition_ms: 300,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(w.serving().await.as_deref(), Some("v1"));
+    let v2 = web_image(&w.ns, "v2");
+    w.deploy(&v2).await;
+    let ok = w
+        .tap
+        .expect("deploy.succeeded.prod", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeploySucceeded(d) = &ok.event else {
+        panic!()
+    };
+    assert!(d.previous_image.as_deref().unwrap().ends_with(":v1"));
+    assert_eq!(w.sim.state(), "active");
+    assert_eq!(w.sim.image(), format!("docker:{v2}"));
+    assert_eq!(w.serving().await.as_deref(), Some("v2"));
+    w.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_left_upgraded_is_finished_before_the_new_upgrade() {
+    let mut w = world(
+        SECRET_KEY,
+        Misbehave {
+            transition_ms: 200,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (v2, v3) = (web_image(&w.ns, "v2"), web_image(&w.ns, "v3"));
+    w.sim.leave_upgraded(&v2, command(w.port)).unwrap();
+    assert_eq!(w.sim.state(), "upgraded");
+    w.deploy(&v3).await;
+    w.tap
+        .expect("deploy.succeeded.prod", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(w.sim.image(), format!("docker:{v3}"));
+    assert_eq!(w.serving().await.as_deref(), Some("v3"));
+    w.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_keys_fail_the_deploy_clearly() {
+    let mut w = world("not-the-secret-key", Misbehave::default()).await;
+    let v2 = web_image(&w.ns, "v2");
+    w.deploy(&v2).await;
+    let failed = w
+        .tap
+        .expect("deploy.failed.prod", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeployFailed(f) = &failed.event else {
+        panic!()
+    };
+    assert!(f.reason.contains("refused the API keys"), "{}", f.reason);
+    assert!(!f.reason.contains("not-the-secret-key"));
+    assert_eq!(w.serving().await.as_deref(), Some("v1"));
+    w.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_stuck_in_upgrading_times_out_and_is_rolled_back() {
+    let mut w = world(
+        SECRET_KEY,
+        Misbehave {
+            transition_ms: 100,
+            stuck_upgrading: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let v2 = web_image(&w.ns, "v2");
+    w.deploy(&v2).await;
+    let failed = w
+        .tap
+        .expect("deploy.failed.prod", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeployFailed(f) = &failed.event else {
+        panic!()
+    };
+    assert!(
+        f.reason.contains("rolled back to the previous image"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(w.sim.state(), "active");
+    assert!(w.sim.image().ends_with(":v1"), "{}", w.sim.image());
+    assert_eq!(w.serving().await.as_deref(), Some("v1"));
+    w.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_and_busy_states_are_retried_until_the_upgrade_goes_through() {
+    let mut w = world(
+        SECRET_KEY,
+        Misbehave {
+            transition_ms: 200,
+            fail_requests: 2,
+            refuse_actions: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let v2 = web_image(&w.ns, "v2");
+    w.deploy(&v2).await;
+    w.tap
+        .expect("deploy.succeeded.prod", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(w.serving().await.as_deref(), Some("v2"));
+    w.end().await;
+}
