@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Components the benchmarks use; a new figure that needs more adds them here
 # (names as in ferry_start_components: rabbitmq dockerd:N registry svnserve).
-BENCH_COMPONENTS=(rabbitmq dockerd:1 registry svnserve)
+BENCH_COMPONENTS=(rabbitmq dockerd:5 registry svnserve)
 
 HARNESS_LABEL=bench
 # shellcheck source=tests/lib/harness.sh
@@ -20,6 +20,10 @@ source tests/lib/harness.sh "$@"
 
 ferry_install_missing
 ferry_start_components "${BENCH_COMPONENTS[@]}"
+# Separate "machines" for the pre-pull figures: own namespace and a 100 Mbit/s link each.
+# shellcheck source=tests/lib/linked-hosts.sh
+source tests/lib/linked-hosts.sh
+ferry_start_linked_hosts 4 100mbit
 
 set +e
 CARGO_TERM_COLOR=never cargo run --release -q -p ferry-bench -- "${HARNESS_ARGS[@]}"

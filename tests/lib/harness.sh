@@ -32,6 +32,9 @@ harness_finish() {
         echo "stop them with:"
         echo "  FERRY_TEST_STATE=$FERRY_TEST_STATE bash -c 'source tests/lib/components.sh && ferry_stop_all'"
     else
+        if declare -F ferry_stop_linked_hosts >/dev/null; then
+            ferry_stop_linked_hosts >>"$FERRY_TEST_STATE/logs/stop.log" 2>&1
+        fi
         ferry_stop_all
     fi
     echo "${HARNESS_LABEL:-test} state and logs: $FERRY_TEST_STATE" >&2

@@ -7,7 +7,7 @@
 //! the image is not ready; the handler retries (hosts that have it are skipped) and
 //! finally fails the run with `pull.failed` naming each failed host and its cause.
 
-mod pull;
+pub mod pull;
 
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;

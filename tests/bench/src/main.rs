@@ -7,6 +7,7 @@
 mod build;
 mod bus;
 mod hooks;
+mod pulls;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -43,6 +44,23 @@ async fn main() -> anyhow::Result<()> {
         build.warm_s / build.cold_s
     );
     println!("bench: push_s = {:.2} s", build.push_s);
+
+    let p = pulls::pulls().await?;
+    println!("bench: pull_parallel4_s = {:.2} s", p.puller_parallel4_s);
+    println!("bench: cli_parallel4_s = {:.2} s", p.cli_parallel4_s);
+    println!(
+        "bench: pull_parallel4_over_cli_parallel4 = {:.2}",
+        p.puller_parallel4_s / p.cli_parallel4_s
+    );
+    println!("bench: pull_linked_single_s = {:.2} s", p.linked_single_s);
+    println!(
+        "bench: pull_linked_parallel4_over_single = {:.2}",
+        p.linked_parallel4_s / p.linked_single_s
+    );
+    println!(
+        "bench: pull_linked_sequential4_over_single = {:.2}",
+        p.linked_sequential4_s / p.linked_single_s
+    );
     Ok(())
 }
 
