@@ -3,7 +3,7 @@
 
 use ferry_shared::bus::{Handler, StageSpec};
 use ferry_shared::config::FerryConfig;
-use ferry_shared::service::{ServiceDefaults, StageService};
+use ferry_shared::service::ServiceDefaults;
 use ferry_shared::shutdown::{self, ShutdownTrigger};
 use ferry_testkit::{Tap, amqp_url, broker_config, http_request};
 use hook_receiver::HookReceiver;
@@ -60,19 +60,12 @@ async fn spawn_stage<H: Handler>(
     h: H,
     stop: &shutdown::Shutdown,
 ) -> tokio::task::JoinHandle<()> {
-    let svc = StageService::bind(cfg, spec, defaults, h).await.unwrap();
-    let metrics = svc.metrics.clone();
-    let stop = stop.clone().wait_owned();
-    let task = tokio::spawn(async move { svc.run_until_stopped(stop).await.unwrap() });
-    // Consuming means its queue is declared and bound: events published now reach it.
-    let connected = ferry_testkit::wait_until(Duration::from_secs(10), || async {
-        metrics
-            .broker_connected
-            .load(std::sync::atomic::Ordering::Relaxed)
+    let stage = ferry_testkit::spawn_stage(cfg, spec, defaults, h).await;
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        stop.wait_owned().await;
+        stage.stop().await;
     })
-    .await;
-    assert!(connected, "a stage did not connect to RabbitMQ");
-    task
 }
 
 async fn spawn_stack(cfg: Arc<FerryConfig>) -> Stack {

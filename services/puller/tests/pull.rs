@@ -3,8 +3,6 @@
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImagePushed};
-use ferry_shared::service::StageService;
-use ferry_shared::shutdown;
 use ferry_testkit::{
     Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, harness_var, unique_namespace,
 };
@@ -112,29 +110,14 @@ fn config(ns: &str, extra_hosts: &str, envs: &str) -> Arc<FerryConfig> {
     Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
 }
 
-async fn run_puller(
-    cfg: &Arc<FerryConfig>,
-    image: &str,
-) -> (shutdown::ShutdownTrigger, tokio::task::JoinHandle<()>) {
-    let svc = StageService::bind(
+async fn run_puller(cfg: &Arc<FerryConfig>, image: &str) -> ferry_testkit::RunningStage {
+    let stage = ferry_testkit::spawn_stage(
         cfg,
         puller::spec(),
         puller::DEFAULTS,
         puller::Stage::new(cfg.clone()),
     )
-    .await
-    .unwrap();
-    let metrics = svc.metrics.clone();
-    let (trigger, stop) = shutdown::channel();
-    let task = tokio::spawn(async move { svc.run_until_stopped(stop.wait_owned()).await.unwrap() });
-    assert!(
-        ferry_testkit::wait_until(Duration::from_secs(10), || async {
-            metrics
-                .broker_connected
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
-        .await
-    );
+    .await;
     let event = Envelope::new_run(
         "shop",
         Event::ImagePushed(ImagePushed {
@@ -146,7 +129,7 @@ async fn run_puller(
         .publish(&event)
         .await
         .unwrap();
-    (trigger, task)
+    stage
 }
 
 #[tokio::test]
@@ -159,7 +142,7 @@ async fn an_image_is_pulled_onto_every_host_of_each_environment_by_digest() {
         "[environments.staging]\nhosts = [\"h1\", \"h2\", \"h3\"]\n[environments.production]\nhosts = [\"h2\"]\n",
     );
     let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
-    let (trigger, task) = run_puller(&cfg, &image).await;
+    let stage = run_puller(&cfg, &image).await;
 
     let staging = tap
         .expect("image.pulled.staging", Duration::from_secs(60))
@@ -191,8 +174,7 @@ async fn an_image_is_pulled_onto_every_host_of_each_environment_by_digest() {
         docker(&host, None, &["image", "inspect", &by_digest])
             .unwrap_or_else(|e| panic!("{host} lacks the image: {e}"));
     }
-    trigger.trigger();
-    task.await.unwrap();
+    stage.stop().await;
 }
 
 #[tokio::test]
@@ -205,7 +187,7 @@ async fn a_host_that_is_down_keeps_its_environment_from_being_ready_and_is_named
         "[environments.staging]\nhosts = [\"h1\"]\n[environments.production]\nhosts = [\"h2\", \"dead\"]\n",
     );
     let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
-    let (trigger, task) = run_puller(&cfg, &image).await;
+    let stage = run_puller(&cfg, &image).await;
 
     tap.expect("image.pulled.staging", Duration::from_secs(60))
         .await
@@ -229,6 +211,5 @@ async fn a_host_that_is_down_keeps_its_environment_from_being_ready_and_is_named
             .all(|e| e.routing_key() != "image.pulled.production"),
         "production was declared ready"
     );
-    trigger.trigger();
-    task.await.unwrap();
+    stage.stop().await;
 }

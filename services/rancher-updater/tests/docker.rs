@@ -5,8 +5,6 @@
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployRequested, Envelope, Event};
-use ferry_shared::service::StageService;
-use ferry_shared::shutdown;
 use ferry_testkit::{
     Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, free_port, http_request,
     unique_namespace,
@@ -104,29 +102,14 @@ fn ferry_status(ns: &str, project: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-async fn start_updater(
-    cfg: &Arc<FerryConfig>,
-) -> (shutdown::ShutdownTrigger, tokio::task::JoinHandle<()>) {
-    let svc = StageService::bind(
+async fn start_updater(cfg: &Arc<FerryConfig>) -> ferry_testkit::RunningStage {
+    ferry_testkit::spawn_stage(
         cfg,
         rancher_updater::spec(),
         rancher_updater::DEFAULTS,
         rancher_updater::Stage::new(cfg.clone()),
     )
     .await
-    .unwrap();
-    let metrics = svc.metrics.clone();
-    let (trigger, stop) = shutdown::channel();
-    let task = tokio::spawn(async move { svc.run_until_stopped(stop.wait_owned()).await.unwrap() });
-    assert!(
-        ferry_testkit::wait_until(Duration::from_secs(10), || async {
-            metrics
-                .broker_connected
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
-        .await
-    );
-    (trigger, task)
 }
 
 fn request(project: &str, image: &str, version: &str) -> Envelope {
@@ -180,7 +163,7 @@ async fn rolling_update_health_gate_and_out_of_order_runs() {
         web_image(&ns, "v2", true),
         web_image(&ns, "v3", false),
     );
-    let (trigger, task) = start_updater(&cfg).await;
+    let updater = start_updater(&cfg).await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
     let stale = request(&project, &v1, "v0"); // created first: the oldest run
 
@@ -261,8 +244,7 @@ async fn rolling_update_health_gate_and_out_of_order_runs() {
         .unwrap();
     assert_eq!(serving(ports[1]).await.as_deref(), Some("v2"));
 
-    trigger.trigger();
-    task.await.unwrap();
+    updater.stop().await;
     cleanup(&project);
 }
 
@@ -313,9 +295,7 @@ async fn two_deploys_of_one_environment_at_once_are_serialized() {
         None => serving(ports[1]).await.unwrap_or_default(),
     };
     assert_eq!(served, "v5");
-    for (trigger, task) in [a, b] {
-        trigger.trigger();
-        task.await.unwrap();
-    }
+    a.stop().await;
+    b.stop().await;
     cleanup(&project);
 }

@@ -3,8 +3,6 @@
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployRequested, Envelope, Event};
-use ferry_shared::service::StageService;
-use ferry_shared::shutdown;
 use ferry_testkit::rancher::{ACCESS_KEY, Misbehave, PROJECT, RancherSim, SECRET_KEY, SERVICE};
 use ferry_testkit::{
     Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, free_port, http_request,
@@ -84,8 +82,7 @@ struct World {
     publisher: Publisher,
     port: u16,
     ns: String,
-    stop: shutdown::ShutdownTrigger,
-    task: tokio::task::JoinHandle<()>,
+    updater: ferry_testkit::RunningStage,
 }
 
 async fn world(secret: &str, misbehave: Misbehave) -> World {
@@ -97,26 +94,13 @@ async fn world(secret: &str, misbehave: Misbehave) -> World {
         .unwrap();
     let cfg = config(&ns, &sim.url, secret);
     let tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
-    let svc = StageService::bind(
+    let updater = ferry_testkit::spawn_stage(
         &cfg,
         rancher_updater::spec(),
         rancher_updater::DEFAULTS,
         rancher_updater::Stage::new(cfg.clone()),
     )
-    .await
-    .unwrap();
-    let metrics = svc.metrics.clone();
-    let (stop, shutdown) = shutdown::channel();
-    let task =
-        tokio::spawn(async move { svc.run_until_stopped(shutdown.wait_owned()).await.unwrap() });
-    assert!(
-        ferry_testkit::wait_until(Duration::from_secs(10), || async {
-            metrics
-                .broker_connected
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
-        .await
-    );
+    .await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
     World {
         sim,
@@ -124,8 +108,7 @@ async fn world(secret: &str, misbehave: Misbehave) -> World {
         publisher,
         port,
         ns,
-        stop,
-        task,
+        updater,
     }
 }
 
@@ -152,8 +135,7 @@ impl World {
     }
 
     async fn end(self) {
-        self.stop.trigger();
-        self.task.await.unwrap();
+        self.updater.stop().await;
         self.sim.cleanup();
     }
 }

@@ -181,3 +181,52 @@ pub async fn http_request(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// A stage service started in-process, consuming once this returns.
+pub struct RunningStage {
+    pub metrics: std::sync::Arc<ferry_shared::metrics::Metrics>,
+    trigger: ferry_shared::shutdown::ShutdownTrigger,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Bind and run a stage service, and wait until it consumes (its queue is declared
+/// and bound, so events published from now on reach it).
+pub async fn spawn_stage<H: ferry_shared::bus::Handler>(
+    cfg: &ferry_shared::config::FerryConfig,
+    spec: ferry_shared::bus::StageSpec,
+    defaults: ferry_shared::service::ServiceDefaults,
+    handler: H,
+) -> RunningStage {
+    let svc = ferry_shared::service::StageService::bind(cfg, spec, defaults, handler)
+        .await
+        .expect("binding the stage service");
+    let metrics = svc.metrics.clone();
+    let (trigger, stop) = ferry_shared::shutdown::channel();
+    let task = tokio::spawn(async move {
+        svc.run_until_stopped(stop.wait_owned())
+            .await
+            .expect("stage service failed")
+    });
+    let m = metrics.clone();
+    let connected = wait_until(Duration::from_secs(10), || {
+        let m = m.clone();
+        async move {
+            m.broker_connected
+                .load(std::sync::atomic::Ordering::Relaxed)
+        }
+    })
+    .await;
+    assert!(connected, "the stage service did not connect to RabbitMQ");
+    RunningStage {
+        metrics,
+        trigger,
+        task,
+    }
+}
+
+impl RunningStage {
+    pub async fn stop(self) {
+        self.trigger.trigger();
+        self.task.await.expect("stage service task panicked");
+    }
+}

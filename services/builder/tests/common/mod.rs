@@ -7,14 +7,11 @@
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, SourceChanged};
-use ferry_shared::service::StageService;
-use ferry_shared::shutdown::{self, ShutdownTrigger};
 use ferry_testkit::{
     amqp_url, docker, docker_hosts, ensure_busybox_base, harness_var, unique_namespace,
 };
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use ferry_testkit::project::*;
 
@@ -115,8 +112,7 @@ pub async fn start_build(source: &str, registry_password: &str, dockerfile: &str
 }
 
 pub struct Stages {
-    trigger: ShutdownTrigger,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stages: Vec<ferry_testkit::RunningStage>,
     /// Metrics of the started stages; the pusher's is last.
     pub metrics: Vec<std::sync::Arc<ferry_shared::metrics::Metrics>>,
 }
@@ -131,54 +127,36 @@ pub async fn start_pusher(cfg: &Arc<FerryConfig>) -> Stages {
 }
 
 async fn start(cfg: &Arc<FerryConfig>, with_builder: bool) -> Stages {
-    use std::sync::atomic::Ordering::Relaxed;
-    let (trigger, stop) = shutdown::channel();
-    let mut tasks = Vec::new();
-    let mut metrics = Vec::new();
+    use ferry_testkit::spawn_stage;
+    let mut stages = Vec::new();
     if with_builder {
-        let b = StageService::bind(
+        stages.push(
+            spawn_stage(
+                cfg,
+                builder::spec(),
+                builder::DEFAULTS,
+                builder::Stage::new(cfg.clone()),
+            )
+            .await,
+        );
+    }
+    stages.push(
+        spawn_stage(
             cfg,
-            builder::spec(),
-            builder::DEFAULTS,
-            builder::Stage::new(cfg.clone()),
+            pusher::spec(),
+            pusher::DEFAULTS,
+            pusher::Stage::new(cfg.clone()),
         )
-        .await
-        .unwrap();
-        metrics.push(b.metrics.clone());
-        let s = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            b.run_until_stopped(s.wait_owned()).await.unwrap()
-        }));
-    }
-    let p = StageService::bind(
-        cfg,
-        pusher::spec(),
-        pusher::DEFAULTS,
-        pusher::Stage::new(cfg.clone()),
-    )
-    .await
-    .unwrap();
-    metrics.push(p.metrics.clone());
-    tasks.push(tokio::spawn(async move {
-        p.run_until_stopped(stop.wait_owned()).await.unwrap()
-    }));
-    let ready = ferry_testkit::wait_until(Duration::from_secs(10), || async {
-        metrics.iter().all(|m| m.broker_connected.load(Relaxed))
-    })
-    .await;
-    assert!(ready, "the stages did not connect");
-    Stages {
-        trigger,
-        tasks,
-        metrics,
-    }
+        .await,
+    );
+    let metrics = stages.iter().map(|s| s.metrics.clone()).collect();
+    Stages { stages, metrics }
 }
 
 impl Stages {
     pub async fn stop(self) {
-        self.trigger.trigger();
-        for t in self.tasks {
-            t.await.unwrap();
+        for s in self.stages {
+            s.stop().await;
         }
     }
 }
