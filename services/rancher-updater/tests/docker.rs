@@ -6,44 +6,15 @@ use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployRequested, Envelope, Event};
 use ferry_testkit::{
-    Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, free_port, http_request,
-    unique_namespace,
+    Tap, amqp_url, docker, docker_hosts, free_port, http_request, unique_namespace,
 };
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A busybox httpd image answering `/` with `version`; `/healthz` only when healthy.
+/// A web image for this test's namespace (see `ferry_testkit::web_image`).
 fn web_image(ns: &str, version: &str, healthy: bool) -> String {
-    let host = &docker_hosts()[0];
-    ensure_busybox_base(host).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let health = if healthy {
-        " && echo ok > /www/healthz"
-    } else {
-        ""
-    };
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"mkdir /www && echo {version} > /www/index.html{health}\"]\n"),
-    )
-    .unwrap();
-    let tag = format!("ferry-test/web-{ns}:{version}");
-    docker(
-        host,
-        None,
-        &[
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
-            &tag,
-            &dir.path().to_string_lossy(),
-        ],
-    )
-    .unwrap();
-    tag
+    ferry_testkit::web_image(&docker_hosts()[0], &format!("web-{ns}"), version, healthy).unwrap()
 }
 
 fn config(ns: &str, project: &str, ports: [u16; 2]) -> Arc<FerryConfig> {

@@ -4,39 +4,14 @@ use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployRequested, Envelope, Event};
 use ferry_testkit::rancher::{ACCESS_KEY, Misbehave, PROJECT, RancherSim, SECRET_KEY, SERVICE};
-use ferry_testkit::{
-    Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, free_port, http_request,
-    unique_namespace,
-};
+use ferry_testkit::{Tap, amqp_url, docker_hosts, free_port, http_request, unique_namespace};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A web image for this test's namespace (see `ferry_testkit::web_image`).
 fn web_image(ns: &str, version: &str) -> String {
-    let host = &docker_hosts()[0];
-    ensure_busybox_base(host).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"mkdir /www && echo {version} > /www/index.html\"]\n"),
-    )
-    .unwrap();
-    let tag = format!("ferry-test/rweb-{ns}:{version}");
-    docker(
-        host,
-        None,
-        &[
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
-            &tag,
-            &dir.path().to_string_lossy(),
-        ],
-    )
-    .unwrap();
-    tag
+    ferry_testkit::web_image(&docker_hosts()[0], &format!("rweb-{ns}"), version, true).unwrap()
 }
 
 fn command(port: u16) -> Vec<String> {

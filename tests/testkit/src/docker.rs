@@ -67,3 +67,37 @@ pub fn ensure_busybox_base(host: &str) -> anyhow::Result<()> {
     )?;
     Ok(())
 }
+
+/// A busybox web image built on `host` as `ferry-test/<name>:<version>`: `/www/index.html`
+/// holds `version`, and `/www/healthz` exists when `healthy`. Serve it with
+/// `/bin/httpd -f -p 127.0.0.1:<port> -h /www`.
+pub fn web_image(host: &str, name: &str, version: &str, healthy: bool) -> anyhow::Result<String> {
+    ensure_busybox_base(host)?;
+    let dir = tempfile::tempdir()?;
+    let health = if healthy {
+        " && echo ok > /www/healthz"
+    } else {
+        ""
+    };
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {BUSYBOX_BASE}\nRUN [\"/bin/sh\", \"-c\", \"mkdir /www && echo {version} > /www/index.html{health}\"]\n"
+        ),
+    )?;
+    let tag = format!("ferry-test/{name}:{version}");
+    docker(
+        host,
+        None,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "host",
+            "-t",
+            &tag,
+            &dir.path().to_string_lossy(),
+        ],
+    )?;
+    Ok(tag)
+}

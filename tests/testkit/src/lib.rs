@@ -8,7 +8,7 @@ pub mod rancher;
 mod tap;
 
 pub use broker::PrivateBroker;
-pub use docker::{BUSYBOX_BASE, docker, docker_hosts, ensure_busybox_base};
+pub use docker::{BUSYBOX_BASE, docker, docker_hosts, ensure_busybox_base, web_image};
 pub use tap::Tap;
 
 use ferry_shared::config::BrokerConfig;
