@@ -2,6 +2,7 @@
 
 use ferry_shared::config::FerryConfig;
 use rancher_updater::docker_target::running;
+use rancher_updater::rancher_api::Api;
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -21,8 +22,13 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
         let mut rows = Vec::new();
         for env in &p.environments {
             let Some(e) = cfg.environments.get(env) else { continue };
-            if e.target != "docker" {
-                rows.push(json!({"environment": env, "host": null, "state": format!("{} target: not readable yet", e.target)}));
+            if let (true, Some(r)) = (e.target == "rancher", &e.rancher) {
+                let api = Api::new(&r.url, &r.project_id, &r.service_id, &r.access_key, r.secret_key.expose());
+                rows.push(match api.service().await {
+                    Ok(svc) => json!({"environment": env, "host": format!("rancher:{}", r.service_id),
+                        "state": svc["state"], "image": svc["launchConfig"]["imageUuid"].as_str().map(|i| i.trim_start_matches("docker:"))}),
+                    Err(err) => json!({"environment": env, "host": format!("rancher:{}", r.service_id), "state": format!("error: {err}")}),
+                });
                 continue;
             }
             for host in &e.hosts {

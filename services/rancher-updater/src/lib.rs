@@ -14,7 +14,7 @@
 //! `rancher` (a Rancher 1.6 service upgrade, see `rancher_target`).
 
 pub mod docker_target;
-mod rancher_api;
+pub mod rancher_api;
 mod rancher_target;
 
 use docker_target::{Host, Outcome as DeployOutcome, Target};

@@ -49,22 +49,17 @@ fn config(ns: &str, project: &str, ports: [u16; 2]) -> Arc<FerryConfig> {
     Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
 }
 
-/// `ferry status` as an operator runs it (the workspace's binary, built by tests/run.sh).
+/// `ferry status` as an operator runs it.
 fn ferry_status(ns: &str, project: &str) -> serde_json::Value {
-    let exe = std::env::current_exe().unwrap();
-    let ferry = exe.parent().and_then(|d| d.parent()).unwrap().join("ferry");
     let config = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
-    let out = std::process::Command::new(ferry)
-        .args([
-            "--config",
-            &config.to_string_lossy(),
-            "status",
-            project,
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let out = ferry_testkit::ferry_cli(&[
+        "--config",
+        &config.to_string_lossy(),
+        "status",
+        project,
+        "--output",
+        "json",
+    ]);
     assert!(
         out.status.success(),
         "{}",

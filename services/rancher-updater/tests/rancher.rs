@@ -48,6 +48,7 @@ fn config(ns: &str, rancher_url: &str, secret: &str) -> Arc<FerryConfig> {
         "#,
         amqp = amqp_url(),
     );
+    std::fs::write(std::env::temp_dir().join(format!("ferry-{ns}.toml")), &text).unwrap();
     Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
 }
 
@@ -140,6 +141,18 @@ async fn upgrade_and_finish_runs_the_new_image() {
     assert_eq!(w.sim.state(), "active");
     assert_eq!(w.sim.image(), format!("docker:{v2}"));
     assert_eq!(w.serving().await.as_deref(), Some("v2"));
+    let config = std::env::temp_dir().join(format!("ferry-{}.toml", w.ns));
+    let out = ferry_testkit::ferry_cli(&[
+        "--config",
+        &config.to_string_lossy(),
+        "status",
+        "web",
+        "--output",
+        "json",
+    ]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status[0]["state"], "active", "{status}");
+    assert_eq!(status[0]["image"], v2.as_str(), "{status}");
     w.end().await;
 }
 

@@ -230,3 +230,22 @@ impl RunningStage {
         self.task.await.expect("stage service task panicked");
     }
 }
+
+/// Run the workspace's `ferry` binary (built by tests/run.sh next to the test binaries).
+pub fn ferry_cli(args: &[&str]) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let ferry = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("ferry");
+    std::process::Command::new(&ferry)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; build it with `cargo build --workspace --bins`",
+                ferry.display()
+            )
+        })
+}
