@@ -662,7 +662,10 @@ impl FerryConfig {
             {
                 bad(
                     format!("docker_hosts.{name}.url"),
-                    format!("`{}` must start with unix:// or tcp:// (ssh:// and TLS are not supported yet)", h.url),
+                    format!(
+                        "`{}` must start with unix:// or tcp:// (ssh:// and TLS are not supported yet)",
+                        h.url
+                    ),
                 );
             }
         }

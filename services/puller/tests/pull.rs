@@ -3,68 +3,18 @@
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImagePushed};
-use ferry_testkit::{
-    Tap, amqp_url, docker, docker_hosts, ensure_busybox_base, harness_var, unique_namespace,
-};
+use ferry_testkit::{Tap, amqp_url, docker, docker_hosts, harness_var, unique_namespace};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Build a small image on the first host and push it; its `repo:tag@digest`.
 fn pushed_image(ns: &str) -> String {
-    let hosts = docker_hosts();
-    ensure_busybox_base(&hosts[0]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"echo {ns} > /id\"]\n"),
-    )
-    .unwrap();
-    let registry = harness_var("FERRY_TEST_REGISTRY");
-    let tag = format!("{registry}/pull/{ns}:1");
-    let c = tempfile::tempdir().unwrap();
-    let cfg = Some(c.path());
-    docker(
-        &hosts[0],
-        cfg,
-        &[
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
-            &tag,
-            &dir.path().to_string_lossy(),
-        ],
-    )
-    .unwrap();
-    docker(
-        &hosts[0],
-        cfg,
-        &[
-            "login",
-            "-u",
-            &harness_var("FERRY_TEST_REGISTRY_USER"),
-            "-p",
-            &harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
-            &registry,
-        ],
-    )
-    .unwrap();
-    docker(&hosts[0], cfg, &["push", "-q", &tag]).unwrap();
-    let repo_digest = docker(
-        &hosts[0],
-        cfg,
-        &[
-            "image",
-            "inspect",
-            "--format",
-            "{{index .RepoDigests 0}}",
-            &tag,
-        ],
-    )
-    .unwrap();
-    let digest = repo_digest.split_once('@').unwrap().1.to_owned();
+    let tag = format!("{}/pull/{ns}:1", harness_var("FERRY_TEST_REGISTRY"));
+    let dockerfile =
+        format!("FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"echo {ns} > /id\"]\n");
+    let by_digest = ferry_testkit::build_and_push(&docker_hosts()[0], &dockerfile, &tag).unwrap();
+    let digest = by_digest.split_once('@').unwrap().1;
     format!("{tag}@{digest}")
 }
 

@@ -6,7 +6,7 @@
 
 use anyhow::Context as _;
 use ferry_shared::config::FerryConfig;
-use ferry_testkit::{docker, docker_hosts, ensure_busybox_base, harness_var, unique_namespace};
+use ferry_testkit::{docker, docker_hosts, harness_var, unique_namespace};
 use std::path::Path;
 use std::time::Instant;
 
@@ -37,48 +37,20 @@ pub async fn pulls() -> anyhow::Result<Figures> {
     );
 
     // The image: built on the first host, pushed once (both registries share storage).
-    ensure_busybox_base(&hosts[0])?;
-    let dir = tempfile::tempdir()?;
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        "FROM ferry-test/busybox:1\nRUN [\"/bin/dd\", \"if=/dev/urandom\", \"of=/a\", \"bs=1M\", \"count=30\"]\nRUN [\"/bin/dd\", \"if=/dev/urandom\", \"of=/b\", \"bs=1M\", \"count=30\"]\n",
-    )?;
     let repo = format!("bench/big-{}", unique_namespace());
-    let tag = format!("{registry}/{repo}:1");
-    let c = Some(login.path());
+    let dockerfile = "FROM ferry-test/busybox:1\nRUN [\"/bin/dd\", \"if=/dev/urandom\", \"of=/a\", \"bs=1M\", \"count=30\"]\nRUN [\"/bin/dd\", \"if=/dev/urandom\", \"of=/b\", \"bs=1M\", \"count=30\"]\n";
+    let by_digest =
+        ferry_testkit::build_and_push(&hosts[0], dockerfile, &format!("{registry}/{repo}:1"))?;
+    let digest = by_digest
+        .split_once('@')
+        .map(|(_, d)| d.to_owned())
+        .context("no digest")?;
+    // The shell's pulls log in like an operator would (credentials in a client config dir).
     docker(
-        &hosts[0],
-        c,
-        &[
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
-            &tag,
-            &dir.path().to_string_lossy(),
-        ],
-    )?;
-    docker(
-        &hosts[0],
-        c,
+        &hosts[1],
+        Some(login.path()),
         &["login", "-u", &user, "-p", &pass, &registry],
     )?;
-    docker(&hosts[0], c, &["push", "-q", &tag])?;
-    let digest = docker(
-        &hosts[0],
-        c,
-        &[
-            "image",
-            "inspect",
-            "--format",
-            "{{index .RepoDigests 0}}",
-            &tag,
-        ],
-    )?
-    .split_once('@')
-    .map(|(_, d)| d.to_owned())
-    .context("no digest after push")?;
     let local_ref = format!("{registry}/{repo}@{digest}");
     let linked_ref = format!("{linked_registry}/{repo}@{digest}");
 

@@ -101,3 +101,50 @@ pub fn web_image(host: &str, name: &str, version: &str, healthy: bool) -> anyhow
     )?;
     Ok(tag)
 }
+
+/// Build `dockerfile` (which may start `FROM` [`BUSYBOX_BASE`]) on `host` as `tag`
+/// (`<registry>/<repo>:<tag>` in the test registry), push it with the registry's
+/// credentials, and return `<registry>/<repo>@sha256:...`.
+pub fn build_and_push(host: &str, dockerfile: &str, tag: &str) -> anyhow::Result<String> {
+    ensure_busybox_base(host)?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile)?;
+    let login = tempfile::tempdir()?;
+    let c = Some(login.path());
+    let registry = crate::harness_var("FERRY_TEST_REGISTRY");
+    let (user, pass) = (
+        crate::harness_var("FERRY_TEST_REGISTRY_USER"),
+        crate::harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
+    );
+    docker(
+        host,
+        c,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "host",
+            "-t",
+            tag,
+            &dir.path().to_string_lossy(),
+        ],
+    )?;
+    docker(host, c, &["login", "-u", &user, "-p", &pass, &registry])?;
+    docker(host, c, &["push", "-q", tag])?;
+    let repo_digest = docker(
+        host,
+        c,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{index .RepoDigests 0}}",
+            tag,
+        ],
+    )?;
+    anyhow::ensure!(
+        repo_digest.contains("@sha256:"),
+        "no digest after pushing {tag}: {repo_digest}"
+    );
+    Ok(repo_digest)
+}

@@ -8,7 +8,9 @@ pub mod rancher;
 mod tap;
 
 pub use broker::PrivateBroker;
-pub use docker::{BUSYBOX_BASE, docker, docker_hosts, ensure_busybox_base, web_image};
+pub use docker::{
+    BUSYBOX_BASE, build_and_push, docker, docker_hosts, ensure_busybox_base, web_image,
+};
 pub use tap::Tap;
 
 use ferry_shared::config::BrokerConfig;
