@@ -113,16 +113,69 @@ impl Envelope {
     }
 
     pub fn to_json(&self) -> Vec<u8> {
+        // Written field by field rather than through `#[serde(flatten)]`, which buffers.
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            event_id: &'a Uuid,
+            run_id: &'a Uuid,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            causation_id: &'a Option<Uuid>,
+            schema_version: u16,
+            time: &'a DateTime<Utc>,
+            project: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            environment: &'a Option<String>,
+            kind: &'static str,
+            payload: PayloadRef<'a>,
+        }
+        let wire = Wire {
+            event_id: &self.event_id,
+            run_id: &self.run_id,
+            causation_id: &self.causation_id,
+            schema_version: self.schema_version,
+            time: &self.time,
+            project: &self.project,
+            environment: &self.environment,
+            kind: self.kind(),
+            payload: PayloadRef(&self.event),
+        };
         // Serialising plain data structs with string keys cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_vec(&wire).unwrap_or_default()
     }
 
+    /// Decode an event. The payload is read straight into its kind's type (no
+    /// intermediate buffering, which `#[serde(flatten)]` would do on every message).
     pub fn from_json(bytes: &[u8]) -> Result<Self, EventDecodeError> {
-        let envelope: Envelope = serde_json::from_slice(bytes).map_err(EventDecodeError::Json)?;
-        if envelope.schema_version > SCHEMA_VERSION {
-            return Err(EventDecodeError::NewerSchema(envelope.schema_version));
+        #[derive(Deserialize)]
+        struct Wire<'a> {
+            event_id: Uuid,
+            run_id: Uuid,
+            #[serde(default)]
+            causation_id: Option<Uuid>,
+            schema_version: u16,
+            time: DateTime<Utc>,
+            project: String,
+            #[serde(default)]
+            environment: Option<String>,
+            #[serde(borrow)]
+            kind: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            payload: &'a serde_json::value::RawValue,
         }
-        Ok(envelope)
+        let w: Wire<'_> = serde_json::from_slice(bytes).map_err(EventDecodeError::Json)?;
+        if w.schema_version > SCHEMA_VERSION {
+            return Err(EventDecodeError::NewerSchema(w.schema_version));
+        }
+        Ok(Self {
+            event_id: w.event_id,
+            run_id: w.run_id,
+            causation_id: w.causation_id,
+            schema_version: w.schema_version,
+            time: w.time,
+            project: w.project,
+            environment: w.environment,
+            event: Event::from_parts(&w.kind, w.payload.get())?,
+        })
     }
 }
 
@@ -136,6 +189,22 @@ pub enum EventDecodeError {
         "event schema version {0} is newer than this service understands ({SCHEMA_VERSION}); upgrade the service"
     )]
     NewerSchema(u16),
+    #[error("unknown event kind `{0}` (published by a newer Ferry?)")]
+    UnknownKind(String),
+    #[error("the `{kind}` payload is not valid: {source}")]
+    Payload {
+        kind: String,
+        source: serde_json::Error,
+    },
+}
+
+/// An event's payload alone, serialised as its own type.
+struct PayloadRef<'a>(&'a Event);
+
+impl Serialize for PayloadRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_payload(s)
+    }
 }
 
 /// Declares the event kinds once: the enum with its wire names, and the list of kinds.
@@ -150,6 +219,19 @@ macro_rules! events {
         impl Event {
             pub fn kind(&self) -> &'static str {
                 match self { $(Event::$variant(_) => $kind,)* }
+            }
+
+            fn serialize_payload<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self { $(Event::$variant(p) => p.serialize(s),)* }
+            }
+
+            /// The event of `kind` whose payload is the JSON text `payload`.
+            pub fn from_parts(kind: &str, payload: &str) -> Result<Event, EventDecodeError> {
+                let bad = |source| EventDecodeError::Payload { kind: kind.to_owned(), source };
+                match kind {
+                    $($kind => serde_json::from_str::<$payload>(payload).map(Event::$variant).map_err(bad),)*
+                    other => Err(EventDecodeError::UnknownKind(other.to_owned())),
+                }
             }
         }
 
@@ -341,6 +423,26 @@ mod tests {
         assert_eq!(json["project"], "shop");
         assert_eq!(json["schema_version"], 1);
         assert!(json.get("environment").is_none());
+    }
+
+    #[test]
+    fn the_fast_encoder_and_decoder_agree_with_the_derived_serde_form() {
+        let e = source().follow(
+            Event::DeploySucceeded(DeploySucceeded {
+                revision: "5".into(),
+                image: "r/x:5@sha256:00".into(),
+                previous_image: Some("r/x:4@sha256:11".into()),
+                hosts: vec![],
+            }),
+            Some("staging"),
+        );
+        let fast: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(fast, serde_json::to_value(&e).unwrap());
+        let derived: Envelope = serde_json::from_value(fast).unwrap();
+        assert_eq!(
+            Envelope::from_json(&serde_json::to_vec(&derived).unwrap()).unwrap(),
+            e
+        );
     }
 
     #[test]

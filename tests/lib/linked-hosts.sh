@@ -21,6 +21,12 @@ ferry_start_linked_hosts() {
     t0=$(_ferry_now_ms)
     mkdir -p "$dir"
     command -v tc >/dev/null || { _ferry_fail "cannot set up linked hosts" "$log" "tc (iproute2) is missing"; return 1; }
+    # Leftovers of a run that was killed before its clean-up: our own names only.
+    local stale
+    for stale in $(ip netns list 2>/dev/null | awk '/^ferry-l[0-9]+/ {print $1}'); do
+        ip netns del "$stale" 2>/dev/null || true
+    done
+    ip link del "$FERRY_LINKED_BRIDGE" 2>/dev/null || true
     {
         ip link add "$FERRY_LINKED_BRIDGE" type bridge &&
             ip addr add "$FERRY_LINKED_NET.1/24" dev "$FERRY_LINKED_BRIDGE" &&
@@ -71,21 +77,21 @@ ferry_stop_linked_hosts() {
     for f in "$dir"/l*/pid "$dir/registry.pid"; do
         [[ -e "$f" ]] || continue
         pid=$(tr -dc 0-9 <"$f")
-        [[ -n "$pid" ]] && kill "$pid" 2>/dev/null
+        [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
     done
     sleep 2
     for f in "$dir"/l*/pid "$dir"/l*/launch.pid; do
         [[ -e "$f" ]] || continue
         pid=$(tr -dc 0-9 <"$f")
-        [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null
+        [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null || true
     done
     while read -r m; do
-        [[ -n "$m" ]] && { umount "$m" 2>/dev/null || umount -l "$m"; }
+        [[ -n "$m" ]] && { umount "$m" 2>/dev/null || umount -l "$m" || true; }
     done < <(awk -v a="$dir/" 'index($2, a) == 1 {print $2}' /proc/mounts | sort -r)
     local i
     for i in $(ip netns list 2>/dev/null | awk '/^ferry-l[0-9]+/ {print $1}'); do
-        ip netns del "$i" 2>/dev/null
+        ip netns del "$i" 2>/dev/null || true
     done
-    ip link del "$FERRY_LINKED_BRIDGE" 2>/dev/null
+    ip link del "$FERRY_LINKED_BRIDGE" 2>/dev/null || true
     return 0
 }
