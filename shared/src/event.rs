@@ -361,8 +361,10 @@ pub struct DeploySucceeded {
 pub struct DeploySuperseded {
     pub revision: String,
     pub image: String,
-    /// What runs there now, from a newer run.
+    /// What runs there now, from a newer run (empty when the newer run is still
+    /// waiting to be deployed).
     pub running_image: String,
+    /// The newer run.
     pub running_run_id: Uuid,
 }
 

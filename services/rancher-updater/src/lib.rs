@@ -18,7 +18,7 @@ pub mod rancher_api;
 mod rancher_target;
 
 use docker_target::{Host, Outcome as DeployOutcome, Target};
-use ferry_shared::bus::{Context, Handler, Lock, Outcome, StageSpec};
+use ferry_shared::bus::{Context, Handler, Latest, Lock, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{
     DeployStarted, DeploySucceeded, DeploySuperseded, Envelope, Event, StageFailed,
@@ -98,6 +98,17 @@ impl Stage {
             return Outcome::GiveUp(format!("environment `{env}` is not configured"));
         };
         let lock_name = format!("deploy.{}.{env}", event.project);
+        // Record this request among the environment's recent ones, so that whoever
+        // holds the lock next can see the newest run requested.
+        let latest = match Latest::open(&self.cfg.broker, &lock_name).await {
+            Ok(l) => l,
+            Err(e) => return Outcome::RetryLater(format!("cannot record the deploy request: {e}")),
+        };
+        if !req.rollback
+            && let Err(e) = latest.offer(event.run_id).await
+        {
+            return Outcome::RetryLater(format!("cannot record the deploy request: {e}"));
+        }
         let lock = match Lock::acquire(&self.cfg.broker, &lock_name, LOCK_WAIT).await {
             Ok(Some(lock)) => lock,
             Ok(None) => {
@@ -108,6 +119,13 @@ impl Stage {
             }
             Err(e) => return Outcome::RetryLater(format!("cannot take the deploy lock: {e}")),
         };
+        if !req.rollback
+            && let Ok(Some(newest)) = latest.newest().await
+            && docker_target::newer(newest, event.run_id)
+        {
+            drop(lock);
+            return self.superseded(ctx, event, req, newest).await;
+        }
         let started = event.follow(
             Event::DeployStarted(DeployStarted {
                 revision: req.revision.clone(),
@@ -183,6 +201,27 @@ impl Stage {
             }),
         };
         ctx.publish_all(&[event.follow(result, Some(env))]).await
+    }
+}
+
+impl Stage {
+    /// A newer run was requested for the environment: this one is not deployed.
+    async fn superseded(
+        &self,
+        ctx: &Context,
+        event: &Envelope,
+        req: Request,
+        newer: uuid::Uuid,
+    ) -> Outcome {
+        tracing::info!(environment = %req.environment, newer = %newer, "superseded by a newer deploy request");
+        let e = Event::DeploySuperseded(DeploySuperseded {
+            revision: req.revision,
+            image: req.image,
+            running_image: String::new(),
+            running_run_id: newer,
+        });
+        ctx.publish_all(&[event.follow(e, Some(&req.environment))])
+            .await
     }
 }
 

@@ -18,6 +18,18 @@ fn web_image(ns: &str, version: &str, healthy: bool) -> String {
 }
 
 fn config(ns: &str, project: &str, ports: [u16; 2]) -> Arc<FerryConfig> {
+    config_with(ns, project, ports, "")
+}
+
+/// `start_delay`: a shell pause before httpd starts, to make deploys take a while.
+fn config_with(ns: &str, project: &str, ports: [u16; 2], start_delay: &str) -> Arc<FerryConfig> {
+    let command = if start_delay.is_empty() {
+        r#"["/bin/httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"]"#.to_owned()
+    } else {
+        format!(
+            r#"["/bin/sh", "-c", "sleep {start_delay}; exec /bin/httpd -f -p 127.0.0.1:{{port}} -h /www"]"#
+        )
+    };
     let text = format!(
         r#"
         [broker]
@@ -36,8 +48,8 @@ fn config(ns: &str, project: &str, ports: [u16; 2]) -> Arc<FerryConfig> {
         source = {{ kind = "git", url = "https://example.com/web.git" }}
         [projects.{project}.container]
         ports = [{p1}, {p2}]
-        command = ["/bin/httpd", "-f", "-p", "127.0.0.1:{{port}}", "-h", "/www"]
-        health_timeout_secs = 4
+        command = {command}
+        health_timeout_secs = 6
         "#,
         amqp = amqp_url(),
         h1 = docker_hosts()[0],
@@ -247,20 +259,83 @@ async fn two_deploys_of_one_environment_at_once_are_serialized() {
             events.push(e);
         }
     }
-    // started, outcome, started, outcome: never two deploys in flight.
+    // Never two deploys in flight: each start is followed by its own outcome before
+    // anything else starts. (The older request may also stand down without starting.)
     let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
-    assert_eq!(kinds[0], "deploy.started", "{kinds:?}");
-    assert_ne!(
-        kinds[1], "deploy.started",
-        "two deploys overlapped: {kinds:?}"
-    );
-    assert_eq!(events[0].run_id, events[1].run_id, "{kinds:?}");
+    let mut in_flight = None;
+    for e in &events {
+        match e.event {
+            Event::DeployStarted(_) => {
+                assert!(in_flight.is_none(), "two deploys overlapped: {kinds:?}");
+                in_flight = Some(e.run_id);
+            }
+            _ if in_flight == Some(e.run_id) => in_flight = None,
+            _ => {}
+        }
+    }
     // Whatever the order, the newest run is what serves.
     let served = match serving(ports[0]).await {
         Some(v) => v,
         None => serving(ports[1]).await.unwrap_or_default(),
     };
     assert_eq!(served, "v5");
+    a.stop().await;
+    b.stop().await;
+    cleanup(&project);
+}
+
+#[tokio::test]
+async fn an_older_request_still_waiting_stands_down_for_a_newer_one() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config_with(&ns, &project, ports, "2");
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2, v3) = (
+        web_image(&ns, "v1", true),
+        web_image(&ns, "v2", true),
+        web_image(&ns, "v3", true),
+    );
+    let a = start_updater(&cfg).await;
+    let b = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let (r1, r2, r3) = (
+        request(&project, &v1, "v1"),
+        request(&project, &v2, "v2"),
+        request(&project, &v3, "v3"),
+    );
+    // v1 deploys (taking about 2 s); meanwhile v2 and then the newer v3 are requested.
+    publisher.publish(&r1).await.unwrap();
+    tap.expect("deploy.started.staging", Duration::from_secs(20))
+        .await
+        .unwrap();
+    publisher.publish(&r2).await.unwrap();
+    publisher.publish(&r3).await.unwrap();
+
+    let mut outcomes = std::collections::HashMap::new();
+    while outcomes.len() < 3 {
+        let e = tap
+            .next(Duration::from_secs(60))
+            .await
+            .expect("deploys did not finish");
+        if matches!(
+            e.event,
+            Event::DeploySucceeded(_) | Event::DeploySuperseded(_) | Event::DeployFailed(_)
+        ) {
+            outcomes.insert(e.run_id, e.kind());
+        }
+    }
+    assert_eq!(outcomes[&r1.run_id], "deploy.succeeded");
+    assert_eq!(
+        outcomes[&r2.run_id], "deploy.superseded",
+        "v2 was deployed although v3 was waiting"
+    );
+    assert_eq!(outcomes[&r3.run_id], "deploy.succeeded");
+    let served = match serving(ports[0]).await {
+        Some(v) => v,
+        None => serving(ports[1]).await.unwrap_or_default(),
+    };
+    assert_eq!(served, "v3");
     a.stop().await;
     b.stop().await;
     cleanup(&project);

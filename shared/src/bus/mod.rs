@@ -5,12 +5,14 @@ pub mod connect;
 mod consumer;
 mod error;
 pub mod headers;
+mod latest;
 mod lock;
 mod publisher;
 pub mod topology;
 
 pub use consumer::{Consumer, ConsumerOptions, Context, Handler, Outcome, Settled, SettledAs};
 pub use error::BusError;
+pub use latest::Latest;
 pub use lock::Lock;
 pub use publisher::Publisher;
 pub use topology::{StageSpec, Topology};

@@ -1,0 +1,120 @@
+//! The newest of a few recent values, kept in RabbitMQ: every offer is a message in a
+//! queue bounded to the last [`KEPT`] offers, and reading looks at all of them without
+//! consuming any. The updater offers each requested run per (project, environment);
+//! whoever holds that environment's deploy lock reads the newest, so a deploy that
+//! waited for the lock stands down when a newer one was requested meanwhile. Only the
+//! lock holder reads, so no other reader hides messages from it.
+
+use super::{BusError, connect};
+use crate::config::BrokerConfig;
+use lapin::options::{
+    BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection};
+use uuid::Uuid;
+
+/// Offers kept; the oldest are dropped beyond this.
+const KEPT: i64 = 16;
+
+pub struct Latest {
+    _conn: Connection,
+    channel: Channel,
+    queue: String,
+}
+
+fn channel_error(step: &'static str) -> impl Fn(lapin::Error) -> BusError {
+    move |source| BusError::Channel { step, source }
+}
+
+impl Latest {
+    pub async fn open(cfg: &BrokerConfig, name: &str) -> Result<Self, BusError> {
+        let queue = format!("{}.latest.{name}", cfg.namespace);
+        let conn = connect::connect(cfg, &format!("latest {name}")).await?;
+        let channel = conn
+            .create_channel()
+            .await
+            .map_err(channel_error("channel.open"))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(channel_error("confirm.select"))?;
+        let mut args = FieldTable::default();
+        args.insert("x-max-length".into(), AMQPValue::LongLongInt(KEPT));
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("drop-head".into()),
+        );
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await
+            .map_err(|source| BusError::Declare {
+                name: queue.clone(),
+                source,
+            })?;
+        Ok(Self {
+            _conn: conn,
+            channel,
+            queue,
+        })
+    }
+
+    /// The greatest value offered (UUIDv7 order: the newest run), all left in place.
+    pub async fn newest(&self) -> Result<Option<Uuid>, BusError> {
+        let mut held = Vec::new();
+        let mut newest: Option<Uuid> = None;
+        for _ in 0..KEPT {
+            let got = self
+                .channel
+                .basic_get(
+                    self.queue.as_str().into(),
+                    BasicGetOptions { no_ack: false },
+                )
+                .await
+                .map_err(channel_error("basic.get"))?;
+            let Some(msg) = got else { break };
+            if let Some(v) = std::str::from_utf8(&msg.delivery.data)
+                .ok()
+                .and_then(|s| Uuid::parse_str(s).ok())
+            {
+                newest = newest.max(Some(v));
+            }
+            held.push(msg);
+        }
+        for msg in held {
+            let _ = msg
+                .delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+        }
+        Ok(newest)
+    }
+
+    /// Add a value.
+    pub async fn offer(&self, value: Uuid) -> Result<(), BusError> {
+        self.channel
+            .basic_publish(
+                "".into(),
+                self.queue.as_str().into(),
+                BasicPublishOptions::default(),
+                value.to_string().as_bytes(),
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .map_err(channel_error("basic.publish"))?
+            .await
+            .map_err(channel_error("publisher confirm"))?;
+        Ok(())
+    }
+}
