@@ -342,6 +342,9 @@ pub struct ContainerConfig {
     pub command: Vec<String>,
     /// Path answered with 2xx once the new container is ready.
     pub health_path: String,
+    /// Instead of the HTTP check: a command run inside the new container (`docker
+    /// exec`) that exits 0 once it is ready; `{port}` is replaced by the slot's port.
+    pub health_command: Vec<String>,
     pub health_timeout_secs: u64,
 }
 
@@ -352,6 +355,7 @@ impl Default for ContainerConfig {
             env: BTreeMap::new(),
             command: Vec::new(),
             health_path: "/healthz".into(),
+            health_command: Vec::new(),
             health_timeout_secs: 30,
         }
     }

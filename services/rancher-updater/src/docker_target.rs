@@ -299,10 +299,18 @@ async fn healthy(
     let deadline = Instant::now() + Duration::from_secs(c.health_timeout_secs);
     let mut last = String::from("no answer yet");
     while Instant::now() < deadline {
-        match http_status(address, port, &c.health_path).await {
-            Ok(s) if (200..300).contains(&s) => return Ok(()),
-            Ok(s) => last = format!("GET {} answered {s}", c.health_path),
-            Err(e) => last = e,
+        if c.health_command.is_empty() {
+            match http_status(address, port, &c.health_path).await {
+                Ok(s) if (200..300).contains(&s) => return Ok(()),
+                Ok(s) => last = format!("GET {} answered {s}", c.health_path),
+                Err(e) => last = e,
+            }
+        } else {
+            match exec_status(docker, name, &c.health_command, port).await {
+                Ok(0) => return Ok(()),
+                Ok(code) => last = format!("the health command exited with {code}"),
+                Err(e) => last = e,
+            }
         }
         let state = docker
             .inspect_container(name, None)
@@ -316,6 +324,56 @@ async fn healthy(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Err(format!("{last} after {} s", c.health_timeout_secs))
+}
+
+/// Run the health command in the container; its exit code.
+async fn exec_status(
+    docker: &Docker,
+    name: &str,
+    command: &[String],
+    port: u16,
+) -> Result<i64, String> {
+    use bollard::exec::{CreateExecOptions, StartExecOptions};
+    let cmd: Vec<String> = command
+        .iter()
+        .map(|c| c.replace("{port}", &port.to_string()))
+        .collect();
+    let exec = docker
+        .create_exec(
+            name,
+            CreateExecOptions {
+                cmd: Some(cmd),
+                attach_stdout: Some(false),
+                attach_stderr: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("cannot run the health command: {e}"))?;
+    docker
+        .start_exec(
+            &exec.id,
+            Some(StartExecOptions {
+                detach: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|e| format!("cannot run the health command: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let state = docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if state.running != Some(true) {
+            return state
+                .exit_code
+                .ok_or_else(|| "the health command reported no exit code".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the health command did not finish within 10 s".into())
 }
 
 async fn http_status(address: &str, port: u16, path: &str) -> Result<u16, String> {

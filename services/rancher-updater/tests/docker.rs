@@ -18,11 +18,18 @@ fn web_image(ns: &str, version: &str, healthy: bool) -> String {
 }
 
 fn config(ns: &str, project: &str, ports: [u16; 2]) -> Arc<FerryConfig> {
-    config_with(ns, project, ports, "")
+    config_with(ns, project, ports, "", "")
 }
 
 /// `start_delay`: a shell pause before httpd starts, to make deploys take a while.
-fn config_with(ns: &str, project: &str, ports: [u16; 2], start_delay: &str) -> Arc<FerryConfig> {
+/// `container_extra`: more `[projects.<p>.container]` keys.
+fn config_with(
+    ns: &str,
+    project: &str,
+    ports: [u16; 2],
+    start_delay: &str,
+    container_extra: &str,
+) -> Arc<FerryConfig> {
     let command = if start_delay.is_empty() {
         r#"["/bin/httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"]"#.to_owned()
     } else {
@@ -50,6 +57,7 @@ fn config_with(ns: &str, project: &str, ports: [u16; 2], start_delay: &str) -> A
         ports = [{p1}, {p2}]
         command = {command}
         health_timeout_secs = 6
+        {container_extra}
         "#,
         amqp = amqp_url(),
         h1 = docker_hosts()[0],
@@ -289,7 +297,7 @@ async fn an_older_request_still_waiting_stands_down_for_a_newer_one() {
     let ns = unique_namespace();
     let project = format!("web{}", &ns[1..9]);
     let ports = [free_port(), free_port()];
-    let cfg = config_with(&ns, &project, ports, "2");
+    let cfg = config_with(&ns, &project, ports, "2", "");
     let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
     let (v1, v2, v3) = (
         web_image(&ns, "v1", true),
@@ -338,5 +346,49 @@ async fn an_older_request_still_waiting_stands_down_for_a_newer_one() {
     assert_eq!(served, "v3");
     a.stop().await;
     b.stop().await;
+    cleanup(&project);
+}
+
+#[tokio::test]
+async fn a_health_command_gates_the_switch_like_the_http_check() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config_with(
+        &ns,
+        &project,
+        ports,
+        "",
+        r#"health_command = ["/bin/test", "-f", "/www/healthz"]"#,
+    );
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, broken) = (web_image(&ns, "v1", true), web_image(&ns, "v2", false));
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    publisher
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    publisher
+        .publish(&request(&project, &broken, "v2"))
+        .await
+        .unwrap();
+    let failed = tap
+        .expect("deploy.failed.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeployFailed(f) = &failed.event else {
+        panic!()
+    };
+    assert!(
+        f.reason.contains("the health command exited with 1"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(serving(ports[0]).await.as_deref(), Some("v1"));
+    updater.stop().await;
     cleanup(&project);
 }
