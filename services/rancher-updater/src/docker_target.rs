@@ -46,7 +46,8 @@ pub struct Running {
 
 pub enum Outcome {
     Succeeded {
-        previous: Option<Running>,
+        /// The image that ran before, if any.
+        previous_image: Option<String>,
         hosts: Vec<HostTiming>,
     },
     Failed {
@@ -125,7 +126,7 @@ pub fn newer(a: Uuid, b: Uuid) -> bool {
 pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Outcome, String> {
     let mut switched: Vec<(Docker, Option<Running>, String)> = Vec::new();
     let mut timings = Vec::new();
-    let mut previous = None;
+    let mut previous_image = None;
     for host in hosts {
         let started = Instant::now();
         let docker = ferry_shared::docker::connect(&host.url)
@@ -150,7 +151,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
                     running: old.clone(),
                 });
             }
-            previous.get_or_insert_with(|| old.clone());
+            previous_image.get_or_insert_with(|| old.image.clone());
         }
         match switch_host(&docker, host, t, old.as_ref()).await {
             Ok(new_name) => {
@@ -173,7 +174,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
         }
     }
     Ok(Outcome::Succeeded {
-        previous,
+        previous_image,
         hosts: timings,
     })
 }

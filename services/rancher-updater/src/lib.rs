@@ -174,12 +174,15 @@ impl Stage {
         };
         drop(lock);
         let result = match outcome {
-            DeployOutcome::Succeeded { previous, hosts } => {
+            DeployOutcome::Succeeded {
+                previous_image,
+                hosts,
+            } => {
                 tracing::info!(environment = env, revision = %req.revision, "deployed");
                 Event::DeploySucceeded(DeploySucceeded {
                     revision: req.revision,
                     image: req.image,
-                    previous_image: previous.map(|p| p.image),
+                    previous_image,
                     hosts,
                 })
             }

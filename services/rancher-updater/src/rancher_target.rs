@@ -87,13 +87,7 @@ pub async fn deploy(r: &RancherConfig, image: &str) -> Result<Outcome, Retry> {
     }
     match wait_for(&api, &["active"], timeout).await {
         Ok(_) => Ok(Outcome::Succeeded {
-            previous: Some(crate::docker_target::Running {
-                id: r.service_id.clone(),
-                image: previous.trim_start_matches("docker:").to_owned(),
-                revision: String::new(),
-                run_id: None,
-                port: 0,
-            }),
+            previous_image: Some(previous.trim_start_matches("docker:").to_owned()),
             hosts: vec![],
         }),
         Err(why) => Err(Retry(why)),

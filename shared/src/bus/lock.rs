@@ -23,8 +23,10 @@ impl Lock {
     ) -> Result<Option<Lock>, BusError> {
         let queue = format!("{}.lock.{name}", cfg.namespace);
         let deadline = Instant::now() + wait;
+        // One connection for the whole wait: a refused declaration (RESOURCE_LOCKED)
+        // closes only the channel, so each attempt needs just a new channel.
+        let conn = connect::connect(cfg, &format!("lock {name}")).await?;
         loop {
-            let conn = connect::connect(cfg, &format!("lock {name}")).await?;
             let channel = conn
                 .create_channel()
                 .await
@@ -37,17 +39,15 @@ impl Lock {
                 auto_delete: true,
                 ..Default::default()
             };
-            match channel
+            if channel
                 .queue_declare(queue.as_str().into(), options, FieldTable::default())
                 .await
+                .is_ok()
             {
-                Ok(_) => return Ok(Some(Lock { _conn: conn })),
-                // RESOURCE_LOCKED: another connection holds it.
-                Err(_) => {
-                    let _ = conn.close(200, "lock busy".into()).await;
-                }
+                return Ok(Some(Lock { _conn: conn }));
             }
             if Instant::now() >= deadline {
+                let _ = conn.close(200, "lock busy".into()).await;
                 return Ok(None);
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
