@@ -41,6 +41,19 @@ pub struct FerryConfig {
     pub environments: BTreeMap<String, EnvironmentConfig>,
     #[serde(default)]
     pub projects: BTreeMap<String, ProjectConfig>,
+    /// People allowed to use the operator API (`ferry approve`, `reject`, `rollback`,
+    /// `deploy`, `runs`), each with a bearer token. The name is what events record.
+    #[serde(default)]
+    pub operators: BTreeMap<String, OperatorConfig>,
+    /// Notifications: channels, routes, the author map (see `notify_config`).
+    #[serde(default)]
+    pub notify: crate::notify_config::NotifyConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    pub token: Secret<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -251,9 +264,17 @@ pub struct EnvironmentConfig {
     /// Base URL the tester checks after a deploy.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// `false` holds a deploy into this environment until an operator approves it.
+    /// `false` holds a deploy into this environment until an operator approves it
+    /// (the same as `approval = "manual"`).
     #[serde(default = "default_true")]
     pub auto_confirm: bool,
+    /// `auto` or `manual`: whether a run that passed the previous environment's tests
+    /// waits for `ferry approve` before it is deployed here.
+    #[serde(default = "default_approval")]
+    pub approval: String,
+    /// How long a held run waits for an answer before it ends as expired.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_secs: u64,
     /// For `target = "rancher"`: the Rancher 1.6 service to upgrade.
     #[serde(default)]
     pub rancher: Option<RancherConfig>,
@@ -301,6 +322,21 @@ fn default_leftover() -> String {
     "finish".into()
 }
 
+fn default_approval() -> String {
+    "auto".into()
+}
+
+fn default_approval_timeout() -> u64 {
+    24 * 3600
+}
+
+impl EnvironmentConfig {
+    /// Whether promotion into this environment waits for an operator.
+    pub fn needs_approval(&self) -> bool {
+        self.approval == "manual" || !self.auto_confirm
+    }
+}
+
 fn default_target() -> String {
     "docker".into()
 }
@@ -327,6 +363,9 @@ pub struct ProjectConfig {
     /// How the image runs on `docker` target hosts.
     #[serde(default)]
     pub container: ContainerConfig,
+    /// What the tester checks after a deploy.
+    #[serde(default)]
+    pub tests: Option<crate::test_plan::TestPlan>,
 }
 
 /// The service's container on plain Docker hosts. Containers use the host's network.
@@ -683,6 +722,18 @@ impl FerryConfig {
                     ),
                 );
             }
+            if !["auto", "manual"].contains(&env.approval.as_str()) {
+                bad(
+                    format!("environments.{name}.approval"),
+                    format!("`{}` is not an approval mode; use `auto` or `manual`", env.approval),
+                );
+            }
+            if env.approval_timeout_secs == 0 {
+                bad(
+                    format!("environments.{name}.approval_timeout_secs"),
+                    "must be above 0".into(),
+                );
+            }
             for host in &env.hosts {
                 if !self.docker_hosts.contains_key(host) {
                     bad(
@@ -742,8 +793,89 @@ impl FerryConfig {
                     );
                 }
             }
+            if let Some(plan) = &proj.tests {
+                let has_base = |e: &str| {
+                    self.environments
+                        .get(e)
+                        .is_some_and(|c| c.base_url.is_some())
+                };
+                for (key, message) in
+                    crate::test_plan::problems(plan, &proj.environments, has_base)
+                {
+                    bad(format!("projects.{name}.tests.{key}"), message);
+                }
+                if let Some(host) = plan.container.as_ref().and_then(|c| c.host.as_ref())
+                    && !self.docker_hosts.contains_key(host)
+                {
+                    bad(
+                        format!("projects.{name}.tests.container.host"),
+                        format!("host `{host}` is not defined in [docker_hosts]"),
+                    );
+                }
+            }
         }
+        for (name, op) in &self.operators {
+            if op.token.expose().len() < 16 {
+                bad(
+                    format!("operators.{name}.token"),
+                    "must be at least 16 characters (e.g. `openssl rand -hex 24`)".into(),
+                );
+            }
+        }
+        p.extend(self.notify.problems(
+            crate::event::ALL_KINDS,
+            &self.projects.keys().map(String::as_str).collect::<Vec<_>>(),
+            &self.environments.keys().map(String::as_str).collect::<Vec<_>>(),
+        ));
         p
+    }
+
+    /// Every secret value in the configuration, for scrubbing text that leaves Ferry
+    /// (test output, notifications). Short values are left out: scrubbing `ab` from a
+    /// log would mangle it without protecting anything.
+    pub fn secret_values(&self) -> Vec<String> {
+        let h = &self.hooks;
+        let mut v: Vec<String> = [
+            &h.gitlab_token,
+            &h.github_secret,
+            &h.gitea_secret,
+            &h.svn_token,
+            &h.harbor_auth,
+            &h.manual_token,
+            &self.build.svn_password,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.expose().clone())
+        .collect();
+        v.extend(self.registry.iter().map(|r| r.password.expose().clone()));
+        v.extend(
+            self.environments
+                .values()
+                .filter_map(|e| e.rancher.as_ref())
+                .map(|r| r.secret_key.expose().clone()),
+        );
+        v.extend(self.operators.values().map(|o| o.token.expose().clone()));
+        if let Ok(url) = self.broker.url.expose().parse::<lapin::uri::AMQPUri>() {
+            v.push(url.authority.userinfo.password);
+        }
+        v.retain(|s| s.len() >= 4);
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The operator whose token this is, compared in constant time.
+    pub fn operator_for_token(&self, token: &str) -> Option<&str> {
+        use subtle::ConstantTimeEq;
+        let mut found = None;
+        for (name, op) in &self.operators {
+            let same: bool = op.token.expose().as_bytes().ct_eq(token.as_bytes()).into();
+            if same && found.is_none() {
+                found = Some(name.as_str());
+            }
+        }
+        found
     }
 }
 

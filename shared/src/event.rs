@@ -33,6 +33,11 @@ pub struct Envelope {
     /// Set for the kinds that concern one environment (pull, deploy, test).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// Set on a run that rebuilds an old revision only to roll this environment back
+    /// (its image was gone from the registry): the run deploys there and nowhere else.
+    /// Carried by every event of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<String>,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -48,6 +53,7 @@ impl Envelope {
             time: Utc::now(),
             project: project.into(),
             environment: None,
+            rollback_to: None,
             event,
         }
     }
@@ -66,13 +72,15 @@ impl Envelope {
     /// Running a handler twice therefore produces byte-for-byte the same ids, which is
     /// what lets the next stage recognise a repeat.
     pub fn follow(&self, event: Event, environment: Option<&str>) -> Self {
-        Self::caused_by(
+        let mut next = Self::caused_by(
             self.event_id,
             self.run_id,
             &self.project,
             event,
             environment,
-        )
+        );
+        next.rollback_to.clone_from(&self.rollback_to);
+        next
     }
 
     /// [`Envelope::follow`] for when only the cause's ids are known (e.g. a message
@@ -92,6 +100,7 @@ impl Envelope {
             time: Utc::now(),
             project: project.to_owned(),
             environment: environment.map(str::to_owned),
+            rollback_to: None,
             event,
         };
         let mut name = cause.as_bytes().to_vec();
@@ -125,6 +134,8 @@ impl Envelope {
             project: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             environment: &'a Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rollback_to: &'a Option<String>,
             kind: &'static str,
             payload: PayloadRef<'a>,
         }
@@ -136,6 +147,7 @@ impl Envelope {
             time: &self.time,
             project: &self.project,
             environment: &self.environment,
+            rollback_to: &self.rollback_to,
             kind: self.kind(),
             payload: PayloadRef(&self.event),
         };
@@ -157,6 +169,8 @@ impl Envelope {
             project: String,
             #[serde(default)]
             environment: Option<String>,
+            #[serde(default)]
+            rollback_to: Option<String>,
             #[serde(borrow)]
             kind: std::borrow::Cow<'a, str>,
             #[serde(borrow)]
@@ -174,6 +188,7 @@ impl Envelope {
             time: w.time,
             project: w.project,
             environment: w.environment,
+            rollback_to: w.rollback_to,
             event: Event::from_parts(&w.kind, w.payload.get())?,
         })
     }
@@ -257,8 +272,18 @@ events! {
     DeployFailed(StageFailed) = "deploy.failed",
     /// A newer run was already deployed: this older one is not (only rollbacks go back).
     DeploySuperseded(DeploySuperseded) = "deploy.superseded",
+    /// The environment went back to an earlier image: a failed test, a failed health
+    /// check after the deploy, or `ferry rollback`.
+    DeployRolledBack(DeployRolledBack) = "deploy.rolled_back",
     TestPassed(TestReport) = "test.passed",
-    TestFailed(StageFailed) = "test.failed",
+    /// The checks failed (`report` says which), or the tester gave up (no report).
+    TestFailed(TestFailure) = "test.failed",
+    /// The next environment needs a person's go-ahead (`ferry approve` / `ferry reject`).
+    ApprovalRequested(ApprovalRequested) = "approval.requested",
+    ApprovalGranted(Decision) = "approval.granted",
+    ApprovalRejected(Decision) = "approval.rejected",
+    /// Nobody answered before the hold expired: the run ends there.
+    ApprovalExpired(Decision) = "approval.expired",
     NotifyFailed(StageFailed) = "notify.failed",
 }
 
@@ -270,7 +295,10 @@ impl Event {
             "push" => Event::PushFailed(failure),
             "pull" => Event::PullFailed(failure),
             "deploy" => Event::DeployFailed(failure),
-            "test" => Event::TestFailed(failure),
+            "test" => Event::TestFailed(TestFailure {
+                failure,
+                report: None,
+            }),
             "notify" => Event::NotifyFailed(failure),
             _ => return None,
         })
@@ -333,10 +361,17 @@ pub struct ImagePulled {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeployRequested {
+    /// Empty (with `image` empty) in a rollback: "what ran before", which the updater
+    /// reads from the environment itself while it holds the deploy lock.
+    #[serde(default)]
     pub revision: String,
+    #[serde(default)]
     pub image: String,
     /// `promotion`, `manual` or `rollback` (only a rollback may go backwards).
     pub reason: String,
+    /// The operator who asked (from their API token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -345,6 +380,47 @@ pub struct DeployStarted {
     pub image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_image: Option<String>,
+    /// Set when this deploy goes back to an earlier image.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeployRolledBack {
+    /// What runs now.
+    pub revision: String,
+    pub image: String,
+    /// What ran before the rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_image: Option<String>,
+    /// Why: a failed test, a failed health check, or who asked.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostTiming>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequested {
+    pub revision: String,
+    /// The image (by digest) that passed, and that approval deploys.
+    pub image: String,
+    /// The environment whose tests it passed.
+    pub passed_in: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A person's (or the expiry's) answer to an approval request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub revision: String,
+    pub image: String,
+    /// The operator's name, or `ferry` for an expiry.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -372,8 +448,15 @@ pub struct DeploySuperseded {
 pub struct TestReport {
     pub revision: String,
     pub image: String,
+    /// What the environment ran before this deploy: where a failure rolls back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_image: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
+    /// The test container's output, size-capped, secrets scrubbed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    pub millis: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -381,8 +464,18 @@ pub struct CheckResult {
     pub name: String,
     pub passed: bool,
     pub millis: u64,
+    /// For a failure: what was expected and what came back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// `test.failed`: the stage failure, plus the report when the checks themselves failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestFailure {
+    #[serde(flatten)]
+    pub failure: StageFailed,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<TestReport>,
 }
 
 /// Why a stage gave up on a run. Published as `<stage>.failed[.<env>]`.

@@ -11,11 +11,13 @@ pub mod config;
 pub mod docker;
 pub mod event;
 pub mod metrics;
+pub mod notify_config;
 pub mod pipeline;
 pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod test_plan;
 
 /// Every service binary, in pipeline order.
 pub const SERVICES: [&str; 7] = [

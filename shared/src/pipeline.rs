@@ -18,7 +18,15 @@ pub fn stages() -> Vec<StageSpec> {
         spec(
             "rancher-updater",
             "deploy",
-            &["image.pulled.*", "test.passed.*", "deploy.requested.*"],
+            &[
+                "image.pulled.*",
+                "test.passed.*",
+                "test.failed.*",
+                "deploy.requested.*",
+                "approval.granted.*",
+                // Approval holds whose time ran out (dead-lettered by RabbitMQ).
+                "hold.expired.*",
+            ],
         ),
         spec("tester", "test", &["deploy.succeeded.*"]),
         // Whatever a person may want to hear about. This also gives every deploy event
@@ -32,6 +40,8 @@ pub fn stages() -> Vec<StageSpec> {
                 "deploy.succeeded.#",
                 "deploy.superseded.#",
                 "deploy.rolled_back.#",
+                "test.passed.#",
+                "approval.#",
             ],
         ),
     ]

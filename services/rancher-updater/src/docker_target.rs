@@ -23,6 +23,9 @@ pub const LABEL_REVISION: &str = "io.ferry.revision";
 pub const LABEL_IMAGE: &str = "io.ferry.image";
 pub const LABEL_RUN: &str = "io.ferry.run-id";
 pub const LABEL_PORT: &str = "io.ferry.port";
+/// What ran before this container: where "roll back to the previous" goes.
+pub const LABEL_PREVIOUS_IMAGE: &str = "io.ferry.previous-image";
+pub const LABEL_PREVIOUS_REVISION: &str = "io.ferry.previous-revision";
 
 /// What one deploy asks for.
 pub struct Target<'a> {
@@ -42,12 +45,15 @@ pub struct Running {
     pub revision: String,
     pub run_id: Option<Uuid>,
     pub port: u16,
+    pub previous_image: Option<String>,
+    pub previous_revision: Option<String>,
 }
 
 pub enum Outcome {
     Succeeded {
-        /// The image that ran before, if any.
+        /// The image (and revision) that ran before, if any.
         previous_image: Option<String>,
+        previous_revision: Option<String>,
         hosts: Vec<HostTiming>,
     },
     Failed {
@@ -111,6 +117,8 @@ pub async fn running(
                 .get(LABEL_PORT)
                 .and_then(|p| p.parse().ok())
                 .unwrap_or_default(),
+            previous_image: labels.get(LABEL_PREVIOUS_IMAGE).cloned(),
+            previous_revision: labels.get(LABEL_PREVIOUS_REVISION).cloned(),
         }
     }))
 }
@@ -127,6 +135,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
     let mut switched: Vec<(Docker, Option<Running>, String)> = Vec::new();
     let mut timings = Vec::new();
     let mut previous_image = None;
+    let mut previous_revision = None;
     for host in hosts {
         let started = Instant::now();
         let docker = ferry_shared::docker::connect(&host.url)
@@ -152,6 +161,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
                 });
             }
             previous_image.get_or_insert_with(|| old.image.clone());
+            previous_revision.get_or_insert_with(|| old.revision.clone());
         }
         match switch_host(&docker, host, t, old.as_ref()).await {
             Ok(new_name) => {
@@ -175,6 +185,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
     }
     Ok(Outcome::Succeeded {
         previous_image,
+        previous_revision,
         hosts: timings,
     })
 }
@@ -211,7 +222,7 @@ async fn switch_host(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     env.push(format!("PORT={port}"));
-    let labels = HashMap::from([
+    let mut labels = HashMap::from([
         (LABEL_PROJECT.to_owned(), t.project.to_owned()),
         (LABEL_ENVIRONMENT.to_owned(), t.environment.to_owned()),
         (LABEL_REVISION.to_owned(), t.revision.to_owned()),
@@ -219,6 +230,10 @@ async fn switch_host(
         (LABEL_RUN.to_owned(), t.run_id.to_string()),
         (LABEL_PORT.to_owned(), port.to_string()),
     ]);
+    if let Some(old) = old {
+        labels.insert(LABEL_PREVIOUS_IMAGE.to_owned(), old.image.clone());
+        labels.insert(LABEL_PREVIOUS_REVISION.to_owned(), old.revision.clone());
+    }
     let cmd = (!t.container.command.is_empty()).then(|| {
         t.container
             .command

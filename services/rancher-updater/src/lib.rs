@@ -1,29 +1,35 @@
-//! rancher-updater: deploys an image into one environment.
+//! rancher-updater: deploys an image into one environment, and takes it back.
 //!
-//! Takes `image.pulled.<env>` (for the project's first environment),
-//! `test.passed.<env>` (promotion to the next environment) and
-//! `deploy.requested.<env>` (manual deploys, rollbacks).
+//! Takes `image.pulled.<env>` (the project's first environment), `test.passed.<env>`
+//! (promotion to the next environment, or an approval hold when that one has
+//! `approval = "manual"`), `approval.granted.<env>`, `hold.expired.<env>`,
+//! `test.failed.<env>` (roll back to what ran before) and `deploy.requested.<env>`
+//! (manual deploys and rollbacks from the operator API).
 //!
 //! One deploy per (project, environment) at a time across all replicas: a deploy holds
 //! a RabbitMQ-held lock (see `ferry_shared::bus::Lock`) while it runs. A run older
 //! than the one running in the environment is not deployed (`deploy.superseded`)
-//! unless it is an explicit rollback: run ids are time-ordered, and the running
-//! containers carry theirs in a label.
+//! unless it is an explicit rollback: run ids are time-ordered, and what runs carries
+//! its run id in a label (container labels, or the Rancher launchConfig's).
 //!
 //! Targets: `docker` (rolling update over plain Docker hosts, see `docker_target`) and
 //! `rancher` (a Rancher 1.6 service upgrade, see `rancher_target`).
 
 pub mod docker_target;
+mod gate;
 pub mod rancher_api;
 mod rancher_target;
+mod request;
 
-use docker_target::{Host, Outcome as DeployOutcome, Target};
+use docker_target::{Host, Outcome as DeployOutcome, Running, Target};
 use ferry_shared::bus::{Context, Handler, Latest, Lock, Outcome, StageSpec};
-use ferry_shared::config::FerryConfig;
+use ferry_shared::config::{EnvironmentConfig, FerryConfig};
 use ferry_shared::event::{
-    DeployStarted, DeploySucceeded, DeploySuperseded, Envelope, Event, StageFailed,
+    ApprovalRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
+    Envelope, Event, StageFailed,
 };
-use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
+use ferry_shared::service::ServiceDefaults;
+use request::{Kind, Request, Step};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,53 +53,49 @@ pub struct Stage {
     cfg: Arc<FerryConfig>,
 }
 
-/// What an event asks to deploy.
-struct Request {
-    environment: String,
-    image: String,
-    revision: String,
-    rollback: bool,
-}
-
 impl Stage {
     pub fn new(cfg: Arc<FerryConfig>) -> Self {
         Self { cfg }
     }
 
-    /// `None` when the event needs no deploy (an image ready in a later environment
-    /// waits for promotion; a pass in the last environment ends the run).
-    fn request(&self, event: &Envelope) -> Result<Option<Request>, Outcome> {
-        let project = configured_project(&self.cfg, event)?;
-        let env = event.environment.clone().unwrap_or_default();
-        let first = project.environments.first();
-        let req = |environment: String, image: &str, revision: &str, rollback| Request {
-            environment,
-            image: image.to_owned(),
-            revision: revision.to_owned(),
-            rollback,
-        };
-        Ok(match &event.event {
-            Event::ImagePulled(p) if first == Some(&env) => {
-                Some(req(env, &p.image, &p.revision, false))
-            }
-            Event::ImagePulled(_) => None,
-            Event::TestPassed(t) => {
-                let next = project
-                    .environments
-                    .iter()
-                    .skip_while(|e| **e != env)
-                    .nth(1);
-                next.map(|n| req(n.clone(), &t.image, &t.revision, false))
-            }
-            Event::DeployRequested(r) => {
-                Some(req(env, &r.image, &r.revision, r.reason == "rollback"))
-            }
-            _ => return Err(not_handled(SERVICE, event)),
-        })
+    fn hosts(&self, env_cfg: &EnvironmentConfig) -> Vec<Host> {
+        env_cfg
+            .hosts
+            .iter()
+            .filter_map(|h| {
+                self.cfg.docker_hosts.get(h).map(|d| Host {
+                    name: h.clone(),
+                    url: d.url.clone(),
+                })
+            })
+            .collect()
     }
 
-    async fn deploy(&self, ctx: &Context, event: &Envelope, req: Request) -> Outcome {
-        let env = req.environment.as_str();
+    /// What the environment runs now: the first host's container, or the Rancher
+    /// service's launchConfig.
+    async fn current(
+        &self,
+        project: &str,
+        env: &str,
+        env_cfg: &EnvironmentConfig,
+    ) -> Result<Option<Running>, String> {
+        if let Some(r) = env_cfg.rancher.as_ref().filter(|_| env_cfg.target == "rancher") {
+            return rancher_target::current(r).await;
+        }
+        for host in self.hosts(env_cfg) {
+            let docker = ferry_shared::docker::connect(&host.url)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(r) = docker_target::running(&docker, project, env).await? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn deploy(&self, ctx: &Context, event: &Envelope, mut req: Request) -> Outcome {
+        let env = req.environment.clone();
+        let env = env.as_str();
         let Some(env_cfg) = self.cfg.environments.get(env) else {
             return Outcome::GiveUp(format!("environment `{env}` is not configured"));
         };
@@ -104,7 +106,7 @@ impl Stage {
             Ok(l) => l,
             Err(e) => return Outcome::RetryLater(format!("cannot record the deploy request: {e}")),
         };
-        if !req.rollback
+        if !req.is_rollback()
             && let Err(e) = latest.offer(event.run_id).await
         {
             return Outcome::RetryLater(format!("cannot record the deploy request: {e}"));
@@ -119,35 +121,123 @@ impl Stage {
             }
             Err(e) => return Outcome::RetryLater(format!("cannot take the deploy lock: {e}")),
         };
-        if !req.rollback
+        if !req.is_rollback()
             && let Ok(Some(newest)) = latest.newest().await
             && docker_target::newer(newest, event.run_id)
         {
             drop(lock);
             return self.superseded(ctx, event, req, newest).await;
         }
+        let current = match self.current(&event.project, env, env_cfg).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::RetryLater(format!("cannot read what runs in {env}: {e}")),
+        };
+        if let Kind::Rollback { only_if_run, .. } = &req.kind {
+            if let Some(run) = only_if_run
+                && current.as_ref().and_then(|c| c.run_id) != Some(*run)
+            {
+                tracing::info!(environment = env, "not rolled back: it no longer runs this run");
+                return Outcome::Done;
+            }
+            if req.image.is_empty() {
+                match current.as_ref().and_then(|c| c.previous_image.clone()) {
+                    Some(image) => {
+                        req.image = image;
+                        req.revision = current
+                            .as_ref()
+                            .and_then(|c| c.previous_revision.clone())
+                            .unwrap_or_default();
+                    }
+                    None => {
+                        return self
+                            .failed(ctx, event, env, format!(
+                                "nothing to roll back to: {env} has no earlier deploy recorded \
+                                 (name a revision: ferry rollback {} --env {env} --to <revision>)",
+                                event.project
+                            ))
+                            .await;
+                    }
+                }
+            }
+        }
         let started = event.follow(
             Event::DeployStarted(DeployStarted {
                 revision: req.revision.clone(),
                 image: req.image.clone(),
-                previous_image: None,
+                previous_image: current.as_ref().map(|c| c.image.clone()),
+                rollback: req.is_rollback(),
             }),
             Some(env),
         );
         if let Err(retry) = ctx.publish(&started).await {
             return retry;
         }
-        let outcome = if env_cfg.target == "docker" {
-            let hosts: Vec<Host> = env_cfg
-                .hosts
-                .iter()
-                .filter_map(|h| {
-                    self.cfg.docker_hosts.get(h).map(|d| Host {
-                        name: h.clone(),
-                        url: d.url.clone(),
-                    })
+        let outcome = match self.run_target(event, env, env_cfg, &req).await {
+            Ok(o) => o,
+            Err(retry) => return retry,
+        };
+        drop(lock);
+        let result = match (outcome, req.kind) {
+            (DeployOutcome::Succeeded { previous_image, previous_revision, hosts }, Kind::Forward) => {
+                tracing::info!(environment = env, revision = %req.revision, "deployed");
+                let _ = previous_revision;
+                Event::DeploySucceeded(DeploySucceeded {
+                    revision: req.revision,
+                    image: req.image,
+                    previous_image,
+                    hosts,
                 })
+            }
+            (DeployOutcome::Succeeded { hosts, .. }, Kind::Rollback { reason, .. }) => {
+                tracing::info!(environment = env, revision = %req.revision, "rolled back: {reason}");
+                Event::DeployRolledBack(DeployRolledBack {
+                    revision: req.revision,
+                    image: req.image,
+                    from_revision: current.as_ref().map(|c| c.revision.clone()),
+                    from_image: current.map(|c| c.image),
+                    reason,
+                    hosts,
+                })
+            }
+            (DeployOutcome::Failed { reason }, _) => {
+                return self.failed(ctx, event, env, reason).await;
+            }
+            (DeployOutcome::Superseded { running }, _) => Event::DeploySuperseded(DeploySuperseded {
+                revision: req.revision,
+                image: req.image,
+                running_image: running.image,
+                running_run_id: running.run_id.unwrap_or_default(),
+            }),
+        };
+        ctx.publish_all(&[event.follow(result, Some(env))]).await
+    }
+
+    async fn run_target(
+        &self,
+        event: &Envelope,
+        env: &str,
+        env_cfg: &EnvironmentConfig,
+        req: &Request,
+    ) -> Result<DeployOutcome, Outcome> {
+        if env_cfg.target == "docker" {
+            let hosts = self.hosts(env_cfg);
+            // A rollback or a manual deploy may name an image the hosts never had (or
+            // one cleaned up since): nothing is stopped before every host has it.
+            let pairs: Vec<(String, String)> =
+                hosts.iter().map(|h| (h.name.clone(), h.url.clone())).collect();
+            let missing: Vec<String> = puller::pull::pull_all(&self.cfg, &req.image, &pairs)
+                .await
+                .into_iter()
+                .filter_map(|r| r.error)
                 .collect();
+            if !missing.is_empty() {
+                return Ok(DeployOutcome::Failed {
+                    reason: format!(
+                        "the image is not on every host of {env} and could not be pulled ({}); nothing was changed",
+                        missing.join("; ")
+                    ),
+                });
+            }
             let project = &self.cfg.projects[&event.project];
             let target = Target {
                 project: &event.project,
@@ -157,57 +247,38 @@ impl Stage {
                 run_id: event.run_id,
                 container: &project.container,
             };
-            match docker_target::deploy(&hosts, &target, req.rollback).await {
-                Ok(o) => o,
-                Err(e) => return Outcome::RetryLater(format!("cannot reach a host of {env}: {e}")),
-            }
-        } else {
-            let Some(r) = &env_cfg.rancher else {
-                return Outcome::GiveUp(format!(
-                    "environment `{env}` has target rancher but no [environments.{env}.rancher] section"
-                ));
-            };
-            match rancher_target::deploy(r, &req.image).await {
-                Ok(o) => o,
-                Err(rancher_target::Retry(why)) => return Outcome::RetryLater(why),
-            }
+            return docker_target::deploy(&hosts, &target, req.is_rollback())
+                .await
+                .map_err(|e| Outcome::RetryLater(format!("cannot reach a host of {env}: {e}")));
+        }
+        let Some(r) = &env_cfg.rancher else {
+            return Err(Outcome::GiveUp(format!(
+                "environment `{env}` has target rancher but no [environments.{env}.rancher] section"
+            )));
         };
-        drop(lock);
-        let result = match outcome {
-            DeployOutcome::Succeeded {
-                previous_image,
-                hosts,
-            } => {
-                tracing::info!(environment = env, revision = %req.revision, "deployed");
-                Event::DeploySucceeded(DeploySucceeded {
-                    revision: req.revision,
-                    image: req.image,
-                    previous_image,
-                    hosts,
-                })
-            }
-            DeployOutcome::Failed { reason } => {
-                tracing::warn!(environment = env, "deploy failed: {reason}");
-                Event::DeployFailed(StageFailed {
-                    service: SERVICE.to_owned(),
-                    reason,
-                    attempts: ctx.attempt,
-                    failed_event_id: event.event_id,
-                    failed_kind: event.kind().to_owned(),
-                })
-            }
-            DeployOutcome::Superseded { running } => Event::DeploySuperseded(DeploySuperseded {
-                revision: req.revision,
-                image: req.image,
-                running_image: running.image,
-                running_run_id: running.run_id.unwrap_or_default(),
-            }),
+        let deploying = rancher_target::Deploying {
+            image: &req.image,
+            revision: &req.revision,
+            run_id: event.run_id,
+            rollback: req.is_rollback(),
         };
-        ctx.publish_all(&[event.follow(result, Some(env))]).await
+        rancher_target::deploy(r, &deploying)
+            .await
+            .map_err(|rancher_target::Retry(why)| Outcome::RetryLater(why))
     }
-}
 
-impl Stage {
+    async fn failed(&self, ctx: &Context, event: &Envelope, env: &str, reason: String) -> Outcome {
+        tracing::warn!(environment = env, "deploy failed: {reason}");
+        let e = Event::DeployFailed(StageFailed {
+            service: SERVICE.to_owned(),
+            reason,
+            attempts: ctx.attempt,
+            failed_event_id: event.event_id,
+            failed_kind: event.kind().to_owned(),
+        });
+        ctx.publish_all(&[event.follow(e, Some(env))]).await
+    }
+
     /// A newer run was requested for the environment: this one is not deployed.
     async fn superseded(
         &self,
@@ -230,9 +301,27 @@ impl Stage {
 
 impl Handler for Stage {
     async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
-        match self.request(&event) {
-            Ok(Some(req)) => self.deploy(&ctx, &event, req).await,
-            Ok(None) => Outcome::Done,
+        match request::step(&self.cfg, &event, SERVICE) {
+            Ok(Step::Deploy(req)) => self.deploy(&ctx, &event, req).await,
+            Ok(Step::Hold {
+                environment,
+                image,
+                revision,
+                passed_in,
+                timeout_secs,
+            }) => {
+                let timeout = Duration::from_secs(timeout_secs);
+                let request = ApprovalRequested {
+                    revision,
+                    image,
+                    passed_in,
+                    expires_at: event.time
+                        + chrono::Duration::from_std(timeout).unwrap_or_else(|_| chrono::Duration::days(36_500)),
+                };
+                gate::place(&self.cfg, &ctx, &event, request, &environment, timeout).await
+            }
+            Ok(Step::Expired(request)) => gate::expired(&ctx, &event, &request).await,
+            Ok(Step::Nothing) => Outcome::Done,
             Err(outcome) => outcome,
         }
     }

@@ -5,7 +5,10 @@
 //! timeout is cancelled and rolled back. Every Rancher error ends in a clear failure
 //! or a retry, never a stuck run.
 
-use crate::docker_target::Outcome;
+use crate::docker_target::{
+    LABEL_IMAGE, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_REVISION, LABEL_REVISION, LABEL_RUN,
+    Outcome, Running, newer,
+};
 use crate::rancher_api::{Api, ApiError};
 use ferry_shared::config::RancherConfig;
 use hyper::StatusCode;
@@ -15,14 +18,49 @@ use std::time::{Duration, Instant};
 /// Transient trouble (Rancher unreachable, 5xx, a transition still going on): retry.
 pub struct Retry(pub String);
 
-pub async fn deploy(r: &RancherConfig, image: &str) -> Result<Outcome, Retry> {
-    let api = Api::new(
+/// What is deployed, recorded in the launchConfig's labels so the next deploy (and
+/// `ferry status`) can read what runs and what ran before.
+pub struct Deploying<'a> {
+    pub image: &'a str,
+    pub revision: &'a str,
+    pub run_id: uuid::Uuid,
+    pub rollback: bool,
+}
+
+fn api(r: &RancherConfig) -> Api {
+    Api::new(
         &r.url,
         &r.project_id,
         &r.service_id,
         &r.access_key,
         r.secret_key.expose(),
-    );
+    )
+}
+
+/// What the service runs now, read from its launchConfig (and Ferry's labels on it).
+pub async fn current(r: &RancherConfig) -> Result<Option<Running>, String> {
+    let service = api(r).service().await.map_err(|e| e.to_string())?;
+    Ok(running_of(&service))
+}
+
+fn running_of(service: &Value) -> Option<Running> {
+    let launch = &service["launchConfig"];
+    let image = launch["imageUuid"].as_str()?.trim_start_matches("docker:");
+    let label = |k: &str| launch["labels"][k].as_str().map(str::to_owned);
+    Some(Running {
+        id: service["id"].as_str().unwrap_or_default().to_owned(),
+        image: label(LABEL_IMAGE).unwrap_or_else(|| image.to_owned()),
+        revision: label(LABEL_REVISION).unwrap_or_default(),
+        run_id: label(LABEL_RUN).and_then(|r| uuid::Uuid::parse_str(&r).ok()),
+        port: 0,
+        previous_image: label(LABEL_PREVIOUS_IMAGE),
+        previous_revision: label(LABEL_PREVIOUS_REVISION),
+    })
+}
+
+pub async fn deploy(r: &RancherConfig, d: &Deploying<'_>) -> Result<Outcome, Retry> {
+    let image = d.image;
+    let api = api(r);
     let timeout = Duration::from_secs(r.timeout_secs);
     let mut service = match api.service().await {
         Ok(s) => s,
@@ -52,12 +90,37 @@ pub async fn deploy(r: &RancherConfig, image: &str) -> Result<Outcome, Retry> {
             )));
         }
     };
-    let previous = service["launchConfig"]["imageUuid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let running = running_of(&service);
+    if let Some(old) = &running {
+        if old.image == image {
+            return Ok(Outcome::Succeeded {
+                previous_image: old.previous_image.clone(),
+                previous_revision: old.previous_revision.clone(),
+                hosts: vec![],
+            });
+        }
+        if let Some(run) = old.run_id
+            && newer(run, d.run_id)
+            && !d.rollback
+        {
+            return Ok(Outcome::Superseded {
+                running: old.clone(),
+            });
+        }
+    }
     let mut launch = service["launchConfig"].clone();
     launch["imageUuid"] = json!(format!("docker:{image}"));
+    if !launch["labels"].is_object() {
+        launch["labels"] = json!({});
+    }
+    let labels = &mut launch["labels"];
+    labels[LABEL_IMAGE] = json!(image);
+    labels[LABEL_REVISION] = json!(d.revision);
+    labels[LABEL_RUN] = json!(d.run_id.to_string());
+    if let Some(old) = &running {
+        labels[LABEL_PREVIOUS_IMAGE] = json!(old.image);
+        labels[LABEL_PREVIOUS_REVISION] = json!(old.revision);
+    }
     let strategy = json!({ "inServiceStrategy": {
         "batchSize": r.batch_size, "intervalMillis": r.interval_millis, "startFirst": r.start_first,
         "launchConfig": launch, "secondaryLaunchConfigs": []
@@ -87,7 +150,8 @@ pub async fn deploy(r: &RancherConfig, image: &str) -> Result<Outcome, Retry> {
     }
     match wait_for(&api, &["active"], timeout).await {
         Ok(_) => Ok(Outcome::Succeeded {
-            previous_image: Some(previous.trim_start_matches("docker:").to_owned()),
+            previous_image: running.as_ref().map(|o| o.image.clone()),
+            previous_revision: running.map(|o| o.revision),
             hosts: vec![],
         }),
         Err(why) => Err(Retry(why)),

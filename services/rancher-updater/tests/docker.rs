@@ -105,6 +105,7 @@ fn request(project: &str, image: &str, version: &str) -> Envelope {
             revision: version.into(),
             image: image.into(),
             reason: "manual".into(),
+            requested_by: None,
         }),
     );
     e.environment = Some("staging".into());

@@ -96,6 +96,7 @@ impl World {
                 revision: "r".into(),
                 image: image.into(),
                 reason: "manual".into(),
+                requested_by: None,
             }),
         );
         e.environment = Some("prod".into());

@@ -1,11 +1,24 @@
-//! tester: consumes `deploy.succeeded.<env>`, publishes `test.passed.<env>` or
-//! `test.failed.<env>`. Placeholder until the test-gate issue: every deploy passes.
+//! tester: consumes `deploy.succeeded.<env>`, runs the project's test plan against that
+//! environment (HTTP checks, then the optional test container) and publishes
+//! `test.passed.<env>` (the updater then promotes the same image to the next
+//! environment) or `test.failed.<env>` with every check's result (the updater then
+//! rolls the environment back to what it ran before).
+//!
+//! An environment the plan does not cover passes at once, so promotion never waits on
+//! tests nobody wrote. Trouble running the tests (a Docker host away) is retried, never
+//! reported as a failed test: only the application's own answers fail a run.
+
+pub mod container;
+pub mod http_check;
 
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{Envelope, Event, TestReport};
-use ferry_shared::service::{ServiceDefaults, not_handled};
+use ferry_shared::event::{
+    CheckResult, DeploySucceeded, Envelope, Event, StageFailed, TestFailure, TestReport,
+};
+use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub const SERVICE: &str = "tester";
 
@@ -20,12 +33,111 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     shutdown_grace_secs: 25,
 };
 
-pub struct Stage;
+pub struct Stage {
+    cfg: Arc<FerryConfig>,
+    client: reqwest::Client,
+    secrets: Vec<String>,
+}
 
 impl Stage {
-    pub fn new(_cfg: Arc<FerryConfig>) -> Self {
-        Self
+    pub fn new(cfg: Arc<FerryConfig>) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("ferry-tester/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .unwrap_or_default();
+        let secrets = cfg.secret_values();
+        Self {
+            cfg,
+            client,
+            secrets,
+        }
     }
+
+    fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
+        out
+    }
+
+    async fn test(&self, event: &Envelope, deployed: &DeploySucceeded) -> Result<TestReport, Outcome> {
+        let started = Instant::now();
+        let project = configured_project(&self.cfg, event)?;
+        let env_name = event.environment.as_deref().unwrap_or_default();
+        let env = self.cfg.environments.get(env_name);
+        let base_url = env.and_then(|e| e.base_url.as_deref());
+        let mut report = TestReport {
+            revision: deployed.revision.clone(),
+            image: deployed.image.clone(),
+            previous_image: deployed.previous_image.clone(),
+            checks: vec![],
+            output: None,
+            millis: 0,
+        };
+        let Some(plan) = project.tests.as_ref().filter(|p| p.covers(env_name)) else {
+            return Ok(report);
+        };
+        let mut first = true;
+        for check in plan.checks.iter().filter(|c| c.runs_in(env_name)) {
+            let wait = first.then(|| Duration::from_secs(plan.wait_until_healthy_secs));
+            first = false;
+            let mut result = http_check::run(&self.client, base_url, check, wait).await;
+            result.detail = result.detail.map(|d| self.scrub(&d));
+            tracing::info!(check = %result.name, passed = result.passed, millis = result.millis, "check");
+            report.checks.push(result);
+        }
+        if let Some(c) = plan.container.as_ref().filter(|c| c.runs_in(env_name)) {
+            let host_name = c
+                .host
+                .clone()
+                .or_else(|| env.and_then(|e| e.hosts.first().cloned()));
+            let host_url = match &host_name {
+                Some(h) => self.cfg.docker_hosts.get(h).map(|d| d.url.clone()),
+                None => Some(self.cfg.build.docker_host.clone()),
+            }
+            .unwrap_or_default();
+            let subject = container::Subject {
+                project: &event.project,
+                environment: env_name,
+                run_id: event.run_id.to_string(),
+                revision: &deployed.revision,
+                image: &deployed.image,
+                target_url: base_url.unwrap_or_default(),
+            };
+            let host = (host_name.as_deref().unwrap_or("build host"), host_url.as_str());
+            match container::run(&self.cfg, host, c, &subject).await {
+                Ok(ran) => {
+                    let mut check = ran.check;
+                    check.detail = check.detail.map(|d| self.scrub(&d));
+                    report.checks.push(check);
+                    report.output = Some(self.scrub(&ran.output));
+                }
+                Err(why) => return Err(Outcome::RetryLater(self.scrub(&why))),
+            }
+        }
+        report.millis = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+}
+
+/// One line a person can act on: which checks failed and why.
+fn summary(checks: &[CheckResult]) -> String {
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| match &c.detail {
+            Some(d) => format!("{}: {d}", c.name),
+            None => c.name.clone(),
+        })
+        .collect();
+    format!(
+        "{} of {} checks failed: {}",
+        failed.len(),
+        checks.len(),
+        failed.join(" | ")
+    )
 }
 
 impl Handler for Stage {
@@ -33,14 +145,28 @@ impl Handler for Stage {
         let Event::DeploySucceeded(deployed) = &event.event else {
             return not_handled(SERVICE, &event);
         };
-        let passed = event.follow(
-            Event::TestPassed(TestReport {
-                revision: deployed.revision.clone(),
-                image: deployed.image.clone(),
-                checks: vec![],
-            }),
-            event.environment.as_deref(),
-        );
-        ctx.publish_all(&[passed]).await
+        let report = match self.test(&event, deployed).await {
+            Ok(r) => r,
+            Err(outcome) => return outcome,
+        };
+        let env = event.environment.as_deref();
+        let result = if report.checks.iter().all(|c| c.passed) {
+            tracing::info!(environment = ?env, checks = report.checks.len(), "tests passed");
+            Event::TestPassed(report)
+        } else {
+            let reason = summary(&report.checks);
+            tracing::warn!(environment = ?env, "tests failed: {reason}");
+            Event::TestFailed(TestFailure {
+                failure: StageFailed {
+                    service: SERVICE.to_owned(),
+                    reason,
+                    attempts: ctx.attempt,
+                    failed_event_id: event.event_id,
+                    failed_kind: event.kind().to_owned(),
+                },
+                report: Some(report),
+            })
+        };
+        ctx.publish_all(&[event.follow(result, env)]).await
     }
 }

@@ -5,6 +5,7 @@ pub mod connect;
 mod consumer;
 mod error;
 pub mod headers;
+pub mod hold;
 mod latest;
 mod lock;
 mod publisher;

@@ -1,0 +1,200 @@
+//! Approval holds, kept in RabbitMQ. A run waiting for a person is one message (its
+//! `approval.requested` event) alone in a queue named after the run. Whoever takes the
+//! message decides: `ferry approve`, `ferry reject`, or the queue's message TTL, which
+//! dead-letters it to the events exchange as `hold.expired.<env>` for the updater.
+//! RabbitMQ hands a message to one taker only, so approve, reject and expiry cannot
+//! both happen, across any number of API replicas and without a database. A hold
+//! survives broker restarts (durable queue, persistent message); the queue deletes
+//! itself an hour after its hold ended.
+
+use super::{BusError, connect, topology};
+use crate::config::BrokerConfig;
+use crate::event::Envelope;
+use lapin::message::BasicGetMessage;
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection};
+use std::time::Duration;
+use uuid::Uuid;
+
+pub fn queue_name(namespace: &str, run_id: Uuid) -> String {
+    format!("{namespace}.hold.{run_id}")
+}
+
+/// The routing key an expired hold of `environment` comes back with.
+pub fn expired_key(environment: &str) -> String {
+    format!("hold.expired.{environment}")
+}
+
+fn channel_error(step: &'static str) -> impl Fn(lapin::Error) -> BusError {
+    move |source| BusError::Channel { step, source }
+}
+
+async fn open(cfg: &BrokerConfig, what: &str) -> Result<(Connection, Channel), BusError> {
+    let conn = connect::connect(cfg, what).await?;
+    let channel = conn
+        .create_channel()
+        .await
+        .map_err(channel_error("channel.open"))?;
+    Ok((conn, channel))
+}
+
+/// Hold `request` (an `approval.requested` event with its environment set) for `ttl`.
+/// Placing the same run's hold again while it waits changes nothing.
+pub async fn place(cfg: &BrokerConfig, request: &Envelope, ttl: Duration) -> Result<(), BusError> {
+    let env = request.environment.as_deref().unwrap_or_default();
+    let queue = queue_name(&cfg.namespace, request.run_id);
+    let (conn, channel) = open(cfg, &format!("hold {}", request.run_id)).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(channel_error("confirm.select"))?;
+    let ttl_ms = ttl.as_millis().min(i64::MAX as u128) as i64;
+    let mut args = FieldTable::default();
+    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl_ms));
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(topology::exchange_name(&cfg.namespace).into()),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(expired_key(env).into()),
+    );
+    args.insert(
+        "x-expires".into(),
+        AMQPValue::LongLongInt(ttl_ms.saturating_add(3_600_000)),
+    );
+    let declared = channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .map_err(|source| BusError::Declare {
+            name: queue.clone(),
+            source,
+        })?;
+    if declared.message_count() == 0 {
+        channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &request.to_json(),
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into())
+                    .with_message_id(request.event_id.to_string().into()),
+            )
+            .await
+            .map_err(channel_error("basic.publish"))?
+            .await
+            .map_err(channel_error("publisher confirm"))?;
+    }
+    let _ = conn.close(200, "hold placed".into()).await;
+    Ok(())
+}
+
+/// A hold taken off its queue: nobody else can take it until it is released.
+pub struct Taken {
+    pub request: Envelope,
+    conn: Connection,
+    channel: Channel,
+    queue: String,
+    message: BasicGetMessage,
+}
+
+impl Taken {
+    /// The decision is recorded (published): the hold is gone for good.
+    pub async fn settle(self) -> Result<(), BusError> {
+        self.message
+            .delivery
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(channel_error("basic.ack"))?;
+        let _ = self
+            .channel
+            .queue_delete(
+                self.queue.as_str().into(),
+                QueueDeleteOptions {
+                    if_empty: true,
+                    ..Default::default()
+                },
+            )
+            .await;
+        let _ = self.conn.close(200, "hold settled".into()).await;
+        Ok(())
+    }
+
+    /// The decision could not be recorded: put the hold back for another try.
+    pub async fn release(self) {
+        let _ = self
+            .message
+            .delivery
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await;
+        let _ = self.conn.close(200, "hold released".into()).await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("the held request of run {0} is not a Ferry event: {1}")]
+    Undecodable(Uuid, String),
+}
+
+/// Take run `run_id`'s hold, if it has one waiting.
+pub async fn take(cfg: &BrokerConfig, run_id: Uuid) -> Result<Option<Taken>, TakeError> {
+    let queue = queue_name(&cfg.namespace, run_id);
+    let (conn, channel) = open(cfg, &format!("decide {run_id}")).await?;
+    // A passive declare fails (and closes the channel) when there is no hold at all.
+    let exists = channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .is_ok();
+    if !exists {
+        let _ = conn.close(200, "no hold".into()).await;
+        return Ok(None);
+    }
+    let got = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+        .await
+        .map_err(channel_error("basic.get"))?;
+    let Some(message) = got else {
+        let _ = conn.close(200, "no hold".into()).await;
+        return Ok(None);
+    };
+    match Envelope::from_json(&message.delivery.data) {
+        Ok(request) => Ok(Some(Taken {
+            request,
+            conn,
+            channel,
+            queue,
+            message,
+        })),
+        Err(e) => {
+            let _ = message.delivery.nack(BasicNackOptions::default()).await;
+            let _ = conn.close(200, "bad hold".into()).await;
+            Err(TakeError::Undecodable(run_id, e.to_string()))
+        }
+    }
+}
