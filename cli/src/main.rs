@@ -2,6 +2,7 @@
 //! 64 bad configuration.
 
 mod hook;
+mod ops;
 mod status;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ struct Cli {
     /// Configuration file [default: $FERRY_CONFIG or /etc/ferry/ferry.toml]
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    api: ops::Api,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +48,55 @@ enum Command {
     Logs {
         /// The run id (from the hook's 202 answer, an event, or a notification)
         run: String,
+    },
+    /// Let a run held for approval go on into the next environment (operator API).
+    Approve {
+        run: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// End a run held for approval without deploying it (operator API).
+    Reject {
+        run: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Put an environment back on the previous (or a named) revision's image, by
+    /// digest and without a build; rebuilds it only if the registry lost it.
+    Rollback {
+        project: String,
+        #[arg(long = "env")]
+        environment: String,
+        /// A revision to go back to [default: what ran before the current one]
+        #[arg(long)]
+        to: Option<String>,
+        /// Follow the run until it ends; exit 1 unless the rollback succeeded
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// Start a run of a revision by hand (build, push, pull, deploy, tests).
+    Deploy {
+        project: String,
+        #[arg(long)]
+        revision: String,
+        #[arg(long)]
+        message: Option<String>,
+        /// Follow the run until it ends (or waits for approval)
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 1800)]
+        timeout_secs: u64,
+    },
+    /// The project's last runs: revision, author, status, each stage's outcome and time.
+    Runs {
+        project: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// `text` or `json`
+        #[arg(long, default_value = "text")]
+        output: String,
     },
 }
 
@@ -99,7 +151,49 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let explicit_config = cli.config.clone();
     let path = cli.config.unwrap_or_else(config_path);
+    // The operator commands need no configuration, but use its API address if any.
+    let listen = || {
+        FerryConfig::load(&path)
+            .ok()
+            .and_then(|c| c.service("hook-receiver").listen)
+            .map(|a| a.to_string())
+    };
+    let client = || ops::Client::new(&cli.api, listen());
+    let start = |project, wait, secs| ops::Start {
+        project,
+        wait,
+        timeout: std::time::Duration::from_secs(secs),
+    };
     let result = match cli.command {
+        Command::Approve { run, comment } => {
+            client().and_then(|c| ops::decide(&c, &run, true, comment))
+        }
+        Command::Reject { run, comment } => {
+            client().and_then(|c| ops::decide(&c, &run, false, comment))
+        }
+        Command::Rollback {
+            project,
+            environment,
+            to,
+            wait,
+            timeout_secs,
+        } => client().and_then(|c| {
+            ops::rollback(&c, &start(&project, wait, timeout_secs), &environment, to)
+        }),
+        Command::Deploy {
+            project,
+            revision,
+            message,
+            wait,
+            timeout_secs,
+        } => client().and_then(|c| {
+            ops::deploy(&c, &start(&project, wait, timeout_secs), &revision, message)
+        }),
+        Command::Runs {
+            project,
+            limit,
+            output,
+        } => client().and_then(|c| ops::runs(&c, &project, limit, &output)),
         Command::Config(ConfigCommand::Check) => {
             load(&path).map(|_| println!("{}: ok", path.display()))
         }

@@ -102,6 +102,11 @@ pub struct BrokerConfig {
     /// The broker's `consumer_timeout` (RabbitMQ default 30 min). Handlers must finish
     /// well before it: see "Long work" in the README.
     pub consumer_timeout_secs: u64,
+    /// How long the run history (a RabbitMQ stream of every event, read by
+    /// `ferry runs`) keeps events, in RabbitMQ's `x-max-age` form: `7D`, `12h`, `30m`.
+    pub history_max_age: String,
+    /// Size bound of the run history stream.
+    pub history_max_bytes: u64,
 }
 
 impl Default for BrokerConfig {
@@ -118,6 +123,8 @@ impl Default for BrokerConfig {
             max_attempts: 5,
             max_redeliveries: 5,
             consumer_timeout_secs: 1_800,
+            history_max_age: "7D".into(),
+            history_max_bytes: 1_000_000_000,
         }
     }
 }
@@ -725,7 +732,10 @@ impl FerryConfig {
             if !["auto", "manual"].contains(&env.approval.as_str()) {
                 bad(
                     format!("environments.{name}.approval"),
-                    format!("`{}` is not an approval mode; use `auto` or `manual`", env.approval),
+                    format!(
+                        "`{}` is not an approval mode; use `auto` or `manual`",
+                        env.approval
+                    ),
                 );
             }
             if env.approval_timeout_secs == 0 {
@@ -799,8 +809,7 @@ impl FerryConfig {
                         .get(e)
                         .is_some_and(|c| c.base_url.is_some())
                 };
-                for (key, message) in
-                    crate::test_plan::problems(plan, &proj.environments, has_base)
+                for (key, message) in crate::test_plan::problems(plan, &proj.environments, has_base)
                 {
                     bad(format!("projects.{name}.tests.{key}"), message);
                 }
@@ -822,11 +831,17 @@ impl FerryConfig {
                 );
             }
         }
-        p.extend(self.notify.problems(
-            crate::event::ALL_KINDS,
-            &self.projects.keys().map(String::as_str).collect::<Vec<_>>(),
-            &self.environments.keys().map(String::as_str).collect::<Vec<_>>(),
-        ));
+        p.extend(
+            self.notify.problems(
+                crate::event::ALL_KINDS,
+                &self.projects.keys().map(String::as_str).collect::<Vec<_>>(),
+                &self
+                    .environments
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+        );
         p
     }
 

@@ -288,6 +288,54 @@ events! {
 }
 
 impl Event {
+    /// The revision the event concerns, where it names one.
+    pub fn revision(&self) -> Option<&str> {
+        Some(match self {
+            Event::SourceChanged(e) => &e.revision,
+            Event::ImageBuilt(e) => &e.revision,
+            Event::ImagePushed(e) => &e.revision,
+            Event::ImagePulled(e) => &e.revision,
+            Event::DeployRequested(e) => &e.revision,
+            Event::DeployStarted(e) => &e.revision,
+            Event::DeploySucceeded(e) => &e.revision,
+            Event::DeploySuperseded(e) => &e.revision,
+            Event::DeployRolledBack(e) => &e.revision,
+            Event::TestPassed(e) => &e.revision,
+            Event::TestFailed(TestFailure {
+                report: Some(r), ..
+            }) => &r.revision,
+            Event::ApprovalRequested(e) => &e.revision,
+            Event::ApprovalGranted(e) | Event::ApprovalRejected(e) | Event::ApprovalExpired(e) => {
+                &e.revision
+            }
+            _ => return None,
+        })
+        .map(String::as_str)
+        .filter(|r| !r.is_empty())
+    }
+
+    /// The image the event concerns, where it names one.
+    pub fn image(&self) -> Option<&str> {
+        Some(match self {
+            Event::ImageBuilt(e) => &e.image,
+            Event::ImagePushed(e) => &e.image,
+            Event::ImagePulled(e) => &e.image,
+            Event::DeployRequested(e) => &e.image,
+            Event::DeployStarted(e) => &e.image,
+            Event::DeploySucceeded(e) => &e.image,
+            Event::DeploySuperseded(e) => &e.image,
+            Event::DeployRolledBack(e) => &e.image,
+            Event::TestPassed(e) => &e.image,
+            Event::ApprovalRequested(e) => &e.image,
+            Event::ApprovalGranted(e) | Event::ApprovalRejected(e) | Event::ApprovalExpired(e) => {
+                &e.image
+            }
+            _ => return None,
+        })
+        .map(String::as_str)
+        .filter(|r| !r.is_empty())
+    }
+
     /// The `<stage>.failed` event for a stage name as services declare it.
     pub fn failed(stage: &str, failure: StageFailed) -> Option<Event> {
         Some(match stage {

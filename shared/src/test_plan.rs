@@ -194,7 +194,10 @@ pub fn problems(
         if let Some(s) = c.status
             && !(100..=599).contains(&s)
         {
-            p.push((format!("{key}.status"), format!("{s} is not an HTTP status")));
+            p.push((
+                format!("{key}.status"),
+                format!("{s} is not an HTTP status"),
+            ));
         }
         if let Some(re) = &c.body_regex
             && let Err(e) = regex::Regex::new(re)

@@ -4,11 +4,17 @@
 //! Endpoints: `POST /hooks/{gitlab,github,gitea,svn,harbor,manual}`. Each request is
 //! authenticated on its raw bytes, parsed once into a typed trigger, matched to the
 //! configured projects, and published as one event per run.
+//!
+//! It also serves the operator API under `/api` (see `api`), which reads the run
+//! history stream into memory (see `runs`).
 
+mod api;
 pub mod dedup;
 pub mod matching;
 pub mod plan;
+pub mod registry;
 mod routes;
+pub mod runs;
 pub mod sources;
 pub mod trigger;
 pub mod verify;
@@ -36,6 +42,7 @@ pub struct App {
     pub cfg: Arc<FerryConfig>,
     pub publisher: Publisher,
     pub dedup: dedup::Dedup,
+    pub runs: runs::RunIndex,
     counters: Counters,
 }
 
@@ -73,6 +80,7 @@ pub struct HookReceiver {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/hooks/{source}", post(routes::receive))
+        .merge(api::router())
         .fallback(routes::not_found)
         .with_state(app)
 }
@@ -95,6 +103,7 @@ impl HookReceiver {
             metrics: metrics.clone(),
             app: Arc::new(App {
                 dedup: dedup::Dedup::new(Duration::from_secs(cfg.hooks.dedup_window_secs)),
+                runs: runs::RunIndex::default(),
                 counters: Counters {
                     accepted: metrics.counter(
                         "ferry_hooks_accepted_total",
@@ -143,6 +152,23 @@ impl HookReceiver {
                 }
             })
         };
+        // The run history behind `ferry runs` and `ferry rollback --to`.
+        let history = {
+            let app = self.app.clone();
+            tokio::spawn(async move {
+                let cfg = app.cfg.clone();
+                let last_env = |project: &str| {
+                    cfg.projects
+                        .get(project)
+                        .and_then(|p| p.environments.last().cloned())
+                };
+                let e = ferry_shared::bus::history::follow(app.cfg.broker.clone(), |event| {
+                    app.runs.record(event, last_env);
+                })
+                .await;
+                tracing::error!("the run history cannot be read: {e}");
+            })
+        };
         let admin = axum::serve(self.admin_listener, admin::router(self.metrics.clone()))
             .with_graceful_shutdown(shutdown.clone().wait_owned());
         let admin = tokio::spawn(async move { admin.await });
@@ -154,6 +180,7 @@ impl HookReceiver {
                 trigger.trigger();
             });
         let result = served.await;
+        history.abort();
         let _ = admin.await;
         let _ = probe.await;
         publisher.close();

@@ -38,6 +38,9 @@ pub async fn expired(ctx: &Context, event: &Envelope, request: &ApprovalRequeste
         )),
     };
     tracing::info!(environment = ?event.environment, run_id = %event.run_id, "approval expired");
-    ctx.publish_all(&[event.follow(Event::ApprovalExpired(decision), event.environment.as_deref())])
-        .await
+    ctx.publish_all(&[event.follow(
+        Event::ApprovalExpired(decision),
+        event.environment.as_deref(),
+    )])
+    .await
 }

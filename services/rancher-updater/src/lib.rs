@@ -79,7 +79,11 @@ impl Stage {
         env: &str,
         env_cfg: &EnvironmentConfig,
     ) -> Result<Option<Running>, String> {
-        if let Some(r) = env_cfg.rancher.as_ref().filter(|_| env_cfg.target == "rancher") {
+        if let Some(r) = env_cfg
+            .rancher
+            .as_ref()
+            .filter(|_| env_cfg.target == "rancher")
+        {
             return rancher_target::current(r).await;
         }
         for host in self.hosts(env_cfg) {
@@ -136,7 +140,10 @@ impl Stage {
             if let Some(run) = only_if_run
                 && current.as_ref().and_then(|c| c.run_id) != Some(*run)
             {
-                tracing::info!(environment = env, "not rolled back: it no longer runs this run");
+                tracing::info!(
+                    environment = env,
+                    "not rolled back: it no longer runs this run"
+                );
                 return Outcome::Done;
             }
             if req.image.is_empty() {
@@ -150,11 +157,16 @@ impl Stage {
                     }
                     None => {
                         return self
-                            .failed(ctx, event, env, format!(
-                                "nothing to roll back to: {env} has no earlier deploy recorded \
+                            .failed(
+                                ctx,
+                                event,
+                                env,
+                                format!(
+                                    "nothing to roll back to: {env} has no earlier deploy recorded \
                                  (name a revision: ferry rollback {} --env {env} --to <revision>)",
-                                event.project
-                            ))
+                                    event.project
+                                ),
+                            )
                             .await;
                     }
                 }
@@ -178,7 +190,14 @@ impl Stage {
         };
         drop(lock);
         let result = match (outcome, req.kind) {
-            (DeployOutcome::Succeeded { previous_image, previous_revision, hosts }, Kind::Forward) => {
+            (
+                DeployOutcome::Succeeded {
+                    previous_image,
+                    previous_revision,
+                    hosts,
+                },
+                Kind::Forward,
+            ) => {
                 tracing::info!(environment = env, revision = %req.revision, "deployed");
                 let _ = previous_revision;
                 Event::DeploySucceeded(DeploySucceeded {
@@ -202,12 +221,14 @@ impl Stage {
             (DeployOutcome::Failed { reason }, _) => {
                 return self.failed(ctx, event, env, reason).await;
             }
-            (DeployOutcome::Superseded { running }, _) => Event::DeploySuperseded(DeploySuperseded {
-                revision: req.revision,
-                image: req.image,
-                running_image: running.image,
-                running_run_id: running.run_id.unwrap_or_default(),
-            }),
+            (DeployOutcome::Superseded { running }, _) => {
+                Event::DeploySuperseded(DeploySuperseded {
+                    revision: req.revision,
+                    image: req.image,
+                    running_image: running.image,
+                    running_run_id: running.run_id.unwrap_or_default(),
+                })
+            }
         };
         ctx.publish_all(&[event.follow(result, Some(env))]).await
     }
@@ -223,8 +244,10 @@ impl Stage {
             let hosts = self.hosts(env_cfg);
             // A rollback or a manual deploy may name an image the hosts never had (or
             // one cleaned up since): nothing is stopped before every host has it.
-            let pairs: Vec<(String, String)> =
-                hosts.iter().map(|h| (h.name.clone(), h.url.clone())).collect();
+            let pairs: Vec<(String, String)> = hosts
+                .iter()
+                .map(|h| (h.name.clone(), h.url.clone()))
+                .collect();
             let missing: Vec<String> = puller::pull::pull_all(&self.cfg, &req.image, &pairs)
                 .await
                 .into_iter()
@@ -316,7 +339,8 @@ impl Handler for Stage {
                     image,
                     passed_in,
                     expires_at: event.time
-                        + chrono::Duration::from_std(timeout).unwrap_or_else(|_| chrono::Duration::days(36_500)),
+                        + chrono::Duration::from_std(timeout)
+                            .unwrap_or_else(|_| chrono::Duration::days(36_500)),
                 };
                 gate::place(&self.cfg, &ctx, &event, request, &environment, timeout).await
             }

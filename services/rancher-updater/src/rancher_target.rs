@@ -6,8 +6,8 @@
 //! or a retry, never a stuck run.
 
 use crate::docker_target::{
-    LABEL_IMAGE, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_REVISION, LABEL_REVISION, LABEL_RUN,
-    Outcome, Running, newer,
+    LABEL_IMAGE, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_REVISION, LABEL_REVISION, LABEL_RUN, Outcome,
+    Running, newer,
 };
 use crate::rancher_api::{Api, ApiError};
 use ferry_shared::config::RancherConfig;

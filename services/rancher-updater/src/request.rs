@@ -1,10 +1,10 @@
 //! What an event asks the updater to do, decided from the event and the project's
 //! configuration alone (what runs now is read later, under the deploy lock).
 
+use ferry_shared::bus::Outcome;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{ApprovalRequested, Envelope, Event};
 use ferry_shared::service::configured_project;
-use ferry_shared::bus::Outcome;
 use uuid::Uuid;
 
 pub enum Step {

@@ -42,7 +42,11 @@ pub async fn run(
     let docker = ferry_shared::docker::connect(host_url)
         .await
         .map_err(|e| e.to_string())?;
-    let image = if c.image == "same" { s.image } else { c.image.as_str() };
+    let image = if c.image == "same" {
+        s.image
+    } else {
+        c.image.as_str()
+    };
     if docker.inspect_image(image).await.is_err() {
         let hosts = [(host_name.to_owned(), host_url.to_owned())];
         if let Some(e) = puller::pull::pull_all(cfg, image, &hosts)
@@ -53,7 +57,11 @@ pub async fn run(
             return Err(format!("cannot get the test image {image}: {e}"));
         }
     }
-    let name = format!("ferry-test-{}-{}", s.project, &s.run_id[..8.min(s.run_id.len())]);
+    let name = format!(
+        "ferry-test-{}-{}",
+        s.project,
+        &s.run_id[..8.min(s.run_id.len())]
+    );
     let force = RemoveContainerOptionsBuilder::default().force(true).build();
     let _ = docker.remove_container(&name, Some(force.clone())).await;
     let mut env: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -89,10 +97,16 @@ pub async fn run(
     let _ = docker.remove_container(&name, Some(force)).await;
     let (passed, detail) = match result {
         Ok(0) => (true, None),
-        Ok(code) => (false, Some(format!("the test container exited with {code}"))),
+        Ok(code) => (
+            false,
+            Some(format!("the test container exited with {code}")),
+        ),
         Err(Failure::Timeout) => (
             false,
-            Some(format!("the test container ran longer than {} s and was killed", c.timeout_secs)),
+            Some(format!(
+                "the test container ran longer than {} s and was killed",
+                c.timeout_secs
+            )),
         ),
         Err(Failure::Docker(e)) => return Err(format!("the test container on {host_name}: {e}")),
     };
@@ -129,7 +143,9 @@ async fn execute(docker: &Docker, name: &str, c: &TestContainer) -> Result<i64, 
             // bollard reports a non-zero exit as an error carrying the code.
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
             Some(Err(e)) => Err(Failure::Docker(e.to_string())),
-            None => Err(Failure::Docker("the wait ended without an exit code".into())),
+            None => Err(Failure::Docker(
+                "the wait ended without an exit code".into(),
+            )),
         }
     };
     match tokio::time::timeout(Duration::from_secs(c.timeout_secs), wait).await {

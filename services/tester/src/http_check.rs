@@ -47,7 +47,10 @@ pub fn url(base_url: Option<&str>, path: &str) -> String {
     if path.starts_with("http://") || path.starts_with("https://") {
         path.to_owned()
     } else {
-        format!("{}{path}", base_url.unwrap_or_default().trim_end_matches('/'))
+        format!(
+            "{}{path}",
+            base_url.unwrap_or_default().trim_end_matches('/')
+        )
     }
 }
 
@@ -81,7 +84,9 @@ async fn once(
         .map_err(|e| format!("{url}: the body could not be read: {}", describe(&e)))?;
     let mut problems = Vec::new();
     match c.status {
-        Some(want) if want != status => problems.push(format!("expected status {want}, got {status}")),
+        Some(want) if want != status => {
+            problems.push(format!("expected status {want}, got {status}"))
+        }
         None if !(200..300).contains(&status) => {
             problems.push(format!("expected a 2xx status, got {status}"));
         }
@@ -109,8 +114,12 @@ async fn once(
                 for (pointer, want) in &c.json {
                     match doc.pointer(pointer) {
                         Some(got) if got == want => {}
-                        Some(got) => problems.push(format!("expected {pointer} = {want}, got {got}")),
-                        None => problems.push(format!("expected {pointer} = {want}, it is missing")),
+                        Some(got) => {
+                            problems.push(format!("expected {pointer} = {want}, got {got}"))
+                        }
+                        None => {
+                            problems.push(format!("expected {pointer} = {want}, it is missing"))
+                        }
                     }
                 }
             }
@@ -170,7 +179,10 @@ mod tests {
 
     #[test]
     fn relative_urls_join_the_base_url_and_absolute_ones_stay() {
-        assert_eq!(url(Some("http://127.0.0.1:8080/"), "/healthz"), "http://127.0.0.1:8080/healthz");
+        assert_eq!(
+            url(Some("http://127.0.0.1:8080/"), "/healthz"),
+            "http://127.0.0.1:8080/healthz"
+        );
         assert_eq!(url(Some("http://a"), "http://b/x"), "http://b/x");
     }
 

@@ -62,7 +62,11 @@ impl Stage {
         out
     }
 
-    async fn test(&self, event: &Envelope, deployed: &DeploySucceeded) -> Result<TestReport, Outcome> {
+    async fn test(
+        &self,
+        event: &Envelope,
+        deployed: &DeploySucceeded,
+    ) -> Result<TestReport, Outcome> {
         let started = Instant::now();
         let project = configured_project(&self.cfg, event)?;
         let env_name = event.environment.as_deref().unwrap_or_default();
@@ -106,7 +110,10 @@ impl Stage {
                 image: &deployed.image,
                 target_url: base_url.unwrap_or_default(),
             };
-            let host = (host_name.as_deref().unwrap_or("build host"), host_url.as_str());
+            let host = (
+                host_name.as_deref().unwrap_or("build host"),
+                host_url.as_str(),
+            );
             match container::run(&self.cfg, host, c, &subject).await {
                 Ok(ran) => {
                     let mut check = ran.check;

@@ -5,6 +5,7 @@ pub mod connect;
 mod consumer;
 mod error;
 pub mod headers;
+pub mod history;
 pub mod hold;
 mod latest;
 mod lock;

@@ -48,6 +48,10 @@ pub fn queue_name(namespace: &str, service: &str) -> String {
     format!("{namespace}.{service}")
 }
 
+pub fn history_queue_name(namespace: &str) -> String {
+    format!("{namespace}.history")
+}
+
 pub fn parked_queue_name(namespace: &str, service: &str) -> String {
     format!("{namespace}.{service}.parked")
 }
@@ -106,6 +110,25 @@ impl Topology {
                 .iter()
                 .map(|b| (main.clone(), b.clone()))
                 .collect(),
+        }
+    }
+
+    /// The run history: a stream bound to every event, read (never consumed) by the
+    /// operator API for `ferry runs`. RabbitMQ trims it by age and size.
+    pub fn history(cfg: &BrokerConfig) -> Self {
+        let name = history_queue_name(&cfg.namespace);
+        Self {
+            exchange: exchange_name(&cfg.namespace),
+            queues: vec![QueueDef {
+                name: name.clone(),
+                arguments: vec![
+                    ("x-queue-type", json!("stream")),
+                    ("x-max-age", json!(cfg.history_max_age)),
+                    ("x-max-length-bytes", json!(cfg.history_max_bytes)),
+                    ("x-stream-max-segment-size-bytes", json!(50_000_000)),
+                ],
+            }],
+            bindings: vec![(name, "#".to_owned())],
         }
     }
 
@@ -187,7 +210,9 @@ pub fn definitions(cfg: &BrokerConfig, stages: &[StageSpec]) -> Value {
         .parse::<lapin::uri::AMQPUri>()
         .map(|u| u.vhost)
         .unwrap_or_else(|_| "/".into());
-    let topologies: Vec<Topology> = stages.iter().map(|s| Topology::for_stage(cfg, s)).collect();
+    let mut topologies: Vec<Topology> =
+        stages.iter().map(|s| Topology::for_stage(cfg, s)).collect();
+    topologies.push(Topology::history(cfg));
     let queues: Vec<Value> = topologies
         .iter()
         .flat_map(|t| &t.queues)

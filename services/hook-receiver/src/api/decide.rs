@@ -1,0 +1,114 @@
+//! `POST /api/runs/{run}/approve` and `/reject`: answer a run held for approval.
+//! Taking the hold off RabbitMQ is what makes the answer exclusive: of two operators
+//! (or an operator and the expiry), only the one that got the message decides.
+
+use super::{ApiError, Operator, parse_body, parse_run};
+use crate::App;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use ferry_shared::bus::hold;
+use ferry_shared::event::{Decision, Event};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+pub async fn approve(
+    State(app): State<Arc<App>>,
+    op: Operator,
+    Path(run): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    decide(&app, op, &run, &body, true).await
+}
+
+pub async fn reject(
+    State(app): State<Arc<App>>,
+    op: Operator,
+    Path(run): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    decide(&app, op, &run, &body, false).await
+}
+
+async fn decide(
+    app: &App,
+    Operator(by): Operator,
+    run: &str,
+    body: &[u8],
+    approved: bool,
+) -> Result<Json<Value>, ApiError> {
+    let run_id = parse_run(run)?;
+    let answer: Answer = parse_body(body)?;
+    let taken = match hold::take(&app.cfg.broker, run_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return Err(ApiError(
+                axum::http::StatusCode::CONFLICT,
+                format!(
+                    "run {run_id} is not waiting for approval (already approved, rejected or expired, or never held); see `ferry runs`"
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err(ApiError::unavailable(format!(
+                "cannot read the approval hold: {e}"
+            )));
+        }
+    };
+    let request = match &taken.request.event {
+        Event::ApprovalRequested(r) => r.clone(),
+        other => {
+            let kind = other.kind();
+            taken.release().await;
+            return Err(ApiError::unavailable(format!(
+                "the hold of run {run_id} holds a `{kind}` event, not an approval request"
+            )));
+        }
+    };
+    let decision = Decision {
+        revision: request.revision.clone(),
+        image: request.image.clone(),
+        by: by.clone(),
+        at: chrono::Utc::now(),
+        comment: answer.comment,
+    };
+    let env = taken.request.environment.clone();
+    let event = taken.request.follow(
+        if approved {
+            Event::ApprovalGranted(decision)
+        } else {
+            Event::ApprovalRejected(decision)
+        },
+        env.as_deref(),
+    );
+    if let Err(e) = app.publisher.publish(&event).await {
+        taken.release().await;
+        return Err(ApiError::unavailable(format!(
+            "the decision could not be recorded, the run still waits; try again: {e}"
+        )));
+    }
+    if let Err(e) = taken.settle().await {
+        // Published but not settled: the hold comes back, and answering it again
+        // publishes the same event id, which consumers recognise.
+        tracing::warn!(%run_id, "approval hold not settled: {e}");
+    }
+    let decision = if approved { "approved" } else { "rejected" };
+    tracing::info!(%run_id, by, environment = ?env, "run {decision}");
+    Ok(Json(json!({
+        "run_id": run_id,
+        "project": event.project,
+        "environment": env,
+        "revision": request.revision,
+        "decision": decision,
+        "by": by,
+        "event_id": event.event_id,
+    })))
+}

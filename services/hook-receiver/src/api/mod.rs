@@ -1,0 +1,105 @@
+//! The operator API behind `ferry approve | reject | rollback | deploy | runs`.
+//! Every request carries `Authorization: Bearer <token>` of an `[operators.<name>]`
+//! entry; the name is recorded in the events it causes (who approved, who rolled
+//! back). Answers are JSON; errors are `{"error": "..."}` with a 4xx/5xx status.
+
+mod decide;
+mod deploy;
+mod runs;
+
+use crate::App;
+use axum::Json;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use std::sync::Arc;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/runs/{run}", get(runs::one))
+        .route("/api/runs/{run}/approve", post(decide::approve))
+        .route("/api/runs/{run}/reject", post(decide::reject))
+        .route("/api/projects/{project}/runs", get(runs::list))
+        .route("/api/projects/{project}/rollback", post(deploy::rollback))
+        .route("/api/projects/{project}/deploy", post(deploy::deploy))
+}
+
+/// An API error: status and a reason a person can act on.
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(why: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, why.into())
+    }
+
+    pub fn not_found(why: impl Into<String>) -> Self {
+        Self(StatusCode::NOT_FOUND, why.into())
+    }
+
+    pub fn unavailable(why: impl Into<String>) -> Self {
+        Self(StatusCode::SERVICE_UNAVAILABLE, why.into())
+    }
+}
+
+/// The operator a request comes from.
+pub struct Operator(pub String);
+
+impl FromRequestParts<Arc<App>> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        if app.cfg.operators.is_empty() {
+            return Err(ApiError::not_found(
+                "the operator API is disabled: add an [operators.<name>] entry with a token",
+            ));
+        }
+        let token = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError(
+                    StatusCode::UNAUTHORIZED,
+                    "missing `Authorization: Bearer <token>` (set FERRY_TOKEN for the ferry CLI)"
+                        .into(),
+                )
+            })?;
+        match app.cfg.operator_for_token(token.trim()) {
+            Some(name) => Ok(Operator(name.to_owned())),
+            None => Err(ApiError(
+                StatusCode::UNAUTHORIZED,
+                "the token is not an operator's token; check FERRY_TOKEN against [operators]"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// A JSON body (an empty one is the default), with a JSON error instead of axum's
+/// plain-text one.
+pub fn parse_body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the body is not the expected JSON: {e}")))
+}
+
+pub fn parse_run(run: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(run).map_err(|_| {
+        ApiError::bad_request(format!(
+            "`{run}` is not a run id (a UUID from `ferry runs`)"
+        ))
+    })
+}

@@ -1,0 +1,200 @@
+//! The runs the operator API can show: built in memory from the history stream (every
+//! event Ferry published, kept by RabbitMQ for `broker.history_max_age`). Each API
+//! replica builds its own copy; nothing here is the system of record.
+
+use chrono::{DateTime, Utc};
+use ferry_shared::event::{Envelope, Event};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// Runs kept in memory; the oldest are forgotten first.
+const KEPT_RUNS: usize = 10_000;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Run {
+    pub run_id: Uuid,
+    pub project: String,
+    pub started: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `running`, `waiting for approval`, or the last event's kind for an ended run.
+    pub status: String,
+    pub events: Vec<Line>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Line {
+    pub event_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<Uuid>,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    pub time: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// What a person wants to know about it: a failure's reason, who decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Default)]
+pub struct RunIndex {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    runs: HashMap<Uuid, Run>,
+    /// (first seen, run) in arrival order, for forgetting the oldest.
+    order: BTreeMap<(u64, Uuid), ()>,
+    seen: u64,
+}
+
+/// Whether an event of this kind ends a run (in its environment).
+fn terminal(e: &Envelope, project_last_env: Option<&str>) -> bool {
+    match &e.event {
+        Event::TestPassed(_) => e.environment.as_deref() == project_last_env,
+        Event::DeploySucceeded(_) => false,
+        k => {
+            matches!(
+                k.kind(),
+                "deploy.rolled_back"
+                    | "deploy.superseded"
+                    | "approval.rejected"
+                    | "approval.expired"
+            ) || k.kind().ends_with(".failed")
+        }
+    }
+}
+
+fn detail(e: &Event) -> Option<String> {
+    match e {
+        Event::BuildFailed(f)
+        | Event::PushFailed(f)
+        | Event::PullFailed(f)
+        | Event::DeployFailed(f)
+        | Event::NotifyFailed(f) => Some(f.reason.clone()),
+        Event::TestFailed(f) => Some(f.failure.reason.clone()),
+        Event::DeployRolledBack(r) => Some(r.reason.clone()),
+        Event::ApprovalRequested(a) => Some(format!("expires {}", a.expires_at.to_rfc3339())),
+        Event::ApprovalGranted(d) | Event::ApprovalRejected(d) | Event::ApprovalExpired(d) => {
+            Some(match &d.comment {
+                Some(c) => format!("by {}: {c}", d.by),
+                None => format!("by {}", d.by),
+            })
+        }
+        Event::DeployRequested(r) => r
+            .requested_by
+            .as_ref()
+            .map(|by| format!("{} by {by}", r.reason)),
+        _ => None,
+    }
+}
+
+impl RunIndex {
+    /// Add an event (again: repeats are recognised by event id).
+    pub fn record(&self, e: Envelope, last_env: impl Fn(&str) -> Option<String>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = &mut *inner;
+        if !inner.runs.contains_key(&e.run_id) {
+            inner.seen += 1;
+            inner.order.insert((inner.seen, e.run_id), ());
+            inner.runs.insert(
+                e.run_id,
+                Run {
+                    run_id: e.run_id,
+                    project: e.project.clone(),
+                    started: e.time,
+                    revision: None,
+                    author: None,
+                    message: None,
+                    status: "running".into(),
+                    events: vec![],
+                },
+            );
+            while inner.runs.len() > KEPT_RUNS {
+                let Some(((_, oldest), ())) = inner.order.pop_first() else {
+                    break;
+                };
+                inner.runs.remove(&oldest);
+            }
+        }
+        let Some(run) = inner.runs.get_mut(&e.run_id) else {
+            return;
+        };
+        if run.events.iter().any(|l| l.event_id == e.event_id) {
+            return;
+        }
+        if let Event::SourceChanged(s) = &e.event {
+            run.author.clone_from(&s.author);
+            run.message.clone_from(&s.message);
+        }
+        if let Some(r) = e.event.revision() {
+            run.revision.get_or_insert_with(|| r.to_owned());
+        }
+        run.started = run.started.min(e.time);
+        run.status = if terminal(&e, last_env(&e.project).as_deref()) {
+            e.routing_key()
+        } else if matches!(e.event, Event::ApprovalRequested(_)) {
+            "waiting for approval".into()
+        } else {
+            "running".into()
+        };
+        run.events.push(Line {
+            event_id: e.event_id,
+            causation_id: e.causation_id,
+            kind: e.kind().to_owned(),
+            environment: e.environment.clone(),
+            time: e.time,
+            image: e.event.image().map(str::to_owned),
+            detail: detail(&e.event),
+        });
+    }
+
+    /// The newest `limit` runs of `project`, newest first.
+    pub fn list(&self, project: &str, limit: usize) -> Vec<Run> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs: Vec<Run> = inner
+            .runs
+            .values()
+            .filter(|r| r.project == project)
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| b.started.cmp(&a.started));
+        runs.truncate(limit);
+        runs
+    }
+
+    pub fn get(&self, run_id: Uuid) -> Option<Run> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.runs.get(&run_id).cloned()
+    }
+
+    /// The image most recently pushed for `revision` of `project`.
+    pub fn pushed_image(&self, project: &str, revision: &str) -> Option<String> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .runs
+            .values()
+            .filter(|r| r.project == project)
+            .flat_map(|r| r.events.iter())
+            .filter(|l| l.kind == "image.pushed")
+            .filter(|l| {
+                // The revision is part of the tag: `<name>:<revision>[-cfg<commit>]@...`.
+                l.image.as_deref().is_some_and(|i| {
+                    let tag = i.split('@').next().unwrap_or_default();
+                    let tag = tag.rsplit(':').next().unwrap_or_default();
+                    tag == revision || tag.starts_with(&format!("{revision}-cfg"))
+                })
+            })
+            .max_by_key(|l| l.time)
+            .and_then(|l| l.image.clone())
+    }
+}
