@@ -126,7 +126,12 @@ pub struct RateLimit {
 impl RateLimit {
     /// The platform's published limit for a kind; `None` when there is none.
     pub fn default_for(kind: &str) -> Option<RateLimit> {
-        let per = |messages, window_ms| Some(RateLimit { messages, window_ms });
+        let per = |messages, window_ms| {
+            Some(RateLimit {
+                messages,
+                window_ms,
+            })
+        };
         match kind {
             "dingtalk" | "wecom" => per(20, 60_000),
             "feishu" => per(100, 60_000),
@@ -236,7 +241,10 @@ impl NotifyConfig {
         for (i, r) in self.routes.iter().enumerate() {
             let key = |field: &str| format!("notify.routes[{i}].{field}");
             if r.on.is_empty() {
-                bad(key("on"), "name at least one event kind, e.g. `failed`".into());
+                bad(
+                    key("on"),
+                    "name at least one event kind, e.g. `failed`".into(),
+                );
             }
             for pattern in &r.on {
                 if !kinds.iter().any(|k| kind_matches(pattern, k)) {
@@ -279,7 +287,9 @@ impl NotifyConfig {
         }
         for (who, a) in &self.authors {
             if let Some(m) = &a.mobile
-                && !(m.len() >= 5 && m.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '-'))
+                && !(m.len() >= 5
+                    && m.chars()
+                        .all(|c| c.is_ascii_digit() || c == '+' || c == '-'))
             {
                 bad(
                     format!("notify.authors.\"{who}\".mobile"),
@@ -307,7 +317,10 @@ impl ChannelConfig {
         if !KINDS.contains(&kind) {
             p.push((
                 "kind",
-                format!("`{kind}` is not a channel kind; use one of {}", KINDS.join(", ")),
+                format!(
+                    "`{kind}` is not a channel kind; use one of {}",
+                    KINDS.join(", ")
+                ),
             ));
             return p;
         }
@@ -339,12 +352,18 @@ impl ChannelConfig {
         if let Some(lang) = &self.language
             && !LANGUAGES.contains(&lang.as_str())
         {
-            p.push(("language", format!("`{lang}` is not supported; use `en` or `zh-CN`")));
+            p.push((
+                "language",
+                format!("`{lang}` is not supported; use `en` or `zh-CN`"),
+            ));
         }
         if let Some(r) = self.rate_limit
             && (r.messages == 0 || r.window_ms == 0)
         {
-            p.push(("rate_limit", "messages and window_ms must be greater than 0".into()));
+            p.push((
+                "rate_limit",
+                "messages and window_ms must be greater than 0".into(),
+            ));
         }
         if let Some(t) = &self.msgtype {
             let allowed: &[&str] = match kind {
@@ -352,7 +371,10 @@ impl ChannelConfig {
                 _ => &["markdown", "text"],
             };
             if !allowed.contains(&t.as_str()) {
-                p.push(("msgtype", format!("`{t}` is not one of {}", allowed.join(", "))));
+                p.push((
+                    "msgtype",
+                    format!("`{t}` is not one of {}", allowed.join(", ")),
+                ));
             }
         }
         if email {
@@ -447,8 +469,7 @@ pub fn check_url(url: &str, allow: &[String]) -> Result<(), String> {
     if authority.contains('@') {
         return Err("must not carry user:password@; use the channel's `secret`".into());
     }
-    let host = split_host_port(authority)
-        .ok_or_else(|| "has no valid host[:port]".to_owned())?;
+    let host = split_host_port(authority).ok_or_else(|| "has no valid host[:port]".to_owned())?;
     check_host(host, allow)
 }
 
@@ -599,8 +620,16 @@ mod tests {
         ] {
             assert!(check_url(url, &[]).is_err(), "{url} was accepted");
         }
-        let allow = vec!["127.0.0.1".to_owned(), "10.1.0.0/16".to_owned(), "localhost".to_owned()];
-        for url in ["http://127.0.0.1:9/x", "https://10.1.2.3/hook", "http://localhost:1/"] {
+        let allow = vec![
+            "127.0.0.1".to_owned(),
+            "10.1.0.0/16".to_owned(),
+            "localhost".to_owned(),
+        ];
+        for url in [
+            "http://127.0.0.1:9/x",
+            "https://10.1.2.3/hook",
+            "http://localhost:1/",
+        ] {
             assert_eq!(check_url(url, &allow), Ok(()), "{url}");
         }
         assert!(check_url("https://10.2.0.1/", &allow).is_err());
@@ -646,7 +675,10 @@ mod tests {
     fn default_rate_limits_follow_the_platforms() {
         assert_eq!(
             RateLimit::default_for("dingtalk"),
-            Some(RateLimit { messages: 20, window_ms: 60_000 })
+            Some(RateLimit {
+                messages: 20,
+                window_ms: 60_000
+            })
         );
         assert_eq!(RateLimit::default_for("webhook"), None);
     }

@@ -1,0 +1,265 @@
+//! A notification's content, independent of where it goes: what happened, the facts a
+//! person needs to act, the cause of a failure, and the commands to go further.
+//! Channels only lay it out ([`crate::render`]).
+
+use crate::i18n::{self, Lang, Word};
+use crate::runs::{RunInfo, revision_of};
+use chrono::{DateTime, Utc};
+use ferry_shared::event::{CheckResult, Envelope, Event, HostTiming, StageFailed, TestReport};
+use uuid::Uuid;
+
+/// Longest cause kept (a build step's last lines fit; a whole log does not).
+const MAX_REASON: usize = 1500;
+/// Failed checks listed before "n more".
+const MAX_CHECKS: usize = 10;
+const MAX_COMMIT: usize = 300;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Bad,
+    /// Needs someone (approval) or went backwards (rollback).
+    Attention,
+    Info,
+}
+
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub event_id: Uuid,
+    pub run_id: Uuid,
+    pub kind: String,
+    pub project: String,
+    pub environment: Option<String>,
+    pub time: DateTime<Utc>,
+    pub lang: Lang,
+    pub tone: Tone,
+    /// `shop · production: deploy failed`
+    pub headline: String,
+    /// The outcome alone (`deploy failed`).
+    pub outcome: String,
+    pub revision: Option<String>,
+    pub author: Option<String>,
+    pub message: Option<String>,
+    /// Further (label, value) pairs.
+    pub facts: Vec<(String, String)>,
+    /// Why it failed, as the failing stage said it (may span lines).
+    pub reason: Option<String>,
+    /// Failed checks, one line each.
+    pub checks: Vec<String>,
+    /// (stage, duration) of this run as far as known.
+    pub stages: Vec<(String, String)>,
+    /// (what, command) a person can run next.
+    pub commands: Vec<(String, String)>,
+}
+
+impl Notice {
+    /// Build the notice for an event. `cli` is the operators' command (`ferry`).
+    pub fn build(e: &Envelope, run: &RunInfo, lang: Lang, cli: &str) -> Notice {
+        let w = |x| i18n::word(lang, x).to_owned();
+        let kind = e.kind();
+        let outcome = i18n::outcome(lang, kind).unwrap_or(kind).to_owned();
+        let place = match &e.environment {
+            Some(env) => format!("{} · {env}", e.project),
+            None => e.project.clone(),
+        };
+        let mut n = Notice {
+            event_id: e.event_id,
+            run_id: e.run_id,
+            kind: kind.to_owned(),
+            project: e.project.clone(),
+            environment: e.environment.clone(),
+            time: e.time,
+            lang,
+            tone: tone(kind),
+            headline: format!("{place}: {outcome}"),
+            outcome,
+            revision: revision_of(&e.event).or_else(|| run.revision.clone()),
+            author: run.author.clone(),
+            message: run.message.as_deref().map(|m| cut(m.trim(), MAX_COMMIT)),
+            facts: Vec::new(),
+            reason: None,
+            checks: Vec::new(),
+            stages: Vec::new(),
+            commands: Vec::new(),
+        };
+        let mut fact = |label: Word, value: &str| {
+            if !value.is_empty() {
+                n.facts.push((w(label), value.to_owned()));
+            }
+        };
+        let mut report: Option<&TestReport> = None;
+        let mut failure: Option<&StageFailed> = None;
+        match &e.event {
+            Event::BuildFailed(f)
+            | Event::PushFailed(f)
+            | Event::PullFailed(f)
+            | Event::DeployFailed(f)
+            | Event::NotifyFailed(f) => failure = Some(f),
+            Event::TestFailed(t) => {
+                failure = Some(&t.failure);
+                report = t.report.as_ref();
+            }
+            Event::TestPassed(t) => report = Some(t),
+            Event::DeployStarted(d) => {
+                fact(Word::Image, &d.image);
+                fact(Word::PreviousImage, d.previous_image.as_deref().unwrap_or(""));
+            }
+            Event::DeploySucceeded(d) => {
+                fact(Word::Image, &d.image);
+                fact(Word::PreviousImage, d.previous_image.as_deref().unwrap_or(""));
+                fact(Word::Hosts, &hosts(lang, &d.hosts));
+            }
+            Event::DeploySuperseded(d) => {
+                fact(Word::Image, &d.image);
+                fact(Word::RunningNow, &d.running_image);
+            }
+            Event::DeployRolledBack(d) => {
+                fact(Word::Image, &d.image);
+                fact(Word::PreviousImage, d.from_image.as_deref().unwrap_or(""));
+                fact(Word::Hosts, &hosts(lang, &d.hosts));
+                n.reason = Some(cut(&d.reason, MAX_REASON));
+            }
+            Event::ApprovalRequested(a) => {
+                fact(Word::Image, &a.image);
+                fact(
+                    Word::ExpiresAt,
+                    &a.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                );
+            }
+            Event::ApprovalGranted(d) | Event::ApprovalRejected(d) | Event::ApprovalExpired(d) => {
+                fact(Word::By, &d.by);
+                fact(Word::Comment, d.comment.as_deref().unwrap_or(""));
+            }
+            Event::DeployRequested(d) => {
+                fact(Word::Image, &d.image);
+                fact(Word::By, d.requested_by.as_deref().unwrap_or(""));
+            }
+            // Kinds added after this notifier: the envelope alone says enough.
+            _ => {}
+        }
+        if let Some(f) = failure {
+            n.reason = Some(cut(f.reason.trim(), MAX_REASON));
+            fact(Word::Attempts, &f.attempts.to_string());
+        }
+        if let Some(r) = report {
+            n.checks = failed_checks(lang, &r.checks);
+            if r.millis > 0 {
+                n.stages.push((i18n::stage(lang, "test").into(), i18n::duration(lang, r.millis)));
+            }
+        }
+        let mut stages: Vec<(String, String)> = run
+            .durations(e.environment.as_deref())
+            .into_iter()
+            .map(|(s, ms)| (i18n::stage(lang, s).to_owned(), i18n::duration(lang, ms)))
+            .collect();
+        stages.append(&mut n.stages);
+        if let Some(start) = run.marks.get("source.changed")
+            && e.time > *start
+            && !stages.is_empty()
+        {
+            let total = (e.time - *start).num_milliseconds() as u64;
+            stages.push((w(Word::Total), i18n::duration(lang, total)));
+        }
+        n.stages = stages;
+        n.commands = commands(e, lang, cli);
+        n
+    }
+
+    /// Everything that goes to chat as plain words, for scrubbing and size checks.
+    pub fn texts_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        let facts = self.facts.iter_mut().map(|(_, v)| v);
+        [&mut self.headline]
+            .into_iter()
+            .chain(self.message.as_mut())
+            .chain(self.reason.as_mut())
+            .chain(self.author.as_mut())
+            .chain(facts)
+            .chain(self.checks.iter_mut())
+    }
+}
+
+fn tone(kind: &str) -> Tone {
+    match kind {
+        k if k.ends_with(".failed") => Tone::Bad,
+        "approval.rejected" | "approval.expired" => Tone::Bad,
+        "deploy.succeeded" | "test.passed" | "approval.granted" => Tone::Good,
+        "deploy.rolled_back" | "approval.requested" => Tone::Attention,
+        _ => Tone::Info,
+    }
+}
+
+fn hosts(lang: Lang, hosts: &[HostTiming]) -> String {
+    hosts
+        .iter()
+        .map(|h| format!("{} {}", h.host, i18n::duration(lang, h.millis)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn failed_checks(lang: Lang, checks: &[CheckResult]) -> Vec<String> {
+    let failed: Vec<&CheckResult> = checks.iter().filter(|c| !c.passed).collect();
+    let mut out: Vec<String> = failed
+        .iter()
+        .take(MAX_CHECKS)
+        .map(|c| {
+            let took = i18n::duration(lang, c.millis);
+            match &c.detail {
+                Some(d) => format!("{} ({took}): {}", c.name, cut(d.trim(), 300)),
+                None => format!("{} ({took})", c.name),
+            }
+        })
+        .collect();
+    if failed.len() > MAX_CHECKS {
+        out.push(format!(
+            "+{} {}",
+            failed.len() - MAX_CHECKS,
+            i18n::word(lang, Word::More)
+        ));
+    }
+    out
+}
+
+fn commands(e: &Envelope, lang: Lang, cli: &str) -> Vec<(String, String)> {
+    let w = |x| i18n::word(lang, x).to_owned();
+    let kind = e.kind();
+    let run = e.run_id;
+    let mut out = vec![(w(Word::Logs), format!("{cli} logs {run}"))];
+    match (kind, &e.environment) {
+        ("approval.requested", _) => {
+            out.push((w(Word::Approve), format!("{cli} approve {run}")));
+            out.push((w(Word::Reject), format!("{cli} reject {run}")));
+        }
+        ("deploy.failed" | "test.failed" | "deploy.succeeded", Some(env)) => {
+            out.push((
+                w(Word::Rollback),
+                format!("{cli} rollback {} --env {env}", e.project),
+            ));
+        }
+        _ => {}
+    }
+    if kind.starts_with("deploy.") {
+        out.push((w(Word::Status), format!("{cli} status {}", e.project)));
+    }
+    out
+}
+
+/// At most about `max` characters, cut at a character boundary, with `…` where cut. A
+/// multi-line cause keeps its first line (what failed) and its end (a build's last
+/// lines say the most).
+pub fn cut(s: &str, max: usize) -> String {
+    let count = s.chars().count();
+    if count <= max {
+        return s.to_owned();
+    }
+    if let Some((first, rest)) = s.split_once('\n')
+        && first.chars().count() < max / 2
+    {
+        let keep = max - first.chars().count();
+        let rest_count = rest.chars().count();
+        let tail: String = rest.chars().skip(rest_count.saturating_sub(keep)).collect();
+        format!("{first}\n…{tail}")
+    } else {
+        let head: String = s.chars().take(max).collect();
+        format!("{head}…")
+    }
+}

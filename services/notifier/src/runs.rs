@@ -1,0 +1,112 @@
+//! What the notifier remembers of recent runs: the commit (author, message: they are
+//! only in `source.changed`) and when each stage's events arrived, to say how long each
+//! stage took. Bounded; per process (another replica may have seen a run's first event,
+//! and then this one's messages say less, never something wrong).
+
+use chrono::{DateTime, Utc};
+use ferry_shared::event::{Envelope, Event};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+const CAPACITY: usize = 4096;
+
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    pub revision: Option<String>,
+    pub author: Option<String>,
+    pub message: Option<String>,
+    pub reference: Option<String>,
+    /// Routing key → when that event was published.
+    pub marks: HashMap<String, DateTime<Utc>>,
+}
+
+impl RunInfo {
+    /// (stage, environment, milliseconds) for the stages whose start and end are known.
+    pub fn durations(&self, env: Option<&str>) -> Vec<(&'static str, u64)> {
+        let at = |key: &str| self.marks.get(key).copied();
+        let env_key = |kind: &str| env.map(|e| format!("{kind}.{e}"));
+        let span = |from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>| match (from, to) {
+            (Some(a), Some(b)) if b >= a => Some((b - a).num_milliseconds() as u64),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        let mut push = |stage, ms: Option<u64>| {
+            if let Some(ms) = ms {
+                out.push((stage, ms));
+            }
+        };
+        push("build", span(at("source.changed"), at("image.built")));
+        push("push", span(at("image.built"), at("image.pushed")));
+        if let Some(pulled) = env_key("image.pulled") {
+            push("pull", span(at("image.pushed"), at(&pulled)));
+        }
+        if let (Some(started), Some(env)) = (env_key("deploy.started"), env) {
+            let end = ["deploy.succeeded", "deploy.failed", "deploy.rolled_back"]
+                .iter()
+                .find_map(|k| at(&format!("{k}.{env}")));
+            push("deploy", span(at(&started), end));
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+pub struct Runs {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    runs: HashMap<Uuid, RunInfo>,
+    order: VecDeque<Uuid>,
+}
+
+impl Runs {
+    /// Record an event of a run; returns what is known of the run afterwards.
+    pub fn observe(&self, e: &Envelope) -> RunInfo {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !inner.runs.contains_key(&e.run_id) {
+            if inner.order.len() >= CAPACITY
+                && let Some(old) = inner.order.pop_front()
+            {
+                inner.runs.remove(&old);
+            }
+            inner.order.push_back(e.run_id);
+        }
+        let run = inner.runs.entry(e.run_id).or_default();
+        run.marks.entry(e.routing_key()).or_insert(e.time);
+        if let Event::SourceChanged(s) = &e.event {
+            run.author.clone_from(&s.author);
+            run.message.clone_from(&s.message);
+            run.reference.clone_from(&s.reference);
+        }
+        if run.revision.is_none() {
+            run.revision = revision_of(&e.event);
+        }
+        run.clone()
+    }
+}
+
+/// The revision an event names, when its payload has one.
+pub fn revision_of(event: &Event) -> Option<String> {
+    let r = match event {
+        Event::SourceChanged(s) => &s.revision,
+        Event::ImageBuilt(b) => &b.revision,
+        Event::ImagePushed(p) => &p.revision,
+        Event::ImagePulled(p) => &p.revision,
+        Event::DeployRequested(d) => &d.revision,
+        Event::DeployStarted(d) => &d.revision,
+        Event::DeploySucceeded(d) => &d.revision,
+        Event::DeploySuperseded(d) => &d.revision,
+        Event::DeployRolledBack(d) => &d.revision,
+        Event::TestPassed(t) => &t.revision,
+        Event::TestFailed(t) => return t.report.as_ref().map(|r| r.revision.clone()),
+        Event::ApprovalRequested(a) => &a.revision,
+        Event::ApprovalGranted(d) | Event::ApprovalRejected(d) | Event::ApprovalExpired(d) => {
+            &d.revision
+        }
+        _ => return None,
+    };
+    (!r.is_empty()).then(|| r.clone())
+}
