@@ -75,7 +75,7 @@ impl Client {
                 req = req.json(&b);
             }
             let res = req.send().await.map_err(|e| {
-                fail(1, format!("cannot reach the Ferry API at {url}: {e}; is the hook-receiver running (set --server or FERRY_SERVER)?"))
+                fail(1, format!("cannot reach the Ferry API at {url}: {}; is the hook-receiver running (set --server or FERRY_SERVER)?", describe(&e)))
             })?;
             let status = res.status();
             let value: Value = res.json().await.unwrap_or(Value::Null);
@@ -107,6 +107,18 @@ impl Client {
             res.json().await.ok()
         })
     }
+}
+
+/// reqwest's Display hides the cause (refused, timed out) in the source chain.
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 pub fn decide(

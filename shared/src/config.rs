@@ -268,9 +268,15 @@ pub struct EnvironmentConfig {
     /// Names from `[docker_hosts]`: where the image is pre-pulled (and run, for `docker`).
     #[serde(default)]
     pub hosts: Vec<String>,
-    /// Base URL the tester checks after a deploy.
+    /// Base URL the tester checks after a deploy. `{host}` and `{port}` are replaced
+    /// by the address and port of the container the run started on the environment's
+    /// first host (`docker` target), which is also the default when this is unset.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Overrides the project's `container.ports` here (`docker` target), e.g. when
+    /// two environments' hosts share one machine's network.
+    #[serde(default)]
+    pub ports: Option<Vec<u16>>,
     /// `false` holds a deploy into this environment until an operator approves it
     /// (the same as `approval = "manual"`).
     #[serde(default = "default_true")]
@@ -738,6 +744,14 @@ impl FerryConfig {
                     ),
                 );
             }
+            if let Some(ports) = &env.ports
+                && (ports.len() != 2 || ports[0] == ports[1])
+            {
+                bad(
+                    format!("environments.{name}.ports"),
+                    "must be two different ports (the blue/green slots)".into(),
+                );
+            }
             if env.approval_timeout_secs == 0 {
                 bad(
                     format!("environments.{name}.approval_timeout_secs"),
@@ -807,7 +821,7 @@ impl FerryConfig {
                 let has_base = |e: &str| {
                     self.environments
                         .get(e)
-                        .is_some_and(|c| c.base_url.is_some())
+                        .is_some_and(|c| c.base_url.is_some() || c.target == "docker")
                 };
                 for (key, message) in crate::test_plan::problems(plan, &proj.environments, has_base)
                 {

@@ -200,15 +200,18 @@ _ferry_missing_packages() {
 ferry_start_rabbitmq() {
     _ferry_init || return 1
     local port=${FERRY_TEST_AMQP_PORT:-5672}
-    local dir="$FERRY_TEST_STATE/rabbit/ferrytest" # node name: ferrytest@localhost
+    # The node is named after its directory; FERRY_TEST_RABBIT_NAME lets two harnesses run
+    # side by side on one machine (epmd knows each name once).
+    local name=${FERRY_TEST_RABBIT_NAME:-ferrytest}
+    local dir="$FERRY_TEST_STATE/rabbit/$name"
     local log="$FERRY_TEST_STATE/logs/rabbitmq.log" t0
     t0=$(_ferry_now_ms)
     export ERL_EPMD_ADDRESS=127.0.0.1
     mkdir -p "$dir/log"
-    ln -sfn "$dir/log/ferrytest@localhost.log" "$FERRY_TEST_STATE/logs/rabbitmq-node.log"
+    ln -sfn "$dir/log/$name@localhost.log" "$FERRY_TEST_STATE/logs/rabbitmq-node.log"
     _ferry_log "rabbit-node.sh start $dir $port" >>"$log"
     if ! "$FERRY_RABBIT_NODE_SCRIPT" start "$dir" "$port" >>"$log" 2>&1; then
-        _ferry_fail "cannot start rabbitmq" "$log" "private node ferrytest@localhost did not come up on 127.0.0.1:$port"
+        _ferry_fail "cannot start rabbitmq" "$log" "private node $name@localhost did not come up on 127.0.0.1:$port"
         return 1
     fi
     _ferry_export ERL_EPMD_ADDRESS 127.0.0.1
@@ -216,7 +219,7 @@ ferry_start_rabbitmq() {
     _ferry_export FERRY_TEST_AMQP_URL "amqp://guest:guest@127.0.0.1:$port/%2f"
     _ferry_export FERRY_TEST_RABBIT_NODE_SCRIPT "$FERRY_RABBIT_NODE_SCRIPT"
     _ferry_export FERRY_TEST_RABBIT_DIR "$dir"
-    _ferry_export FERRY_TEST_RABBIT_NODE "ferrytest@localhost"
+    _ferry_export FERRY_TEST_RABBIT_NODE "$name@localhost"
     _ferry_started rabbitmq "$t0"
 }
 

@@ -1,10 +1,11 @@
 //! The seven services in one process, over the real RabbitMQ: a manual trigger runs
 //! through every (placeholder) stage to production.
 
-use ferry_shared::bus::{Handler, StageSpec};
+mod common;
+
+use common::stack::spawn_stack;
 use ferry_shared::config::FerryConfig;
-use ferry_shared::service::ServiceDefaults;
-use ferry_shared::shutdown::{self, ShutdownTrigger};
+use ferry_shared::shutdown;
 use ferry_testkit::{Tap, amqp_url, broker_config, http_request};
 use hook_receiver::HookReceiver;
 use std::net::SocketAddr;
@@ -45,101 +46,6 @@ fn config(url: &str) -> Arc<FerryConfig> {
         }
     }
     Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
-}
-
-struct Stack {
-    hooks: SocketAddr,
-    trigger: ShutdownTrigger,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-async fn spawn_stage<H: Handler>(
-    cfg: &FerryConfig,
-    spec: StageSpec,
-    defaults: ServiceDefaults,
-    h: H,
-    stop: &shutdown::Shutdown,
-) -> tokio::task::JoinHandle<()> {
-    let stage = ferry_testkit::spawn_stage(cfg, spec, defaults, h).await;
-    let stop = stop.clone();
-    tokio::spawn(async move {
-        stop.wait_owned().await;
-        stage.stop().await;
-    })
-}
-
-async fn spawn_stack(cfg: Arc<FerryConfig>) -> Stack {
-    let (trigger, stop) = shutdown::channel();
-    let tasks = vec![
-        spawn_stage(
-            &cfg,
-            builder::spec(),
-            builder::DEFAULTS,
-            builder::Stage::new(cfg.clone()),
-            &stop,
-        )
-        .await,
-        spawn_stage(
-            &cfg,
-            pusher::spec(),
-            pusher::DEFAULTS,
-            pusher::Stage::new(cfg.clone()),
-            &stop,
-        )
-        .await,
-        spawn_stage(
-            &cfg,
-            puller::spec(),
-            puller::DEFAULTS,
-            puller::Stage::new(cfg.clone()),
-            &stop,
-        )
-        .await,
-        spawn_stage(
-            &cfg,
-            rancher_updater::spec(),
-            rancher_updater::DEFAULTS,
-            rancher_updater::Stage::new(cfg.clone()),
-            &stop,
-        )
-        .await,
-        spawn_stage(
-            &cfg,
-            tester::spec(),
-            tester::DEFAULTS,
-            tester::Stage::new(cfg.clone()),
-            &stop,
-        )
-        .await,
-        spawn_stage(
-            &cfg,
-            notifier::spec(),
-            notifier::DEFAULTS,
-            notifier::Stage::new(cfg.clone()),
-            &stop,
-        )
-        .await,
-    ];
-    let receiver = HookReceiver::bind(cfg).await.unwrap();
-    let hooks = receiver.addr;
-    let mut tasks = tasks;
-    tasks.push(tokio::spawn(async move {
-        receiver.run_until_stopped(stop.wait_owned()).await.unwrap()
-    }));
-    Stack {
-        hooks,
-        trigger,
-        tasks,
-    }
-}
-
-impl Stack {
-    async fn stop(self) {
-        self.trigger.trigger();
-        for t in self.tasks {
-            t.await.unwrap();
-        }
-    }
 }
 
 async fn post(addr: SocketAddr, body: &str) -> (u16, serde_json::Value) {

@@ -261,14 +261,17 @@ impl Stage {
                     ),
                 });
             }
-            let project = &self.cfg.projects[&event.project];
+            let mut container = self.cfg.projects[&event.project].container.clone();
+            if let Some(ports) = &env_cfg.ports {
+                container.ports.clone_from(ports);
+            }
             let target = Target {
                 project: &event.project,
                 environment: env,
                 image: &req.image,
                 revision: &req.revision,
                 run_id: event.run_id,
-                container: &project.container,
+                container: &container,
             };
             return docker_target::deploy(&hosts, &target, req.is_rollback())
                 .await

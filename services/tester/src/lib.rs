@@ -10,6 +10,7 @@
 
 pub mod container;
 pub mod http_check;
+mod target;
 
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
@@ -71,7 +72,6 @@ impl Stage {
         let project = configured_project(&self.cfg, event)?;
         let env_name = event.environment.as_deref().unwrap_or_default();
         let env = self.cfg.environments.get(env_name);
-        let base_url = env.and_then(|e| e.base_url.as_deref());
         let mut report = TestReport {
             revision: deployed.revision.clone(),
             image: deployed.image.clone(),
@@ -83,6 +83,15 @@ impl Stage {
         let Some(plan) = project.tests.as_ref().filter(|p| p.covers(env_name)) else {
             return Ok(report);
         };
+        let base_url = match env {
+            Some(e) => target::base_url(&self.cfg, &event.project, env_name, e)
+                .await
+                .map_err(|why| {
+                    Outcome::RetryLater(format!("cannot tell where {env_name} answers: {why}"))
+                })?,
+            None => None,
+        };
+        let base_url = base_url.as_deref();
         let mut first = true;
         for check in plan.checks.iter().filter(|c| c.runs_in(env_name)) {
             let wait = first.then(|| Duration::from_secs(plan.wait_until_healthy_secs));

@@ -76,10 +76,37 @@ impl Tap {
         routing_key: &str,
         timeout: Duration,
     ) -> anyhow::Result<Envelope> {
+        self.expect_where(routing_key, timeout, |_| true).await
+    }
+
+    /// Wait for an event of run `run_id` with this routing key.
+    pub async fn expect_run(
+        &mut self,
+        routing_key: &str,
+        run_id: uuid::Uuid,
+        timeout: Duration,
+    ) -> anyhow::Result<Envelope> {
+        self.expect_where(routing_key, timeout, |e| e.run_id == run_id)
+            .await
+    }
+
+    /// Whether an event with this routing key (and matching `pred`) arrived already.
+    pub fn saw(&self, routing_key: &str, pred: impl Fn(&Envelope) -> bool) -> bool {
+        self.seen
+            .iter()
+            .any(|e| e.routing_key() == routing_key && pred(e))
+    }
+
+    async fn expect_where(
+        &mut self,
+        routing_key: &str,
+        timeout: Duration,
+        pred: impl Fn(&Envelope) -> bool,
+    ) -> anyhow::Result<Envelope> {
         if let Some(i) = self
             .seen
             .iter()
-            .position(|e| e.routing_key() == routing_key)
+            .position(|e| e.routing_key() == routing_key && pred(e))
         {
             return Ok(self.seen.remove(i));
         }
@@ -97,7 +124,7 @@ impl Tap {
                 );
             };
             let event = Envelope::from_json(&delivery.data)?;
-            if event.routing_key() == routing_key {
+            if event.routing_key() == routing_key && pred(&event) {
                 return Ok(event);
             }
             self.seen.push(event);

@@ -1,0 +1,492 @@
+//! The staging gate on real containers: two Docker daemons (staging on h1, production
+//! on h2), images pushed to the registry, every service running, the operator API and
+//! the `ferry` CLI. Proved over HTTP on loopback: what serves where.
+
+mod common;
+
+use common::stack::{Stack, spawn_stack};
+use ferry_shared::bus::Publisher;
+use ferry_shared::config::FerryConfig;
+use ferry_shared::event::{Envelope, Event, ImagePulled};
+use ferry_testkit::{
+    Tap, amqp_url, docker, docker_hosts, free_port, harness_var, http_request, unique_namespace,
+};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const TOKEN: &str = "alice-token-0123456789";
+const WAIT: Duration = Duration::from_secs(40);
+
+pub struct Gate {
+    pub ns: String,
+    pub project: String,
+    pub staging: [u16; 2],
+    pub production: [u16; 2],
+}
+
+impl Gate {
+    pub fn new() -> Self {
+        let ns = unique_namespace();
+        Self {
+            project: format!("gate{}", &ns[1..9]),
+            ns,
+            staging: [free_port(), free_port()],
+            production: [free_port(), free_port()],
+        }
+    }
+
+    /// `production`: extra keys of `[environments.production]`; `checks`: the plan's
+    /// `[[checks]]` tables.
+    pub fn config(&self, production: &str, checks: &str) -> Arc<FerryConfig> {
+        let hosts = docker_hosts();
+        let mut text = format!(
+            r#"
+            [broker]
+            url = "{amqp}"
+            namespace = "{ns}"
+            retry_delays_ms = [500]
+            max_attempts = 3
+            [registry]
+            address = "{registry}"
+            username = "{user}"
+            password = "{pass}"
+            [operators.alice]
+            token = "{TOKEN}"
+            [docker_hosts.h1]
+            url = "{h1}"
+            [docker_hosts.h2]
+            url = "{h2}"
+            [environments.staging]
+            hosts = ["h1"]
+            ports = [{s1}, {s2}]
+            [environments.production]
+            hosts = ["h2"]
+            ports = [{p1}, {p2}]
+            {production}
+            [projects.{project}]
+            image = "gate/{ns}"
+            environments = ["staging", "production"]
+            source = {{ kind = "git", url = "https://example.com/gate.git" }}
+            [projects.{project}.container]
+            command = ["/bin/httpd", "-f", "-p", "127.0.0.1:{{port}}", "-h", "/www"]
+            health_timeout_secs = 6
+            [projects.{project}.tests]
+            wait_until_healthy_secs = 5
+            {checks}
+            "#,
+            amqp = amqp_url(),
+            ns = self.ns,
+            project = self.project,
+            registry = harness_var("FERRY_TEST_REGISTRY"),
+            user = harness_var("FERRY_TEST_REGISTRY_USER"),
+            pass = harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
+            h1 = hosts[0],
+            h2 = hosts[1],
+            s1 = self.staging[0],
+            s2 = self.staging[1],
+            p1 = self.production[0],
+            p2 = self.production[1],
+        );
+        for svc in ferry_shared::SERVICES {
+            text.push_str(&format!(
+                "[services.{}]\nadmin_listen = \"127.0.0.1:0\"\n",
+                svc.replace('-', "_")
+            ));
+            if svc == hook_receiver::SERVICE {
+                text.push_str("listen = \"127.0.0.1:0\"\n");
+            }
+        }
+        Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
+    }
+
+    /// Build and push revision `rev`: `/` answers `rev`, `/healthz` answers, and
+    /// `/api/ok` answers `ok` only when `api`. Its `repo:tag@digest`.
+    pub fn image(&self, rev: &str, api: bool) -> String {
+        let tag = format!(
+            "{}/gate/{}:{rev}",
+            harness_var("FERRY_TEST_REGISTRY"),
+            self.ns
+        );
+        let api = if api {
+            " && mkdir /www/api && echo ok > /www/api/ok"
+        } else {
+            ""
+        };
+        let dockerfile = format!(
+            "FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"mkdir /www && echo {rev} > /www/index.html && echo ok > /www/healthz{api}\"]\n"
+        );
+        let by_digest =
+            ferry_testkit::build_and_push(&docker_hosts()[0], &dockerfile, &tag).unwrap();
+        let digest = by_digest.split_once('@').unwrap().1;
+        format!("{tag}@{digest}")
+    }
+
+    /// What the environment serves on `/` (on either blue/green port).
+    pub async fn serving(&self, ports: [u16; 2]) -> Option<String> {
+        for port in ports {
+            let addr = format!("127.0.0.1:{port}").parse().unwrap();
+            if let Ok((200, body)) = http_request(addr, "GET", "/", &[], b"").await {
+                return Some(body.trim().to_owned());
+            }
+        }
+        None
+    }
+
+    /// Remove every container of the project from both hosts.
+    pub fn cleanup(&self) {
+        for host in &docker_hosts()[..2] {
+            let filter = format!("label=io.ferry.project={}", self.project);
+            if let Ok(ids) = docker(host, None, &["ps", "-aq", "--filter", &filter]) {
+                for id in ids.lines() {
+                    let _ = docker(host, None, &["rm", "-f", id]);
+                }
+            }
+        }
+    }
+}
+
+/// Start a run at "image ready in staging" (build, push and pull are other tests').
+pub async fn start_run(cfg: &FerryConfig, project: &str, rev: &str, image: &str) -> Uuid {
+    let mut e = Envelope::new_run(
+        project,
+        Event::ImagePulled(ImagePulled {
+            revision: rev.into(),
+            image: image.into(),
+            hosts: vec![],
+        }),
+    );
+    e.environment = Some("staging".into());
+    Publisher::new(&cfg.broker, "test", None)
+        .publish(&e)
+        .await
+        .unwrap();
+    e.run_id
+}
+
+/// Run the `ferry` CLI against the stack's operator API (off the runtime's threads:
+/// the API it calls runs in this process).
+pub async fn ferry_as(stack: &Stack, token: &str, args: &[&str]) -> std::process::Output {
+    let exe = std::env::current_exe().unwrap();
+    let ferry = exe.parent().unwrap().parent().unwrap().join("ferry");
+    let mut cmd = std::process::Command::new(ferry);
+    cmd.args(args)
+        .env("FERRY_SERVER", format!("http://{}", stack.hooks))
+        .env("FERRY_TOKEN", token)
+        .env("FERRY_CONFIG", "/nonexistent");
+    tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("the ferry binary (cargo build --workspace --bins)")
+}
+
+pub async fn ferry(stack: &Stack, args: &[&str]) -> std::process::Output {
+    ferry_as(stack, TOKEN, args).await
+}
+
+const API_CHECK: &str = r#"
+    [[projects.PROJECT.tests.checks]]
+    url = "/"
+    status = 200
+    [[projects.PROJECT.tests.checks]]
+    name = "api answers"
+    url = "/api/ok"
+    body_contains = ["ok"]
+"#;
+
+#[tokio::test]
+async fn a_failing_staging_check_rolls_staging_back_and_never_reaches_production() {
+    let g = Gate::new();
+    let cfg = g.config("", &API_CHECK.replace("PROJECT", &g.project));
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+    let (v1, v2, v3) = (
+        g.image("v1", true),
+        g.image("v2", true),
+        g.image("v3", false),
+    );
+
+    // v1 then v2 pass staging and reach production with the digest staging ran.
+    for (rev, image) in [("v1", &v1), ("v2", &v2)] {
+        let run = start_run(&cfg, &g.project, rev, image).await;
+        let staged = tap
+            .expect_run("deploy.succeeded.staging", run, WAIT)
+            .await
+            .unwrap();
+        let passed = tap
+            .expect_run("test.passed.staging", run, WAIT)
+            .await
+            .unwrap();
+        let Event::TestPassed(report) = &passed.event else {
+            panic!()
+        };
+        assert_eq!(report.checks.len(), 2, "{report:?}");
+        let prod = tap
+            .expect_run("deploy.succeeded.production", run, WAIT)
+            .await
+            .unwrap();
+        let (Event::DeploySucceeded(s), Event::DeploySucceeded(p)) = (&staged.event, &prod.event)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            p.image, s.image,
+            "production must run the digest that passed staging"
+        );
+        assert!(p.image.contains("@sha256:"));
+        tap.expect_run("test.passed.production", run, WAIT)
+            .await
+            .unwrap();
+        assert_eq!(g.serving(g.production).await.as_deref(), Some(rev));
+    }
+    // What production runs is that very digest, as its Docker host says.
+    let h2 = &docker_hosts()[1];
+    let filter = format!("label=io.ferry.project={}", g.project);
+    let id = docker(h2, None, &["ps", "-q", "--filter", &filter]).unwrap();
+    let running = docker(h2, None, &["inspect", "--format", "{{.Config.Image}}", &id]).unwrap();
+    assert_eq!(running, v2);
+
+    // v3 fails a staging check: staging goes back to v2, production never sees v3.
+    let run = start_run(&cfg, &g.project, "v3", &v3).await;
+    let failed = tap
+        .expect_run("test.failed.staging", run, WAIT)
+        .await
+        .unwrap();
+    let Event::TestFailed(f) = &failed.event else {
+        panic!()
+    };
+    let report = f.report.as_ref().expect("a report with the failing check");
+    let bad: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
+    assert_eq!(bad.len(), 1, "{report:?}");
+    assert_eq!(bad[0].name, "api answers");
+    let detail = bad[0].detail.as_deref().unwrap();
+    assert!(
+        detail.contains("expected a 2xx status, got 404"),
+        "{detail}"
+    );
+    assert!(
+        f.failure.reason.contains("api answers"),
+        "{}",
+        f.failure.reason
+    );
+    let back = tap
+        .expect_run("deploy.rolled_back.staging", run, WAIT)
+        .await
+        .unwrap();
+    let Event::DeployRolledBack(b) = &back.event else {
+        panic!()
+    };
+    assert_eq!((b.revision.as_str(), b.image.as_str()), ("v2", v2.as_str()));
+    assert_eq!(b.from_revision.as_deref(), Some("v3"));
+    assert_eq!(g.serving(g.staging).await.as_deref(), Some("v2"));
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("v2"));
+    let later = tap.drain(Duration::from_secs(2)).await;
+    assert!(
+        !later
+            .iter()
+            .any(|e| e.run_id == run && e.environment.as_deref() == Some("production")),
+        "the failed run touched production: {:?}",
+        later.iter().map(Envelope::routing_key).collect::<Vec<_>>()
+    );
+    stack.stop().await;
+    g.cleanup();
+}
+
+#[tokio::test]
+async fn a_failing_production_health_check_rolls_production_back() {
+    let g = Gate::new();
+    let checks = format!(
+        r#"
+        [[projects.{p}.tests.checks]]
+        url = "/"
+        [[projects.{p}.tests.checks]]
+        name = "production api"
+        url = "/api/ok"
+        body_contains = ["ok"]
+        environments = ["production"]
+        "#,
+        p = g.project
+    );
+    let cfg = g.config("", &checks);
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+    let (v1, v2) = (g.image("v1", true), g.image("v2", false));
+    let run1 = start_run(&cfg, &g.project, "v1", &v1).await;
+    tap.expect_run("test.passed.production", run1, WAIT)
+        .await
+        .unwrap();
+
+    // v2 passes staging (which does not check the API) and breaks production.
+    let run2 = start_run(&cfg, &g.project, "v2", &v2).await;
+    tap.expect_run("test.passed.staging", run2, WAIT)
+        .await
+        .unwrap();
+    tap.expect_run("deploy.succeeded.production", run2, WAIT)
+        .await
+        .unwrap();
+    tap.expect_run("test.failed.production", run2, WAIT)
+        .await
+        .unwrap();
+    let back = tap
+        .expect_run("deploy.rolled_back.production", run2, WAIT)
+        .await
+        .unwrap();
+    let Event::DeployRolledBack(b) = &back.event else {
+        panic!()
+    };
+    assert_eq!(b.revision, "v1");
+    assert!(
+        b.reason.contains("tests failed in production"),
+        "{}",
+        b.reason
+    );
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("v1"));
+    assert_eq!(g.serving(g.staging).await.as_deref(), Some("v2"));
+    stack.stop().await;
+    g.cleanup();
+}
+
+#[tokio::test]
+async fn manual_approval_holds_until_approved_rejected_or_expired() {
+    let g = Gate::new();
+    let cfg = g.config(
+        "approval = \"manual\"\napproval_timeout_secs = 8",
+        &format!("[[projects.{}.tests.checks]]\nurl = \"/\"\n", g.project),
+    );
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+    let (v1, v2, v3) = (
+        g.image("v1", true),
+        g.image("v2", true),
+        g.image("v3", true),
+    );
+
+    // Held: staging passed, production waits.
+    let run1 = start_run(&cfg, &g.project, "v1", &v1).await;
+    let held = tap
+        .expect_run("approval.requested.production", run1, WAIT)
+        .await
+        .unwrap();
+    let Event::ApprovalRequested(a) = &held.event else {
+        panic!()
+    };
+    assert_eq!(a.image, v1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        g.serving(g.production).await,
+        None,
+        "deployed before approval"
+    );
+    assert!(!tap.saw("deploy.started.production", |e| e.run_id == run1));
+
+    // Approved: deployed, with who approved in the event.
+    let out = ferry(
+        &stack,
+        &["approve", &run1.to_string(), "--comment", "looks good"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("approved"));
+    let granted = tap
+        .expect_run("approval.granted.production", run1, WAIT)
+        .await
+        .unwrap();
+    let Event::ApprovalGranted(d) = &granted.event else {
+        panic!()
+    };
+    assert_eq!(
+        (d.by.as_str(), d.comment.as_deref()),
+        ("alice", Some("looks good"))
+    );
+    tap.expect_run("deploy.succeeded.production", run1, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("v1"));
+
+    // Rejected: the run ends there; a second answer is refused.
+    let run2 = start_run(&cfg, &g.project, "v2", &v2).await;
+    tap.expect_run("approval.requested.production", run2, WAIT)
+        .await
+        .unwrap();
+    let out = ferry(&stack, &["reject", &run2.to_string()]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rejected = tap
+        .expect_run("approval.rejected.production", run2, WAIT)
+        .await
+        .unwrap();
+    let Event::ApprovalRejected(d) = &rejected.event else {
+        panic!()
+    };
+    assert_eq!(d.by, "alice");
+    let again = ferry(&stack, &["approve", &run2.to_string()]).await;
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "approving a rejected run must be refused"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not waiting for approval"));
+
+    // A wrong token is refused and changes nothing.
+    let run3 = start_run(&cfg, &g.project, "v3", &v3).await;
+    tap.expect_run("approval.requested.production", run3, WAIT)
+        .await
+        .unwrap();
+    let bad = ferry_as(
+        &stack,
+        "not-a-token-of-anyone",
+        &["approve", &run3.to_string()],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("401"));
+
+    // Unanswered: expires, and production stays on v1.
+    let expired = tap
+        .expect_run("approval.expired.production", run3, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::ApprovalExpired(d) = &expired.event else {
+        panic!()
+    };
+    assert_eq!(d.by, "ferry");
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("v1"));
+    let events = tap.drain(Duration::from_secs(1)).await;
+    assert!(
+        !events.iter().any(|e| (e.run_id == run2 || e.run_id == run3)
+            && e.kind().starts_with("deploy.")
+            && e.environment.as_deref() == Some("production")),
+        "a rejected or expired run was deployed"
+    );
+
+    // `ferry runs` shows all three with their outcome.
+    let out = ferry(&stack, &["runs", &g.project]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (run, status) in [
+        (run1, "test.passed.production"),
+        (run2, "approval.rejected.production"),
+        (run3, "approval.expired.production"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&run.to_string()) && l.contains(status)),
+            "run {run} not shown as {status}:\n{text}"
+        );
+    }
+    assert!(text.contains("deploy staging succeeded"), "{text}");
+    stack.stop().await;
+    g.cleanup();
+}
