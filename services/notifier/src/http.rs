@@ -30,9 +30,7 @@ impl Resolve for Guard {
         let host = name.as_str().to_owned();
         let allow = self.allow.clone();
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let ok = permitted(&host, &all, &allow).map_err(Box::new)?;
             Ok(Box::new(ok.into_iter()) as Addrs)
         })
@@ -102,7 +100,10 @@ impl Http {
         let mut req = self
             .client
             .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
             .body(body);
         for (k, v) in headers {
             req = req.header(*k, v);
@@ -115,10 +116,9 @@ impl Http {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| SendError::transient(format!("reading the answer failed: {}", e.without_url())))?;
+        let body = resp.text().await.map_err(|e| {
+            SendError::transient(format!("reading the answer failed: {}", e.without_url()))
+        })?;
         let excerpt = crate::notice::cut(body.trim(), 300);
         let code = status.as_u16();
         match code {

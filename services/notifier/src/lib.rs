@@ -99,7 +99,10 @@ impl Notifier {
     pub fn new(cfg: &FerryConfig) -> Result<Self, NotifierError> {
         let notify = cfg.notify.clone();
         let counters = Arc::new(Counters::default());
-        let http = http::Http::new(Duration::from_millis(notify.timeout_ms), &notify.allow_hosts)?;
+        let http = http::Http::new(
+            Duration::from_millis(notify.timeout_ms),
+            &notify.allow_hosts,
+        )?;
         let retry = Retry {
             attempts: notify.attempts.max(1),
             backoff: Duration::from_millis(notify.backoff_ms),
@@ -267,7 +270,10 @@ impl Handler for Stage {
             let failed = [report.transient.as_slice(), report.permanent.as_slice()].concat();
             if !failed.is_empty() {
                 counters.add(Count::Failed, failed.len() as u64);
-                tracing::error!("cannot report a failed notification either: {}", list(&failed));
+                tracing::error!(
+                    "cannot report a failed notification either: {}",
+                    list(&failed)
+                );
             }
             return Outcome::Done;
         }

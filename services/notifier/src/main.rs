@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
         let svc = StageService::bind(&cfg, notifier::spec(), notifier::DEFAULTS, stage).await?;
         counters.attach(&svc.metrics);
         tracing::info!(service = notifier::SERVICE, admin = %svc.admin_addr, "started");
-        svc.run_until_stopped(ferry_shared::shutdown::signal()).await
+        svc.run_until_stopped(ferry_shared::shutdown::signal())
+            .await
     })
 }

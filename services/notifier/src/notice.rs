@@ -102,11 +102,17 @@ impl Notice {
             Event::TestPassed(t) => report = Some(t),
             Event::DeployStarted(d) => {
                 fact(Word::Image, &d.image);
-                fact(Word::PreviousImage, d.previous_image.as_deref().unwrap_or(""));
+                fact(
+                    Word::PreviousImage,
+                    d.previous_image.as_deref().unwrap_or(""),
+                );
             }
             Event::DeploySucceeded(d) => {
                 fact(Word::Image, &d.image);
-                fact(Word::PreviousImage, d.previous_image.as_deref().unwrap_or(""));
+                fact(
+                    Word::PreviousImage,
+                    d.previous_image.as_deref().unwrap_or(""),
+                );
                 fact(Word::Hosts, &hosts(lang, &d.hosts));
             }
             Event::DeploySuperseded(d) => {
@@ -144,7 +150,10 @@ impl Notice {
         if let Some(r) = report {
             n.checks = failed_checks(lang, &r.checks);
             if r.millis > 0 {
-                n.stages.push((i18n::stage(lang, "test").into(), i18n::duration(lang, r.millis)));
+                n.stages.push((
+                    i18n::stage(lang, "test").into(),
+                    i18n::duration(lang, r.millis),
+                ));
             }
         }
         let mut stages: Vec<(String, String)> = run

@@ -71,7 +71,11 @@ impl Outbox {
     }
 
     /// Queue a notice; the answer comes once it is delivered (or finally failed).
-    pub fn submit(&self, notice: Arc<Notice>, mentions: Vec<AuthorConfig>) -> oneshot::Receiver<Reply> {
+    pub fn submit(
+        &self,
+        notice: Arc<Notice>,
+        mentions: Vec<AuthorConfig>,
+    ) -> oneshot::Receiver<Reply> {
         if let Some(worker) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
             tokio::spawn(worker.run());
         }
@@ -155,7 +159,10 @@ impl Worker {
         let want = self.pending.len().div_ceil(remaining).max(1);
         let mut n = 1;
         while n < want && n < self.pending.len() {
-            let candidate: Vec<&Notice> = self.pending[..=n].iter().map(|p| p.notice.as_ref()).collect();
+            let candidate: Vec<&Notice> = self.pending[..=n]
+                .iter()
+                .map(|p| p.notice.as_ref())
+                .collect();
             if !self.channel.fits(&candidate) {
                 break;
             }
@@ -178,7 +185,10 @@ impl Worker {
             self.window.record(Instant::now());
             match self.channel.send(&notices, &mentions).await {
                 Ok(()) => break Ok(()),
-                Err(SendError::Transient { reason, retry_after }) if attempt < self.retry.attempts => {
+                Err(SendError::Transient {
+                    reason,
+                    retry_after,
+                }) if attempt < self.retry.attempts => {
                     let backoff = self.retry.backoff * 2u32.pow(attempt - 1);
                     let wait = retry_after.map_or(backoff, |r| r.max(backoff));
                     tracing::warn!(channel = %self.channel.name, attempt, ?wait, "{reason}; trying again");
@@ -199,7 +209,9 @@ impl Worker {
                 self.counters.add(Count::Merged, ids.len() as u64 - 1);
                 tracing::info!(channel = %self.channel.name, notices = ids.len(), "sent");
             }
-            Err(e) => tracing::warn!(channel = %self.channel.name, notices = ids.len(), "not sent: {}", e.reason()),
+            Err(e) => {
+                tracing::warn!(channel = %self.channel.name, notices = ids.len(), "not sent: {}", e.reason())
+            }
         }
         for p in batch {
             for w in p.waiters {

@@ -1,5 +1,7 @@
 //! A sliding-window limit: at most `messages` sends in any `window`. It never drops
-//! anything; it only says when the next send may go.
+//! anything; it only says when the next send may go. The window is kept a little
+//! longer than configured (2 %, at most 1 s), so that network jitter cannot make the
+//! platform, which counts on arrival, see one message too many.
 
 use ferry_shared::notify_config::RateLimit;
 use std::collections::VecDeque;
@@ -15,14 +17,24 @@ pub struct Window {
 impl Window {
     pub fn new(limit: Option<RateLimit>) -> Self {
         Self {
-            limit: limit.map(|l| (l.messages.max(1) as usize, Duration::from_millis(l.window_ms))),
+            limit: limit.map(|l| {
+                let margin = (l.window_ms / 50).min(1_000);
+                (
+                    l.messages.max(1) as usize,
+                    Duration::from_millis(l.window_ms + margin),
+                )
+            }),
             sent: VecDeque::new(),
         }
     }
 
     fn expire(&mut self, now: Instant) {
         if let Some((_, window)) = self.limit {
-            while self.sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            while self
+                .sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
                 self.sent.pop_front();
             }
         }
@@ -59,14 +71,22 @@ mod tests {
 
     #[test]
     fn at_most_n_per_window_then_free_again() {
-        let mut w = Window::new(Some(RateLimit { messages: 2, window_ms: 1000 }));
+        let mut w = Window::new(Some(RateLimit {
+            messages: 2,
+            window_ms: 1000,
+        }));
         let t0 = Instant::now();
         assert_eq!(w.next_free(t0), None);
         w.record(t0);
         w.record(t0 + Duration::from_millis(10));
-        assert_eq!(w.next_free(t0 + Duration::from_millis(20)), Some(t0 + Duration::from_millis(1000)));
-        assert_eq!(w.remaining(t0 + Duration::from_millis(1000)), 1);
-        assert_eq!(w.remaining(t0 + Duration::from_millis(1010)), 2);
+        // 1000 ms plus the 20 ms margin.
+        assert_eq!(
+            w.next_free(t0 + Duration::from_millis(20)),
+            Some(t0 + Duration::from_millis(1020))
+        );
+        assert_eq!(w.remaining(t0 + Duration::from_millis(1019)), 0);
+        assert_eq!(w.remaining(t0 + Duration::from_millis(1020)), 1);
+        assert_eq!(w.remaining(t0 + Duration::from_millis(1030)), 2);
     }
 
     #[test]

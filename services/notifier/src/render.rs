@@ -82,7 +82,9 @@ pub fn markdown(n: &Notice, dialect: Dialect, with_title: bool) -> String {
     if let Some(reason) = &n.reason {
         out.push_str(&format!("\n{}\n", bold(label(n, Word::Reason))));
         match dialect {
-            Dialect::Slack => out.push_str(&format!("```\n{}\n```\n", reason.replace("```", "'''"))),
+            Dialect::Slack => {
+                out.push_str(&format!("```\n{}\n```\n", reason.replace("```", "'''")))
+            }
             Dialect::Markdown => {
                 for line in reason.lines() {
                     out.push_str(&format!("> {line}\n"));
@@ -173,7 +175,10 @@ pub fn html(n: &Notice) -> String {
         ));
     }
     if !n.checks.is_empty() {
-        out.push_str(&format!("<h3>{}</h3><ul>", esc(label(n, Word::FailedChecks))));
+        out.push_str(&format!(
+            "<h3>{}</h3><ul>",
+            esc(label(n, Word::FailedChecks))
+        ));
         for c in &n.checks {
             out.push_str(&format!("<li>{}</li>", esc(c)));
         }
@@ -182,7 +187,11 @@ pub fn html(n: &Notice) -> String {
     if !n.commands.is_empty() {
         out.push_str("<ul>");
         for (what, cmd) in &n.commands {
-            out.push_str(&format!("<li>{}: <code>{}</code></li>", esc(what), esc(cmd)));
+            out.push_str(&format!(
+                "<li>{}: <code>{}</code></li>",
+                esc(what),
+                esc(cmd)
+            ));
         }
         out.push_str("</ul>");
     }
@@ -226,9 +235,17 @@ pub fn batch_title(batch: &[&Notice]) -> String {
         many => {
             let lang = many.first().map(|n| n.lang).unwrap_or(Lang::En);
             let bad = many.iter().any(|n| n.tone == Tone::Bad);
-            let icon = if bad { icon(Tone::Bad) } else { icon(Tone::Info) };
+            let icon = if bad {
+                icon(Tone::Bad)
+            } else {
+                icon(Tone::Info)
+            };
             let sep = if lang == Lang::En { " " } else { "" };
-            format!("{icon} Ferry: {}{sep}{}", many.len(), i18n::word(lang, Word::Updates))
+            format!(
+                "{icon} Ferry: {}{sep}{}",
+                many.len(),
+                i18n::word(lang, Word::Updates)
+            )
         }
     }
 }

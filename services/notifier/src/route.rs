@@ -12,7 +12,9 @@ pub struct Target {
 fn matches(r: &RouteConfig, e: &Envelope) -> bool {
     let project = r.projects.is_empty() || r.projects.contains(&e.project);
     let env = r.environments.is_empty()
-        || e.environment.as_ref().is_some_and(|env| r.environments.contains(env));
+        || e.environment
+            .as_ref()
+            .is_some_and(|env| r.environments.contains(env));
     project && env && r.on.iter().any(|p| kind_matches(p, e.kind()))
 }
 
@@ -85,7 +87,13 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert!(t.iter().all(|t| t.mention_author));
         let t = targets(&cfg, &event("deploy.succeeded", Some("production")));
-        assert_eq!(t, vec![Target { channel: "team".into(), mention_author: false }]);
+        assert_eq!(
+            t,
+            vec![Target {
+                channel: "team".into(),
+                mention_author: false
+            }]
+        );
         assert!(targets(&cfg, &event("deploy.succeeded", Some("staging"))).is_empty());
         let mut other = event("build.failed", None);
         other.project = "blog".into();

@@ -58,10 +58,7 @@ fn url_tokens(url: &str) -> Vec<String> {
     let values = query
         .split('&')
         .filter_map(|kv| kv.split_once('=').map(|(_, v)| v));
-    let segments = path
-        .split('/')
-        .skip(3)
-        .filter(|seg| seg.len() >= 16);
+    let segments = path.split('/').skip(3).filter(|seg| seg.len() >= 16);
     values.chain(segments).map(str::to_owned).collect()
 }
 

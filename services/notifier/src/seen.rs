@@ -78,7 +78,9 @@ impl Seen {
             let write = writeln!(j.file, "{id}").and_then(|_| j.file.sync_data());
             match write {
                 Ok(()) => j.lines += 1,
-                Err(e) => tracing::warn!(path = %j.path.display(), "cannot journal a delivery: {e}"),
+                Err(e) => {
+                    tracing::warn!(path = %j.path.display(), "cannot journal a delivery: {e}")
+                }
             }
         }
         if let Err(e) = self.compact_if_needed() {

@@ -28,5 +28,8 @@ pub fn feishu(timestamp_s: i64, secret: &str) -> String {
 
 /// Generic webhook: `sha256=<hex HMAC-SHA256(key = secret, message = body)>`.
 pub fn webhook(secret: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(hmac_sha256(secret.as_bytes(), body)))
+    format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), body))
+    )
 }

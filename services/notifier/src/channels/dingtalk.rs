@@ -26,8 +26,15 @@ pub fn fits(batch: &[&Notice]) -> bool {
 }
 
 impl DingTalk {
-    pub async fn send(&self, batch: &[&Notice], mentions: &[AuthorConfig]) -> Result<(), SendError> {
-        let lang = batch.first().map(|n| n.lang).unwrap_or(crate::i18n::Lang::En);
+    pub async fn send(
+        &self,
+        batch: &[&Notice],
+        mentions: &[AuthorConfig],
+    ) -> Result<(), SendError> {
+        let lang = batch
+            .first()
+            .map(|n| n.lang)
+            .unwrap_or(crate::i18n::Lang::En);
         let mobiles = pick(mentions, |a| a.mobile.as_ref());
         // DingTalk highlights an @ only when `@<mobile>` also appears in the text.
         let at_line = mobiles

@@ -27,7 +27,9 @@ impl Email {
         let builder = match tls {
             "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&host),
             "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host),
-            _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)),
+            _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                &host,
+            )),
         }
         .map_err(|e| format!("cannot set up TLS for {host}: {e}"))?;
         let port = c.smtp_port.unwrap_or(match tls {
@@ -71,7 +73,10 @@ impl Email {
             }
         }
         if recipients.is_empty() {
-            tracing::debug!(channel, "no recipients (no `to`, no known author e-mail): nothing sent");
+            tracing::debug!(
+                channel,
+                "no recipients (no `to`, no known author e-mail): nothing sent"
+            );
             return Ok(());
         }
         self.check_address().await?;
@@ -90,7 +95,11 @@ impl Email {
     }
 
     fn message(&self, channel: &str, n: &Notice, to: &[String]) -> Result<Message, SendError> {
-        let revision = n.revision.as_deref().map(|r| format!(" (r{r})")).unwrap_or_default();
+        let revision = n
+            .revision
+            .as_deref()
+            .map(|r| format!(" (r{r})"))
+            .unwrap_or_default();
         let mut b = Message::builder()
             .from(self.from.clone())
             .subject(format!("[Ferry] {}{revision}", n.headline))
@@ -110,10 +119,11 @@ impl Email {
 
     /// The server's name must not resolve to an internal address unless allowed.
     async fn check_address(&self) -> Result<(), SendError> {
-        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| SendError::transient(format!("cannot resolve {}: {e}", self.host)))?
-            .collect();
+        let addrs: Vec<std::net::SocketAddr> =
+            tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await
+                .map_err(|e| SendError::transient(format!("cannot resolve {}: {e}", self.host)))?
+                .collect();
         crate::http::permitted(&self.host, &addrs, &self.allow)
             .map(|_| ())
             .map_err(|e| SendError::Permanent(e.to_string()))

@@ -52,8 +52,12 @@ fn card(batch: &[&Notice], open_ids: &[String]) -> Value {
         elements.push(json!({ "tag": "div", "text": { "tag": "lark_md", "content": content } }));
     }
     if !open_ids.is_empty() {
-        let at: Vec<String> = open_ids.iter().map(|id| format!("<at id={id}></at>")).collect();
-        elements.push(json!({ "tag": "div", "text": { "tag": "lark_md", "content": at.join(" ") } }));
+        let at: Vec<String> = open_ids
+            .iter()
+            .map(|id| format!("<at id={id}></at>"))
+            .collect();
+        elements
+            .push(json!({ "tag": "div", "text": { "tag": "lark_md", "content": at.join(" ") } }));
     }
     json!({
         "config": { "wide_screen_mode": true },
@@ -66,11 +70,21 @@ fn card(batch: &[&Notice], open_ids: &[String]) -> Value {
 }
 
 impl Feishu {
-    pub async fn send(&self, batch: &[&Notice], mentions: &[AuthorConfig]) -> Result<(), SendError> {
-        let lang = batch.first().map(|n| n.lang).unwrap_or(crate::i18n::Lang::En);
+    pub async fn send(
+        &self,
+        batch: &[&Notice],
+        mentions: &[AuthorConfig],
+    ) -> Result<(), SendError> {
+        let lang = batch
+            .first()
+            .map(|n| n.lang)
+            .unwrap_or(crate::i18n::Lang::En);
         let ids = pick(mentions, |a| a.feishu.as_ref());
         let mut body = if self.text {
-            let at: Vec<String> = ids.iter().map(|id| format!("<at user_id=\"{id}\"></at>")).collect();
+            let at: Vec<String> = ids
+                .iter()
+                .map(|id| format!("<at user_id=\"{id}\"></at>"))
+                .collect();
             let mut text = fit_bytes(&text_batch(batch), MAX_BYTES, lang);
             if !at.is_empty() {
                 text = format!("{text}\n{}", at.join(" "));
@@ -80,7 +94,11 @@ impl Feishu {
             let mut card = card(batch, &ids);
             if card.to_string().len() > MAX_BYTES {
                 // One notice too long for a card: cut its text.
-                let text = fit_bytes(&markdown(batch[0], Dialect::Markdown, false), MAX_BYTES - 2_000, lang);
+                let text = fit_bytes(
+                    &markdown(batch[0], Dialect::Markdown, false),
+                    MAX_BYTES - 2_000,
+                    lang,
+                );
                 card["elements"][0]["text"]["content"] = Value::String(text);
             }
             json!({ "msg_type": "interactive", "card": card })

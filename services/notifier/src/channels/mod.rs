@@ -53,7 +53,8 @@ enum Kind {
     Feishu(feishu::Feishu),
     Slack(slack::Slack),
     Webhook(webhook::Webhook),
-    Email(email::Email),
+    /// Boxed: the SMTP transport is much larger than the HTTP channels.
+    Email(Box<email::Email>),
 }
 
 pub struct Channel {
@@ -107,7 +108,9 @@ impl Channel {
                 url: url()?,
                 secret: c.secret.clone(),
             }),
-            "email" => Kind::Email(email::Email::new(name, c, notify).map_err(invalid)?),
+            "email" => Kind::Email(Box::new(
+                email::Email::new(name, c, notify).map_err(invalid)?,
+            )),
             other => return Err(invalid(format!("unknown kind `{other}`"))),
         };
         Ok(Channel {
@@ -134,7 +137,11 @@ impl Channel {
         }
     }
 
-    pub async fn send(&self, batch: &[&Notice], mentions: &[AuthorConfig]) -> Result<(), SendError> {
+    pub async fn send(
+        &self,
+        batch: &[&Notice],
+        mentions: &[AuthorConfig],
+    ) -> Result<(), SendError> {
         match &self.kind {
             Kind::DingTalk(c) => c.send(batch, mentions).await,
             Kind::WeCom(c) => c.send(batch, mentions).await,
@@ -175,7 +182,10 @@ pub(crate) fn text_batch(batch: &[&Notice]) -> String {
 }
 
 /// De-duplicated values picked from the mentioned authors.
-pub(crate) fn pick(mentions: &[AuthorConfig], f: impl Fn(&AuthorConfig) -> Option<&String>) -> Vec<String> {
+pub(crate) fn pick(
+    mentions: &[AuthorConfig],
+    f: impl Fn(&AuthorConfig) -> Option<&String>,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for m in mentions {
         if let Some(v) = f(m)
@@ -190,7 +200,9 @@ pub(crate) fn pick(mentions: &[AuthorConfig], f: impl Fn(&AuthorConfig) -> Optio
 /// Read a chat platform's `{"errcode": 0}`-style answer (`field` names the code).
 pub(crate) fn platform_code(body: &str, fields: &[&str]) -> Option<(i64, String)> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let code = fields.iter().find_map(|f| v.get(*f).and_then(|c| c.as_i64()))?;
+    let code = fields
+        .iter()
+        .find_map(|f| v.get(*f).and_then(|c| c.as_i64()))?;
     let msg = ["errmsg", "msg", "StatusMessage"]
         .iter()
         .find_map(|f| v.get(*f).and_then(|m| m.as_str()))

@@ -47,7 +47,11 @@ fn blocks(batch: &[&Notice], members: &[String]) -> Vec<Value> {
 }
 
 impl Slack {
-    pub async fn send(&self, batch: &[&Notice], mentions: &[AuthorConfig]) -> Result<(), SendError> {
+    pub async fn send(
+        &self,
+        batch: &[&Notice],
+        mentions: &[AuthorConfig],
+    ) -> Result<(), SendError> {
         let members = pick(mentions, |a| a.slack.as_ref());
         let mut text = batch_title(batch);
         if !members.is_empty() {

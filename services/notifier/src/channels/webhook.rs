@@ -24,9 +24,14 @@ impl Webhook {
                 ("X-Ferry-Delivery", n.event_id.to_string()),
             ];
             if let Some(secret) = &self.secret {
-                headers.push(("X-Ferry-Signature", crate::sign::webhook(secret.expose(), &body)));
+                headers.push((
+                    "X-Ferry-Signature",
+                    crate::sign::webhook(secret.expose(), &body),
+                ));
             }
-            self.http.post_json(self.url.expose(), body, &headers).await?;
+            self.http
+                .post_json(self.url.expose(), body, &headers)
+                .await?;
         }
         Ok(())
     }

@@ -30,8 +30,15 @@ impl WeCom {
         }
     }
 
-    pub async fn send(&self, batch: &[&Notice], mentions: &[AuthorConfig]) -> Result<(), SendError> {
-        let lang = batch.first().map(|n| n.lang).unwrap_or(crate::i18n::Lang::En);
+    pub async fn send(
+        &self,
+        batch: &[&Notice],
+        mentions: &[AuthorConfig],
+    ) -> Result<(), SendError> {
+        let lang = batch
+            .first()
+            .map(|n| n.lang)
+            .unwrap_or(crate::i18n::Lang::En);
         let ids = pick(mentions, |a| a.wecom.as_ref());
         let body = if self.text {
             json!({
@@ -43,7 +50,11 @@ impl WeCom {
                 },
             })
         } else {
-            let at: String = ids.iter().map(|id| format!("<@{id}>")).collect::<Vec<_>>().join(" ");
+            let at: String = ids
+                .iter()
+                .map(|id| format!("<@{id}>"))
+                .collect::<Vec<_>>()
+                .join(" ");
             let room = MARKDOWN_BYTES.saturating_sub(at.len() + 1);
             let mut content = fit_bytes(&markdown_batch(batch, Dialect::Markdown), room, lang);
             if !at.is_empty() {
