@@ -40,6 +40,18 @@ impl Gate {
     /// `production`: extra keys of `[environments.production]`; `checks`: the plan's
     /// `[[checks]]` tables.
     pub fn config(&self, production: &str, checks: &str) -> Arc<FerryConfig> {
+        let source = r#"{ kind = "git", url = "https://example.com/gate.git" }"#;
+        self.config_with(production, checks, source, "")
+    }
+
+    /// `source`: the project's `source`; `tables`: more top-level tables.
+    pub fn config_with(
+        &self,
+        production: &str,
+        checks: &str,
+        source: &str,
+        tables: &str,
+    ) -> Arc<FerryConfig> {
         let hosts = docker_hosts();
         let mut text = format!(
             r#"
@@ -68,13 +80,14 @@ impl Gate {
             [projects.{project}]
             image = "gate/{ns}"
             environments = ["staging", "production"]
-            source = {{ kind = "git", url = "https://example.com/gate.git" }}
+            source = {source}
             [projects.{project}.container]
             command = ["/bin/httpd", "-f", "-p", "127.0.0.1:{{port}}", "-h", "/www"]
             health_timeout_secs = 6
             [projects.{project}.tests]
             wait_until_healthy_secs = 5
             {checks}
+            {tables}
             "#,
             amqp = amqp_url(),
             ns = self.ns,
@@ -487,6 +500,211 @@ async fn manual_approval_holds_until_approved_rejected_or_expired() {
         );
     }
     assert!(text.contains("deploy staging succeeded"), "{text}");
+    stack.stop().await;
+    g.cleanup();
+}
+
+/// An SVN project whose revision N serves `rN` (built by the builder from SVN).
+fn svn_web_project(root: &Path, revisions: u32) -> String {
+    use ferry_testkit::project::{run, svn};
+    let name = format!("g{}", &unique_namespace()[1..9]);
+    let url = run(
+        root,
+        "bash",
+        &[&harness_var("FERRY_TEST_SVN_REPO_SCRIPT"), "create", &name],
+    );
+    svn(root, &["checkout", "-q", &url, "wc"]);
+    let app = root.join("wc/trunk/web");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM ferry-test/busybox:1\nCOPY . /www\n",
+    )
+    .unwrap();
+    std::fs::write(app.join("healthz"), "ok\n").unwrap();
+    for i in 1..=revisions {
+        std::fs::write(app.join("index.html"), format!("r{i}\n")).unwrap();
+        if i == 1 {
+            svn(&root.join("wc"), &["add", "-q", "trunk"]);
+        }
+        svn(
+            &root.join("wc"),
+            &["commit", "-q", "-m", &format!("commit {i}")],
+        );
+    }
+    url
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The run id `ferry rollback`/`deploy` printed (`... run <uuid>`).
+fn run_id_in(stdout: &str) -> Uuid {
+    stdout
+        .split_whitespace()
+        .find_map(|w| Uuid::parse_str(w.trim_end_matches(':')).ok())
+        .unwrap_or_else(|| panic!("no run id in {stdout}"))
+}
+
+#[tokio::test]
+async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_the_registry_lost() {
+    ferry_testkit::ensure_busybox_base(&docker_hosts()[0]).unwrap();
+    let g = Gate::new();
+    let dir = tempfile::tempdir().unwrap();
+    let svn_url = svn_web_project(dir.path(), 3);
+    let source = format!(r#"{{ kind = "svn", url = "{svn_url}", path = "/trunk/web" }}"#);
+    let build = format!(
+        r#"
+        [build]
+        docker_host = "{host}"
+        work_dir = "{work}"
+        log_dir = "{logs}"
+        svn_username = "{user}"
+        svn_password = "{pass}"
+        "#,
+        host = docker_hosts()[0],
+        work = dir.path().join("work").display(),
+        logs = dir.path().join("logs").display(),
+        user = harness_var("FERRY_TEST_SVN_USER"),
+        pass = harness_var("FERRY_TEST_SVN_PASSWORD"),
+    );
+    let checks = format!(
+        "[[projects.{}.tests.checks]]\nurl = \"/healthz\"\n",
+        g.project
+    );
+    let cfg = g.config_with("", &checks, &source, &build);
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+    let p = g.project.as_str();
+
+    // Three revisions reach production, started by hand with `ferry deploy`.
+    let mut pushed = std::collections::HashMap::new();
+    for rev in ["1", "2", "3"] {
+        let out = ok(&ferry(
+            &stack,
+            &[
+                "deploy",
+                p,
+                "--revision",
+                rev,
+                "--wait",
+                "--timeout-secs",
+                "120",
+            ],
+        )
+        .await);
+        let run = run_id_in(&out);
+        let e = tap.expect_run("image.pushed", run, WAIT).await.unwrap();
+        pushed.insert(rev, e.event.image().unwrap().to_owned());
+        assert_eq!(
+            g.serving(g.production).await.as_deref(),
+            Some(format!("r{rev}").as_str())
+        );
+    }
+
+    // Back to the previous revision: by digest, no build.
+    let out = ok(&ferry(&stack, &["rollback", p, "--env", "production", "--wait"]).await);
+    let run = run_id_in(&out);
+    let back = tap
+        .expect_run("deploy.rolled_back.production", run, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(back.event.image(), Some(pushed["2"].as_str()));
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("r2"));
+    assert_eq!(
+        g.serving(g.staging).await.as_deref(),
+        Some("r3"),
+        "staging must not move"
+    );
+
+    // To an older, named revision: found by digest, still no build.
+    let out = ok(&ferry(
+        &stack,
+        &["rollback", p, "--env", "production", "--to", "1", "--wait"],
+    )
+    .await);
+    let older = run_id_in(&out);
+    tap.expect_run("deploy.rolled_back.production", older, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("r1"));
+    let seen = tap.drain(Duration::from_millis(500)).await;
+    assert!(
+        !seen
+            .iter()
+            .any(|e| (e.run_id == run || e.run_id == older) && e.kind() == "image.built"),
+        "a rollback built an image"
+    );
+
+    // Revision 2's image deleted from the registry: rebuilt from SVN, then deployed to
+    // production only.
+    let reg = cfg.registry.as_ref().unwrap();
+    let digest = pushed["2"].split_once('@').unwrap().1;
+    let deleted = reqwest::Client::new()
+        .delete(format!(
+            "http://{}/v2/gate/{}/manifests/{digest}",
+            reg.address, g.ns
+        ))
+        .basic_auth(&reg.username, Some(reg.password.expose()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 202, "registry delete");
+    let out = ok(&ferry(
+        &stack,
+        &[
+            "rollback",
+            p,
+            "--env",
+            "production",
+            "--to",
+            "2",
+            "--wait",
+            "--timeout-secs",
+            "120",
+        ],
+    )
+    .await);
+    assert!(out.contains("gone from the registry: rebuilding"), "{out}");
+    let rebuilt = run_id_in(&out);
+    tap.expect_run("image.built", rebuilt, WAIT).await.unwrap();
+    let back = tap
+        .expect_run("deploy.rolled_back.production", rebuilt, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(back.event.revision(), Some("2"));
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("r2"));
+    assert_eq!(
+        g.serving(g.staging).await.as_deref(),
+        Some("r3"),
+        "a rebuild for production touched staging"
+    );
+
+    // `ferry runs` shows the rollbacks next to the deploys.
+    let out = ok(&ferry(&stack, &["runs", p, "--output", "json"]).await);
+    let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let statuses: Vec<&str> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == "deploy.rolled_back.production")
+            .count(),
+        3,
+        "{statuses:?}"
+    );
     stack.stop().await;
     g.cleanup();
 }
