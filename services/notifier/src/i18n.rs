@@ -128,6 +128,7 @@ pub fn outcome(lang: Lang, kind: &str) -> Option<&'static str> {
         "pull.failed" => ("pre-pull failed", "预拉取镜像失败"),
         "deploy.requested" => ("deploy requested", "已请求部署"),
         "deploy.started" => ("deploy started", "开始部署"),
+        "deploy.started.rollback" => ("rollback started", "开始回滚"),
         "deploy.succeeded" => ("deployed", "部署成功"),
         "deploy.failed" => ("deploy failed", "部署失败"),
         "deploy.superseded" => (

@@ -3,7 +3,7 @@
 //! Channels only lay it out ([`crate::render`]).
 
 use crate::i18n::{self, Lang, Word};
-use crate::runs::{RunInfo, revision_of};
+use crate::runs::RunInfo;
 use chrono::{DateTime, Utc};
 use ferry_shared::event::{CheckResult, Envelope, Event, HostTiming, StageFailed, TestReport};
 use uuid::Uuid;
@@ -57,7 +57,12 @@ impl Notice {
     pub fn build(e: &Envelope, run: &RunInfo, lang: Lang, cli: &str) -> Notice {
         let w = |x| i18n::word(lang, x).to_owned();
         let kind = e.kind();
-        let outcome = i18n::outcome(lang, kind).unwrap_or(kind).to_owned();
+        let rollback = matches!(&e.event, Event::DeployStarted(d) if d.rollback);
+        let outcome = match rollback {
+            true => i18n::outcome(lang, "deploy.started.rollback"),
+            false => i18n::outcome(lang, kind),
+        };
+        let outcome = outcome.unwrap_or(kind).to_owned();
         let place = match &e.environment {
             Some(env) => format!("{} · {env}", e.project),
             None => e.project.clone(),
@@ -73,7 +78,11 @@ impl Notice {
             tone: tone(kind),
             headline: format!("{place}: {outcome}"),
             outcome,
-            revision: revision_of(&e.event).or_else(|| run.revision.clone()),
+            revision: e
+                .event
+                .revision()
+                .map(str::to_owned)
+                .or_else(|| run.revision.clone()),
             author: run.author.clone(),
             message: run.message.as_deref().map(|m| cut(m.trim(), MAX_COMMIT)),
             facts: Vec::new(),

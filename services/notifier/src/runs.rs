@@ -82,31 +82,8 @@ impl Runs {
             run.reference.clone_from(&s.reference);
         }
         if run.revision.is_none() {
-            run.revision = revision_of(&e.event);
+            run.revision = e.event.revision().map(str::to_owned);
         }
         run.clone()
     }
-}
-
-/// The revision an event names, when its payload has one.
-pub fn revision_of(event: &Event) -> Option<String> {
-    let r = match event {
-        Event::SourceChanged(s) => &s.revision,
-        Event::ImageBuilt(b) => &b.revision,
-        Event::ImagePushed(p) => &p.revision,
-        Event::ImagePulled(p) => &p.revision,
-        Event::DeployRequested(d) => &d.revision,
-        Event::DeployStarted(d) => &d.revision,
-        Event::DeploySucceeded(d) => &d.revision,
-        Event::DeploySuperseded(d) => &d.revision,
-        Event::DeployRolledBack(d) => &d.revision,
-        Event::TestPassed(t) => &t.revision,
-        Event::TestFailed(t) => return t.report.as_ref().map(|r| r.revision.clone()),
-        Event::ApprovalRequested(a) => &a.revision,
-        Event::ApprovalGranted(d) | Event::ApprovalRejected(d) | Event::ApprovalExpired(d) => {
-            &d.revision
-        }
-        _ => return None,
-    };
-    (!r.is_empty()).then(|| r.clone())
 }

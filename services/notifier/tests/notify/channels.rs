@@ -350,3 +350,11 @@ fn dingtalk_defaults_to_twenty_messages_a_minute() {
         })
     );
 }
+
+#[tokio::test]
+async fn the_example_configuration_loads_and_builds_every_channel() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/ferry.example.toml");
+    let cfg = FerryConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.notify.channels.len(), 3);
+    Notifier::new(&cfg).unwrap();
+}
