@@ -169,3 +169,40 @@ fn request_error(e: reqwest::Error) -> SendError {
     }
     SendError::transient(format!("{what}: {detail}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(ips: &[&str]) -> Vec<SocketAddr> {
+        ips.iter()
+            .map(|ip| SocketAddr::new(ip.parse().unwrap(), 443))
+            .collect()
+    }
+
+    #[test]
+    fn a_name_resolving_only_inside_is_refused_unless_allowed() {
+        let inside = addrs(&["10.0.0.5", "127.0.0.1"]);
+        let err = permitted("robot.example.com", &inside, &[]).unwrap_err();
+        assert!(err.to_string().contains("notify.allow_hosts"), "{err}");
+        assert_eq!(
+            permitted("robot.example.com", &inside, &["robot.example.com".into()])
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            permitted("robot.example.com", &inside, &["10.0.0.0/8".into()]).unwrap(),
+            addrs(&["10.0.0.5"])
+        );
+    }
+
+    #[test]
+    fn internal_answers_are_dropped_from_a_mixed_answer() {
+        let mixed = addrs(&["192.168.1.1", "93.184.216.34"]);
+        assert_eq!(
+            permitted("example.com", &mixed, &[]).unwrap(),
+            addrs(&["93.184.216.34"])
+        );
+    }
+}

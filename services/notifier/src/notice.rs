@@ -281,3 +281,121 @@ pub fn cut(s: &str, max: usize) -> String {
         format!("{head}…")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_shared::event::{
+        DeployStarted, DeploySucceeded, ImageBuilt, ImagePulled, ImagePushed, SourceChanged,
+    };
+
+    #[test]
+    fn a_deploy_says_how_long_each_stage_took_in_both_languages() {
+        let runs = crate::runs::Runs::default();
+        let mut src = Envelope::new_run(
+            "shop",
+            Event::SourceChanged(SourceChanged {
+                source: "svn".into(),
+                repository: "svn://x/shop".into(),
+                reference: None,
+                revision: "42".into(),
+                author: Some("alice".into()),
+                message: Some("line one\nline two".into()),
+                changed_paths: vec![],
+            }),
+        );
+        let t0 = src.time;
+        let at = |e: &mut Envelope, ms: i64| e.time = t0 + chrono::Duration::milliseconds(ms);
+        at(&mut src, 0);
+        runs.observe(&src);
+        let mut built = src.follow(
+            Event::ImageBuilt(ImageBuilt {
+                revision: "42".into(),
+                image: "r/shop:42".into(),
+                config_commit: None,
+                build_log: None,
+            }),
+            None,
+        );
+        at(&mut built, 65_000);
+        runs.observe(&built);
+        let mut pushed = built.follow(
+            Event::ImagePushed(ImagePushed {
+                revision: "42".into(),
+                image: "i@sha256:0".into(),
+            }),
+            None,
+        );
+        at(&mut pushed, 67_000);
+        runs.observe(&pushed);
+        let mut pulled = pushed.follow(
+            Event::ImagePulled(ImagePulled {
+                revision: "42".into(),
+                image: "i@sha256:0".into(),
+                hosts: vec![],
+            }),
+            Some("staging"),
+        );
+        at(&mut pulled, 70_000);
+        runs.observe(&pulled);
+        let mut started = pulled.follow(
+            Event::DeployStarted(DeployStarted {
+                revision: "42".into(),
+                image: "i@sha256:0".into(),
+                previous_image: None,
+                rollback: false,
+            }),
+            Some("staging"),
+        );
+        at(&mut started, 70_500);
+        runs.observe(&started);
+        let mut done = started.follow(
+            Event::DeploySucceeded(DeploySucceeded {
+                revision: "42".into(),
+                image: "i@sha256:0".into(),
+                previous_image: None,
+                hosts: vec![],
+            }),
+            Some("staging"),
+        );
+        at(&mut done, 80_500);
+        let run = runs.observe(&done);
+
+        let en = Notice::build(&done, &run, Lang::En, "ferry");
+        assert_eq!(en.headline, "shop · staging: deployed");
+        assert_eq!(en.tone, Tone::Good);
+        assert_eq!(en.author.as_deref(), Some("alice"));
+        let stages: Vec<String> = en.stages.iter().map(|(s, d)| format!("{s} {d}")).collect();
+        assert_eq!(
+            stages,
+            [
+                "build 1 min 5 s",
+                "push 2.0 s",
+                "pre-pull 3.0 s",
+                "deploy 10.0 s",
+                "total 1 min 20 s"
+            ]
+        );
+        assert!(
+            en.commands
+                .iter()
+                .any(|(_, c)| c == "ferry rollback shop --env staging")
+        );
+
+        let zh = Notice::build(&done, &run, Lang::ZhCn, "ferry");
+        assert_eq!(zh.headline, "shop · staging: 部署成功");
+        assert_eq!(zh.stages[0], ("构建".to_owned(), "1分 5秒".to_owned()));
+    }
+
+    #[test]
+    fn a_long_cause_keeps_its_first_line_and_its_end() {
+        let cause = format!(
+            "step 4/9 RUN npm ci failed\n{}\nnpm ERR! the last line",
+            "x\n".repeat(2000)
+        );
+        let cut = cut(&cause, 200);
+        assert!(cut.starts_with("step 4/9 RUN npm ci failed\n…"));
+        assert!(cut.ends_with("npm ERR! the last line"));
+        assert!(cut.chars().count() <= 202);
+    }
+}

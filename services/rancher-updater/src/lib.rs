@@ -132,9 +132,14 @@ impl Stage {
             drop(lock);
             return self.superseded(ctx, event, req, newest).await;
         }
+        // A forward deploy can go ahead without knowing (the target reports its own
+        // errors precisely); a rollback must know what to go back from.
         let current = match self.current(&event.project, env, env_cfg).await {
             Ok(c) => c,
-            Err(e) => return Outcome::RetryLater(format!("cannot read what runs in {env}: {e}")),
+            Err(e) if req.is_rollback() => {
+                return Outcome::RetryLater(format!("cannot read what runs in {env}: {e}"));
+            }
+            Err(_) => None,
         };
         if let Kind::Rollback { only_if_run, .. } = &req.kind {
             if let Some(run) = only_if_run
