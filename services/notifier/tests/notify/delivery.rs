@@ -84,6 +84,7 @@ async fn thirty_failures_in_a_burst_reach_one_dingtalk_robot_twenty_per_window_a
         "nothing was merged ({} messages)",
         reqs.len()
     );
+    eprintln!("30 failures arrived in {} messages", reqs.len());
     assert!(text.contains("updates (merged to respect the rate limit)"));
     stage.stop().await;
 }
