@@ -1,7 +1,7 @@
 //! DingTalk custom robot (自定义机器人): `markdown` or `text`, `at.atMobiles`, signed
 //! URLs (`timestamp` + `sign`). An answer with `errcode != 0` is a failure.
 
-use super::{SendError, markdown_batch, pick, platform_code, text_batch};
+use super::{Platform, SendError, judge, markdown_batch, pick, text_batch};
 use crate::http::Http;
 use crate::notice::Notice;
 use crate::render::{Dialect, batch_title, fit_bytes};
@@ -68,21 +68,15 @@ impl DingTalk {
             .http
             .post_json(&url, body.to_string().into_bytes(), &[])
             .await?;
-        match platform_code(&reply.body, &["errcode"]) {
-            Some((0, _)) => Ok(()),
-            Some((TOO_FAST, msg)) => Err(SendError::transient(format!(
-                "DingTalk: sending too fast (errcode {TOO_FAST}: {msg})"
-            ))),
-            Some((code, msg)) => Err(SendError::Permanent(format!(
-                "DingTalk refused the message (errcode {code}: {msg}); check the robot's security \
-                 settings (signing secret, keywords, IP allow-list) and its URL"
-            ))),
-            None => Err(SendError::Permanent(format!(
-                "DingTalk answered HTTP {} without an errcode: {}; is the URL a DingTalk robot?",
-                reply.status,
-                crate::notice::cut(&reply.body, 200)
-            ))),
-        }
+        judge(
+            &Platform {
+                name: "DingTalk",
+                code_fields: &["errcode"],
+                too_fast: TOO_FAST,
+                hint: "check the robot's security settings (signing secret, keywords, IP allow-list) and its URL",
+            },
+            &reply,
+        )
     }
 
     /// The robot URL with `timestamp` (ms) and `sign` when a secret is set.

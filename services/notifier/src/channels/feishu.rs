@@ -2,7 +2,7 @@
 //! Feishu documents (`timestamp` in seconds and `sign` in the body) when a secret is
 //! set. An answer with `code != 0` is a failure.
 
-use super::{SendError, pick, platform_code, text_batch};
+use super::{Platform, SendError, judge, pick, text_batch};
 use crate::http::Http;
 use crate::notice::{Notice, Tone};
 use crate::render::{Dialect, batch_title, fit_bytes, markdown, title};
@@ -112,19 +112,14 @@ impl Feishu {
             .http
             .post_json(self.url.expose(), body.to_string().into_bytes(), &[])
             .await?;
-        match platform_code(&reply.body, &["code", "StatusCode"]) {
-            Some((0, _)) => Ok(()),
-            Some((TOO_FAST, msg)) => Err(SendError::transient(format!(
-                "Feishu: frequency limited (code {TOO_FAST}: {msg})"
-            ))),
-            Some((code, msg)) => Err(SendError::Permanent(format!(
-                "Feishu refused the message (code {code}: {msg}); check the bot's signing secret, \
-                 keywords and IP allow-list, and the machine's clock (signatures expire after an hour)"
-            ))),
-            None => Err(SendError::Permanent(format!(
-                "Feishu answered HTTP {} without a code; is the URL a Feishu bot webhook?",
-                reply.status
-            ))),
-        }
+        judge(
+            &Platform {
+                name: "Feishu",
+                code_fields: &["code", "StatusCode"],
+                too_fast: TOO_FAST,
+                hint: "check the bot's signing secret, keywords and IP allow-list, and the machine's clock (signatures expire after an hour)",
+            },
+            &reply,
+        )
     }
 }

@@ -197,8 +197,38 @@ pub(crate) fn pick(
     out
 }
 
-/// Read a chat platform's `{"errcode": 0}`-style answer (`field` names the code).
-pub(crate) fn platform_code(body: &str, fields: &[&str]) -> Option<(i64, String)> {
+/// How a chat platform answers: `{"errcode": 0}` (or `code`) for success.
+pub(crate) struct Platform {
+    pub name: &'static str,
+    pub code_fields: &'static [&'static str],
+    /// The code that means "too many messages": worth another try.
+    pub too_fast: i64,
+    /// What to check when the platform refuses.
+    pub hint: &'static str,
+}
+
+/// A 2xx answer is only a success when the platform's code says 0.
+pub(crate) fn judge(p: &Platform, reply: &crate::http::Reply) -> Result<(), SendError> {
+    let name = p.name;
+    match platform_code(&reply.body, p.code_fields) {
+        Some((0, _)) => Ok(()),
+        Some((code, msg)) if code == p.too_fast => Err(SendError::transient(format!(
+            "{name}: too many messages (code {code}: {msg})"
+        ))),
+        Some((code, msg)) => Err(SendError::Permanent(format!(
+            "{name} refused the message (code {code}: {msg}); {}",
+            p.hint
+        ))),
+        None => Err(SendError::Permanent(format!(
+            "{name} answered HTTP {} without a result code: {}; is the URL a {name} robot?",
+            reply.status,
+            crate::notice::cut(&reply.body, 200)
+        ))),
+    }
+}
+
+/// Read a chat platform's `{"errcode": 0}`-style answer (`fields` name the code).
+fn platform_code(body: &str, fields: &[&str]) -> Option<(i64, String)> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     let code = fields
         .iter()

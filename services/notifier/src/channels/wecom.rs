@@ -1,7 +1,7 @@
 //! WeCom (企业微信) group robot: `markdown` (mentions as `<@userid>`) or `text` with
 //! `mentioned_list` / `mentioned_mobile_list`. An answer with `errcode != 0` is a failure.
 
-use super::{SendError, markdown_batch, pick, platform_code, text_batch};
+use super::{Platform, SendError, judge, markdown_batch, pick, text_batch};
 use crate::http::Http;
 use crate::notice::Notice;
 use crate::render::{Dialect, fit_bytes};
@@ -66,18 +66,14 @@ impl WeCom {
             .http
             .post_json(self.url.expose(), body.to_string().into_bytes(), &[])
             .await?;
-        match platform_code(&reply.body, &["errcode"]) {
-            Some((0, _)) => Ok(()),
-            Some((TOO_FAST, msg)) => Err(SendError::transient(format!(
-                "WeCom: over the robot's rate limit (errcode {TOO_FAST}: {msg})"
-            ))),
-            Some((code, msg)) => Err(SendError::Permanent(format!(
-                "WeCom refused the message (errcode {code}: {msg}); check the robot's key in its URL"
-            ))),
-            None => Err(SendError::Permanent(format!(
-                "WeCom answered HTTP {} without an errcode; is the URL a WeCom robot?",
-                reply.status
-            ))),
-        }
+        judge(
+            &Platform {
+                name: "WeCom",
+                code_fields: &["errcode"],
+                too_fast: TOO_FAST,
+                hint: "check the robot's key in its URL",
+            },
+            &reply,
+        )
     }
 }
