@@ -257,6 +257,24 @@ pub struct DockerHostConfig {
     /// `unix:///var/run/docker.sock` or `tcp://host:2375` (plain TCP: keep it on a
     /// private network; TLS and `ssh://` are not supported yet).
     pub url: String,
+    /// Where the host's containers answer (health checks, the tester's `{host}`).
+    /// Default: the host of a `tcp://` URL, else 127.0.0.1.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+impl DockerHostConfig {
+    pub fn address(&self) -> String {
+        if let Some(a) = &self.address {
+            return a.clone();
+        }
+        self.url
+            .strip_prefix("tcp://")
+            .or_else(|| self.url.strip_prefix("http://"))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or("127.0.0.1")
+            .to_owned()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -398,6 +416,12 @@ pub struct ContainerConfig {
     /// exec`) that exits 0 once it is ready; `{port}` is replaced by the slot's port.
     pub health_command: Vec<String>,
     pub health_timeout_secs: u64,
+    /// Run Docker's init (tini) as PID 1, so the application gets SIGTERM on a stop
+    /// (a process that is PID 1 itself ignores it) and zombies are reaped. Turn off
+    /// for an image with its own init.
+    pub init: bool,
+    /// How long a retired container may take to stop after SIGTERM before SIGKILL.
+    pub stop_timeout_secs: u64,
 }
 
 impl Default for ContainerConfig {
@@ -409,6 +433,8 @@ impl Default for ContainerConfig {
             health_path: "/healthz".into(),
             health_command: Vec::new(),
             health_timeout_secs: 30,
+            init: true,
+            stop_timeout_secs: 10,
         }
     }
 }

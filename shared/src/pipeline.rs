@@ -36,6 +36,11 @@ pub fn stages() -> Vec<StageSpec> {
             "notify",
             &[
                 "*.failed.#",
+                // The run's author, commit message and stage durations for messages.
+                "source.changed",
+                "image.built",
+                "image.pushed",
+                "image.pulled.#",
                 "deploy.started.#",
                 "deploy.succeeded.#",
                 "deploy.superseded.#",

@@ -68,18 +68,8 @@ pub enum Outcome {
 pub struct Host {
     pub name: String,
     pub url: String,
-}
-
-impl Host {
-    /// Where the host's containers answer: loopback for a local engine.
-    fn address(&self) -> String {
-        self.url
-            .strip_prefix("tcp://")
-            .or_else(|| self.url.strip_prefix("http://"))
-            .and_then(|rest| rest.split(':').next())
-            .unwrap_or("127.0.0.1")
-            .to_owned()
-    }
+    /// Where its containers answer (see `DockerHostConfig::address`).
+    pub address: String,
 }
 
 /// The running container of this project and environment on a host, if any.
@@ -248,6 +238,7 @@ async fn switch_host(
         labels: Some(labels),
         host_config: Some(HostConfig {
             network_mode: Some("host".into()),
+            init: Some(t.container.init),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 ..Default::default()
@@ -267,7 +258,7 @@ async fn switch_host(
         let _ = docker.remove_container(&name, Some(force.clone())).await;
         return Err(format!("the new container did not start: {e}"));
     }
-    if let Err(why) = healthy(docker, &name, &host.address(), port, t.container).await {
+    if let Err(why) = healthy(docker, &name, &host.address, port, t.container).await {
         let _ = docker.remove_container(&name, Some(force)).await;
         return Err(format!("the new container is unhealthy: {why}"));
     }
@@ -277,7 +268,11 @@ async fn switch_host(
         let _ = docker
             .stop_container(
                 &old.id,
-                Some(StopContainerOptionsBuilder::default().t(10).build()),
+                Some(
+                    StopContainerOptionsBuilder::default()
+                        .t(t.container.stop_timeout_secs.min(i32::MAX as u64) as i32)
+                        .build(),
+                ),
             )
             .await;
         let _ = docker

@@ -66,6 +66,7 @@ impl Stage {
                 self.cfg.docker_hosts.get(h).map(|d| Host {
                     name: h.clone(),
                     url: d.url.clone(),
+                    address: d.address(),
                 })
             })
             .collect()

@@ -60,13 +60,9 @@ pub async fn base_url(
                 host.url
             )
         })?;
-    let address = host
-        .url
-        .strip_prefix("tcp://")
-        .or_else(|| host.url.strip_prefix("http://"))
-        .and_then(|rest| rest.split(':').next())
-        .unwrap_or("127.0.0.1");
     Ok(Some(
-        template.replace("{host}", address).replace("{port}", &port),
+        template
+            .replace("{host}", &host.address())
+            .replace("{port}", &port),
     ))
 }

@@ -8,6 +8,7 @@ mod build;
 mod bus;
 mod hooks;
 mod pulls;
+mod rollback;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
 
-    // BENCH_ONLY=bus,hooks,build,pulls runs a subset (default: everything).
+    // BENCH_ONLY=bus,hooks,build,pulls,rollback runs a subset (default: everything).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("bus") {
@@ -71,6 +72,11 @@ async fn main() -> anyhow::Result<()> {
             "bench: pull_linked_sequential4_over_single = {:.2}",
             p.linked_sequential4_s / p.linked_single_s
         );
+    }
+    if wanted("rollback") {
+        let r = rollback::rollback().await?;
+        println!("bench: rollback_s = {:.2} s", r.rollback_s);
+        println!("bench: rollback_hosts = {}", r.hosts);
     }
     Ok(())
 }
