@@ -252,3 +252,43 @@ async fn server_errors_and_busy_states_are_retried_until_the_upgrade_goes_throug
     assert_eq!(w.serving().await.as_deref(), Some("v2"));
     w.end().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_request_goes_back_to_the_image_recorded_in_the_launch_config() {
+    let mut w = world(SECRET_KEY, Misbehave::default()).await;
+    let (v2, v3) = (web_image(&w.ns, "v2"), web_image(&w.ns, "v3"));
+    for image in [&v2, &v3] {
+        w.deploy(image).await;
+        w.tap
+            .expect("deploy.succeeded.prod", Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.serving().await.as_deref(), Some("v3"));
+    // "What ran before", as an operator's `ferry rollback` asks for it.
+    let mut e = Envelope::new_run(
+        "web",
+        Event::DeployRequested(DeployRequested {
+            revision: String::new(),
+            image: String::new(),
+            reason: "rollback".into(),
+            requested_by: Some("alice".into()),
+        }),
+    );
+    e.environment = Some("prod".into());
+    w.publisher.publish(&e).await.unwrap();
+    let back = w
+        .tap
+        .expect("deploy.rolled_back.prod", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeployRolledBack(b) = &back.event else {
+        panic!()
+    };
+    assert_eq!(b.image, v2);
+    assert_eq!(b.from_image.as_deref(), Some(v3.as_str()));
+    assert_eq!(b.reason, "rollback requested by alice");
+    assert_eq!(w.serving().await.as_deref(), Some("v2"));
+    assert_eq!(w.sim.state(), "active");
+    w.end().await;
+}
