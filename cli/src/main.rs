@@ -89,6 +89,13 @@ enum Command {
         #[arg(long, default_value_t = 1800)]
         timeout_secs: u64,
     },
+    /// Follow a run: print its events as they happen, then each stage's time; exit 1
+    /// unless it ended well (reached the last environment, or was rolled back as asked).
+    Watch {
+        run: String,
+        #[arg(long, default_value_t = 1800)]
+        timeout_secs: u64,
+    },
     /// The project's last runs: revision, author, status, each stage's outcome and time.
     Runs {
         project: String,
@@ -189,6 +196,8 @@ fn main() -> ExitCode {
         } => client().and_then(|c| {
             ops::deploy(&c, &start(&project, wait, timeout_secs), &revision, message)
         }),
+        Command::Watch { run, timeout_secs } => client()
+            .and_then(|c| ops::watch(&c, &run, std::time::Duration::from_secs(timeout_secs))),
         Command::Runs {
             project,
             limit,

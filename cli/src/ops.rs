@@ -194,6 +194,12 @@ pub fn deploy(
     Ok(())
 }
 
+pub fn watch(c: &Client, run: &str, timeout: Duration) -> Result<(), ExitCode> {
+    wait(c, run, timeout, |status| {
+        status.starts_with("test.passed.") || status.starts_with("deploy.rolled_back.")
+    })
+}
+
 /// Follow a run until it ends, printing its events as they come.
 fn wait(
     c: &Client,
@@ -217,6 +223,7 @@ fn wait(
                 return Ok(());
             }
             if status != "running" {
+                println!("stages: {}", stages(&r).join(", "));
                 return if success(status) {
                     println!("done: {status}");
                     Ok(())

@@ -381,6 +381,9 @@ pub struct ImageBuilt {
     /// Where the build log is stored on the build host (`ferry logs <run>` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_log: Option<String>,
+    /// Time spent inside the Docker build (the rest of the stage is Ferry's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_millis: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -388,6 +391,9 @@ pub struct ImagePushed {
     pub revision: String,
     /// `<registry>/<image>:<tag>@sha256:...`: later stages deploy by digest only.
     pub image: String,
+    /// Time spent inside the Docker push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_millis: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -614,6 +620,7 @@ mod tests {
     fn follow_is_deterministic_and_keeps_the_run() {
         let e = source();
         let built = Event::ImageBuilt(ImageBuilt {
+            docker_millis: None,
             revision: "5".into(),
             image: "r/shop:5".into(),
             config_commit: None,

@@ -122,6 +122,7 @@ impl Stage {
                 // Built before (a redelivery): the image is already what this run needs.
                 tracing::info!(%tag, "image already built for this revision and config commit");
                 return Ok(ImageBuilt {
+                    docker_millis: None,
                     revision: source.revision.clone(),
                     image: tag,
                     config_commit,
@@ -168,6 +169,7 @@ impl Stage {
             args,
             labels,
         };
+        let docker_started = std::time::Instant::now();
         let result = match tokio::time::timeout(
             timeout,
             image::build(&docker, context, req, &mut log),
@@ -181,6 +183,7 @@ impl Stage {
         let log_path = stored.as_ref().map(|p| p.display().to_string()).ok();
         match result {
             Ok(()) => Ok(ImageBuilt {
+                docker_millis: Some(docker_started.elapsed().as_millis() as u64),
                 revision: source.revision.clone(),
                 image: tag,
                 config_commit,

@@ -74,6 +74,7 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                     .into_iter()
                     .map(|p| {
                         let pushed = Event::ImagePushed(ImagePushed {
+                            docker_millis: None,
                             revision: image.tag.clone(),
                             image: format!("{}:{}@{}", image.image, image.tag, image.digest),
                         });

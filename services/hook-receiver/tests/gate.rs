@@ -709,3 +709,206 @@ async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_th
     stack.stop().await;
     g.cleanup();
 }
+
+/// `[build]` for an SVN or git project built on the first Docker host.
+fn build_table(dir: &Path) -> String {
+    format!(
+        r#"
+        [build]
+        docker_host = "{host}"
+        work_dir = "{work}"
+        log_dir = "{logs}"
+        svn_username = "{user}"
+        svn_password = "{pass}"
+        "#,
+        host = docker_hosts()[0],
+        work = dir.join("work").display(),
+        logs = dir.join("logs").display(),
+        user = harness_var("FERRY_TEST_SVN_USER"),
+        pass = harness_var("FERRY_TEST_SVN_PASSWORD"),
+    )
+}
+
+#[tokio::test]
+async fn an_svn_commit_reaches_production_through_the_post_commit_hook() {
+    use ferry_testkit::project::svn;
+    ferry_testkit::ensure_busybox_base(&docker_hosts()[0]).unwrap();
+    let g = Gate::new();
+    let dir = tempfile::tempdir().unwrap();
+    let svn_url = svn_web_project(dir.path(), 1);
+    let source = format!(r#"{{ kind = "svn", url = "{svn_url}", path = "/trunk/web" }}"#);
+    let token = "svn-hook-token-e2e-1";
+    let tables = format!(
+        "{}\n[hooks]\nsvn_token = \"{token}\"\n",
+        build_table(dir.path())
+    );
+    let checks = format!(
+        "[[projects.{}.tests.checks]]\nurl = \"/\"\nbody_contains = [\"r2\"]\n",
+        g.project
+    );
+    let cfg = g.config_with("", &checks, &source, &tables);
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+
+    // The hook script as an SVN admin installs it (deploy/hooks/svn-post-commit).
+    let name = svn_url.rsplit('/').next().unwrap();
+    let repo = Path::new(&harness_var("FERRY_TEST_SVN_ROOT")).join(name);
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/hooks/svn-post-commit"
+        ),
+        repo.join("hooks/post-commit"),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("conf/ferry-hook.conf"),
+        format!(
+            "FERRY_URL=http://{}/hooks/svn\nFERRY_TOKEN={token}\nFERRY_REPO_URL={svn_url}\n",
+            stack.hooks
+        ),
+    )
+    .unwrap();
+    let wc = dir.path().join("wc");
+    std::fs::write(wc.join("trunk/web/index.html"), "r2\n").unwrap();
+    svn(&wc, &["commit", "-q", "-m", "ship r2"]);
+
+    let source_changed = tap.expect("source.changed", WAIT).await.unwrap();
+    assert_eq!(source_changed.event.revision(), Some("2"));
+    let run = source_changed.run_id;
+    for key in [
+        "image.built",
+        "image.pushed",
+        "image.pulled.staging",
+        "deploy.succeeded.staging",
+        "test.passed.staging",
+        "deploy.succeeded.production",
+        "test.passed.production",
+    ] {
+        tap.expect_run(key, run, WAIT).await.unwrap();
+    }
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("r2"));
+    stack.stop().await;
+    g.cleanup();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gitlab_push_reaches_a_rancher_production() {
+    use ferry_testkit::project::git;
+    use ferry_testkit::rancher::{ACCESS_KEY, Misbehave, PROJECT, RancherSim, SECRET_KEY, SERVICE};
+    let hosts = docker_hosts();
+    ferry_testkit::ensure_busybox_base(&hosts[0]).unwrap();
+    let g = Gate::new();
+    let dir = tempfile::tempdir().unwrap();
+    // The code in git, as GitLab would host it.
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(
+        code.join("Dockerfile"),
+        "FROM ferry-test/busybox:1\nCOPY . /www\n",
+    )
+    .unwrap();
+    std::fs::write(code.join("index.html"), "g1\n").unwrap();
+    std::fs::write(code.join("healthz"), "ok\n").unwrap();
+    git(&code, &["init", "-q", "-b", "main"]);
+    git(&code, &["add", "."]);
+    git(&code, &["commit", "-q", "-m", "g1"]);
+    let sha = git(&code, &["rev-parse", "HEAD"]);
+    let repo_name = format!("ferry/{}", g.project);
+
+    // Production is a Rancher service (the simulator runs it on the second host).
+    let port = g.production[0];
+    let v0 = ferry_testkit::web_image(&hosts[1], &format!("gl-{}", g.ns), "v0", true).unwrap();
+    let command = [
+        "/bin/httpd",
+        "-f",
+        "-p",
+        &format!("127.0.0.1:{port}"),
+        "-h",
+        "/www",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let sim = RancherSim::start(&hosts[1], &v0, command, Misbehave::default())
+        .await
+        .unwrap();
+    let production = format!(
+        "target = \"rancher\"\nbase_url = \"http://127.0.0.1:{port}\"\nrancher = {{ url = \"{}\", project_id = \"{PROJECT}\", service_id = \"{SERVICE}\", access_key = \"{ACCESS_KEY}\", secret_key = \"{SECRET_KEY}\", timeout_secs = 20 }}",
+        sim.url
+    );
+    let source = format!(
+        r#"{{ kind = "git", url = "file://{}", repository = "{repo_name}", branches = ["main"] }}"#,
+        code.display()
+    );
+    let tables = format!(
+        "{}\n[hooks]\ngitlab_token = \"gitlab-token-e2e-1\"\n",
+        build_table(dir.path())
+    );
+    let checks = format!(
+        "[[projects.{}.tests.checks]]\nurl = \"/\"\nbody_contains = [\"g1\"]\n",
+        g.project
+    );
+    let cfg = g.config_with(&production, &checks, &source, &tables);
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+
+    // GitLab's documented push payload, for this repository and commit.
+    let mut body: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/gitlab-push.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    body["ref"] = "refs/heads/main".into();
+    body["after"] = sha.clone().into();
+    body["checkout_sha"] = sha.clone().into();
+    body["project"]["path_with_namespace"] = repo_name.clone().into();
+    body["project"]["default_branch"] = "main".into();
+    body["commits"] = serde_json::json!([{ "id": sha, "message": "g1", "author": { "name": "Jane", "email": "jane@example.com" }, "added": ["index.html"], "modified": [], "removed": [] }]);
+    body["total_commits_count"] = 1.into();
+    let (status, reply) = http_request(
+        stack.hooks,
+        "POST",
+        "/hooks/gitlab",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Gitlab-Event", "Push Hook"),
+            ("X-Gitlab-Token", "gitlab-token-e2e-1"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    let run: Uuid = reply["run_ids"][0].as_str().unwrap().parse().unwrap();
+
+    let staged = tap
+        .expect_run("deploy.succeeded.staging", run, WAIT)
+        .await
+        .unwrap();
+    let prod = tap
+        .expect_run("deploy.succeeded.production", run, WAIT)
+        .await
+        .unwrap();
+    tap.expect_run("test.passed.production", run, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        prod.event.image(),
+        staged.event.image(),
+        "Rancher got another digest than staging"
+    );
+    assert_eq!(
+        sim.image(),
+        format!("docker:{}", prod.event.image().unwrap())
+    );
+    assert_eq!(sim.state(), "active");
+    assert_eq!(g.serving([port, port]).await.as_deref(), Some("g1"));
+    stack.stop().await;
+    sim.cleanup();
+    g.cleanup();
+}

@@ -310,6 +310,7 @@ mod tests {
         runs.observe(&src);
         let mut built = src.follow(
             Event::ImageBuilt(ImageBuilt {
+                docker_millis: None,
                 revision: "42".into(),
                 image: "r/shop:42".into(),
                 config_commit: None,
@@ -321,6 +322,7 @@ mod tests {
         runs.observe(&built);
         let mut pushed = built.follow(
             Event::ImagePushed(ImagePushed {
+                docker_millis: None,
                 revision: "42".into(),
                 image: "i@sha256:0".into(),
             }),

@@ -71,6 +71,7 @@ async fn run_puller(cfg: &Arc<FerryConfig>, image: &str) -> ferry_testkit::Runni
     let event = Envelope::new_run(
         "shop",
         Event::ImagePushed(ImagePushed {
+            docker_millis: None,
             revision: "1".into(),
             image: image.into(),
         }),

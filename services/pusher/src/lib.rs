@@ -160,10 +160,12 @@ impl Handler for Stage {
         let Event::ImageBuilt(built) = &event.event else {
             return not_handled(SERVICE, &event);
         };
+        let started = std::time::Instant::now();
         match self.push(&built.image).await {
             Ok(digest) => {
                 tracing::info!(image = %built.image, %digest, "image pushed");
                 let pushed = ImagePushed {
+                    docker_millis: Some(started.elapsed().as_millis() as u64),
                     revision: built.revision.clone(),
                     image: format!("{}@{digest}", built.image),
                 };

@@ -4,8 +4,8 @@
 //! dead-letters it to the events exchange as `hold.expired.<env>` for the updater.
 //! RabbitMQ hands a message to one taker only, so approve, reject and expiry cannot
 //! both happen, across any number of API replicas and without a database. A hold
-//! survives broker restarts (durable queue, persistent message); the queue deletes
-//! itself an hour after its hold ended.
+//! survives broker restarts and the loss of a cluster node (a durable quorum queue); the
+//! queue deletes itself an hour after its hold ended.
 
 use super::{BusError, connect, topology};
 use crate::config::BrokerConfig;
@@ -54,6 +54,11 @@ pub async fn place(cfg: &BrokerConfig, request: &Envelope, ttl: Duration) -> Res
         .map_err(channel_error("confirm.select"))?;
     let ttl_ms = ttl.as_millis().min(i64::MAX as u128) as i64;
     let mut args = FieldTable::default();
+    // Quorum: a held run must stay decidable while one broker node is down.
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl_ms));
     args.insert(
         "x-dead-letter-exchange".into(),

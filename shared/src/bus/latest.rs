@@ -41,6 +41,10 @@ impl Latest {
             .await
             .map_err(channel_error("confirm.select"))?;
         let mut args = FieldTable::default();
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
         args.insert("x-max-length".into(), AMQPValue::LongLongInt(KEPT));
         args.insert(
             "x-overflow".into(),

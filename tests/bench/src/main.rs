@@ -6,6 +6,7 @@
 
 mod build;
 mod bus;
+mod e2e;
 mod hooks;
 mod pulls;
 mod rollback;
@@ -22,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
 
-    // BENCH_ONLY=bus,hooks,build,pulls,rollback runs a subset (default: everything).
+    // BENCH_ONLY=bus,hooks,build,pulls,rollback,e2e runs a subset (default: everything).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("bus") {
@@ -73,6 +74,35 @@ async fn main() -> anyhow::Result<()> {
             p.linked_sequential4_s / p.linked_single_s
         );
     }
+    if wanted("e2e") {
+        let f = e2e::e2e().await?;
+        println!("bench: commit_to_prod_cold_s = {:.2} s", f.cold.total_s);
+        println!("bench: commit_to_prod_warm_s = {:.2} s", f.warm.total_s);
+        for (name, s) in &f.warm.stages {
+            println!("bench: stage_{name}_s = {s:.2} s");
+        }
+        println!(
+            "bench: inside_docker_and_tests_s = {:.2} s",
+            f.warm.external_s
+        );
+        println!(
+            "bench: overhead_s = {:.2} s",
+            (f.warm.total_s - f.warm.external_s).max(0.0)
+        );
+        println!(
+            "bench: overhead_cold_s = {:.2} s",
+            (f.cold.total_s - f.cold.external_s).max(0.0)
+        );
+        for (svc, mb) in &f.rss_idle_mb {
+            println!("bench: rss_{}_idle_mb = {mb:.1} MB", svc.replace('-', "_"));
+        }
+        for (svc, mb) in &f.rss_after_mb {
+            println!("bench: rss_{}_after_mb = {mb:.1} MB", svc.replace('-', "_"));
+        }
+        println!("bench: secret_scan_items = {}", f.scanned_items);
+        println!("bench: secret_leaks = {}", f.secret_leaks);
+    }
+
     if wanted("rollback") {
         let r = rollback::rollback().await?;
         println!("bench: rollback_s = {:.2} s", r.rollback_s);

@@ -18,6 +18,7 @@ impl Handler for Slow {
         tracing::info!("slow work finished");
         let built = event.follow(
             Event::ImageBuilt(ImageBuilt {
+                docker_millis: None,
                 revision: "1".into(),
                 image: "r/slow:1".into(),
                 config_commit: None,

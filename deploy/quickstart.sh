@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# Ferry in one command: installs what is missing, starts RabbitMQ, a registry, two Docker
+# daemons (staging and production), svnserve, an SMTP sink and Ferry's seven services (on
+# loopback), seeds the example project (deploy/examples/hello: code in SVN, ops config in
+# git), commits a change and shows the run go build → push → pre-pull → staging → tests →
+# production, with each stage's time and the e-mail Ferry sent. The stack is left running.
+#
+#   deploy/quickstart.sh          start (or reuse) the stack and ship one commit
+#   deploy/quickstart.sh commit   ship one more commit through the running stack
+#   deploy/quickstart.sh status   what runs where, and the last runs
+#   deploy/quickstart.sh stop     stop everything it started (state is kept for a look)
+#
+# Environment: FERRY_QUICKSTART_STATE (/var/tmp/ferry-quickstart), FERRY_QUICKSTART_API_PORT
+# (8480), FERRY_QUICKSTART_AMQP_PORT (5692), FERRY_QUICKSTART_REGISTRY_PORT (5020),
+# FERRY_QUICKSTART_SVN_PORT (3710), FERRY_QUICKSTART_SMTP_PORT (2526). Ports other than the
+# test suite's, so both can run on one machine. Needs root (apt, dockerd) and cargo.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+STATE=${FERRY_QUICKSTART_STATE:-/var/tmp/ferry-quickstart}
+API_PORT=${FERRY_QUICKSTART_API_PORT:-8480}
+SMTP_PORT=${FERRY_QUICKSTART_SMTP_PORT:-2526}
+export FERRY_TEST_STATE=$STATE FERRY_TEST_RABBIT_NAME=ferryqs
+export FERRY_TEST_AMQP_PORT=${FERRY_QUICKSTART_AMQP_PORT:-5692}
+export FERRY_TEST_REGISTRY_PORT=${FERRY_QUICKSTART_REGISTRY_PORT:-5020}
+export FERRY_TEST_SVN_PORT=${FERRY_QUICKSTART_SVN_PORT:-3710}
+SERVICES=(hook-receiver builder pusher puller rancher-updater tester notifier)
+BIN=$ROOT/target/release
+BASE_IMAGE=ferry-quickstart/busybox:1
+PROJECT=hello
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { echo "quickstart: error: $*" >&2; exit 1; }
+
+# shellcheck source=tests/lib/components.sh
+source tests/lib/components.sh
+
+ferry_cli() {
+    FERRY_SERVER="http://127.0.0.1:$API_PORT" FERRY_TOKEN="$(<"$STATE/operator-token")" \
+        FERRY_CONFIG="$STATE/ferry.toml" "$BIN/ferry" "$@"
+}
+
+pid_alive() { [[ -s "$1" ]] && kill -0 "$(<"$1")" 2>/dev/null; }
+
+components_alive() {
+    [[ -r "$STATE/env" ]] || return 1
+    # shellcheck source=/dev/null
+    source "$STATE/env"
+    (exec 3<>"/dev/tcp/127.0.0.1/$FERRY_TEST_AMQP_PORT") 2>/dev/null || return 1
+    local h
+    for h in ${FERRY_TEST_DOCKER_HOSTS//,/ }; do
+        docker -H "$h" version >/dev/null 2>&1 || return 1
+    done
+}
+
+services_alive() {
+    local s
+    for s in "${SERVICES[@]}"; do pid_alive "$STATE/pids/ferry-$s.pid" || return 1; done
+    pid_alive "$STATE/pids/smtp-sink.pid"
+}
+
+start_components() {
+    if components_alive; then
+        say "components already running (state: $STATE)"
+        return
+    fi
+    say "installing what is missing and starting RabbitMQ, registry, 2 Docker daemons, svnserve"
+    # A half-started earlier attempt: clear it, and its seeds with it.
+    (ferry_stop_all >/dev/null 2>&1) || true
+    rm -rf "$STATE"
+    mkdir -p "$STATE"
+    ferry_install_missing
+    command -v python3 >/dev/null && python3 -c 'import aiosmtpd' 2>/dev/null ||
+        apt-get install -y -q python3-aiosmtpd >/dev/null
+    ferry_start_components rabbitmq dockerd:2 registry svnserve
+    # shellcheck source=/dev/null
+    source "$STATE/env"
+}
+
+build_ferry() {
+    command -v cargo >/dev/null || die "cargo is missing: install Rust (https://rustup.rs) and run again"
+    say "building Ferry (cargo build --release; the first time takes a few minutes)"
+    cargo build --release --workspace --bins -q
+}
+
+random_token() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
+
+seed() {
+    [[ -e "$STATE/seeded" ]] && return
+    local hosts build_host url wc cfg
+    IFS=, read -r -a hosts <<<"$FERRY_TEST_DOCKER_HOSTS"
+    build_host=${hosts[0]}
+    say "seeding the example project: SVN repository, config repo, base image"
+    if ! docker -H "$build_host" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        local d
+        d=$(mktemp -d)
+        cp /bin/busybox "$d/busybox"
+        printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$d/Dockerfile"
+        docker -H "$build_host" build -q --network host -t "$BASE_IMAGE" "$d" >/dev/null
+        rm -rf "$d"
+    fi
+    url=$(tests/support/svn-repo.sh create "$PROJECT")
+    wc="$STATE/$PROJECT-wc"
+    rm -rf "$wc"
+    local auth=(--username "$FERRY_TEST_SVN_USER" --password "$FERRY_TEST_SVN_PASSWORD" --non-interactive --no-auth-cache)
+    svn checkout -q "${auth[@]}" "$url" "$wc"
+    mkdir -p "$wc/trunk"
+    cp -r deploy/examples/hello/app "$wc/trunk/$PROJECT"
+    svn add -q "$wc/trunk"
+    svn commit -q "${auth[@]}" -m "hello: first version" "$wc"
+
+    cfg="$STATE/config-repo"
+    rm -rf "$cfg"
+    mkdir -p "$cfg"
+    cp -r deploy/examples/hello/config/hello "$cfg/hello"
+    git -C "$cfg" init -q -b main
+    git -C "$cfg" add .
+    git -C "$cfg" -c user.name=Ops -c user.email=ops@example.com commit -q -m "hello: ops config"
+
+    random_token >"$STATE/svn-token"
+    random_token >"$STATE/operator-token"
+    chmod 600 "$STATE/svn-token" "$STATE/operator-token"
+    write_config "$url" "${hosts[0]}" "${hosts[1]}"
+
+    # The real post-commit hook, as an SVN admin installs it.
+    local repo="$FERRY_TEST_SVN_ROOT/$PROJECT"
+    cp deploy/hooks/svn-post-commit "$repo/hooks/post-commit"
+    chmod 755 "$repo/hooks/post-commit"
+    cat >"$repo/conf/ferry-hook.conf" <<CONF
+FERRY_URL=http://127.0.0.1:$API_PORT/hooks/svn
+FERRY_TOKEN=$(<"$STATE/svn-token")
+FERRY_REPO_URL=$url
+CONF
+    chmod 600 "$repo/conf/ferry-hook.conf"
+    touch "$STATE/seeded"
+}
+
+write_config() {
+    local url=$1 staging=$2 production=$3 s
+    {
+        cat <<TOML
+# Written by deploy/quickstart.sh: the example project on two local Docker daemons.
+[broker]
+url = "amqp://guest:guest@127.0.0.1:$FERRY_TEST_AMQP_PORT/%2f"
+namespace = "quickstart"
+
+[hooks]
+svn_token = "$(<"$STATE/svn-token")"
+
+[operators.you]
+token = "$(<"$STATE/operator-token")"
+
+[build]
+docker_host = "$staging"
+work_dir = "$STATE/ferry/work"
+log_dir = "$STATE/ferry/logs"
+svn_username = "$FERRY_TEST_SVN_USER"
+svn_password = "$FERRY_TEST_SVN_PASSWORD"
+
+[registry]
+address = "$FERRY_TEST_REGISTRY"
+username = "$FERRY_TEST_REGISTRY_USER"
+password = "$FERRY_TEST_REGISTRY_PASSWORD"
+
+[docker_hosts.staging-1]
+url = "$staging"
+
+[docker_hosts.production-1]
+url = "$production"
+
+[environments.staging]
+hosts = ["staging-1"]
+ports = [18080, 18081]
+
+[environments.production]
+hosts = ["production-1"]
+ports = [18090, 18091]
+
+[projects.$PROJECT]
+image = "examples/$PROJECT"
+environments = ["staging", "production"]
+source = { kind = "svn", url = "$url", path = "/trunk/$PROJECT" }
+config_repo = { url = "file://$STATE/config-repo", branch = "main", path = "$PROJECT", files = { "env/production.env" = ".env" } }
+
+[projects.$PROJECT.container]
+command = ["/bin/httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"]
+health_path = "/healthz"
+health_timeout_secs = 20
+
+[notify]
+allow_hosts = ["127.0.0.1"]
+
+[notify.channels.mail]
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = $SMTP_PORT
+tls = "none"
+from = "ferry@quickstart.invalid"
+to = ["team@quickstart.invalid"]
+
+[[notify.routes]]
+on = ["*"]
+channels = ["mail"]
+
+[notify.authors."$FERRY_TEST_SVN_USER"]
+email = "$FERRY_TEST_SVN_USER@quickstart.invalid"
+
+TOML
+        cat "deploy/examples/hello/config/hello/tests.toml"
+        echo
+        local port=9680
+        for s in "${SERVICES[@]}"; do
+            port=$((port + 1))
+            printf '[services.%s]\nadmin_listen = "127.0.0.1:%d"\n' "${s//-/_}" "$port"
+            [[ "$s" == hook-receiver ]] && printf 'listen = "127.0.0.1:%d"\n' "$API_PORT"
+        done
+    } >"$STATE/ferry.toml"
+    chmod 600 "$STATE/ferry.toml"
+    "$BIN/ferry" --config "$STATE/ferry.toml" config check >/dev/null
+}
+
+start_services() {
+    if services_alive; then
+        say "Ferry's services already running"
+        return
+    fi
+    say "starting the SMTP sink and Ferry's seven services"
+    mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/mail"
+    if ! pid_alive "$STATE/pids/smtp-sink.pid"; then
+        ( exec </dev/null >>"$STATE/logs/smtp-sink.log" 2>&1
+          exec python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$STATE/mail" ) &
+        echo $! >"$STATE/pids/smtp-sink.pid"
+    fi
+    local s port=9680
+    for s in "${SERVICES[@]}"; do
+        port=$((port + 1))
+        if ! pid_alive "$STATE/pids/ferry-$s.pid"; then
+            ( exec </dev/null >>"$STATE/logs/ferry-$s.log" 2>&1
+              FERRY_CONFIG="$STATE/ferry.toml" exec "$BIN/$s" ) &
+            echo $! >"$STATE/pids/ferry-$s.pid"
+        fi
+    done
+    # Ready = connected to RabbitMQ (each service's /readyz).
+    local deadline=$((SECONDS + 60))
+    port=9680
+    for s in "${SERVICES[@]}"; do
+        port=$((port + 1))
+        until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null; do
+            pid_alive "$STATE/pids/ferry-$s.pid" || die "$s exited: see $STATE/logs/ferry-$s.log"
+            ((SECONDS < deadline)) || die "$s not ready after 60 s: see $STATE/logs/ferry-$s.log"
+            sleep 0.2
+        done
+    done
+}
+
+commit_change() {
+    local wc="$STATE/$PROJECT-wc" rev run deadline
+    local auth=(--username "$FERRY_TEST_SVN_USER" --password "$FERRY_TEST_SVN_PASSWORD" --non-interactive --no-auth-cache)
+    echo "<p>changed at $(date -u +%H:%M:%S) by the quickstart</p>" >>"$wc/trunk/$PROJECT/public/index.html"
+    svn commit -q "${auth[@]}" -m "hello: a change shipped by the quickstart" "$wc"
+    rev=$(svn info "${auth[@]}" --show-item last-changed-revision "$wc/trunk/$PROJECT")
+    say "committed r$rev to SVN; its post-commit hook told Ferry. The run:"
+    deadline=$((SECONDS + 60))
+    run=""
+    until [[ -n "$run" ]]; do
+        run=$(ferry_cli runs "$PROJECT" --output json 2>/dev/null |
+            python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin)["runs"] if x.get("revision")==sys.argv[1]]; print(r[0]["run_id"] if r else "")' "$rev" || true)
+        [[ -n "$run" ]] && break
+        ((SECONDS < deadline)) || die "no run for r$rev after 60 s: see $FERRY_TEST_SVN_ROOT/$PROJECT/ferry-hook.log and $STATE/logs/ferry-hook-receiver.log"
+        sleep 0.3
+    done
+    echo "run $run"
+    ferry_cli watch "$run" --timeout-secs 600 || die "the run did not reach production: ferry runs $PROJECT"
+}
+
+show_where() {
+    local mails
+    mails=$(find "$STATE/mail" -type f 2>/dev/null | wc -l)
+    cat <<EOF
+
+Ferry is running. Look around:
+  staging     curl http://127.0.0.1:18080/ or :18081/   (blue/green ports)
+  production  curl http://127.0.0.1:18090/ or :18091/
+  runs        FERRY_SERVER=http://127.0.0.1:$API_PORT FERRY_TOKEN=\$(cat $STATE/operator-token) $BIN/ferry runs $PROJECT
+  status      $BIN/ferry --config $STATE/ferry.toml status $PROJECT
+  mail        $mails message(s) in $STATE/mail/new (Ferry's notifications)
+  logs        $STATE/logs/ferry-<service>.log, build logs in $STATE/ferry/logs
+  metrics     curl http://127.0.0.1:9681/metrics   (9681…9687, one port per service)
+  RabbitMQ    amqp://guest:guest@127.0.0.1:$FERRY_TEST_AMQP_PORT (namespace "quickstart")
+Ship another commit: deploy/quickstart.sh commit      Stop it all: deploy/quickstart.sh stop
+EOF
+}
+
+stop_all() {
+    local s
+    for s in "${SERVICES[@]}" smtp-sink; do
+        local f="$STATE/pids/ferry-$s.pid"
+        [[ $s == smtp-sink ]] && f="$STATE/pids/smtp-sink.pid"
+        if pid_alive "$f"; then kill -TERM "$(<"$f")" 2>/dev/null || true; fi
+    done
+    sleep 1
+    if [[ -r "$STATE/env" ]]; then
+        ferry_stop_all
+    fi
+    say "stopped (state and logs kept in $STATE; delete it for a fresh start)"
+}
+
+case "${1:-start}" in
+start)
+    start_components
+    build_ferry
+    seed
+    start_services
+    commit_change
+    show_where
+    ;;
+commit)
+    services_alive || die "the stack is not running: deploy/quickstart.sh"
+    # shellcheck source=/dev/null
+    source "$STATE/env"
+    commit_change
+    ;;
+status)
+    services_alive || die "the stack is not running: deploy/quickstart.sh"
+    "$BIN/ferry" --config "$STATE/ferry.toml" status "$PROJECT"
+    ferry_cli runs "$PROJECT" --limit 5
+    ;;
+stop) stop_all ;;
+*) sed -n '2,12s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+esac
