@@ -90,8 +90,10 @@ async fn sink() -> anyhow::Result<(u16, std::sync::Arc<std::sync::Mutex<Vec<Stri
 pub async fn e2e() -> anyhow::Result<Figures> {
     let hosts = docker_hosts();
     ferry_testkit::ensure_busybox_base(&hosts[0])?;
-    let dir = tempfile::tempdir()?;
-    let root = dir.path();
+    // Kept afterwards: the services' logs and build logs are worth a look.
+    let dir = tempfile::Builder::new().prefix("ferry-e2e.").tempdir()?.keep();
+    eprintln!("e2e: state and logs in {}", dir.display());
+    let root = dir.as_path();
     let ns = unique_namespace();
     let project = format!("e2e{}", &ns[1..9]);
 
@@ -198,10 +200,7 @@ pub async fn e2e() -> anyhow::Result<Figures> {
     );
     for s in SERVICES {
         let key = s.replace('-', "_");
-        text.push_str(&format!(
-            "[services.{key}]\nadmin_listen = \"127.0.0.1:{}\"\n",
-            free_port()
-        ));
+        text.push_str(&format!("[services.{key}]\nadmin_listen = \"127.0.0.1:0\"\n"));
         if s == "hook-receiver" {
             text.push_str(&format!("listen = \"127.0.0.1:{api}\"\n"));
         }
