@@ -28,6 +28,8 @@ export FERRY_TEST_SVN_PORT=${FERRY_QUICKSTART_SVN_PORT:-3710}
 SERVICES=(hook-receiver builder pusher puller rancher-updater tester notifier)
 BIN=$ROOT/target/release
 BASE_IMAGE=ferry-quickstart/busybox:1
+# Debian's Python, which has python3-aiosmtpd (a pyenv or venv python3 may not).
+PYTHON=/usr/bin/python3
 PROJECT=hello
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -71,8 +73,7 @@ start_components() {
     rm -rf "$STATE"
     mkdir -p "$STATE"
     ferry_install_missing
-    command -v python3 >/dev/null && python3 -c 'import aiosmtpd' 2>/dev/null ||
-        apt-get install -y -q python3-aiosmtpd >/dev/null
+    "$PYTHON" -c 'import aiosmtpd' 2>/dev/null || apt-get install -y -q python3-aiosmtpd >/dev/null
     ferry_start_components rabbitmq dockerd:2 registry svnserve
     # shellcheck source=/dev/null
     source "$STATE/env"
@@ -200,7 +201,7 @@ from = "ferry@quickstart.invalid"
 to = ["team@quickstart.invalid"]
 
 [[notify.routes]]
-on = ["*"]
+on = ["failed", "deploy.succeeded", "deploy.rolled_back", "approval.*"]
 channels = ["mail"]
 
 [notify.authors."$FERRY_TEST_SVN_USER"]
@@ -226,10 +227,10 @@ start_services() {
         return
     fi
     say "starting the SMTP sink and Ferry's seven services"
-    mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/mail"
+    mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/mail/cur" "$STATE/mail/new" "$STATE/mail/tmp"
     if ! pid_alive "$STATE/pids/smtp-sink.pid"; then
         ( exec </dev/null >>"$STATE/logs/smtp-sink.log" 2>&1
-          exec python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$STATE/mail" ) &
+          exec "$PYTHON" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$STATE/mail" ) &
         echo $! >"$STATE/pids/smtp-sink.pid"
     fi
     local s port=9680
@@ -258,14 +259,15 @@ commit_change() {
     local wc="$STATE/$PROJECT-wc" rev run deadline
     local auth=(--username "$FERRY_TEST_SVN_USER" --password "$FERRY_TEST_SVN_PASSWORD" --non-interactive --no-auth-cache)
     echo "<p>changed at $(date -u +%H:%M:%S) by the quickstart</p>" >>"$wc/trunk/$PROJECT/public/index.html"
-    svn commit -q "${auth[@]}" -m "hello: a change shipped by the quickstart" "$wc"
-    rev=$(svn info "${auth[@]}" --show-item last-changed-revision "$wc/trunk/$PROJECT")
+    rev=$(svn commit "${auth[@]}" -m "hello: a change shipped by the quickstart" "$wc" |
+        sed -n 's/^Committed revision \([0-9]*\)\.$/\1/p')
+    [[ -n "$rev" ]] || die "svn commit did not report a revision"
     say "committed r$rev to SVN; its post-commit hook told Ferry. The run:"
     deadline=$((SECONDS + 60))
     run=""
     until [[ -n "$run" ]]; do
         run=$(ferry_cli runs "$PROJECT" --output json 2>/dev/null |
-            python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin)["runs"] if x.get("revision")==sys.argv[1]]; print(r[0]["run_id"] if r else "")' "$rev" || true)
+            "$PYTHON" -c 'import json,sys; r=[x for x in json.load(sys.stdin)["runs"] if x.get("revision")==sys.argv[1]]; print(r[0]["run_id"] if r else "")' "$rev" || true)
         [[ -n "$run" ]] && break
         ((SECONDS < deadline)) || die "no run for r$rev after 60 s: see $FERRY_TEST_SVN_ROOT/$PROJECT/ferry-hook.log and $STATE/logs/ferry-hook-receiver.log"
         sleep 0.3

@@ -140,7 +140,10 @@ impl RunIndex {
             run.revision.get_or_insert_with(|| r.to_owned());
         }
         run.started = run.started.min(e.time);
-        run.status = if terminal(&e, last_env(&e.project).as_deref()) {
+        // A notification that failed says nothing about where the run is.
+        run.status = if matches!(e.event, Event::NotifyFailed(_)) {
+            std::mem::take(&mut run.status)
+        } else if terminal(&e, last_env(&e.project).as_deref()) {
             e.routing_key()
         } else if matches!(e.event, Event::ApprovalRequested(_)) {
             "waiting for approval".into()
