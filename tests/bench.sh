@@ -26,8 +26,8 @@ source tests/lib/linked-hosts.sh
 ferry_start_linked_hosts 4 100mbit
 
 set +e
-# The rollback figure runs the `ferry` CLI as an operator would.
-CARGO_TERM_COLOR=never cargo build --release -q -p ferry-cli || exit 1
+# The e2e figures run the seven services as processes, the rollback figure the `ferry` CLI.
+CARGO_TERM_COLOR=never cargo build --release -q --workspace --bins || exit 1
 CARGO_TERM_COLOR=never cargo run --release -q -p ferry-bench -- "${HARNESS_ARGS[@]}"
 rc=$?
 set -e

@@ -214,3 +214,42 @@ fn logs_prints_a_runs_build_log_or_says_where_it_looked() {
         Some(2)
     );
 }
+
+#[test]
+fn environment_overrides_keep_strings_as_written_and_read_numbers_and_lists() {
+    let file = config_file("[registry]\naddress = \"r\"\nusername = \"u\"\npassword = \"p\"\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["--config", &file.path().to_string_lossy(), "config", "show"])
+        .env("FERRY__REGISTRY__USERNAME", "007007")
+        .env("FERRY__BROKER__MAX_ATTEMPTS", "3")
+        .env("FERRY__BROKER__RETRY_DELAYS_MS", "100, 200")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown["registry"]["username"], "007007",
+        "a numeric-looking string changed"
+    );
+    assert_eq!(shown["broker"]["max_attempts"], 3);
+    assert_eq!(
+        shown["broker"]["retry_delays_ms"],
+        serde_json::json!([100, 200])
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "--config",
+            &file.path().to_string_lossy(),
+            "config",
+            "check",
+        ])
+        .env("FERRY__BROKER__MAX_ATTEMPTS", "many")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("broker.max_attempts"));
+}

@@ -16,6 +16,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
 /// EX_USAGE from sysexits.h: what a service exits with on bad configuration.
 pub const EXIT_BAD_CONFIG: i32 = 64;
 
+/// Keys whose `FERRY__...` override is a comma-separated list.
+const LIST_KEYS: &[&str] = &["broker.retry_delays_ms", "notify.allow_hosts"];
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FerryConfig {
@@ -564,16 +567,26 @@ impl FerryConfig {
             path: path.to_owned(),
             source,
         };
-        let cfg: FerryConfig = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("FERRY")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .list_separator(",")
-                    .with_list_parse_key("broker.retry_delays_ms"),
-            )
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml));
+        // Overrides are set as the strings they are: `config`'s own environment source
+        // would turn `007007` into the number 7007 on the way into a string field (a
+        // password or token). Numbers and booleans are read from the strings when the
+        // configuration is deserialized.
+        for (name, value) in std::env::vars() {
+            let Some(rest) = name.strip_prefix("FERRY__") else {
+                continue;
+            };
+            let key = rest.to_lowercase().replace("__", ".");
+            builder = if LIST_KEYS.contains(&key.as_str()) {
+                let items: Vec<String> = value.split(',').map(|v| v.trim().to_owned()).collect();
+                builder.set_override(key, items)
+            } else {
+                builder.set_override(key, value)
+            }
+            .map_err(parse)?;
+        }
+        let cfg: FerryConfig = builder
             .build()
             .map_err(parse)?
             .try_deserialize()
