@@ -30,5 +30,9 @@ set +e
 CARGO_TERM_COLOR=never cargo build --release -q --workspace --bins || exit 1
 CARGO_TERM_COLOR=never cargo run --release -q -p ferry-bench -- "${HARNESS_ARGS[@]}"
 rc=$?
+# The chaos suite (its own driver, tests/chaos): BENCH_ONLY=chaos, or tests/chaos.sh.
+if [[ ",${BENCH_ONLY:-}," == *,chaos,* ]]; then
+    CARGO_TERM_COLOR=never cargo build -q --workspace --bins && target/debug/ferry-chaos || rc=1
+fi
 set -e
 exit "$rc"

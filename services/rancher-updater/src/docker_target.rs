@@ -72,12 +72,25 @@ pub struct Host {
     pub address: String,
 }
 
-/// The running container of this project and environment on a host, if any.
+/// The running container of this project and environment on a host (the newest, if an
+/// interrupted switch left two), if any.
 pub async fn running(
     docker: &Docker,
     project: &str,
     environment: &str,
 ) -> Result<Option<Running>, String> {
+    Ok(running_all(docker, project, environment)
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// Every running container of this project and environment on a host, newest first.
+pub async fn running_all(
+    docker: &Docker,
+    project: &str,
+    environment: &str,
+) -> Result<Vec<Running>, String> {
     let filters = HashMap::from([
         (
             "label",
@@ -96,21 +109,26 @@ pub async fn running(
         ))
         .await
         .map_err(|e| e.to_string())?;
-    Ok(list.into_iter().next().map(|c| {
-        let labels = c.labels.unwrap_or_default();
-        Running {
-            id: c.id.unwrap_or_default(),
-            image: labels.get(LABEL_IMAGE).cloned().unwrap_or_default(),
-            revision: labels.get(LABEL_REVISION).cloned().unwrap_or_default(),
-            run_id: labels.get(LABEL_RUN).and_then(|r| Uuid::parse_str(r).ok()),
-            port: labels
-                .get(LABEL_PORT)
-                .and_then(|p| p.parse().ok())
-                .unwrap_or_default(),
-            previous_image: labels.get(LABEL_PREVIOUS_IMAGE).cloned(),
-            previous_revision: labels.get(LABEL_PREVIOUS_REVISION).cloned(),
-        }
-    }))
+    let mut list = list;
+    list.sort_by_key(|c| std::cmp::Reverse(c.created.unwrap_or_default()));
+    Ok(list
+        .into_iter()
+        .map(|c| {
+            let labels = c.labels.unwrap_or_default();
+            Running {
+                id: c.id.unwrap_or_default(),
+                image: labels.get(LABEL_IMAGE).cloned().unwrap_or_default(),
+                revision: labels.get(LABEL_REVISION).cloned().unwrap_or_default(),
+                run_id: labels.get(LABEL_RUN).and_then(|r| Uuid::parse_str(r).ok()),
+                port: labels
+                    .get(LABEL_PORT)
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_default(),
+                previous_image: labels.get(LABEL_PREVIOUS_IMAGE).cloned(),
+                previous_revision: labels.get(LABEL_PREVIOUS_REVISION).cloned(),
+            }
+        })
+        .collect())
 }
 
 /// Whether run `a` started after run `b`. Run ids are UUIDv7: their bytes sort by
@@ -131,7 +149,19 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
         let docker = ferry_shared::docker::connect(&host.url)
             .await
             .map_err(|e| e.to_string())?;
-        let old = running(&docker, t.project, t.environment).await?;
+        let all = running_all(&docker, t.project, t.environment).await?;
+        // More than one running: a switch was interrupted (the updater killed between
+        // starting the new container and retiring the old one). Finish it first, so a
+        // leftover neither keeps serving nor holds the port the new container needs.
+        let (mine, others): (Vec<Running>, Vec<Running>) =
+            all.into_iter().partition(|r| r.image == t.image);
+        if !mine.is_empty() {
+            let extra: Vec<Running> = mine.iter().skip(1).chain(&others).cloned().collect();
+            retire_all(&docker, t, &extra).await;
+        } else if others.len() > 1 {
+            retire_all(&docker, t, &others[1..]).await;
+        }
+        let old = mine.first().or(others.first()).cloned();
         if let Some(old) = &old {
             if old.image == t.image {
                 timings.push(HostTiming {
@@ -262,6 +292,19 @@ async fn switch_host(
         let _ = docker.remove_container(&name, Some(force)).await;
         return Err(format!("the new container is unhealthy: {why}"));
     }
+    // Something else on the port could have answered for it: the new container must
+    // itself be up, never restarted.
+    let state = docker
+        .inspect_container(&name, None)
+        .await
+        .ok()
+        .map(|i| (i.state.and_then(|s| s.running), i.restart_count));
+    if state != Some((Some(true), Some(0))) {
+        let _ = docker.remove_container(&name, Some(force)).await;
+        return Err(format!(
+            "the new container did not stay up on port {port} (is something else listening there?)"
+        ));
+    }
     if let Some(old) = old {
         // Keep exactly one retired container: the one a rollback would start.
         let _ = docker.remove_container(&retired, Some(force)).await;
@@ -285,6 +328,39 @@ async fn switch_host(
             .await;
     }
     Ok(name)
+}
+
+/// Stop leftovers of an interrupted switch: the newest is kept as the retired one (what
+/// a rollback would start), the rest are removed.
+async fn retire_all(docker: &Docker, t: &Target<'_>, extra: &[Running]) {
+    let (_, retired) = names(t);
+    let force = RemoveContainerOptionsBuilder::default().force(true).build();
+    for (i, c) in extra.iter().enumerate() {
+        tracing::warn!(container = %c.id, revision = %c.revision, "retiring a container an interrupted deploy left running");
+        if i == 0 {
+            let _ = docker.remove_container(&retired, Some(force.clone())).await;
+            let _ = docker
+                .stop_container(
+                    &c.id,
+                    Some(
+                        StopContainerOptionsBuilder::default()
+                            .t(t.container.stop_timeout_secs.min(i32::MAX as u64) as i32)
+                            .build(),
+                    ),
+                )
+                .await;
+            let _ = docker
+                .rename_container(
+                    &c.id,
+                    RenameContainerOptionsBuilder::default()
+                        .name(&retired)
+                        .build(),
+                )
+                .await;
+        } else {
+            let _ = docker.remove_container(&c.id, Some(force.clone())).await;
+        }
+    }
 }
 
 /// Switch hosts back: restart what was retired, remove what was started.

@@ -393,3 +393,104 @@ async fn a_health_command_gates_the_switch_like_the_http_check() {
     updater.stop().await;
     cleanup(&project);
 }
+
+/// The running containers of the project on the host: `revision` per container.
+fn running_revisions(project: &str) -> Vec<String> {
+    let out = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "ps",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+            "--format",
+            "{{.Label \"io.ferry.revision\"}}",
+        ],
+    )
+    .unwrap();
+    let mut v: Vec<String> = out.lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_switch_interrupted_before_the_old_container_was_retired_is_finished_next_time() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config(&ns, &project, ports);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2, v3) = (
+        web_image(&ns, "v1", true),
+        web_image(&ns, "v2", true),
+        web_image(&ns, "v3", true),
+    );
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    publisher
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // What a killed updater leaves: v2 started and healthy next to v1, v1 not retired.
+    let v2_request = request(&project, &v2, "v2");
+    let port = ports[1];
+    docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "--name",
+            &format!("ferry-{project}-staging-leftover"),
+            "--label",
+            &format!("io.ferry.project={project}"),
+            "--label",
+            "io.ferry.environment=staging",
+            "--label",
+            "io.ferry.revision=v2",
+            "--label",
+            &format!("io.ferry.image={v2}"),
+            "--label",
+            &format!("io.ferry.run-id={}", v2_request.run_id),
+            "--label",
+            &format!("io.ferry.port={port}"),
+            &v2,
+            "/bin/httpd",
+            "-f",
+            "-p",
+            &format!("127.0.0.1:{port}"),
+            "-h",
+            "/www",
+        ],
+    )
+    .unwrap();
+    assert_eq!(running_revisions(&project), ["v1", "v2"]);
+
+    // The redelivered request finishes the switch instead of leaving two running.
+    publisher.publish(&v2_request).await.unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(running_revisions(&project), ["v2"]);
+    assert_eq!(serving(ports[1]).await.as_deref(), Some("v2"));
+    assert_eq!(serving(ports[0]).await, None, "v1 still serves");
+
+    // And the next deploy has a free port and is the only one serving.
+    publisher
+        .publish(&request(&project, &v3, "v3"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(running_revisions(&project), ["v3"]);
+    assert_eq!(serving(ports[0]).await.as_deref(), Some("v3"));
+    updater.stop().await;
+    cleanup(&project);
+}
