@@ -231,7 +231,7 @@ async fn switch_host(
         .copied()
         .find(|p| Some(*p) != old.map(|o| o.port))
         .unwrap_or(ports[0]);
-    let (name, retired) = names(t);
+    let (name, _) = names(t);
     let force = RemoveContainerOptionsBuilder::default().force(true).build();
     // A container of this very run left by an earlier, interrupted attempt.
     let _ = docker.remove_container(&name, Some(force.clone())).await;
@@ -306,26 +306,7 @@ async fn switch_host(
         ));
     }
     if let Some(old) = old {
-        // Keep exactly one retired container: the one a rollback would start.
-        let _ = docker.remove_container(&retired, Some(force)).await;
-        let _ = docker
-            .stop_container(
-                &old.id,
-                Some(
-                    StopContainerOptionsBuilder::default()
-                        .t(t.container.stop_timeout_secs.min(i32::MAX as u64) as i32)
-                        .build(),
-                ),
-            )
-            .await;
-        let _ = docker
-            .rename_container(
-                &old.id,
-                RenameContainerOptionsBuilder::default()
-                    .name(&retired)
-                    .build(),
-            )
-            .await;
+        retire(docker, t, &old.id).await;
     }
     Ok(name)
 }
@@ -333,34 +314,31 @@ async fn switch_host(
 /// Stop leftovers of an interrupted switch: the newest is kept as the retired one (what
 /// a rollback would start), the rest are removed.
 async fn retire_all(docker: &Docker, t: &Target<'_>, extra: &[Running]) {
-    let (_, retired) = names(t);
     let force = RemoveContainerOptionsBuilder::default().force(true).build();
     for (i, c) in extra.iter().enumerate() {
         tracing::warn!(container = %c.id, revision = %c.revision, "retiring a container an interrupted deploy left running");
         if i == 0 {
-            let _ = docker.remove_container(&retired, Some(force.clone())).await;
-            let _ = docker
-                .stop_container(
-                    &c.id,
-                    Some(
-                        StopContainerOptionsBuilder::default()
-                            .t(t.container.stop_timeout_secs.min(i32::MAX as u64) as i32)
-                            .build(),
-                    ),
-                )
-                .await;
-            let _ = docker
-                .rename_container(
-                    &c.id,
-                    RenameContainerOptionsBuilder::default()
-                        .name(&retired)
-                        .build(),
-                )
-                .await;
+            retire(docker, t, &c.id).await;
         } else {
             let _ = docker.remove_container(&c.id, Some(force.clone())).await;
         }
     }
+}
+
+/// Stop container `id` and keep it as the one retired container (what a rollback would
+/// start), replacing the one kept before.
+async fn retire(docker: &Docker, t: &Target<'_>, id: &str) {
+    let (_, retired) = names(t);
+    let force = RemoveContainerOptionsBuilder::default().force(true).build();
+    let _ = docker.remove_container(&retired, Some(force)).await;
+    let stop = StopContainerOptionsBuilder::default()
+        .t(t.container.stop_timeout_secs.min(i32::MAX as u64) as i32)
+        .build();
+    let _ = docker.stop_container(id, Some(stop)).await;
+    let rename = RenameContainerOptionsBuilder::default()
+        .name(&retired)
+        .build();
+    let _ = docker.rename_container(id, rename).await;
 }
 
 /// Switch hosts back: restart what was retired, remove what was started.

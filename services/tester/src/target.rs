@@ -2,9 +2,7 @@
 //! the container the run started there (the `docker` target moves between two ports
 //! on every deploy, so a fixed URL would test the wrong container half the time).
 
-use bollard::query_parameters::ListContainersOptionsBuilder;
 use ferry_shared::config::{EnvironmentConfig, FerryConfig};
-use std::collections::HashMap;
 
 const DEFAULT_DOCKER_URL: &str = "http://{host}:{port}";
 
@@ -31,29 +29,10 @@ pub async fn base_url(
     let docker = ferry_shared::docker::connect(&host.url)
         .await
         .map_err(|e| e.to_string())?;
-    let filters = HashMap::from([
-        (
-            "label",
-            vec![
-                format!("io.ferry.project={project}"),
-                format!("io.ferry.environment={env_name}"),
-            ],
-        ),
-        ("status", vec!["running".to_owned()]),
-    ]);
-    let list = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .filters(&filters)
-                .build(),
-        ))
+    let port = rancher_updater::docker_target::running(&docker, project, env_name)
         .await
-        .map_err(|e| format!("cannot list the containers on {}: {e}", host.url))?;
-    let port = list
-        .first()
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get("io.ferry.port"))
-        .cloned()
+        .map_err(|e| format!("cannot list the containers on {}: {e}", host.url))?
+        .map(|r| r.port.to_string())
         .ok_or_else(|| {
             format!(
                 "no container of {project} runs in {env_name} on {}",
