@@ -912,3 +912,65 @@ async fn a_gitlab_push_reaches_a_rancher_production() {
     sim.cleanup();
     g.cleanup();
 }
+
+#[tokio::test]
+async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_scrubbed() {
+    let g = Gate::new();
+    let password = harness_var("FERRY_TEST_REGISTRY_PASSWORD");
+    // Passes while the page says v1; prints a configured secret, which must not survive.
+    let checks = format!(
+        r#"
+        [projects.{p}.tests.container]
+        image = "same"
+        command = ["/bin/sh", "-c", "echo target=$FERRY_TARGET_URL revision=$FERRY_REVISION; echo password={password}; wget -q -O - $FERRY_TARGET_URL/ | grep -q v1"]
+        environments = ["staging"]
+        timeout_secs = 30
+        "#,
+        p = g.project
+    );
+    let cfg = g.config("", &checks);
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+    let (v1, v2) = (g.image("v1", true), g.image("v2", true));
+
+    let run1 = start_run(&cfg, &g.project, "v1", &v1).await;
+    let passed = tap
+        .expect_run("test.passed.staging", run1, WAIT)
+        .await
+        .unwrap();
+    let Event::TestPassed(report) = &passed.event else {
+        panic!()
+    };
+    let output = report.output.as_deref().unwrap();
+    assert!(output.contains("revision=v1"), "{output}");
+    assert!(output.contains("target=http://127.0.0.1:"), "{output}");
+    assert!(
+        output.contains("password=[redacted]") && !output.contains(&password),
+        "{output}"
+    );
+    tap.expect_run("test.passed.production", run1, WAIT)
+        .await
+        .unwrap();
+
+    let run2 = start_run(&cfg, &g.project, "v2", &v2).await;
+    let failed = tap
+        .expect_run("test.failed.staging", run2, WAIT)
+        .await
+        .unwrap();
+    let Event::TestFailed(f) = &failed.event else {
+        panic!()
+    };
+    let check = &f.report.as_ref().unwrap().checks[0];
+    assert!(!check.passed);
+    assert_eq!(
+        check.detail.as_deref(),
+        Some("the test container exited with 1")
+    );
+    tap.expect_run("deploy.rolled_back.staging", run2, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(g.serving(g.staging).await.as_deref(), Some("v1"));
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("v1"));
+    stack.stop().await;
+    g.cleanup();
+}
