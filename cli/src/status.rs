@@ -33,7 +33,7 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
             }
             for host in &e.hosts {
                 let Some(h) = cfg.docker_hosts.get(host) else { continue };
-                let row = match ferry_shared::docker::connect(&h.url).await {
+                let row = match ferry_shared::docker::connect_host(h).await {
                     Err(err) => json!({"environment": env, "host": host, "state": format!("unreachable: {err}")}),
                     Ok(docker) => match running(&docker, project, env).await {
                         Ok(Some(r)) => json!({"environment": env, "host": host, "state": "running",

@@ -264,6 +264,10 @@ pub struct DockerHostConfig {
     /// Default: the host of a `tcp://` URL, else 127.0.0.1.
     #[serde(default)]
     pub address: Option<String>,
+    /// For a `tcp://` host behind TLS (dockerd `--tlsverify`): a directory with
+    /// `ca.pem`, `cert.pem` and `key.pem`, as the Docker CLI's `DOCKER_CERT_PATH`.
+    #[serde(default)]
+    pub tls_dir: Option<std::path::PathBuf>,
 }
 
 impl DockerHostConfig {
@@ -749,8 +753,8 @@ impl FerryConfig {
             );
         }
         for (name, h) in &self.docker_hosts {
-            // TLS-protected tcp:// and ssh:// hosts are not supported yet: refuse them
-            // here rather than fail at the first deploy.
+            // ssh:// hosts are not supported yet: refuse them here rather than fail at
+            // the first deploy.
             if !["unix://", "tcp://", "http://"]
                 .iter()
                 .any(|s| h.url.starts_with(s))
@@ -758,10 +762,29 @@ impl FerryConfig {
                 bad(
                     format!("docker_hosts.{name}.url"),
                     format!(
-                        "`{}` must start with unix:// or tcp:// (ssh:// and TLS are not supported yet)",
+                        "`{}` must start with unix:// or tcp:// (with tls_dir for TLS; ssh:// is not supported yet)",
                         h.url
                     ),
                 );
+            }
+            if let Some(dir) = &h.tls_dir {
+                if !h.url.starts_with("tcp://") {
+                    bad(
+                        format!("docker_hosts.{name}.tls_dir"),
+                        "TLS needs a tcp:// url (e.g. tcp://10.0.0.12:2376)".into(),
+                    );
+                }
+                for file in ["ca.pem", "cert.pem", "key.pem"] {
+                    if !dir.join(file).is_file() {
+                        bad(
+                            format!("docker_hosts.{name}.tls_dir"),
+                            format!(
+                                "{} has no {file} (needs ca.pem, cert.pem, key.pem)",
+                                dir.display()
+                            ),
+                        );
+                    }
+                }
             }
         }
         for (name, env) in &self.environments {

@@ -21,8 +21,30 @@ pub enum DockerError {
     Url(String),
 }
 
+/// A configured Docker host, with TLS when it has a `tls_dir`.
+pub async fn connect_host(h: &crate::config::DockerHostConfig) -> Result<Docker, DockerError> {
+    connect_with(&h.url, h.tls_dir.as_deref()).await
+}
+
 pub async fn connect(url: &str) -> Result<Docker, DockerError> {
-    let docker = if url.starts_with("unix://") {
+    connect_with(url, None).await
+}
+
+/// `tls_dir`: `ca.pem`, `cert.pem` and `key.pem` for a `tcp://` host behind TLS.
+pub async fn connect_with(
+    url: &str,
+    tls_dir: Option<&std::path::Path>,
+) -> Result<Docker, DockerError> {
+    let docker = if let Some(dir) = tls_dir {
+        Docker::connect_with_ssl(
+            url,
+            &dir.join("key.pem"),
+            &dir.join("cert.pem"),
+            &dir.join("ca.pem"),
+            REQUEST_TIMEOUT_SECS,
+            API_DEFAULT_VERSION,
+        )
+    } else if url.starts_with("unix://") {
         Docker::connect_with_unix(url, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
     } else if url.starts_with("tcp://") || url.starts_with("http://") {
         Docker::connect_with_http(url, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)

@@ -181,7 +181,7 @@ _ferry_missing_packages() {
     local cmd pkg
     for cmd in rabbitmq-server:rabbitmq-server dockerd:docker.io docker:docker.io \
         docker-registry:docker-registry htpasswd:apache2-utils svnserve:subversion svn:subversion \
-        svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux; do
+        svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux openssl:openssl; do
         pkg=${cmd#*:}
         cmd=${cmd%%:*}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || want[$pkg]=1
@@ -242,9 +242,33 @@ _ferry_docker_sockdir() {
     echo "$d"
 }
 
+# Certificates for a Docker host behind TLS (dockerd --tlsverify): a CA, a server
+# certificate for 127.0.0.1 and a client certificate, in $1/{server,client}.
+_ferry_docker_tls_certs() {
+    local d=$1
+    [[ -s "$d/client/key.pem" ]] && return 0
+    mkdir -p "$d/server" "$d/client"
+    (
+        cd "$d" || exit 1
+        openssl genrsa -out ca-key.pem 2048 &&
+            openssl req -x509 -new -key ca-key.pem -days 3 -subj /CN=ferry-test-ca -out ca.pem &&
+            openssl genrsa -out server/key.pem 2048 &&
+            openssl req -new -key server/key.pem -subj /CN=127.0.0.1 -out server.csr &&
+            printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext &&
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3 \
+                -extfile server.ext -out server/cert.pem &&
+            openssl genrsa -out client/key.pem 2048 &&
+            openssl req -new -key client/key.pem -subj /CN=ferry-test-client -out client.csr &&
+            printf 'extendedKeyUsage=clientAuth\n' >client.ext &&
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3 \
+                -extfile client.ext -out client/cert.pem &&
+            cp ca.pem server/ca.pem && cp ca.pem client/ca.pem
+    ) >/dev/null 2>&1
+}
+
 ferry_start_dockerd() {
     _ferry_init || return 1
-    local n=${1:-1} i t0 base sockdir hosts=() pids=()
+    local n=${1:-1} i t0 base sockdir hosts=() pids=() tls_args=()
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "ferry_start_dockerd: bad count '$n'" >&2; return 1; }
     t0=$(_ferry_now_ms)
     base="$FERRY_TEST_STATE/docker"
@@ -258,9 +282,20 @@ ferry_start_dockerd() {
             continue # already running: reuse
         fi
         _ferry_log "starting dockerd h$i" >>"$log"
+        tls_args=()
+        # FERRY_TEST_DOCKER_TLS=1: h1 also listens on TCP behind TLS (client certificates).
+        if ((i == 1)) && [[ "${FERRY_TEST_DOCKER_TLS:-}" == 1 ]]; then
+            local tls="$base/tls" tport=${FERRY_TEST_DOCKER_TLS_PORT:-2376}
+            _ferry_docker_tls_certs "$tls" ||
+                { _ferry_fail "cannot start dockerd h$i" "$log" "openssl could not make the TLS certificates"; return 1; }
+            tls_args=(--host "tcp://127.0.0.1:$tport" --tlsverify --tlscacert "$tls/server/ca.pem"
+                --tlscert "$tls/server/cert.pem" --tlskey "$tls/server/key.pem")
+            _ferry_export FERRY_TEST_DOCKER_TLS_URL "tcp://127.0.0.1:$tport"
+            _ferry_export FERRY_TEST_DOCKER_TLS_DIR "$tls/client"
+        fi
         # Containers use host networking (--bridge=none). dockerd writes $d/pid itself once up.
         pids[i]=$(_ferry_spawn "$d/launch.pid" "$log" dockerd \
-            --data-root "$d/data" --exec-root "$x" --pidfile "$d/pid" --host "unix://$sock" \
+            --data-root "$d/data" --exec-root "$x" --pidfile "$d/pid" --host "unix://$sock" "${tls_args[@]}" \
             --iptables=false --ip6tables=false --bridge=none \
             --containerd-namespace "ferry-h$i" --containerd-plugins-namespace "ferry-h$i-plugins") ||
             { _ferry_fail "cannot start dockerd h$i" "$log" "could not launch dockerd"; return 1; }

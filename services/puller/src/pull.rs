@@ -30,7 +30,8 @@ pub async fn pull_all(
     stream::iter(hosts.iter().cloned())
         .map(|(name, url)| {
             let credentials = credentials.clone();
-            async move { pull_one(p, &name, &url, image, credentials).await }
+            let tls = cfg.docker_hosts.get(&name).and_then(|h| h.tls_dir.clone());
+            async move { pull_one(p, &name, &url, tls, image, credentials).await }
         })
         .buffer_unordered(p.concurrency)
         .collect()
@@ -41,6 +42,7 @@ async fn pull_one(
     p: &PullConfig,
     name: &str,
     url: &str,
+    tls: Option<std::path::PathBuf>,
     image: &str,
     credentials: Option<DockerCredentials>,
 ) -> HostResult {
@@ -49,7 +51,7 @@ async fn pull_one(
     for attempt in 1..=p.attempts_per_host {
         match tokio::time::timeout(
             Duration::from_secs(p.timeout_secs),
-            try_pull(url, image, credentials.clone()),
+            try_pull(url, tls.as_deref(), image, credentials.clone()),
         )
         .await
         {
@@ -85,10 +87,11 @@ fn timing(host: &str, started: Instant, outcome: String) -> HostTiming {
 /// True when the host already had the image.
 async fn try_pull(
     url: &str,
+    tls: Option<&std::path::Path>,
     image: &str,
     credentials: Option<DockerCredentials>,
 ) -> Result<bool, String> {
-    let docker = ferry_shared::docker::connect(url)
+    let docker = ferry_shared::docker::connect_with(url, tls)
         .await
         .map_err(|e| e.to_string())?;
     if docker.inspect_image(image).await.is_ok() {

@@ -494,3 +494,49 @@ async fn a_switch_interrupted_before_the_old_container_was_retired_is_finished_n
     updater.stop().await;
     cleanup(&project);
 }
+
+#[tokio::test]
+async fn a_docker_host_behind_tls_is_deployed_to_with_client_certificates() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let plain = config(&ns, &project, ports);
+    // The same daemon as h1, reached over TCP with TLS client certificates.
+    let tls_url = ferry_testkit::harness_var("FERRY_TEST_DOCKER_TLS_URL");
+    let tls_dir = ferry_testkit::harness_var("FERRY_TEST_DOCKER_TLS_DIR");
+    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("url = \"{}\"", docker_hosts()[0]),
+        &format!("url = \"{tls_url}\"\n        tls_dir = \"{tls_dir}\""),
+    );
+    assert_ne!(text, std::fs::read_to_string(&path).unwrap());
+    std::fs::write(&path, &text).unwrap();
+    let cfg = Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap());
+    assert_eq!(cfg.broker.namespace, plain.broker.namespace);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let v1 = web_image(&ns, "v1", true);
+    let updater = start_updater(&cfg).await;
+    Publisher::new(&cfg.broker, "test", None)
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(serving(ports[0]).await.as_deref(), Some("v1"));
+    // `ferry status` reads the host over TLS too.
+    let status = ferry_status(&ns, &project);
+    assert_eq!(status[0]["revision"], "v1", "{status}");
+
+    // Without the certificates the daemon refuses, and start-up says what is missing.
+    let broken = text.replace(&tls_dir, "/nonexistent");
+    let err = FerryConfig::from_toml_with_env(&broken, Path::new("test.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("docker_hosts.h1.tls_dir") && err.contains("ca.pem"),
+        "{err}"
+    );
+    updater.stop().await;
+    cleanup(&project);
+}

@@ -26,7 +26,7 @@ pub async fn base_url(
             "environments.{env_name} has no hosts to find {{host}}/{{port}} on"
         ));
     };
-    let docker = ferry_shared::docker::connect(&host.url)
+    let docker = ferry_shared::docker::connect_host(host)
         .await
         .map_err(|e| e.to_string())?;
     let port = rancher_updater::docker_target::running(&docker, project, env_name)
