@@ -22,7 +22,7 @@ source tests/lib/harness.sh "$@"
 ferry_install_missing
 # The first Docker host also listens on TCP behind TLS, for the TLS host tests.
 export FERRY_TEST_DOCKER_TLS=1
-ferry_start_components rabbitmq dockerd:3 registry svnserve
+ferry_start_components rabbitmq dockerd:3 registry svnserve sshd
 
 set +e
 # Service binaries first: tests start them as processes, and cargo builds a package's

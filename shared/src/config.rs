@@ -268,12 +268,21 @@ pub struct DockerHostConfig {
     /// `ca.pem`, `cert.pem` and `key.pem`, as the Docker CLI's `DOCKER_CERT_PATH`.
     #[serde(default)]
     pub tls_dir: Option<std::path::PathBuf>,
+    /// For an `ssh://user@host[:port]` host: the private key to log in with (default:
+    /// the ssh client's own configuration). The remote account runs
+    /// `docker system dial-stdio`, so it needs the docker CLI and access to the engine.
+    #[serde(default)]
+    pub ssh_key: Option<std::path::PathBuf>,
 }
 
 impl DockerHostConfig {
     pub fn address(&self) -> String {
         if let Some(a) = &self.address {
             return a.clone();
+        }
+        if let Some(rest) = self.url.strip_prefix("ssh://") {
+            let host = rest.rsplit('@').next().unwrap_or(rest);
+            return host.split(':').next().unwrap_or("127.0.0.1").to_owned();
         }
         self.url
             .strip_prefix("tcp://")
@@ -753,19 +762,45 @@ impl FerryConfig {
             );
         }
         for (name, h) in &self.docker_hosts {
-            // ssh:// hosts are not supported yet: refuse them here rather than fail at
-            // the first deploy.
-            if !["unix://", "tcp://", "http://"]
+            if !["unix://", "tcp://", "http://", "ssh://"]
                 .iter()
                 .any(|s| h.url.starts_with(s))
             {
                 bad(
                     format!("docker_hosts.{name}.url"),
                     format!(
-                        "`{}` must start with unix:// or tcp:// (with tls_dir for TLS; ssh:// is not supported yet)",
+                        "`{}` must start with unix://, tcp:// (with tls_dir for TLS) or ssh://",
                         h.url
                     ),
                 );
+            }
+            if let Some(rest) = h.url.strip_prefix("ssh://")
+                && rest
+                    .rsplit('@')
+                    .next()
+                    .is_some_and(|host| host.contains(':'))
+            {
+                bad(
+                    format!("docker_hosts.{name}.url"),
+                    "an ssh:// url cannot carry a port (the Docker client drops it): name a Host \
+                     alias with that Port in ~/.ssh/config or /etc/ssh/ssh_config.d and use \
+                     ssh://user@alias"
+                        .into(),
+                );
+            }
+            if let Some(key) = &h.ssh_key {
+                if !h.url.starts_with("ssh://") {
+                    bad(
+                        format!("docker_hosts.{name}.ssh_key"),
+                        "a key is for an ssh:// url (e.g. ssh://deploy@10.0.0.12)".into(),
+                    );
+                }
+                if !key.is_file() {
+                    bad(
+                        format!("docker_hosts.{name}.ssh_key"),
+                        format!("{} is not a file", key.display()),
+                    );
+                }
             }
             if let Some(dir) = &h.tls_dir {
                 if !h.url.starts_with("tcp://") {

@@ -21,9 +21,34 @@ pub enum DockerError {
     Url(String),
 }
 
-/// A configured Docker host, with TLS when it has a `tls_dir`.
+/// A configured Docker host, with TLS when it has a `tls_dir`, over SSH for `ssh://`.
 pub async fn connect_host(h: &crate::config::DockerHostConfig) -> Result<Docker, DockerError> {
+    if h.url.starts_with("ssh://") {
+        return connect_ssh(&h.url, h.ssh_key.as_deref()).await;
+    }
     connect_with(&h.url, h.tls_dir.as_deref()).await
+}
+
+/// `ssh://user@host[:port]`: the engine through `docker system dial-stdio` on the host,
+/// with the ssh client of this machine (and `key`, if given).
+pub async fn connect_ssh(url: &str, key: Option<&std::path::Path>) -> Result<Docker, DockerError> {
+    let docker = Docker::connect_with_ssh(
+        url,
+        REQUEST_TIMEOUT_SECS,
+        API_DEFAULT_VERSION,
+        key.map(|k| k.display().to_string()),
+    )
+    .map_err(|source| DockerError::Connect {
+        url: url.to_owned(),
+        source,
+    })?;
+    docker
+        .negotiate_version()
+        .await
+        .map_err(|source| DockerError::Connect {
+            url: url.to_owned(),
+            source,
+        })
 }
 
 pub async fn connect(url: &str) -> Result<Docker, DockerError> {

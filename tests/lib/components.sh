@@ -433,6 +433,88 @@ ferry_start_svnserve() {
 # --- all ---------------------------------------------------------------------------------------
 
 # ferry_start_components rabbitmq dockerd:3 registry svnserve
+# --- sshd: a Docker host reached over SSH -------------------------------------------------------
+
+# sshd on 127.0.0.1:${FERRY_TEST_SSH_PORT:-2222} whose only key may run nothing but
+# `docker system dial-stdio` against the second Docker daemon (start dockerd:2+ first):
+# what an `ssh://` Docker host is. Exports FERRY_TEST_SSH_URL and FERRY_TEST_SSH_KEY.
+ferry_start_sshd() {
+    _ferry_init || return 1
+    local port=${FERRY_TEST_SSH_PORT:-2222} d="$FERRY_TEST_STATE/sshd" t0 pid owner target user
+    local log="$FERRY_TEST_STATE/logs/sshd.log" pidf="$FERRY_TEST_STATE/pids/sshd.pid"
+    t0=$(_ferry_now_ms)
+    target=$(echo "${FERRY_TEST_DOCKER_HOSTS:-}" | cut -d, -f2)
+    [[ -n "$target" ]] || { _ferry_fail "cannot start sshd" "$log" "start dockerd:2 (or more) first"; return 1; }
+    if [[ ! -x /usr/sbin/sshd ]]; then
+        _ferry_log "installing openssh-server" >>"$log"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server >>"$log" 2>&1 ||
+            { _ferry_fail "cannot start sshd" "$log" "apt-get install openssh-server failed"; return 1; }
+    fi
+    user=$(id -un)
+    mkdir -p "$d" /run/sshd
+    [[ -s "$d/host_key" ]] || ssh-keygen -q -t ed25519 -N '' -f "$d/host_key" >>"$log" 2>&1
+    [[ -s "$d/client_key" ]] || ssh-keygen -q -t ed25519 -N '' -f "$d/client_key" >>"$log" 2>&1
+    chmod 600 "$d/host_key" "$d/client_key"
+    printf 'command="DOCKER_HOST=%s exec /usr/bin/docker system dial-stdio",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding %s\n' \
+        "$target" "$(<"$d/client_key.pub")" >"$d/authorized_keys"
+    cat >"$d/sshd_config" <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $d/host_key
+PidFile $pidf
+AuthorizedKeysFile $d/authorized_keys
+AllowUsers $user
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+LogLevel INFO
+CONF
+    # The Docker client library drops the port of an ssh:// URL, so the host is a Host
+    # alias in the system ssh configuration (as an operator would name a host on another
+    # port), with its own known_hosts: nothing of the user's ~/.ssh is touched.
+    local alias="ferry-test-sshd-$port"
+    mkdir -p /etc/ssh/ssh_config.d
+    cat >"/etc/ssh/ssh_config.d/$alias.conf" <<CONF
+# Written by Ferry's test harness ($FERRY_TEST_STATE); removed when it stops.
+Host $alias
+    HostName 127.0.0.1
+    Port $port
+    IdentityFile $d/client_key
+    UserKnownHostsFile $d/known_hosts
+    StrictHostKeyChecking accept-new
+CONF
+    echo "/etc/ssh/ssh_config.d/$alias.conf" >"$d/alias-file"
+    _ferry_export FERRY_TEST_SSH_URL "ssh://$user@$alias"
+    _ferry_export FERRY_TEST_SSH_KEY "$d/client_key"
+    pid=$(_ferry_our_pid "$pidf" "$d/sshd_config")
+    if [[ -z "$pid" ]]; then
+        owner=$(_ferry_port_owner "$port")
+        if [[ -n "$owner" ]]; then
+            _ferry_fail "cannot start sshd" "$log" "port $port is already in use: $owner (set FERRY_TEST_SSH_PORT)"
+            return 1
+        fi
+        rm -f "$pidf"
+        _ferry_log "starting sshd on 127.0.0.1:$port" >>"$log"
+        # Without -D sshd daemonizes and writes PidFile.
+        if ! /usr/sbin/sshd -f "$d/sshd_config" -E "$log" </dev/null >>"$log" 2>&1 9>&-; then
+            _ferry_fail "cannot start sshd" "$log" "sshd failed to start"
+            return 1
+        fi
+    fi
+    local deadline=$((SECONDS + 20))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            _ferry_fail "cannot start sshd" "$log" "nothing listens on 127.0.0.1:$port within 20 s"
+            return 1
+        fi
+        sleep 0.1
+    done
+    _ferry_started sshd "$t0"
+}
+
 ferry_start_components() {
     local c
     for c in "$@"; do
@@ -442,6 +524,7 @@ ferry_start_components() {
         dockerd:*) ferry_start_dockerd "${c#dockerd:}" || return 1 ;;
         registry) ferry_start_registry || return 1 ;;
         svnserve) ferry_start_svnserve || return 1 ;;
+        sshd) ferry_start_sshd || return 1 ;;
         *)
             echo "ferry_start_components: unknown component '$c'" >&2
             return 1
@@ -470,6 +553,8 @@ _ferry_stop_all_impl() {
     _ferry_stop_dockerds &
     _ferry_stop_pidfile registry "$s/pids/registry.pid" "$s/registry/config.yml" &
     _ferry_stop_pidfile svnserve "$s/pids/svnserve.pid" "$s/svn" &
+    _ferry_stop_pidfile sshd "$s/pids/sshd.pid" "$s/sshd/sshd_config" &
+    [[ -s "$s/sshd/alias-file" ]] && rm -f "$(<"$s/sshd/alias-file")"
     wait
     _ferry_log "ferry_stop_all done"
 }

@@ -30,8 +30,8 @@ pub async fn pull_all(
     stream::iter(hosts.iter().cloned())
         .map(|(name, url)| {
             let credentials = credentials.clone();
-            let tls = cfg.docker_hosts.get(&name).and_then(|h| h.tls_dir.clone());
-            async move { pull_one(p, &name, &url, tls, image, credentials).await }
+            let host = cfg.docker_hosts.get(&name).cloned();
+            async move { pull_one(p, &name, &url, host, image, credentials).await }
         })
         .buffer_unordered(p.concurrency)
         .collect()
@@ -42,7 +42,7 @@ async fn pull_one(
     p: &PullConfig,
     name: &str,
     url: &str,
-    tls: Option<std::path::PathBuf>,
+    host: Option<ferry_shared::config::DockerHostConfig>,
     image: &str,
     credentials: Option<DockerCredentials>,
 ) -> HostResult {
@@ -51,7 +51,7 @@ async fn pull_one(
     for attempt in 1..=p.attempts_per_host {
         match tokio::time::timeout(
             Duration::from_secs(p.timeout_secs),
-            try_pull(url, tls.as_deref(), image, credentials.clone()),
+            try_pull(url, host.as_ref(), image, credentials.clone()),
         )
         .await
         {
@@ -87,13 +87,15 @@ fn timing(host: &str, started: Instant, outcome: String) -> HostTiming {
 /// True when the host already had the image.
 async fn try_pull(
     url: &str,
-    tls: Option<&std::path::Path>,
+    host: Option<&ferry_shared::config::DockerHostConfig>,
     image: &str,
     credentials: Option<DockerCredentials>,
 ) -> Result<bool, String> {
-    let docker = ferry_shared::docker::connect_with(url, tls)
-        .await
-        .map_err(|e| e.to_string())?;
+    let docker = match host {
+        Some(h) => ferry_shared::docker::connect_host(h).await,
+        None => ferry_shared::docker::connect(url).await,
+    }
+    .map_err(|e| e.to_string())?;
     if docker.inspect_image(image).await.is_ok() {
         return Ok(true);
     }

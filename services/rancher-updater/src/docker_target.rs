@@ -70,8 +70,8 @@ pub struct Host {
     pub url: String,
     /// Where its containers answer (see `DockerHostConfig::address`).
     pub address: String,
-    /// Client certificates for a TLS host.
-    pub tls_dir: Option<std::path::PathBuf>,
+    /// Its configuration (TLS certificates, SSH key).
+    pub config: ferry_shared::config::DockerHostConfig,
 }
 
 /// The running container of this project and environment on a host (the newest, if an
@@ -148,7 +148,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
     let mut previous_revision = None;
     for host in hosts {
         let started = Instant::now();
-        let docker = ferry_shared::docker::connect_with(&host.url, host.tls_dir.as_deref())
+        let docker = ferry_shared::docker::connect_host(&host.config)
             .await
             .map_err(|e| e.to_string())?;
         let all = running_all(&docker, t.project, t.environment).await?;

@@ -67,7 +67,7 @@ impl Stage {
                     name: h.clone(),
                     url: d.url.clone(),
                     address: d.address(),
-                    tls_dir: d.tls_dir.clone(),
+                    config: d.clone(),
                 })
             })
             .collect()
@@ -89,7 +89,7 @@ impl Stage {
             return rancher_target::current(r).await;
         }
         for host in self.hosts(env_cfg) {
-            let docker = ferry_shared::docker::connect_with(&host.url, host.tls_dir.as_deref())
+            let docker = ferry_shared::docker::connect_host(&host.config)
                 .await
                 .map_err(|e| e.to_string())?;
             if let Some(r) = docker_target::running(&docker, project, env).await? {

@@ -540,3 +540,54 @@ async fn a_docker_host_behind_tls_is_deployed_to_with_client_certificates() {
     updater.stop().await;
     cleanup(&project);
 }
+
+#[tokio::test]
+async fn a_docker_host_over_ssh_is_deployed_to_through_dial_stdio() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let _ = config(&ns, &project, ports);
+    // The second daemon, reached as `ssh://` (the test sshd lets its key run nothing
+    // but `docker system dial-stdio` against it).
+    let ssh_url = ferry_testkit::harness_var("FERRY_TEST_SSH_URL");
+    let key = ferry_testkit::harness_var("FERRY_TEST_SSH_KEY");
+    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("url = \"{}\"", docker_hosts()[0]),
+        &format!(
+            "url = \"{ssh_url}\"\n        ssh_key = \"{key}\"\n        address = \"127.0.0.1\""
+        ),
+    );
+    std::fs::write(&path, &text).unwrap();
+    let cfg = Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap());
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let v1 =
+        ferry_testkit::web_image(&docker_hosts()[1], &format!("web-{ns}"), "v1", true).unwrap();
+    let updater = start_updater(&cfg).await;
+    Publisher::new(&cfg.broker, "test", None)
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    let ok = tap
+        .expect("deploy.succeeded.staging", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(!matches!(ok.event, Event::DeployFailed(_)));
+    assert_eq!(serving(ports[0]).await.as_deref(), Some("v1"));
+    // It really runs on the second daemon.
+    let on_h2 = docker(
+        &docker_hosts()[1],
+        None,
+        &[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+        ],
+    )
+    .unwrap();
+    assert!(!on_h2.is_empty(), "not running on the ssh host's daemon");
+    assert_eq!(ferry_status(&ns, &project)[0]["revision"], "v1");
+    updater.stop().await;
+    let _ = docker(&docker_hosts()[1], None, &["rm", "-f", &on_h2]);
+}

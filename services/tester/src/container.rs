@@ -39,13 +39,11 @@ pub async fn run(
 ) -> Result<Ran, String> {
     let started = Instant::now();
     let (host_name, host_url) = host;
-    let tls = cfg
-        .docker_hosts
-        .get(host_name)
-        .and_then(|h| h.tls_dir.as_deref());
-    let docker = ferry_shared::docker::connect_with(host_url, tls)
-        .await
-        .map_err(|e| e.to_string())?;
+    let docker = match cfg.docker_hosts.get(host_name) {
+        Some(h) => ferry_shared::docker::connect_host(h).await,
+        None => ferry_shared::docker::connect(host_url).await,
+    }
+    .map_err(|e| e.to_string())?;
     let image = if c.image == "same" {
         s.image
     } else {
