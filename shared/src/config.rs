@@ -438,6 +438,10 @@ pub struct ContainerConfig {
     pub init: bool,
     /// How long a retired container may take to stop after SIGTERM before SIGKILL.
     pub stop_timeout_secs: u64,
+    /// Containers per host (`docker` target). Each replica has its own pair of
+    /// blue/green `ports` (replica i: `ports[2i]`, `ports[2i+1]`), and a host is
+    /// updated one replica at a time.
+    pub replicas: u32,
 }
 
 impl Default for ContainerConfig {
@@ -451,6 +455,7 @@ impl Default for ContainerConfig {
             health_timeout_secs: 30,
             init: true,
             stop_timeout_secs: 10,
+            replicas: 1,
         }
     }
 }
@@ -842,11 +847,12 @@ impl FerryConfig {
                 );
             }
             if let Some(ports) = &env.ports
-                && (ports.len() != 2 || ports[0] == ports[1])
+                && !distinct_pairs(ports)
             {
                 bad(
                     format!("environments.{name}.ports"),
-                    "must be two different ports (the blue/green slots)".into(),
+                    "must be pairs of different ports (the blue/green slots, two per replica)"
+                        .into(),
                 );
             }
             if env.approval_timeout_secs == 0 {
@@ -911,6 +917,33 @@ impl FerryConfig {
                     bad(
                         format!("projects.{name}.environments"),
                         format!("environment `{env}` is not defined in [environments]"),
+                    );
+                }
+            }
+            let replicas = proj.container.replicas as usize;
+            if replicas == 0 {
+                bad(
+                    format!("projects.{name}.container.replicas"),
+                    "must be at least 1".into(),
+                );
+            }
+            let mut port_lists = vec![(
+                format!("projects.{name}.container.ports"),
+                &proj.container.ports,
+            )];
+            for e in &proj.environments {
+                if let Some(p) = self.environments.get(e).and_then(|c| c.ports.as_ref()) {
+                    port_lists.push((format!("environments.{e}.ports"), p));
+                }
+            }
+            for (key, ports) in port_lists {
+                if replicas > 0 && (ports.len() != 2 * replicas || !distinct_pairs(ports)) {
+                    bad(
+                        key,
+                        format!(
+                            "projects.{name} runs {replicas} replica(s): that needs {} different ports (two per replica), not {ports:?}",
+                            2 * replicas
+                        ),
                     );
                 }
             }
@@ -1003,6 +1036,12 @@ impl FerryConfig {
         }
         found
     }
+}
+
+/// Ports in blue/green pairs, all different.
+fn distinct_pairs(ports: &[u16]) -> bool {
+    let mut seen = std::collections::BTreeSet::new();
+    !ports.is_empty() && ports.len() % 2 == 0 && ports.iter().all(|p| seen.insert(*p))
 }
 
 /// `hook-receiver` → `hook_receiver`: the key of a service under `[services]`.

@@ -23,11 +23,14 @@ pub const LABEL_REVISION: &str = "io.ferry.revision";
 pub const LABEL_IMAGE: &str = "io.ferry.image";
 pub const LABEL_RUN: &str = "io.ferry.run-id";
 pub const LABEL_PORT: &str = "io.ferry.port";
+/// Which of the host's replicas (0-based) a container is.
+pub const LABEL_REPLICA: &str = "io.ferry.replica";
 /// What ran before this container: where "roll back to the previous" goes.
 pub const LABEL_PREVIOUS_IMAGE: &str = "io.ferry.previous-image";
 pub const LABEL_PREVIOUS_REVISION: &str = "io.ferry.previous-revision";
 
 /// What one deploy asks for.
+#[derive(Clone, Copy)]
 pub struct Target<'a> {
     pub project: &'a str,
     pub environment: &'a str,
@@ -35,6 +38,19 @@ pub struct Target<'a> {
     pub revision: &'a str,
     pub run_id: Uuid,
     pub container: &'a ContainerConfig,
+    /// Which replica on each host (set per replica by `deploy`).
+    pub replica: u32,
+}
+
+impl Target<'_> {
+    /// The blue/green ports of this replica: its pair in `container.ports`.
+    fn slot_ports(&self) -> &[u16] {
+        let i = self.replica as usize * 2;
+        self.container
+            .ports
+            .get(i..i + 2)
+            .unwrap_or(&self.container.ports)
+    }
 }
 
 /// A container Ferry runs, as read back from its labels.
@@ -45,6 +61,7 @@ pub struct Running {
     pub revision: String,
     pub run_id: Option<Uuid>,
     pub port: u16,
+    pub replica: u32,
     pub previous_image: Option<String>,
     pub previous_revision: Option<String>,
 }
@@ -126,6 +143,10 @@ pub async fn running_all(
                     .get(LABEL_PORT)
                     .and_then(|p| p.parse().ok())
                     .unwrap_or_default(),
+                replica: labels
+                    .get(LABEL_REPLICA)
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or_default(),
                 previous_image: labels.get(LABEL_PREVIOUS_IMAGE).cloned(),
                 previous_revision: labels.get(LABEL_PREVIOUS_REVISION).cloned(),
             }
@@ -146,12 +167,26 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
     let mut timings = Vec::new();
     let mut previous_image = None;
     let mut previous_revision = None;
-    for host in hosts {
+    let replicas = t.container.replicas.max(1);
+    for (host, replica) in hosts
+        .iter()
+        .flat_map(|h| (0..replicas).map(move |r| (h, r)))
+    {
+        let t = &Target { replica, ..*t };
+        let label = if replicas > 1 {
+            format!("{}/r{replica}", host.name)
+        } else {
+            host.name.clone()
+        };
         let started = Instant::now();
         let docker = ferry_shared::docker::connect_host(&host.config)
             .await
             .map_err(|e| e.to_string())?;
-        let all = running_all(&docker, t.project, t.environment).await?;
+        let all: Vec<Running> = running_all(&docker, t.project, t.environment)
+            .await?
+            .into_iter()
+            .filter(|r| r.replica == replica)
+            .collect();
         // More than one running: a switch was interrupted (the updater killed between
         // starting the new container and retiring the old one). Finish it first, so a
         // leftover neither keeps serving nor holds the port the new container needs.
@@ -167,7 +202,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
         if let Some(old) = &old {
             if old.image == t.image {
                 timings.push(HostTiming {
-                    host: host.name.clone(),
+                    host: label,
                     millis: 0,
                     outcome: "already running".into(),
                 });
@@ -188,7 +223,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
         match switch_host(&docker, host, t, old.as_ref()).await {
             Ok(new_name) => {
                 timings.push(HostTiming {
-                    host: host.name.clone(),
+                    host: label,
                     millis: started.elapsed().as_millis() as u64,
                     outcome: "updated".into(),
                 });
@@ -197,10 +232,7 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
             Err(why) => {
                 undo(&switched).await;
                 return Ok(Outcome::Failed {
-                    reason: format!(
-                        "host {}: {why}; the previous version keeps serving",
-                        host.name
-                    ),
+                    reason: format!("host {label}: {why}; the previous version keeps serving"),
                 });
             }
         }
@@ -214,9 +246,13 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
 
 fn names(t: &Target<'_>) -> (String, String) {
     let base = format!("ferry-{}-{}", t.project, t.environment);
+    let replica = match t.replica {
+        0 => String::new(),
+        r => format!("-r{r}"),
+    };
     (
-        format!("{base}-{}", &t.run_id.simple().to_string()[..12]),
-        format!("{base}-retired"),
+        format!("{base}-{}{replica}", &t.run_id.simple().to_string()[..12]),
+        format!("{base}-retired{replica}"),
     )
 }
 
@@ -227,7 +263,7 @@ async fn switch_host(
     t: &Target<'_>,
     old: Option<&Running>,
 ) -> Result<String, String> {
-    let ports = &t.container.ports;
+    let ports = t.slot_ports();
     let port = ports
         .iter()
         .copied()
@@ -251,6 +287,7 @@ async fn switch_host(
         (LABEL_IMAGE.to_owned(), t.image.to_owned()),
         (LABEL_RUN.to_owned(), t.run_id.to_string()),
         (LABEL_PORT.to_owned(), port.to_string()),
+        (LABEL_REPLICA.to_owned(), t.replica.to_string()),
     ]);
     if let Some(old) = old {
         labels.insert(LABEL_PREVIOUS_IMAGE.to_owned(), old.image.clone());

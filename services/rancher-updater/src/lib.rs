@@ -279,6 +279,7 @@ impl Stage {
                 revision: &req.revision,
                 run_id: event.run_id,
                 container: &container,
+                replica: 0,
             };
             return docker_target::deploy(&hosts, &target, req.is_rollback())
                 .await

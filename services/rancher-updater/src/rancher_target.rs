@@ -53,6 +53,7 @@ fn running_of(service: &Value) -> Option<Running> {
         revision: label(LABEL_REVISION).unwrap_or_default(),
         run_id: label(LABEL_RUN).and_then(|r| uuid::Uuid::parse_str(&r).ok()),
         port: 0,
+        replica: 0,
         previous_image: label(LABEL_PREVIOUS_IMAGE),
         previous_revision: label(LABEL_PREVIOUS_REVISION),
     })

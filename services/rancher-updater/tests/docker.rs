@@ -591,3 +591,78 @@ async fn a_docker_host_over_ssh_is_deployed_to_through_dial_stdio() {
     updater.stop().await;
     let _ = docker(&docker_hosts()[1], None, &["rm", "-f", &on_h2]);
 }
+
+#[tokio::test]
+async fn replicas_on_one_host_each_switch_on_their_own_pair_of_ports() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let _ = config(&ns, &project, [ports[0], ports[1]]);
+    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("ports = [{}, {}]", ports[0], ports[1]),
+        &format!(
+            "ports = [{}, {}, {}, {}]\n        replicas = 2",
+            ports[0], ports[1], ports[2], ports[3]
+        ),
+    );
+    let cfg = Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap());
+    assert_eq!(cfg.projects[&project].container.replicas, 2);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2) = (web_image(&ns, "v1", true), web_image(&ns, "v2", true));
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    publisher
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    let ok = tap
+        .expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeploySucceeded(d) = &ok.event else {
+        panic!()
+    };
+    let hosts: Vec<&str> = d.hosts.iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(hosts, ["h1/r0", "h1/r1"]);
+    assert_eq!(serving(ports[0]).await.as_deref(), Some("v1"));
+    assert_eq!(serving(ports[2]).await.as_deref(), Some("v1"));
+
+    publisher
+        .publish(&request(&project, &v2, "v2"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(running_revisions(&project), ["v2", "v2"]);
+    for (old, new) in [(ports[0], ports[1]), (ports[2], ports[3])] {
+        assert_eq!(serving(new).await.as_deref(), Some("v2"));
+        assert_eq!(serving(old).await, None);
+    }
+    // Each replica keeps its own retired container for an instant rollback.
+    let retired = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=ferry-{project}-staging-retired"),
+            "--format",
+            "{{.Names}}",
+        ],
+    )
+    .unwrap();
+    let mut retired: Vec<&str> = retired.lines().collect();
+    retired.sort();
+    assert_eq!(
+        retired,
+        [
+            format!("ferry-{project}-staging-retired"),
+            format!("ferry-{project}-staging-retired-r1")
+        ]
+    );
+    updater.stop().await;
+    cleanup(&project);
+}
