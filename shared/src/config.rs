@@ -438,6 +438,14 @@ pub struct ContainerConfig {
     pub init: bool,
     /// How long a retired container may take to stop after SIGTERM before SIGKILL.
     pub stop_timeout_secs: u64,
+    /// `host` (default: the app listens on the slot's port itself, given as `PORT`), or
+    /// the name of a Docker network to join: then the app listens on `container_port`
+    /// and Docker publishes it on the slot's port.
+    pub network: String,
+    /// The app's port inside its container, for a `network` other than `host`.
+    pub container_port: Option<u16>,
+    /// Where published ports listen on the host (`network` other than `host`).
+    pub publish_address: String,
     /// Containers per host (`docker` target). Each replica has its own pair of
     /// blue/green `ports` (replica i: `ports[2i]`, `ports[2i+1]`), and a host is
     /// updated one replica at a time.
@@ -455,6 +463,9 @@ impl Default for ContainerConfig {
             health_timeout_secs: 30,
             init: true,
             stop_timeout_secs: 10,
+            network: "host".into(),
+            container_port: None,
+            publish_address: "0.0.0.0".into(),
             replicas: 1,
         }
     }
@@ -919,6 +930,15 @@ impl FerryConfig {
                         format!("environment `{env}` is not defined in [environments]"),
                     );
                 }
+            }
+            if proj.container.network != "host" && proj.container.container_port.is_none() {
+                bad(
+                    format!("projects.{name}.container.container_port"),
+                    format!(
+                        "network `{}` needs the port the app listens on inside its container",
+                        proj.container.network
+                    ),
+                );
             }
             let replicas = proj.container.replicas as usize;
             if replicas == 0 {

@@ -279,7 +279,15 @@ async fn switch_host(
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    env.push(format!("PORT={port}"));
+    // On the host's network the app listens on the slot itself; on another network it
+    // listens on `container_port` and Docker publishes that on the slot.
+    let host_network = t.container.network == "host";
+    let inside = if host_network {
+        port
+    } else {
+        t.container.container_port.unwrap_or(port)
+    };
+    env.push(format!("PORT={inside}"));
     let mut labels = HashMap::from([
         (LABEL_PROJECT.to_owned(), t.project.to_owned()),
         (LABEL_ENVIRONMENT.to_owned(), t.environment.to_owned()),
@@ -297,16 +305,28 @@ async fn switch_host(
         t.container
             .command
             .iter()
-            .map(|c| c.replace("{port}", &port.to_string()))
+            .map(|c| c.replace("{port}", &inside.to_string()))
             .collect()
+    });
+    let published = format!("{inside}/tcp");
+    let port_bindings = (!host_network).then(|| {
+        HashMap::from([(
+            published.clone(),
+            Some(vec![bollard::models::PortBinding {
+                host_ip: Some(t.container.publish_address.clone()),
+                host_port: Some(port.to_string()),
+            }]),
+        )])
     });
     let body = ContainerCreateBody {
         image: Some(t.image.to_owned()),
         env: Some(env),
         cmd,
         labels: Some(labels),
+        exposed_ports: (!host_network).then(|| vec![published.clone()]),
         host_config: Some(HostConfig {
-            network_mode: Some("host".into()),
+            network_mode: Some(t.container.network.clone()),
+            port_bindings,
             init: Some(t.container.init),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
@@ -327,7 +347,7 @@ async fn switch_host(
         let _ = docker.remove_container(&name, Some(force.clone())).await;
         return Err(format!("the new container did not start: {e}"));
     }
-    if let Err(why) = healthy(docker, &name, &host.address, port, t.container).await {
+    if let Err(why) = healthy(docker, &name, &host.address, (port, inside), t.container).await {
         let _ = docker.remove_container(&name, Some(force)).await;
         return Err(format!("the new container is unhealthy: {why}"));
     }
@@ -391,13 +411,14 @@ async fn undo(switched: &[(Docker, Option<Running>, String)]) {
     }
 }
 
-/// Poll `http://address:port<health_path>` until it answers 2xx, the container exits,
-/// or the deadline passes.
+/// Poll `http://address:port<health_path>` (or the health command, which sees the port
+/// inside the container) until it answers 2xx, the container exits, or the deadline
+/// passes.
 async fn healthy(
     docker: &Docker,
     name: &str,
     address: &str,
-    port: u16,
+    (port, inside): (u16, u16),
     c: &ContainerConfig,
 ) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(c.health_timeout_secs);
@@ -410,7 +431,7 @@ async fn healthy(
                 Err(e) => last = e,
             }
         } else {
-            match exec_status(docker, name, &c.health_command, port).await {
+            match exec_status(docker, name, &c.health_command, inside).await {
                 Ok(0) => return Ok(()),
                 Ok(code) => last = format!("the health command exited with {code}"),
                 Err(e) => last = e,

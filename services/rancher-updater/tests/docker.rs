@@ -666,3 +666,64 @@ async fn replicas_on_one_host_each_switch_on_their_own_pair_of_ports() {
     updater.stop().await;
     cleanup(&project);
 }
+
+#[tokio::test]
+async fn on_a_docker_network_the_app_port_is_published_on_the_slot() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let network = format!("ferry-net-{}", &ns[1..9]);
+    let host = &docker_hosts()[0];
+    docker(host, None, &["network", "create", &network]).unwrap();
+    // The app listens on 8080 inside its own network namespace (on every interface, so
+    // Docker's proxy reaches it), whatever the slot.
+    let _ = config_with(
+        &ns,
+        &project,
+        ports,
+        "",
+        &format!(
+            "network = \"{network}\"\n        container_port = 8080\n        publish_address = \"127.0.0.1\""
+        ),
+    );
+    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("127.0.0.1:{port}", "0.0.0.0:{port}");
+    let cfg = Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap());
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2) = (web_image(&ns, "v1", true), web_image(&ns, "v2", true));
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    for (image, v, slot) in [(&v1, "v1", ports[0]), (&v2, "v2", ports[1])] {
+        publisher
+            .publish(&request(&project, image, v))
+            .await
+            .unwrap();
+        tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(serving(slot).await.as_deref(), Some(v));
+    }
+    assert_eq!(
+        serving(ports[0]).await,
+        None,
+        "the old container still serves"
+    );
+    let mode = docker(
+        host,
+        None,
+        &[
+            "ps",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+            "--format",
+            "{{.Networks}}",
+        ],
+    )
+    .unwrap();
+    assert_eq!(mode, network);
+    updater.stop().await;
+    cleanup(&project);
+    let _ = docker(host, None, &["network", "rm", &network]);
+}
