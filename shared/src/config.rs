@@ -351,6 +351,20 @@ pub struct RancherConfig {
     /// What to do with a service an earlier run left `upgraded`: `finish` or `rollback`.
     #[serde(default = "default_leftover")]
     pub on_leftover_upgraded: String,
+    /// Pre-pull also on the environment's active Rancher hosts (the hosts API), not only
+    /// on the listed `hosts`.
+    #[serde(default)]
+    pub discover_hosts: bool,
+    /// How a discovered host's Docker engine is reached; `{address}` is its agent IP.
+    #[serde(default = "default_host_url")]
+    pub host_url: String,
+    /// TLS client certificates for discovered hosts (`ca.pem`, `cert.pem`, `key.pem`).
+    #[serde(default)]
+    pub host_tls_dir: Option<std::path::PathBuf>,
+}
+
+fn default_host_url() -> String {
+    "tcp://{address}:2376".into()
 }
 
 fn default_batch() -> u32 {

@@ -181,7 +181,8 @@ _ferry_missing_packages() {
     local cmd pkg
     for cmd in rabbitmq-server:rabbitmq-server dockerd:docker.io docker:docker.io \
         docker-registry:docker-registry htpasswd:apache2-utils svnserve:subversion svn:subversion \
-        svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux openssl:openssl; do
+        svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux openssl:openssl \
+        sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client; do
         pkg=${cmd#*:}
         cmd=${cmd%%:*}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || want[$pkg]=1

@@ -7,10 +7,11 @@
 //! the image is not ready; the handler retries (hosts that have it are skipped) and
 //! finally fails the run with `pull.failed` naming each failed host and its cause.
 
+pub mod discover;
 pub mod pull;
 
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
-use ferry_shared::config::FerryConfig;
+use ferry_shared::config::{DockerHostConfig, FerryConfig};
 use ferry_shared::event::{Envelope, Event, ImagePulled};
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
@@ -71,17 +72,18 @@ impl Handler for Stage {
             let Some(env) = self.cfg.environments.get(env_name) else {
                 return Outcome::GiveUp(format!("environment `{env_name}` is not configured"));
             };
-            let hosts: Vec<(String, String)> = env
+            let mut hosts: Vec<(String, DockerHostConfig)> = env
                 .hosts
                 .iter()
-                .filter_map(|h| {
-                    self.cfg
-                        .docker_hosts
-                        .get(h)
-                        .map(|d| (h.clone(), d.url.clone()))
-                })
+                .filter_map(|h| self.cfg.docker_hosts.get(h).map(|d| (h.clone(), d.clone())))
                 .collect();
-            let results = pull::pull_all(&self.cfg, &image, &hosts).await;
+            if let Some(r) = env.rancher.as_ref().filter(|r| r.discover_hosts) {
+                match discover::rancher_hosts(r).await {
+                    Ok(found) => hosts.extend(found),
+                    Err(why) => return Outcome::RetryLater(format!("{env_name}: {why}")),
+                }
+            }
+            let results = pull::pull_onto(&self.cfg, &image, &hosts).await;
             let failed: Vec<String> = results.iter().filter_map(|r| r.error.clone()).collect();
             let ok = match self.cfg.pull.policy.as_str() {
                 "any" => failed.len() < results.len() || results.is_empty(),

@@ -3,7 +3,7 @@
 
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::CreateImageOptionsBuilder;
-use ferry_shared::config::{FerryConfig, PullConfig};
+use ferry_shared::config::{DockerHostConfig, FerryConfig, PullConfig};
 use ferry_shared::event::HostTiming;
 use futures_util::{StreamExt, stream};
 use std::time::{Duration, Instant};
@@ -14,11 +14,37 @@ pub struct HostResult {
     pub error: Option<String>,
 }
 
-/// Pull `image` (`repo@sha256:...`) onto every `(name, url)` host.
+/// Pull `image` (`repo@sha256:...`) onto every `(name, url)` host (configured hosts are
+/// reached as configured: TLS, SSH).
 pub async fn pull_all(
     cfg: &FerryConfig,
     image: &str,
     hosts: &[(String, String)],
+) -> Vec<HostResult> {
+    let hosts: Vec<(String, DockerHostConfig)> = hosts
+        .iter()
+        .map(|(name, url)| {
+            let h = cfg
+                .docker_hosts
+                .get(name)
+                .cloned()
+                .unwrap_or(DockerHostConfig {
+                    url: url.clone(),
+                    address: None,
+                    tls_dir: None,
+                    ssh_key: None,
+                });
+            (name.clone(), h)
+        })
+        .collect();
+    pull_onto(cfg, image, &hosts).await
+}
+
+/// Pull `image` onto every `(name, host)`.
+pub async fn pull_onto(
+    cfg: &FerryConfig,
+    image: &str,
+    hosts: &[(String, DockerHostConfig)],
 ) -> Vec<HostResult> {
     let p = &cfg.pull;
     let credentials = cfg.registry.as_ref().map(|r| DockerCredentials {
@@ -28,10 +54,9 @@ pub async fn pull_all(
         ..Default::default()
     });
     stream::iter(hosts.iter().cloned())
-        .map(|(name, url)| {
+        .map(|(name, host)| {
             let credentials = credentials.clone();
-            let host = cfg.docker_hosts.get(&name).cloned();
-            async move { pull_one(p, &name, &url, host, image, credentials).await }
+            async move { pull_one(p, &name, &host, image, credentials).await }
         })
         .buffer_unordered(p.concurrency)
         .collect()
@@ -41,8 +66,7 @@ pub async fn pull_all(
 async fn pull_one(
     p: &PullConfig,
     name: &str,
-    url: &str,
-    host: Option<ferry_shared::config::DockerHostConfig>,
+    host: &DockerHostConfig,
     image: &str,
     credentials: Option<DockerCredentials>,
 ) -> HostResult {
@@ -51,7 +75,7 @@ async fn pull_one(
     for attempt in 1..=p.attempts_per_host {
         match tokio::time::timeout(
             Duration::from_secs(p.timeout_secs),
-            try_pull(url, host.as_ref(), image, credentials.clone()),
+            try_pull(host, image, credentials.clone()),
         )
         .await
         {
@@ -69,7 +93,7 @@ async fn pull_one(
             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
         }
     }
-    let error = format!("{name} ({url}): {last}");
+    let error = format!("{name} ({}): {last}", host.url);
     HostResult {
         timing: timing(name, started, format!("failed: {last}")),
         error: Some(error),
@@ -86,16 +110,13 @@ fn timing(host: &str, started: Instant, outcome: String) -> HostTiming {
 
 /// True when the host already had the image.
 async fn try_pull(
-    url: &str,
-    host: Option<&ferry_shared::config::DockerHostConfig>,
+    host: &DockerHostConfig,
     image: &str,
     credentials: Option<DockerCredentials>,
 ) -> Result<bool, String> {
-    let docker = match host {
-        Some(h) => ferry_shared::docker::connect_host(h).await,
-        None => ferry_shared::docker::connect(url).await,
-    }
-    .map_err(|e| e.to_string())?;
+    let docker = ferry_shared::docker::connect_host(host)
+        .await
+        .map_err(|e| e.to_string())?;
     if docker.inspect_image(image).await.is_ok() {
         return Ok(true);
     }

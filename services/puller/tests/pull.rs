@@ -164,3 +164,68 @@ async fn a_host_that_is_down_keeps_its_environment_from_being_ready_and_is_named
     );
     stage.stop().await;
 }
+
+/// Hosts from Rancher's hosts API: the active one is pulled onto (here: the first
+/// daemon, reached over TCP with TLS as `host_url` says), the disconnected one is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn rancher_environments_pre_pull_on_the_hosts_rancher_lists() {
+    use ferry_testkit::rancher::{ACCESS_KEY, Misbehave, PROJECT, RancherSim, SECRET_KEY, SERVICE};
+    let ns = unique_namespace();
+    let image = pushed_image(&ns);
+    let h1 = &docker_hosts()[0];
+    // A real pull: the build host's copy goes.
+    let _ = docker(h1, None, &["rmi", "-f", image.split('@').next().unwrap()]);
+    let _ = docker(
+        h1,
+        None,
+        &["rmi", "-f", &puller::by_digest(&image).unwrap()],
+    );
+    ferry_testkit::ensure_busybox_base(&docker_hosts()[2]).unwrap();
+    let sim = RancherSim::start(
+        &docker_hosts()[2],
+        "ferry-test/busybox:1",
+        vec!["/bin/sleep".into(), "3600".into()],
+        Misbehave::default(),
+    )
+    .await
+    .unwrap();
+    let tls_port = harness_var("FERRY_TEST_DOCKER_TLS_URL")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let envs = format!(
+        r#"
+        [environments.staging]
+        [environments.production]
+        target = "rancher"
+        rancher = {{ url = "{url}", project_id = "{PROJECT}", service_id = "{SERVICE}", access_key = "{ACCESS_KEY}", secret_key = "{SECRET_KEY}", discover_hosts = true, host_url = "tcp://{{address}}:{tls_port}", host_tls_dir = "{dir}" }}
+        "#,
+        url = sim.url,
+        dir = harness_var("FERRY_TEST_DOCKER_TLS_DIR"),
+    );
+    let cfg = config(&ns, "", &envs);
+    let mut tap = Tap::new(&amqp_url(), &ns, "image.pulled.#").await.unwrap();
+    let stage = run_puller(&cfg, &image).await;
+    let pulled = tap
+        .expect("image.pulled.production", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let Event::ImagePulled(p) = &pulled.event else {
+        panic!()
+    };
+    let hosts: Vec<(&str, &str)> = p
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.outcome.as_str()))
+        .collect();
+    assert_eq!(hosts, [("rancher:sim-host-1", "pulled")]);
+    docker(
+        h1,
+        None,
+        &["image", "inspect", &puller::by_digest(&image).unwrap()],
+    )
+    .unwrap();
+    stage.stop().await;
+    sim.cleanup();
+}

@@ -93,6 +93,7 @@ impl RancherSim {
             base: url.clone(),
         }));
         let app = Router::new()
+            .route("/v2-beta/projects/{project}/hosts", get(hosts))
             .route(
                 "/v2-beta/projects/{project}/services/{service}",
                 get(read).post(act),
@@ -226,6 +227,29 @@ fn gate(sim: &mut Sim, headers: &HeaderMap, project: &str, service: &str) -> Opt
         return Some(error(StatusCode::NOT_FOUND, "NotFound"));
     }
     None
+}
+
+/// The environment's hosts, as Rancher lists them: one active agent on loopback and one
+/// that is down (which must be left out).
+async fn hosts(
+    State(shared): State<Shared>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut sim = shared.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(refused) = gate(&mut sim, &headers, &project, SERVICE) {
+        return refused;
+    }
+    let base = format!("{}/v2-beta/projects/{PROJECT}/hosts", sim.base);
+    axum::Json(json!({
+        "type": "collection", "resourceType": "host",
+        "links": { "self": base },
+        "data": [
+            { "id": "1h1", "type": "host", "hostname": "sim-host-1", "agentIpAddress": "127.0.0.1", "state": "active" },
+            { "id": "1h2", "type": "host", "hostname": "sim-host-2", "agentIpAddress": "127.0.0.2", "state": "disconnected" },
+        ],
+    }))
+    .into_response()
 }
 
 fn actions_for(state: &str) -> &'static [&'static str] {
