@@ -21,7 +21,7 @@ pub enum DockerError {
     Url(String),
 }
 
-/// A configured Docker host, with TLS when it has a `tls_dir`, over SSH for `ssh://`.
+/// A configured Docker host: TLS when it has a `tls_dir`, SSH for `ssh://`.
 pub async fn connect_host(h: &crate::config::DockerHostConfig) -> Result<Docker, DockerError> {
     if h.url.starts_with("ssh://") {
         return connect_ssh(&h.url, h.ssh_key.as_deref()).await;
@@ -29,26 +29,15 @@ pub async fn connect_host(h: &crate::config::DockerHostConfig) -> Result<Docker,
     connect_with(&h.url, h.tls_dir.as_deref()).await
 }
 
-/// `ssh://user@host[:port]`: the engine through `docker system dial-stdio` on the host,
-/// with the ssh client of this machine (and `key`, if given).
+/// `ssh://user@host`: the engine through `docker system dial-stdio` on the host, with
+/// this machine's ssh client (and `key`, if given).
 pub async fn connect_ssh(url: &str, key: Option<&std::path::Path>) -> Result<Docker, DockerError> {
-    let docker = Docker::connect_with_ssh(
+    let key = key.map(|k| k.display().to_string());
+    negotiated(
         url,
-        REQUEST_TIMEOUT_SECS,
-        API_DEFAULT_VERSION,
-        key.map(|k| k.display().to_string()),
+        Docker::connect_with_ssh(url, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION, key),
     )
-    .map_err(|source| DockerError::Connect {
-        url: url.to_owned(),
-        source,
-    })?;
-    docker
-        .negotiate_version()
-        .await
-        .map_err(|source| DockerError::Connect {
-            url: url.to_owned(),
-            source,
-        })
+    .await
 }
 
 pub async fn connect(url: &str) -> Result<Docker, DockerError> {
@@ -60,7 +49,7 @@ pub async fn connect_with(
     url: &str,
     tls_dir: Option<&std::path::Path>,
 ) -> Result<Docker, DockerError> {
-    let docker = if let Some(dir) = tls_dir {
+    let client = if let Some(dir) = tls_dir {
         Docker::connect_with_ssl(
             url,
             &dir.join("key.pem"),
@@ -75,16 +64,23 @@ pub async fn connect_with(
         Docker::connect_with_http(url, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
     } else {
         return Err(DockerError::Url(url.to_owned()));
-    }
-    .map_err(|source| DockerError::Connect {
+    };
+    negotiated(url, client).await
+}
+
+/// The client, once it agreed on an API version with the engine (which also proves
+/// the engine answers).
+async fn negotiated(
+    url: &str,
+    client: Result<Docker, bollard::errors::Error>,
+) -> Result<Docker, DockerError> {
+    let failed = |source| DockerError::Connect {
         url: url.to_owned(),
         source,
-    })?;
-    docker
+    };
+    client
+        .map_err(failed)?
         .negotiate_version()
         .await
-        .map_err(|source| DockerError::Connect {
-            url: url.to_owned(),
-            source,
-        })
+        .map_err(failed)
 }

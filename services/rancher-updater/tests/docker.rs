@@ -88,6 +88,17 @@ fn ferry_status(ns: &str, project: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The test's configuration file (written by `config`) with `from` replaced by `to`,
+/// written back (for `ferry status`) and loaded.
+fn edit_config(ns: &str, from: &str, to: &str) -> Arc<FerryConfig> {
+    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
+    let before = std::fs::read_to_string(&path).unwrap();
+    let text = before.replace(from, to);
+    assert_ne!(text, before, "`{from}` is not in the configuration");
+    std::fs::write(&path, &text).unwrap();
+    Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
+}
+
 async fn start_updater(cfg: &Arc<FerryConfig>) -> ferry_testkit::RunningStage {
     ferry_testkit::spawn_stage(
         cfg,
@@ -504,14 +515,13 @@ async fn a_docker_host_behind_tls_is_deployed_to_with_client_certificates() {
     // The same daemon as h1, reached over TCP with TLS client certificates.
     let tls_url = ferry_testkit::harness_var("FERRY_TEST_DOCKER_TLS_URL");
     let tls_dir = ferry_testkit::harness_var("FERRY_TEST_DOCKER_TLS_DIR");
-    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    let cfg = edit_config(
+        &ns,
         &format!("url = \"{}\"", docker_hosts()[0]),
         &format!("url = \"{tls_url}\"\n        tls_dir = \"{tls_dir}\""),
     );
-    assert_ne!(text, std::fs::read_to_string(&path).unwrap());
-    std::fs::write(&path, &text).unwrap();
-    let cfg = Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap());
+    let text =
+        std::fs::read_to_string(std::env::temp_dir().join(format!("ferry-{ns}.toml"))).unwrap();
     assert_eq!(cfg.broker.namespace, plain.broker.namespace);
     let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
     let v1 = web_image(&ns, "v1", true);
@@ -551,15 +561,13 @@ async fn a_docker_host_over_ssh_is_deployed_to_through_dial_stdio() {
     // but `docker system dial-stdio` against it).
     let ssh_url = ferry_testkit::harness_var("FERRY_TEST_SSH_URL");
     let key = ferry_testkit::harness_var("FERRY_TEST_SSH_KEY");
-    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    let cfg = edit_config(
+        &ns,
         &format!("url = \"{}\"", docker_hosts()[0]),
         &format!(
             "url = \"{ssh_url}\"\n        ssh_key = \"{key}\"\n        address = \"127.0.0.1\""
         ),
     );
-    std::fs::write(&path, &text).unwrap();
-    let cfg = Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap());
     let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
     let v1 =
         ferry_testkit::web_image(&docker_hosts()[1], &format!("web-{ns}"), "v1", true).unwrap();
@@ -598,15 +606,14 @@ async fn replicas_on_one_host_each_switch_on_their_own_pair_of_ports() {
     let project = format!("web{}", &ns[1..9]);
     let ports = [free_port(), free_port(), free_port(), free_port()];
     let _ = config(&ns, &project, [ports[0], ports[1]]);
-    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    let cfg = edit_config(
+        &ns,
         &format!("ports = [{}, {}]", ports[0], ports[1]),
         &format!(
             "ports = [{}, {}, {}, {}]\n        replicas = 2",
             ports[0], ports[1], ports[2], ports[3]
         ),
     );
-    let cfg = Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap());
     assert_eq!(cfg.projects[&project].container.replicas, 2);
     let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
     let (v1, v2) = (web_image(&ns, "v1", true), web_image(&ns, "v2", true));
@@ -686,11 +693,7 @@ async fn on_a_docker_network_the_app_port_is_published_on_the_slot() {
             "network = \"{network}\"\n        container_port = 8080\n        publish_address = \"127.0.0.1\""
         ),
     );
-    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("127.0.0.1:{port}", "0.0.0.0:{port}");
-    let cfg = Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap());
+    let cfg = edit_config(&ns, "127.0.0.1:{port}", "0.0.0.0:{port}");
     let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
     let (v1, v2) = (web_image(&ns, "v1", true), web_image(&ns, "v2", true));
     let updater = start_updater(&cfg).await;
