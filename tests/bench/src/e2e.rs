@@ -91,7 +91,10 @@ pub async fn e2e() -> anyhow::Result<Figures> {
     let hosts = docker_hosts();
     ferry_testkit::ensure_busybox_base(&hosts[0])?;
     // Kept afterwards: the services' logs and build logs are worth a look.
-    let dir = tempfile::Builder::new().prefix("ferry-e2e.").tempdir()?.keep();
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-e2e.")
+        .tempdir()?
+        .keep();
     eprintln!("e2e: state and logs in {}", dir.display());
     let root = dir.as_path();
     let ns = unique_namespace();
@@ -200,7 +203,9 @@ pub async fn e2e() -> anyhow::Result<Figures> {
     );
     for s in SERVICES {
         let key = s.replace('-', "_");
-        text.push_str(&format!("[services.{key}]\nadmin_listen = \"127.0.0.1:0\"\n"));
+        text.push_str(&format!(
+            "[services.{key}]\nadmin_listen = \"127.0.0.1:0\"\n"
+        ));
         if s == "hook-receiver" {
             text.push_str(&format!("listen = \"127.0.0.1:{api}\"\n"));
         }
