@@ -22,6 +22,15 @@ pub struct ImageRef {
     pub digest: Option<String>,
 }
 
+/// Whether `tag` is one the builder gives `revision`: `<revision>`, or
+/// `<revision>-cfg<commit>` when a config repo is overlaid.
+pub fn tag_of_revision(tag: &str, revision: &str) -> bool {
+    tag == revision
+        || tag
+            .strip_prefix(revision)
+            .is_some_and(|rest| rest.starts_with("-cfg"))
+}
+
 impl ImageRef {
     pub fn parse(registry: &str, image: &str) -> Self {
         let rest = image

@@ -190,11 +190,10 @@ impl RunIndex {
             .flat_map(|r| r.events.iter())
             .filter(|l| l.kind == "image.pushed")
             .filter(|l| {
-                // The revision is part of the tag: `<name>:<revision>[-cfg<commit>]@...`.
                 l.image.as_deref().is_some_and(|i| {
-                    let tag = i.split('@').next().unwrap_or_default();
-                    let tag = tag.rsplit(':').next().unwrap_or_default();
-                    tag == revision || tag.starts_with(&format!("{revision}-cfg"))
+                    crate::registry::ImageRef::parse("", i)
+                        .tag
+                        .is_some_and(|t| crate::registry::tag_of_revision(&t, revision))
                 })
             })
             .max_by_key(|l| l.time)

@@ -84,7 +84,8 @@ impl Gate {
             source = {source}
             [projects.{project}.container]
             command = ["/bin/httpd", "-f", "-p", "127.0.0.1:{{port}}", "-h", "/www"]
-            health_timeout_secs = 6
+            # Generous: the whole suite shares two cores with three Docker daemons.
+            health_timeout_secs = 20
             [projects.{project}.tests]
             wait_until_healthy_secs = 5
             {checks}

@@ -84,10 +84,7 @@ pub enum Outcome {
 
 pub struct Host {
     pub name: String,
-    pub url: String,
-    /// Where its containers answer (see `DockerHostConfig::address`).
-    pub address: String,
-    /// Its configuration (TLS certificates, SSH key).
+    /// How it is reached (URL, TLS certificates, SSH key) and where its containers answer.
     pub config: ferry_shared::config::DockerHostConfig,
 }
 
@@ -347,7 +344,15 @@ async fn switch_host(
         let _ = docker.remove_container(&name, Some(force.clone())).await;
         return Err(format!("the new container did not start: {e}"));
     }
-    if let Err(why) = healthy(docker, &name, &host.address, (port, inside), t.container).await {
+    if let Err(why) = healthy(
+        docker,
+        &name,
+        &host.config.address(),
+        (port, inside),
+        t.container,
+    )
+    .await
+    {
         let _ = docker.remove_container(&name, Some(force)).await;
         return Err(format!("the new container is unhealthy: {why}"));
     }

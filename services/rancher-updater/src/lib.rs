@@ -23,7 +23,7 @@ mod request;
 
 use docker_target::{Host, Outcome as DeployOutcome, Running, Target};
 use ferry_shared::bus::{Context, Handler, Latest, Lock, Outcome, StageSpec};
-use ferry_shared::config::{EnvironmentConfig, FerryConfig};
+use ferry_shared::config::{DockerHostConfig, EnvironmentConfig, FerryConfig};
 use ferry_shared::event::{
     ApprovalRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
     Envelope, Event, StageFailed,
@@ -65,8 +65,6 @@ impl Stage {
             .filter_map(|h| {
                 self.cfg.docker_hosts.get(h).map(|d| Host {
                     name: h.clone(),
-                    url: d.url.clone(),
-                    address: d.address(),
                     config: d.clone(),
                 })
             })
@@ -200,13 +198,12 @@ impl Stage {
             (
                 DeployOutcome::Succeeded {
                     previous_image,
-                    previous_revision,
                     hosts,
+                    ..
                 },
                 Kind::Forward,
             ) => {
                 tracing::info!(environment = env, revision = %req.revision, "deployed");
-                let _ = previous_revision;
                 Event::DeploySucceeded(DeploySucceeded {
                     revision: req.revision,
                     image: req.image,
@@ -251,11 +248,11 @@ impl Stage {
             let hosts = self.hosts(env_cfg);
             // A rollback or a manual deploy may name an image the hosts never had (or
             // one cleaned up since): nothing is stopped before every host has it.
-            let pairs: Vec<(String, String)> = hosts
+            let pairs: Vec<(String, DockerHostConfig)> = hosts
                 .iter()
-                .map(|h| (h.name.clone(), h.url.clone()))
+                .map(|h| (h.name.clone(), h.config.clone()))
                 .collect();
-            let missing: Vec<String> = puller::pull::pull_all(&self.cfg, &req.image, &pairs)
+            let missing: Vec<String> = puller::pull::pull_onto(&self.cfg, &req.image, &pairs)
                 .await
                 .into_iter()
                 .filter_map(|r| r.error)

@@ -4,8 +4,31 @@
 use super::BusError;
 use crate::config::BrokerConfig;
 use crate::secret::redact_url;
-use lapin::{Connection, ConnectionProperties};
+use lapin::{Channel, Connection, ConnectionProperties};
 use std::time::Duration;
+
+/// Maps a channel-level failure to the bus error naming the AMQP step.
+pub(crate) fn channel_error(step: &'static str) -> impl Fn(lapin::Error) -> BusError {
+    move |source| BusError::Channel { step, source }
+}
+
+/// A connection of its own (named `what` in the broker's UI) with a confirming channel:
+/// what the small broker-held registers (holds, recent requests) each use.
+pub(crate) async fn confirming_channel(
+    cfg: &BrokerConfig,
+    what: &str,
+) -> Result<(Connection, Channel), BusError> {
+    let conn = connect(cfg, what).await?;
+    let channel = conn
+        .create_channel()
+        .await
+        .map_err(channel_error("channel.open"))?;
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .map_err(channel_error("confirm.select"))?;
+    Ok((conn, channel))
+}
 
 /// The broker URL with `heartbeat` and `connection_timeout` added unless the operator
 /// set them in the URL.

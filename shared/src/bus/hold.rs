@@ -7,13 +7,14 @@
 //! survives broker restarts and the loss of a cluster node (a durable quorum queue); the
 //! queue deletes itself an hour after its hold ended.
 
+use super::connect::channel_error;
 use super::{BusError, connect, topology};
 use crate::config::BrokerConfig;
 use crate::event::Envelope;
 use lapin::message::BasicGetMessage;
 use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
@@ -29,29 +30,13 @@ pub fn expired_key(environment: &str) -> String {
     format!("hold.expired.{environment}")
 }
 
-fn channel_error(step: &'static str) -> impl Fn(lapin::Error) -> BusError {
-    move |source| BusError::Channel { step, source }
-}
-
-async fn open(cfg: &BrokerConfig, what: &str) -> Result<(Connection, Channel), BusError> {
-    let conn = connect::connect(cfg, what).await?;
-    let channel = conn
-        .create_channel()
-        .await
-        .map_err(channel_error("channel.open"))?;
-    Ok((conn, channel))
-}
-
 /// Hold `request` (an `approval.requested` event with its environment set) for `ttl`.
 /// Placing the same run's hold again while it waits changes nothing.
 pub async fn place(cfg: &BrokerConfig, request: &Envelope, ttl: Duration) -> Result<(), BusError> {
     let env = request.environment.as_deref().unwrap_or_default();
     let queue = queue_name(&cfg.namespace, request.run_id);
-    let (conn, channel) = open(cfg, &format!("hold {}", request.run_id)).await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .map_err(channel_error("confirm.select"))?;
+    let (conn, channel) =
+        connect::confirming_channel(cfg, &format!("hold {}", request.run_id)).await?;
     let ttl_ms = ttl.as_millis().min(i64::MAX as u128) as i64;
     let mut args = FieldTable::default();
     // Quorum: a held run must stay decidable while one broker node is down.
@@ -163,7 +148,7 @@ pub enum TakeError {
 /// Take run `run_id`'s hold, if it has one waiting.
 pub async fn take(cfg: &BrokerConfig, run_id: Uuid) -> Result<Option<Taken>, TakeError> {
     let queue = queue_name(&cfg.namespace, run_id);
-    let (conn, channel) = open(cfg, &format!("decide {run_id}")).await?;
+    let (conn, channel) = connect::confirming_channel(cfg, &format!("decide {run_id}")).await?;
     // A passive declare fails (and closes the channel) when there is no hold at all.
     let exists = channel
         .queue_declare(

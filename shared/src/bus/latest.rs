@@ -5,12 +5,10 @@
 //! waited for the lock stands down when a newer one was requested meanwhile. Only the
 //! lock holder reads, so no other reader hides messages from it.
 
+use super::connect::channel_error;
 use super::{BusError, connect};
 use crate::config::BrokerConfig;
-use lapin::options::{
-    BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicGetOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 use uuid::Uuid;
@@ -24,22 +22,10 @@ pub struct Latest {
     queue: String,
 }
 
-fn channel_error(step: &'static str) -> impl Fn(lapin::Error) -> BusError {
-    move |source| BusError::Channel { step, source }
-}
-
 impl Latest {
     pub async fn open(cfg: &BrokerConfig, name: &str) -> Result<Self, BusError> {
         let queue = format!("{}.latest.{name}", cfg.namespace);
-        let conn = connect::connect(cfg, &format!("latest {name}")).await?;
-        let channel = conn
-            .create_channel()
-            .await
-            .map_err(channel_error("channel.open"))?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(channel_error("confirm.select"))?;
+        let (conn, channel) = connect::confirming_channel(cfg, &format!("latest {name}")).await?;
         let mut args = FieldTable::default();
         args.insert(
             "x-queue-type".into(),

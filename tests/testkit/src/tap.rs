@@ -117,10 +117,7 @@ impl Tap {
             let Ok(Some(Ok(delivery))) = delivery else {
                 anyhow::bail!(
                     "no `{routing_key}` event within {timeout:?}; saw: {:?}",
-                    self.seen
-                        .iter()
-                        .map(Envelope::routing_key)
-                        .collect::<Vec<_>>()
+                    self.seen.iter().map(described).collect::<Vec<_>>()
                 );
             };
             let event = Envelope::from_json(&delivery.data)?;
@@ -138,5 +135,23 @@ impl Tap {
             all.push(e);
         }
         all
+    }
+}
+
+/// The routing key, with the reason of a failure (what a failed expectation needs).
+fn described(e: &Envelope) -> String {
+    use ferry_shared::event::Event;
+    let reason = match &e.event {
+        Event::BuildFailed(f)
+        | Event::PushFailed(f)
+        | Event::PullFailed(f)
+        | Event::DeployFailed(f)
+        | Event::NotifyFailed(f) => Some(&f.reason),
+        Event::TestFailed(f) => Some(&f.failure.reason),
+        _ => None,
+    };
+    match reason {
+        Some(r) => format!("{} ({r})", e.routing_key()),
+        None => e.routing_key(),
     }
 }

@@ -126,10 +126,9 @@ async fn find_image(
     }
     // Not in the history (older than it keeps): look for the revision's tag.
     let tags = registry.tags(&proj.image).await.map_err(failed)?;
-    let prefix = format!("{revision}-cfg");
     let mut candidates: Vec<&String> = tags
         .iter()
-        .filter(|t| *t == revision || t.starts_with(&prefix))
+        .filter(|t| crate::registry::tag_of_revision(t, revision))
         .collect();
     candidates.sort();
     // A plain `<revision>` tag, else the config overlay sorted last.
