@@ -20,6 +20,8 @@ HARNESS_LABEL=test
 source tests/lib/harness.sh "$@"
 
 ferry_install_missing
+# Ports the tests reserve (testkit's free_port) are this run's alone.
+rm -rf "$FERRY_TEST_STATE/ports"
 # The first Docker host also listens on TCP behind TLS, for the TLS host tests.
 export FERRY_TEST_DOCKER_TLS=1
 ferry_start_components rabbitmq dockerd:3 registry svnserve sshd

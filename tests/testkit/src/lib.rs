@@ -50,12 +50,39 @@ pub fn broker_config(url: &str) -> BrokerConfig {
     }
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback for a server a test starts later (a container, a
+/// service). Taken below the kernel's ephemeral range, so no client socket or `:0` bind
+/// grabs it meanwhile, and reserved for the whole test run (a file in the run's state
+/// directory), so two tests running at once never get the same one.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
+    let dir = std::env::var("FERRY_TEST_STATE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir())
+        .join("ports");
+    let _ = std::fs::create_dir_all(&dir);
+    // Spread the tests over the range: the process id and a clock make the start.
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or_default();
+    const FIRST: u64 = 20_000;
+    const COUNT: u64 = 12_000; // up to 31999, below Linux's ephemeral 32768
+    for i in 0..COUNT {
+        let port = (FIRST + (seed.wrapping_mul(7_919) + i) % COUNT) as u16;
+        let reserved = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(port.to_string()))
+            .is_ok();
+        if reserved && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!(
+        "no free port on 127.0.0.1 between {FIRST} and {}",
+        FIRST + COUNT - 1
+    )
 }
 
 /// Poll `check` until it returns true or `timeout` passes.
