@@ -19,6 +19,7 @@ HARNESS_LABEL=bench
 source tests/lib/harness.sh "$@"
 
 ferry_install_missing
+harness_disk_budget
 ferry_start_components "${BENCH_COMPONENTS[@]}"
 # Separate "machines" for the pre-pull figures: own namespace and a 100 Mbit/s link each.
 # shellcheck source=tests/lib/linked-hosts.sh

@@ -20,6 +20,7 @@ HARNESS_LABEL=test
 source tests/lib/harness.sh "$@"
 
 ferry_install_missing
+harness_disk_budget
 # Ports the tests reserve (testkit's free_port) are this run's alone.
 rm -rf "$FERRY_TEST_STATE/ports"
 # The first Docker host also listens on TCP behind TLS, for the TLS host tests.
