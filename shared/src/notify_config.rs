@@ -102,6 +102,10 @@ pub struct ChannelConfig {
     /// relay on an allow-listed host).
     #[serde(default)]
     pub tls: Option<String>,
+    /// Email: PEM file of the CA(s) that signed the SMTP server's certificate, trusted
+    /// besides the public roots (a company relay with its own CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -339,6 +343,7 @@ impl ChannelConfig {
             ("smtp_host", !email && self.smtp_host.is_some()),
             ("smtp_port", !email && self.smtp_port.is_some()),
             ("tls", !email && self.tls.is_some()),
+            ("ca_file", !email && self.ca_file.is_some()),
             ("username", !email && self.username.is_some()),
             ("password", !email && self.password.is_some()),
             ("from", !email && self.from.is_some()),
@@ -389,6 +394,19 @@ impl ChannelConfig {
             let tls = self.tls.as_deref().unwrap_or("starttls");
             if !["starttls", "tls", "none"].contains(&tls) {
                 p.push(("tls", format!("`{tls}` is not one of starttls, tls, none")));
+            }
+            if let Some(ca) = &self.ca_file {
+                if tls == "none" {
+                    p.push(("ca_file", "needs `tls` = starttls or tls".into()));
+                }
+                match std::fs::read_to_string(ca) {
+                    Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
+                    Ok(_) => p.push((
+                        "ca_file",
+                        format!("{} holds no PEM certificate", ca.display()),
+                    )),
+                    Err(e) => p.push(("ca_file", format!("cannot read {}: {e}", ca.display()))),
+                }
             }
             if tls == "none" && self.password.is_some() {
                 p.push((

@@ -7,7 +7,7 @@ mod common;
 use common::stack::{Stack, spawn_stack};
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{Envelope, Event, ImagePulled};
+use ferry_shared::event::{DeploySucceeded, Envelope, Event, ImagePulled};
 use ferry_testkit::{
     Tap, amqp_url, docker, docker_hosts, free_port, harness_var, http_request, unique_namespace,
 };
@@ -972,6 +972,103 @@ async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_
         .unwrap();
     assert_eq!(g.serving(g.staging).await.as_deref(), Some("v1"));
     assert_eq!(g.serving(g.production).await.as_deref(), Some("v1"));
+    stack.stop().await;
+    g.cleanup();
+}
+
+/// A `deploy.succeeded.staging` for `image`, as the updater would announce it.
+async fn announce_deployed(cfg: &FerryConfig, project: &str, rev: &str, image: &str) -> Uuid {
+    let mut e = Envelope::new_run(
+        project,
+        Event::DeploySucceeded(DeploySucceeded {
+            revision: rev.into(),
+            image: image.into(),
+            previous_image: None,
+            hosts: vec![],
+        }),
+    );
+    e.environment = Some("staging".into());
+    Publisher::new(&cfg.broker, "test", None)
+        .publish(&e)
+        .await
+        .unwrap();
+    e.run_id
+}
+
+/// The tester judges the container of the run it was told about, never whatever runs
+/// there now: a run replaced before its tests ends as superseded, a deploy that found
+/// its digest already running is tested on that container, and a run whose container
+/// stopped fails (rather than being retried for minutes).
+#[tokio::test]
+async fn the_tester_tests_the_runs_own_container_or_says_why_it_cannot() {
+    let g = Gate::new();
+    let checks = format!(
+        r#"
+        [[projects.{p}.tests.checks]]
+        url = "/"
+        body_contains = ["v1"]
+        "#,
+        p = g.project
+    );
+    // Held before production: this test is about staging.
+    let cfg = g.config(r#"approval = "manual""#, &checks);
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+    let v1 = g.image("v1", true);
+    let run1 = start_run(&cfg, &g.project, "v1", &v1).await;
+    tap.expect_run("test.passed.staging", run1, WAIT)
+        .await
+        .unwrap();
+
+    // Another run's deploy, announced after run1 replaced it: not judged by v1's page.
+    let (repo, _) = v1.split_once('@').unwrap();
+    let gone = format!("{repo}@sha256:{}", "0".repeat(64));
+    let replaced = announce_deployed(&cfg, &g.project, "v0", &gone).await;
+    let superseded = tap
+        .expect_run("deploy.superseded.staging", replaced, WAIT)
+        .await
+        .unwrap();
+    let Event::DeploySuperseded(s) = &superseded.event else {
+        panic!()
+    };
+    assert_eq!(
+        (s.running_run_id, s.running_image.as_str()),
+        (run1, v1.as_str())
+    );
+
+    // A run whose digest was already running: tested on that container.
+    let same = announce_deployed(&cfg, &g.project, "v1", &v1).await;
+    tap.expect_run("test.passed.staging", same, WAIT)
+        .await
+        .unwrap();
+
+    // Nothing runs any more: a failed test that says so.
+    g.cleanup();
+    let stopped = announce_deployed(&cfg, &g.project, "v1", &v1).await;
+    let failed = tap
+        .expect_run("test.failed.staging", stopped, WAIT)
+        .await
+        .unwrap();
+    let Event::TestFailed(f) = &failed.event else {
+        panic!()
+    };
+    let check = &f.report.as_ref().unwrap().checks[0];
+    assert_eq!(check.name, "running");
+    assert!(
+        check
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("stopped after its deploy"),
+        "{check:?}"
+    );
+    let early = tap.drain(Duration::from_secs(1)).await;
+    assert!(
+        !early
+            .iter()
+            .any(|e| e.run_id == replaced && e.routing_key().starts_with("test.")),
+        "the replaced run was tested"
+    );
     stack.stop().await;
     g.cleanup();
 }

@@ -6,7 +6,10 @@
 //!
 //! An environment the plan does not cover passes at once, so promotion never waits on
 //! tests nobody wrote. Trouble running the tests (a Docker host away) is retried, never
-//! reported as a failed test: only the application's own answers fail a run.
+//! reported as a failed test: only the application's own answers fail a run. A run
+//! that a newer one replaced before its tests began ends as `deploy.superseded`: its
+//! result could not matter, and testing the newer container would judge the wrong
+//! revision.
 
 pub mod container;
 pub mod http_check;
@@ -15,11 +18,13 @@ mod target;
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{
-    CheckResult, DeploySucceeded, Envelope, Event, StageFailed, TestFailure, TestReport,
+    CheckResult, DeploySucceeded, DeploySuperseded, Envelope, Event, StageFailed, TestFailure,
+    TestReport,
 };
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use target::Located;
 
 pub const SERVICE: &str = "tester";
 
@@ -63,11 +68,7 @@ impl Stage {
         out
     }
 
-    async fn test(
-        &self,
-        event: &Envelope,
-        deployed: &DeploySucceeded,
-    ) -> Result<TestReport, Outcome> {
+    async fn test(&self, event: &Envelope, deployed: &DeploySucceeded) -> Result<Verdict, Outcome> {
         let started = Instant::now();
         let project = configured_project(&self.cfg, event)?;
         let env_name = event.environment.as_deref().unwrap_or_default();
@@ -81,15 +82,39 @@ impl Stage {
             millis: 0,
         };
         let Some(plan) = project.tests.as_ref().filter(|p| p.covers(env_name)) else {
-            return Ok(report);
+            return Ok(Verdict::Tested(report));
         };
-        let base_url = match env {
-            Some(e) => target::base_url(&self.cfg, &event.project, env_name, e)
-                .await
-                .map_err(|why| {
-                    Outcome::RetryLater(format!("cannot tell where {env_name} answers: {why}"))
-                })?,
-            None => None,
+        let located = match env {
+            Some(e) => {
+                let run = (event.run_id, deployed.image.as_str());
+                target::locate(&self.cfg, &event.project, env_name, e, run)
+                    .await
+                    .map_err(|why| {
+                        Outcome::RetryLater(format!("cannot tell where {env_name} answers: {why}"))
+                    })?
+            }
+            None => Located::Url(None),
+        };
+        let base_url = match located {
+            Located::Url(url) => url,
+            Located::Replaced { image, run_id } => {
+                return Ok(Verdict::Replaced(DeploySuperseded {
+                    revision: deployed.revision.clone(),
+                    image: deployed.image.clone(),
+                    running_image: image,
+                    running_run_id: run_id,
+                }));
+            }
+            Located::Stopped(why) => {
+                report.checks.push(CheckResult {
+                    name: "running".into(),
+                    passed: false,
+                    millis: started.elapsed().as_millis() as u64,
+                    detail: Some(why),
+                });
+                report.millis = started.elapsed().as_millis() as u64;
+                return Ok(Verdict::Tested(report));
+            }
         };
         let base_url = base_url.as_deref();
         let mut first = true;
@@ -134,8 +159,15 @@ impl Stage {
             }
         }
         report.millis = started.elapsed().as_millis() as u64;
-        Ok(report)
+        Ok(Verdict::Tested(report))
     }
+}
+
+/// What testing a deploy came to.
+enum Verdict {
+    Tested(TestReport),
+    /// A newer run replaced this one in the environment before it could be tested.
+    Replaced(DeploySuperseded),
 }
 
 /// One line a person can act on: which checks failed and why.
@@ -161,11 +193,17 @@ impl Handler for Stage {
         let Event::DeploySucceeded(deployed) = &event.event else {
             return not_handled(SERVICE, &event);
         };
+        let env = event.environment.as_deref();
         let report = match self.test(&event, deployed).await {
-            Ok(r) => r,
+            Ok(Verdict::Tested(r)) => r,
+            Ok(Verdict::Replaced(superseded)) => {
+                tracing::info!(environment = ?env, newer = %superseded.running_run_id,
+                    "not tested: a newer run replaced this one");
+                let e = Event::DeploySuperseded(superseded);
+                return ctx.publish_all(&[event.follow(e, env)]).await;
+            }
             Err(outcome) => return outcome,
         };
-        let env = event.environment.as_deref();
         let result = if report.checks.iter().all(|c| c.passed) {
             tracing::info!(environment = ?env, checks = report.checks.len(), "tests passed");
             Event::TestPassed(report)

@@ -8,7 +8,9 @@ use crate::notice::Notice;
 use ferry_shared::notify_config::{AuthorConfig, ChannelConfig, NotifyConfig};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::Path;
 use std::time::Duration;
 
 pub struct Email {
@@ -24,14 +26,13 @@ impl Email {
     pub fn new(name: &str, c: &ChannelConfig, notify: &NotifyConfig) -> Result<Self, String> {
         let host = c.smtp_host.clone().ok_or("`smtp_host` is required")?;
         let tls = c.tls.as_deref().unwrap_or("starttls");
-        let builder = match tls {
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&host),
-            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host),
-            _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                &host,
-            )),
-        }
-        .map_err(|e| format!("cannot set up TLS for {host}: {e}"))?;
+        let params = || tls_parameters(&host, c.ca_file.as_deref());
+        let builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host).tls(match tls {
+                "tls" => Tls::Wrapper(params()?),
+                "starttls" => Tls::Required(params()?),
+                _ => Tls::None,
+            });
         let port = c.smtp_port.unwrap_or(match tls {
             "tls" => 465,
             "starttls" => 587,
@@ -83,7 +84,13 @@ impl Email {
         for n in batch {
             let mail = self.message(channel, n, &recipients)?;
             self.transport.send(mail).await.map_err(|e| {
-                let what = format!("SMTP {}:{}: {e}", self.host, self.port);
+                let mut what = format!("SMTP {}:{}: {e}", self.host, self.port);
+                if what.contains("certificate") {
+                    what.push_str(&format!(
+                        "; if a private CA signed the server's certificate, set \
+                         notify.channels.{channel}.ca_file to it"
+                    ));
+                }
                 if e.is_permanent() {
                     SendError::Permanent(format!("{what}; check the addresses and the account"))
                 } else {
@@ -128,4 +135,20 @@ impl Email {
             .map(|_| ())
             .map_err(|e| SendError::Permanent(e.to_string()))
     }
+}
+
+/// The server's certificate must name `host` and chain to a public root or to the
+/// CA(s) in `ca_file`.
+fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read `ca_file` {}: {e}", path.display()))?;
+        let ca = Certificate::from_pem(&pem)
+            .map_err(|e| format!("`ca_file` {} is not a PEM certificate: {e}", path.display()))?;
+        builder = builder.add_root_certificate(ca);
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| format!("cannot set up TLS for {host}: {e}"))
 }

@@ -6,26 +6,47 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-/// aiosmtpd writing each message to `<dir>/<n>.json` (envelope recipients + data).
+/// aiosmtpd writing each message to `<dir>/<n>.json` (envelope recipients, data, whether
+/// it came over TLS and who logged in). Modes: `plain`, `starttls` (required before
+/// AUTH and MAIL), `tls` (implicit); with a login and password, AUTH is offered.
 const SMTP_SINK: &str = r#"
-import asyncio, json, os, sys
+import json, os, ssl, sys
 from aiosmtpd.controller import Controller
-out, port = sys.argv[1], int(sys.argv[2])
+from aiosmtpd.smtp import AuthResult
+out, port, mode, cert, key, login, password = sys.argv[1:8]
 class Keep:
     async def handle_DATA(self, server, session, envelope):
         n = len([f for f in os.listdir(out) if f.endswith(".json")])
         tmp = os.path.join(out, "%04d.tmp" % n)
         with open(tmp, "w") as f:
             json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos,
-                       "data": envelope.content.decode("utf-8", "replace")}, f)
+                       "data": envelope.content.decode("utf-8", "replace"),
+                       "tls": server.transport.get_extra_info("ssl_object") is not None,
+                       "login": session.auth_data.login.decode() if session.authenticated else None}, f)
         os.rename(tmp, os.path.join(out, "%04d.json" % n))
         return "250 Message accepted"
-c = Controller(Keep(), hostname="127.0.0.1", port=port)
+def check(server, session, envelope, mechanism, data):
+    ok = (data.login, data.password) == (login.encode(), password.encode())
+    return AuthResult(success=ok, auth_data=data)
+kw = {}
+if mode != "plain":
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    if mode == "starttls":
+        kw = dict(tls_context=ctx, require_starttls=True, auth_require_tls=True)
+    else:
+        kw = dict(ssl_context=ctx, auth_require_tls=False)
+if login:
+    kw.update(authenticator=check)
+c = Controller(Keep(), hostname="127.0.0.1", port=int(port), **kw)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
 c.stop()
 "#;
+
+const SMTP_USER: &str = "ferry-mailer";
+const SMTP_PASSWORD: &str = "smtp-pass-0815";
 
 struct SmtpSink {
     child: Child,
@@ -35,8 +56,20 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start() -> SmtpSink {
+        Self::start_mode("plain")
+    }
+
+    /// `mode`: `plain`, `starttls` or `tls`. TLS modes serve a certificate for 127.0.0.1
+    /// signed by a private CA, `<dir>/ca.pem`, and require SMTP_USER's login.
+    fn start_mode(mode: &str) -> SmtpSink {
         let dir = std::env::temp_dir().join(format!("ferry-smtp-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
+        let (login, password) = if mode == "plain" {
+            ("", "")
+        } else {
+            private_ca_certificate(&dir);
+            (SMTP_USER, SMTP_PASSWORD)
+        };
         let port = ferry_testkit::free_port();
         // Debian's python3-aiosmtpd lives with the system interpreter.
         let python = if Path::new("/usr/bin/python3").exists() {
@@ -44,8 +77,17 @@ impl SmtpSink {
         } else {
             "python3"
         };
+        let file = |f: &str| dir.join(f).to_str().unwrap().to_owned();
         let mut child = Command::new(python)
-            .args(["-c", SMTP_SINK, dir.to_str().unwrap(), &port.to_string()])
+            .args([
+                "-c",
+                SMTP_SINK,
+                dir.to_str().unwrap(),
+                &port.to_string(),
+                mode,
+            ])
+            .args([file("cert.pem"), file("key.pem")])
+            .args([login, password])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -63,6 +105,10 @@ impl SmtpSink {
         SmtpSink { child, dir, port }
     }
 
+    fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
     fn messages(&self) -> Vec<serde_json::Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .unwrap()
@@ -75,6 +121,72 @@ impl SmtpSink {
             .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
             .collect()
     }
+}
+
+/// A CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 (`cert.pem`,
+/// `key.pem`), made by OpenSSL as an ops team would for an internal relay.
+fn private_ca_certificate(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ferry-test-mail-ca",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "cert.pem",
+    ]);
 }
 
 impl Drop for SmtpSink {
@@ -161,4 +273,91 @@ async fn the_team_and_the_committer_get_a_text_and_html_mail() {
         data.contains(&format!("Message-ID: <{}.mail@ferry>", deployed.event_id)),
         "{data}"
     );
+}
+
+fn mail_channel(smtp: &SmtpSink, tls: &str, ca_file: Option<&Path>) -> String {
+    let ca = ca_file
+        .map(|p| format!("ca_file = \"{}\"", p.display()))
+        .unwrap_or_default();
+    format!(
+        r#"
+        [notify.channels.mail]
+        kind = "email"
+        smtp_host = "127.0.0.1"
+        smtp_port = {port}
+        tls = "{tls}"
+        {ca}
+        username = "{SMTP_USER}"
+        password = "{SMTP_PASSWORD}"
+        from = "Ferry <ferry@example.com>"
+        to = ["team@example.com"]
+        [[notify.routes]]
+        on = ["failed"]
+        channels = ["mail"]
+        "#,
+        port = smtp.port
+    )
+}
+
+/// STARTTLS and implicit TLS to a relay whose certificate a private CA signed: the mail
+/// arrives encrypted and authenticated, and the password never crossed in clear (the
+/// STARTTLS server refuses AUTH before TLS).
+#[tokio::test]
+async fn mail_goes_over_starttls_and_implicit_tls_to_a_relay_with_a_private_ca() {
+    for tls in ["starttls", "tls"] {
+        let smtp = SmtpSink::start_mode(tls);
+        let cfg = config(&mail_channel(&smtp, tls, Some(&smtp.ca_file())));
+        let n = Notifier::new(&cfg).unwrap();
+        let src = source();
+        n.notify(&src).await;
+        let report = n
+            .notify(&build_failed(&src, "step 2/4 RUN make failed"))
+            .await;
+        assert_eq!(report.sent, vec!["mail".to_owned()], "{tls}: {report:?}");
+        let mails = smtp.messages();
+        assert_eq!(mails.len(), 1, "{tls}");
+        assert_eq!(mails[0]["tls"], true, "{tls}");
+        assert_eq!(mails[0]["login"], SMTP_USER, "{tls}");
+        assert_eq!(mails[0]["to"], serde_json::json!(["team@example.com"]));
+        let data = mails[0]["data"].as_str().unwrap();
+        assert!(
+            data.contains("Subject: [Ferry] shop: build failed (r42)"),
+            "{data}"
+        );
+        assert!(!data.contains(SMTP_PASSWORD), "{data}");
+    }
+}
+
+/// Without `ca_file` the private CA's certificate is not trusted: nothing is sent, and
+/// the reason says it was the certificate.
+#[tokio::test]
+async fn an_untrusted_relay_certificate_sends_nothing_and_says_why() {
+    let smtp = SmtpSink::start_mode("tls");
+    let cfg = config(&mail_channel(&smtp, "tls", None));
+    let n = Notifier::new(&cfg).unwrap();
+    let src = source();
+    n.notify(&src).await;
+    let report = n.notify(&build_failed(&src, "boom")).await;
+    assert!(report.sent.is_empty(), "{report:?}");
+    let (channel, reason) = report
+        .transient
+        .iter()
+        .chain(&report.permanent)
+        .next()
+        .expect("a failure with its reason");
+    assert_eq!(channel, "mail");
+    assert!(reason.contains("127.0.0.1:"), "{reason}");
+    assert!(reason.contains("invalid peer certificate"), "{reason}");
+    assert!(reason.contains("notify.channels.mail.ca_file"), "{reason}");
+    assert!(smtp.messages().is_empty());
+}
+
+/// A `ca_file` that is no certificate is a start-up error naming the key.
+#[test]
+fn a_ca_file_that_is_not_a_certificate_is_refused_at_start_up() {
+    let smtp = SmtpSink::start_mode("tls");
+    let bad = smtp.dir.join("key.pem");
+    let err = try_config(&mail_channel(&smtp, "tls", Some(&bad))).unwrap_err();
+    assert!(err.contains("ca_file"), "{err}");
+    assert!(err.contains("no PEM certificate"), "{err}");
 }
