@@ -59,10 +59,42 @@ pub fn with_headers(props: &BasicProperties, set: &[(&str, AMQPValue)]) -> Basic
     props.clone().with_headers(table)
 }
 
+/// The most of a text header's value that travels. A content header must fit in one
+/// AMQP frame (`connect::FRAME_MAX`), and an error message can be a whole build log:
+/// the event body keeps the full text, the header its start.
+pub const MAX_TEXT: usize = 4096;
+
 pub fn text(s: &str) -> AMQPValue {
-    AMQPValue::LongString(s.into())
+    if s.len() <= MAX_TEXT {
+        return AMQPValue::LongString(s.into());
+    }
+    let mut end = MAX_TEXT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    AMQPValue::LongString(format!("{}… (truncated, {} bytes)", &s[..end], s.len()).into())
 }
 
 pub fn number(n: u64) -> AMQPValue {
     AMQPValue::LongLongInt(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_on_a_char_boundary_and_say_so() {
+        let AMQPValue::LongString(short) = text("registry answered 503") else {
+            panic!()
+        };
+        assert_eq!(short.as_bytes(), b"registry answered 503");
+        let long = "é".repeat(MAX_TEXT); // two bytes each: the cut falls inside one
+        let AMQPValue::LongString(cut) = text(&long) else {
+            panic!()
+        };
+        let cut = String::from_utf8(cut.as_bytes().to_vec()).expect("valid UTF-8");
+        assert!(cut.len() < MAX_TEXT + 64, "{}", cut.len());
+        assert!(cut.ends_with(&format!("… (truncated, {} bytes)", long.len())));
+    }
 }

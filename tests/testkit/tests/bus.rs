@@ -340,6 +340,65 @@ async fn give_up_parks_at_once_with_the_reason() {
     running.stop().await;
 }
 
+/// Ferry asks for small AMQP frames (memory per connection): an event far larger than
+/// a frame still travels whole, and a reason longer than any frame still parks the
+/// message (its header cut, the failure event keeping all of it).
+#[tokio::test]
+async fn a_large_event_travels_and_a_huge_reason_still_parks_it() {
+    let cfg = broker_config(&amqp_url());
+    let mut tap = Tap::new(cfg.url.expose(), &cfg.namespace, "*.failed.#")
+        .await
+        .unwrap();
+    let reason = format!(
+        "step 3/9 RUN make: {}",
+        "error: undefined reference\n".repeat(8000)
+    );
+    let told = reason.clone();
+    let seen = Arc::new(Mutex::new(None));
+    let seen_in = seen.clone();
+    let mut running = start(&cfg, move |_ctx, e| {
+        let (told, seen) = (told.clone(), seen_in.clone());
+        async move {
+            if let Event::SourceChanged(s) = &e.event {
+                *seen.lock().unwrap() = s.message.as_ref().map(String::len);
+            }
+            Outcome::GiveUp(told)
+        }
+    });
+    declare(&cfg).await;
+    let mut big = source_changed("4");
+    let message = "a commit message of a size no frame holds ".repeat(5000);
+    if let Event::SourceChanged(s) = &mut big.event {
+        s.message = Some(message.clone());
+    }
+    Publisher::new(&cfg, "test", None)
+        .publish(&big)
+        .await
+        .unwrap();
+    assert!(matches!(
+        running.next_settled(SECS(10)).await,
+        SettledAs::Parked { .. }
+    ));
+    assert_eq!(*seen.lock().unwrap(), Some(message.len()));
+    let failed = tap.expect("build.failed", SECS(5)).await.unwrap();
+    let Event::BuildFailed(f) = failed.event else {
+        panic!()
+    };
+    assert_eq!(f.reason, reason, "the failure event keeps the whole reason");
+    let parked = get_one(&amqp_url(), &parked_queue_name(&cfg.namespace, "builder"))
+        .await
+        .unwrap()
+        .expect("nothing parked");
+    let kept: Envelope = serde_json::from_slice(&parked.delivery.data).unwrap();
+    assert_eq!(kept, big, "the parked message is the event, whole");
+    let header =
+        ferry_shared::bus::headers::get_str(&parked.delivery.properties, "x-ferry-parked-reason")
+            .unwrap();
+    assert!(header.starts_with("step 3/9 RUN make: error"), "{header}");
+    assert!(header.ends_with(&format!("(truncated, {} bytes)", reason.len())));
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn a_panicking_handler_is_retried_then_parked_without_killing_the_consumer() {
     let cfg = broker_config(&amqp_url());
