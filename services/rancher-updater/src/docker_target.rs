@@ -187,8 +187,19 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
         // More than one running: a switch was interrupted (the updater killed between
         // starting the new container and retiring the old one). Finish it first, so a
         // leftover neither keeps serving nor holds the port the new container needs.
-        let (mine, others): (Vec<Running>, Vec<Running>) =
+        let (mut mine, others): (Vec<Running>, Vec<Running>) =
             all.into_iter().partition(|r| r.image == t.image);
+        // Next to the old one, a container of this image was never confirmed healthy
+        // (the switch stopped during its check): check it now, or start afresh.
+        if let (Some(leftover), Some(_)) = (mine.first(), others.first())
+            && let Err(why) = verify(&docker, host, t, &leftover.id, leftover.port).await
+        {
+            tracing::warn!(container = %leftover.id, "a container an interrupted deploy left is unhealthy ({why}); starting a new one");
+            let force = RemoveContainerOptionsBuilder::default().force(true).build();
+            for c in mine.drain(..) {
+                let _ = docker.remove_container(&c.id, Some(force.clone())).await;
+            }
+        }
         if !mine.is_empty() {
             let extra: Vec<Running> = mine.iter().skip(1).chain(&others).cloned().collect();
             retire_all(&docker, t, &extra).await;
@@ -344,35 +355,45 @@ async fn switch_host(
         let _ = docker.remove_container(&name, Some(force.clone())).await;
         return Err(format!("the new container did not start: {e}"));
     }
-    if let Err(why) = healthy(
-        docker,
-        &name,
-        &host.config.address(),
-        (port, inside),
-        t.container,
-    )
-    .await
-    {
+    if let Err(why) = verify(docker, host, t, &name, port).await {
         let _ = docker.remove_container(&name, Some(force)).await;
-        return Err(format!("the new container is unhealthy: {why}"));
-    }
-    // Something else on the port could have answered for it: the new container must
-    // itself be up, never restarted.
-    let state = docker
-        .inspect_container(&name, None)
-        .await
-        .ok()
-        .map(|i| (i.state.and_then(|s| s.running), i.restart_count));
-    if state != Some((Some(true), Some(0))) {
-        let _ = docker.remove_container(&name, Some(force)).await;
-        return Err(format!(
-            "the new container did not stay up on port {port} (is something else listening there?)"
-        ));
+        return Err(format!("the new container {why}"));
     }
     if let Some(old) = old {
         retire(docker, t, &old.id).await;
     }
     Ok(name)
+}
+
+/// Whether container `id`, serving on slot `port`, is healthy and itself up (something
+/// else on the port could have answered for it), never restarted. The reason completes
+/// "the new container ...".
+async fn verify(
+    docker: &Docker,
+    host: &Host,
+    t: &Target<'_>,
+    id: &str,
+    port: u16,
+) -> Result<(), String> {
+    let inside = match t.container.network.as_str() {
+        "host" => port,
+        _ => t.container.container_port.unwrap_or(port),
+    };
+    let address = host.config.address();
+    if let Err(why) = healthy(docker, id, &address, (port, inside), t.container).await {
+        return Err(format!("is unhealthy: {why}"));
+    }
+    let state = docker
+        .inspect_container(id, None)
+        .await
+        .ok()
+        .map(|i| (i.state.and_then(|s| s.running), i.restart_count));
+    if state != Some((Some(true), Some(0))) {
+        return Err(format!(
+            "did not stay up on port {port} (is something else listening there?)"
+        ));
+    }
+    Ok(())
 }
 
 /// Stop leftovers of an interrupted switch: the newest is kept as the retired one (what

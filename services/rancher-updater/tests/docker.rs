@@ -506,6 +506,78 @@ async fn a_switch_interrupted_before_the_old_container_was_retired_is_finished_n
     cleanup(&project);
 }
 
+/// The switch stopped while the new container was still failing its health check: the
+/// redelivered request must not take that container as done. It is checked, found
+/// unhealthy, replaced by a new one, and only a healthy v2 retires v1.
+#[tokio::test]
+async fn an_unchecked_container_left_by_an_interrupted_switch_is_checked_before_it_goes_live() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config(&ns, &project, ports);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2) = (web_image(&ns, "v1", true), web_image(&ns, "v2", true));
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    publisher
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // What a killed updater leaves: v2 started next to v1 but not (yet) serving.
+    let v2_request = request(&project, &v2, "v2");
+    let leftover = format!("ferry-{project}-staging-leftover");
+    docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "--name",
+            &leftover,
+            "--label",
+            &format!("io.ferry.project={project}"),
+            "--label",
+            "io.ferry.environment=staging",
+            "--label",
+            "io.ferry.revision=v2",
+            "--label",
+            &format!("io.ferry.image={v2}"),
+            "--label",
+            &format!("io.ferry.run-id={}", v2_request.run_id),
+            "--label",
+            &format!("io.ferry.port={}", ports[1]),
+            &v2,
+            "/bin/sleep",
+            "3600",
+        ],
+    )
+    .unwrap();
+    assert_eq!(running_revisions(&project), ["v1", "v2"]);
+
+    publisher.publish(&v2_request).await.unwrap();
+    let done = tap
+        .expect("deploy.succeeded.staging", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let Event::DeploySucceeded(d) = &done.event else {
+        panic!()
+    };
+    assert_eq!(d.hosts[0].outcome, "updated", "{d:?}");
+    assert_eq!(running_revisions(&project), ["v2"]);
+    assert_eq!(serving(ports[1]).await.as_deref(), Some("v2"));
+    assert_eq!(serving(ports[0]).await, None, "v1 still serves");
+    let gone = docker(&docker_hosts()[0], None, &["inspect", &leftover]);
+    assert!(gone.is_err(), "the unhealthy leftover was kept");
+    updater.stop().await;
+    cleanup(&project);
+}
+
 #[tokio::test]
 async fn a_docker_host_behind_tls_is_deployed_to_with_client_certificates() {
     let ns = unique_namespace();
