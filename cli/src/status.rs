@@ -3,6 +3,7 @@
 use ferry_shared::config::FerryConfig;
 use rancher_updater::docker_target::running;
 use rancher_updater::rancher_api::Api;
+use rancher_updater::rancher_target::running_of;
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -23,11 +24,18 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
         for env in &p.environments {
             let Some(e) = cfg.environments.get(env) else { continue };
             if let (true, Some(r)) = (e.target == "rancher", &e.rancher) {
-                let api = Api::new(&r.url, &r.project_id, &r.service_id, &r.access_key, r.secret_key.expose());
-                rows.push(match api.service().await {
-                    Ok(svc) => json!({"environment": env, "host": format!("rancher:{}", r.service_id),
-                        "state": svc["state"], "image": svc["launchConfig"]["imageUuid"].as_str().map(|i| i.trim_start_matches("docker:"))}),
-                    Err(err) => json!({"environment": env, "host": format!("rancher:{}", r.service_id), "state": format!("error: {err}")}),
+                let host = format!("rancher:{}", r.service_id);
+                rows.push(match Api::new(r).service().await {
+                    // Rancher's `active` is what a Docker host's "running" is; other
+                    // states (`upgraded`, `upgrading`...) are shown as they are.
+                    Ok(svc) => match (svc["state"].as_str(), running_of(&svc)) {
+                        (state, Some(run)) => json!({"environment": env, "host": host,
+                            "state": if state == Some("active") { "running" } else { state.unwrap_or("unknown") },
+                            "revision": (!run.revision.is_empty()).then_some(run.revision),
+                            "image": run.image, "run_id": run.run_id}),
+                        (state, None) => json!({"environment": env, "host": host, "state": state}),
+                    },
+                    Err(err) => json!({"environment": env, "host": host, "state": format!("error: {err}")}),
                 });
                 continue;
             }

@@ -361,6 +361,10 @@ pub struct RancherConfig {
     /// TLS client certificates for discovered hosts (`ca.pem`, `cert.pem`, `key.pem`).
     #[serde(default)]
     pub host_tls_dir: Option<std::path::PathBuf>,
+    /// PEM of the CA that signed the Rancher server's certificate, trusted besides the
+    /// public roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_host_url() -> String {
@@ -886,6 +890,19 @@ impl FerryConfig {
                     "must be above 0".into(),
                 );
             }
+            if env.target == "rancher" && env.rancher.is_none() {
+                bad(
+                    format!("environments.{name}.rancher"),
+                    "is required with target = \"rancher\": url, project_id, service_id, \
+                     access_key, secret_key"
+                        .into(),
+                );
+            }
+            if let Some(r) = &env.rancher {
+                for (key, why) in rancher_problems(r) {
+                    bad(format!("environments.{name}.rancher.{key}"), why);
+                }
+            }
             for host in &env.hosts {
                 if !self.docker_hosts.contains_key(host) {
                     bad(
@@ -1083,6 +1100,65 @@ pub fn service_key(name: &str) -> String {
     name.replace('-', "_")
 }
 
+/// What is wrong in an environment's `[rancher]` table, as (key, reason).
+fn rancher_problems(r: &RancherConfig) -> Vec<(&'static str, String)> {
+    let mut p = Vec::new();
+    if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+        p.push((
+            "url",
+            format!("`{}` must start with http:// or https://", r.url),
+        ));
+    }
+    for (key, value) in [
+        ("project_id", &r.project_id),
+        ("service_id", &r.service_id),
+        ("access_key", &r.access_key),
+    ] {
+        if value.trim().is_empty() {
+            p.push((key, "must not be empty".into()));
+        }
+    }
+    if !["finish", "rollback"].contains(&r.on_leftover_upgraded.as_str()) {
+        p.push((
+            "on_leftover_upgraded",
+            format!(
+                "`{}` is not one of finish, rollback",
+                r.on_leftover_upgraded
+            ),
+        ));
+    }
+    if r.timeout_secs == 0 {
+        p.push(("timeout_secs", "must be above 0".into()));
+    }
+    if r.batch_size == 0 {
+        p.push(("batch_size", "must be above 0".into()));
+    }
+    if let Some(ca) = &r.ca_file {
+        match std::fs::read_to_string(ca) {
+            Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
+            Ok(_) => p.push((
+                "ca_file",
+                format!("{} holds no PEM certificate", ca.display()),
+            )),
+            Err(e) => p.push(("ca_file", format!("cannot read {}: {e}", ca.display()))),
+        }
+    }
+    if let Some(dir) = &r.host_tls_dir {
+        for file in ["ca.pem", "cert.pem", "key.pem"] {
+            if !dir.join(file).is_file() {
+                p.push((
+                    "host_tls_dir",
+                    format!(
+                        "{} has no {file} (needs ca.pem, cert.pem, key.pem)",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1144,6 +1220,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("max_attempts"), "{err}");
+    }
+
+    #[test]
+    fn a_rancher_environment_is_checked_at_start_up() {
+        let err = load("[environments.prod]\ntarget = \"rancher\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environments.prod.rancher"), "{err}");
+        let err = load(
+            r#"
+            [environments.prod]
+            target = "rancher"
+            rancher = { url = "rancher.example.com", project_id = "1a5", service_id = "",
+                        access_key = "k", secret_key = "s", on_leftover_upgraded = "finsh",
+                        timeout_secs = 0, ca_file = "/nonexistent/ca.pem" }
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "environments.prod.rancher.url",
+            "environments.prod.rancher.service_id",
+            "environments.prod.rancher.on_leftover_upgraded",
+            "environments.prod.rancher.timeout_secs",
+            "environments.prod.rancher.ca_file",
+        ] {
+            assert!(err.contains(key), "{key} missing from:\n{err}");
+        }
     }
 
     #[test]

@@ -2,6 +2,30 @@
 //! SaltStack step read from its roster, kept current by Rancher instead of by hand.
 
 use ferry_shared::config::{DockerHostConfig, RancherConfig};
+use std::time::Duration;
+
+/// The HTTP client for a Rancher server: HTTP or HTTPS with the public roots, plus the
+/// CA in `ca_file` (a Rancher behind its own CA), and a deadline on every request.
+pub fn rancher_client(r: &RancherConfig) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30));
+    if let Some(path) = &r.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read rancher.ca_file {}: {e}", path.display()))?;
+        let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            format!(
+                "rancher.ca_file {} is not a PEM certificate: {e}",
+                path.display()
+            )
+        })?;
+        builder = builder.add_root_certificate(ca);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client for Rancher: {e}"))
+}
 
 /// The active hosts as `(name, how to reach its engine)`; hosts not `active`
 /// (disconnected, reconnecting, inactive) are left out.
@@ -25,10 +49,10 @@ pub async fn rancher_hosts(r: &RancherConfig) -> Result<Vec<(String, DockerHostC
         r.url.trim_end_matches('/'),
         r.project_id
     );
-    let res = reqwest::Client::new()
+    let res = rancher_client(r)?
         .get(&url)
         .basic_auth(&r.access_key, Some(r.secret_key.expose()))
-        .timeout(std::time::Duration::from_secs(15))
+        .timeout(Duration::from_secs(15))
         .send()
         .await
         .map_err(|e| format!("cannot list Rancher's hosts at {url}: {e}"))?;

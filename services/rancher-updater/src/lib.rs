@@ -18,7 +18,7 @@
 pub mod docker_target;
 mod gate;
 pub mod rancher_api;
-mod rancher_target;
+pub mod rancher_target;
 mod request;
 
 use docker_target::{Host, Outcome as DeployOutcome, Running, Target};

@@ -1,17 +1,10 @@
 //! A small client of Rancher 1.6's `v2-beta` API: basic auth with the environment's API
-//! keys, JSON in and out, every request with a deadline.
+//! keys, JSON in and out, every request with a deadline, over HTTP or HTTPS (public
+//! roots, plus `rancher.ca_file` for a server with its own CA).
 
-use base64::Engine;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use ferry_shared::config::RancherConfig;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::time::Duration;
-
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a call failed: the status and Rancher's error `code` (e.g. `ActionNotAvailable`).
 #[derive(Debug)]
@@ -22,6 +15,8 @@ pub enum ApiError {
         message: String,
     },
     Transport(String),
+    /// The server's certificate is not trusted: retrying cannot help.
+    Certificate(String),
 }
 
 impl std::fmt::Display for ApiError {
@@ -33,33 +28,30 @@ impl std::fmt::Display for ApiError {
                 message,
             } => write!(f, "Rancher answered {status} {code}: {message}"),
             ApiError::Transport(e) => write!(f, "cannot reach Rancher: {e}"),
+            ApiError::Certificate(e) => write!(f, "cannot trust Rancher's certificate: {e}"),
         }
     }
 }
 
 pub struct Api {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Result<reqwest::Client, String>,
     service_url: String,
-    auth: String,
+    access_key: String,
+    secret_key: String,
 }
 
 impl Api {
-    pub fn new(
-        base: &str,
-        project_id: &str,
-        service_id: &str,
-        access_key: &str,
-        secret_key: &str,
-    ) -> Self {
-        let token =
-            base64::engine::general_purpose::STANDARD.encode(format!("{access_key}:{secret_key}"));
+    pub fn new(r: &RancherConfig) -> Self {
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: puller::discover::rancher_client(r),
             service_url: format!(
-                "{}/v2-beta/projects/{project_id}/services/{service_id}",
-                base.trim_end_matches('/')
+                "{}/v2-beta/projects/{}/services/{}",
+                r.url.trim_end_matches('/'),
+                r.project_id,
+                r.service_id
             ),
-            auth: format!("Basic {token}"),
+            access_key: r.access_key.clone(),
+            secret_key: r.secret_key.expose().clone(),
         }
     }
 
@@ -82,25 +74,21 @@ impl Api {
         url: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = Request::builder()
-            .method(method)
-            .uri(url)
-            .header("authorization", &self.auth)
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| ApiError::Transport(e.to_string()))?;
-        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request))
-            .await
-            .map_err(|_| ApiError::Transport(format!("no answer within {REQUEST_TIMEOUT:?}")))?
-            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| ApiError::Transport(e.clone()))?;
+        let mut request = client
+            .request(method, url)
+            .basic_auth(&self.access_key, Some(&self.secret_key))
+            .header("accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        // Without the URL: reqwest's errors name it, and it is already in the config.
+        let response = request.send().await.map_err(|e| transport_error(&e))?;
         let status = response.status();
-        let body = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
-            .await
-            .map_err(|_| ApiError::Transport("body timed out".into()))?
-            .map_err(|e| ApiError::Transport(e.to_string()))?
-            .to_bytes();
+        let body = response.bytes().await.map_err(|e| transport_error(&e))?;
         let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if status.is_success() {
             Ok(json)
@@ -113,4 +101,19 @@ impl Api {
             })
         }
     }
+}
+
+/// reqwest's error with its causes (the TLS reason is only in the chain).
+fn transport_error(e: &reqwest::Error) -> ApiError {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    if text.contains("certificate") {
+        text.push_str("; if a private CA signed Rancher's certificate, set rancher.ca_file to it");
+        return ApiError::Certificate(text);
+    }
+    ApiError::Transport(text)
 }

@@ -11,7 +11,7 @@ use crate::docker_target::{
 };
 use crate::rancher_api::{Api, ApiError};
 use ferry_shared::config::RancherConfig;
-use hyper::StatusCode;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -28,13 +28,7 @@ pub struct Deploying<'a> {
 }
 
 fn api(r: &RancherConfig) -> Api {
-    Api::new(
-        &r.url,
-        &r.project_id,
-        &r.service_id,
-        &r.access_key,
-        r.secret_key.expose(),
-    )
+    Api::new(r)
 }
 
 /// What the service runs now, read from its launchConfig (and Ferry's labels on it).
@@ -43,7 +37,8 @@ pub async fn current(r: &RancherConfig) -> Result<Option<Running>, String> {
     Ok(running_of(&service))
 }
 
-fn running_of(service: &Value) -> Option<Running> {
+/// What a service resource runs, from its launchConfig and Ferry's labels on it.
+pub fn running_of(service: &Value) -> Option<Running> {
     let launch = &service["launchConfig"];
     let image = launch["imageUuid"].as_str()?.trim_start_matches("docker:");
     let label = |k: &str| launch["labels"][k].as_str().map(str::to_owned);
@@ -193,6 +188,9 @@ fn fail_or_retry(e: ApiError, doing: &str) -> Result<Outcome, Retry> {
                 ),
             })
         }
+        ApiError::Certificate(_) => Ok(Outcome::Failed {
+            reason: format!("{e} (while {doing})"),
+        }),
         ApiError::Status { status, .. } if *status == StatusCode::NOT_FOUND => {
             Ok(Outcome::Failed {
                 reason: format!(

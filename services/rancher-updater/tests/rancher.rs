@@ -29,6 +29,11 @@ fn command(port: u16) -> Vec<String> {
 }
 
 fn config(ns: &str, rancher_url: &str, secret: &str) -> Arc<FerryConfig> {
+    config_with(ns, rancher_url, secret, "")
+}
+
+/// `extra`: more keys of the `rancher` table, e.g. `ca_file = "..."`.
+fn config_with(ns: &str, rancher_url: &str, secret: &str, extra: &str) -> Arc<FerryConfig> {
     let text = format!(
         r#"
         [broker]
@@ -40,7 +45,7 @@ fn config(ns: &str, rancher_url: &str, secret: &str) -> Arc<FerryConfig> {
         admin_listen = "127.0.0.1:0"
         [environments.prod]
         target = "rancher"
-        rancher = {{ url = "{rancher_url}", project_id = "{PROJECT}", service_id = "{SERVICE}", access_key = "{ACCESS_KEY}", secret_key = "{secret}", timeout_secs = 3 }}
+        rancher = {{ url = "{rancher_url}", project_id = "{PROJECT}", service_id = "{SERVICE}", access_key = "{ACCESS_KEY}", secret_key = "{secret}", timeout_secs = 3 {extra} }}
         [projects.web]
         image = "web"
         environments = ["prod"]
@@ -59,16 +64,40 @@ struct World {
     port: u16,
     ns: String,
     updater: ferry_testkit::RunningStage,
+    /// Keeps the private CA's files for as long as the updater reads them.
+    _transport: Transport,
 }
 
 async fn world(secret: &str, misbehave: Misbehave) -> World {
+    world_over(secret, misbehave, Transport::Http).await
+}
+
+enum Transport {
+    Http,
+    /// Rancher behind HTTPS with a private CA's certificate; `true`: Ferry is given
+    /// that CA (`rancher.ca_file`).
+    Https(ferry_testkit::tls::PrivateCa, bool),
+}
+
+async fn world_over(secret: &str, misbehave: Misbehave, transport: Transport) -> World {
     let ns = unique_namespace();
     let port = free_port();
     let v1 = web_image(&ns, "v1");
     let sim = RancherSim::start(&docker_hosts()[0], &v1, command(port), misbehave)
         .await
         .unwrap();
-    let cfg = config(&ns, &sim.url, secret);
+    let cfg = match &transport {
+        Transport::Http => config(&ns, &sim.url, secret),
+        Transport::Https(ca, trusted) => {
+            let backend = sim.url.trim_start_matches("http://").parse().unwrap();
+            let front = ferry_testkit::tls::tls_front(backend, ca).await.unwrap();
+            let extra = match trusted {
+                true => format!(", ca_file = \"{}\"", ca.ca_file().display()),
+                false => String::new(),
+            };
+            config_with(&ns, &format!("https://{front}"), secret, &extra)
+        }
+    };
     let tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
     let updater = ferry_testkit::spawn_stage(
         &cfg,
@@ -85,6 +114,7 @@ async fn world(secret: &str, misbehave: Misbehave) -> World {
         port,
         ns,
         updater,
+        _transport: transport,
     }
 }
 
@@ -152,8 +182,9 @@ async fn upgrade_and_finish_runs_the_new_image() {
         "json",
     ]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status[0]["state"], "active", "{status}");
+    assert_eq!(status[0]["state"], "running", "{status}");
     assert_eq!(status[0]["image"], v2.as_str(), "{status}");
+    assert_eq!(status[0]["revision"], "r", "{status}");
     w.end().await;
 }
 
@@ -290,5 +321,45 @@ async fn a_rollback_request_goes_back_to_the_image_recorded_in_the_launch_config
     assert_eq!(b.reason, "rollback requested by alice");
     assert_eq!(w.serving().await.as_deref(), Some("v2"));
     assert_eq!(w.sim.state(), "active");
+    w.end().await;
+}
+
+/// Rancher behind HTTPS whose certificate a private CA signed: with `rancher.ca_file`
+/// the upgrade goes through over TLS; without it, the deploy fails at once and says
+/// which setting is missing (a certificate does not heal by retrying).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rancher_behind_https_with_a_private_ca_is_upgraded_once_its_ca_is_given() {
+    let ca = ferry_testkit::tls::private_ca().unwrap();
+    let mut w = world_over(SECRET_KEY, Misbehave::default(), Transport::Https(ca, true)).await;
+    let v2 = web_image(&w.ns, "v2");
+    w.deploy(&v2).await;
+    w.tap
+        .expect("deploy.succeeded.prod", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(w.sim.image(), format!("docker:{v2}"));
+    assert_eq!(w.serving().await.as_deref(), Some("v2"));
+    w.end().await;
+
+    let ca = ferry_testkit::tls::private_ca().unwrap();
+    let mut w = world_over(
+        SECRET_KEY,
+        Misbehave::default(),
+        Transport::Https(ca, false),
+    )
+    .await;
+    let v2 = web_image(&w.ns, "v2");
+    w.deploy(&v2).await;
+    let failed = w
+        .tap
+        .expect("deploy.failed.prod", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeployFailed(f) = &failed.event else {
+        panic!()
+    };
+    assert!(f.reason.contains("certificate"), "{}", f.reason);
+    assert!(f.reason.contains("rancher.ca_file"), "{}", f.reason);
+    assert_eq!(w.serving().await.as_deref(), Some("v1"));
     w.end().await;
 }

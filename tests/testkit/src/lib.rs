@@ -6,6 +6,7 @@ mod docker;
 pub mod project;
 pub mod rancher;
 mod tap;
+pub mod tls;
 
 pub use broker::PrivateBroker;
 pub use docker::{

@@ -67,7 +67,7 @@ impl SmtpSink {
         let (login, password) = if mode == "plain" {
             ("", "")
         } else {
-            private_ca_certificate(&dir);
+            ferry_testkit::tls::private_ca_in(&dir).unwrap();
             (SMTP_USER, SMTP_PASSWORD)
         };
         let port = ferry_testkit::free_port();
@@ -121,72 +121,6 @@ impl SmtpSink {
             .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
             .collect()
     }
-}
-
-/// A CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 (`cert.pem`,
-/// `key.pem`), made by OpenSSL as an ops team would for an internal relay.
-fn private_ca_certificate(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl (apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=ferry-test-mail-ca",
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca-key.pem",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "cert.pem",
-    ]);
 }
 
 impl Drop for SmtpSink {
