@@ -2,32 +2,23 @@
 //! are), scrubbed of every configured secret, and stored by run id for
 //! `<log_dir>/<run_id>/build.log`.
 
+use ferry_shared::scrub::Scrubber;
 use std::path::{Path, PathBuf};
 
 pub struct BuildLog {
     text: String,
     cap: usize,
     cut: bool,
-    secrets: Vec<String>,
+    secrets: Scrubber,
 }
-
-/// A secret shorter than this is not scrubbed (it would blank out ordinary words);
-/// config validation asks for longer ones.
-const MIN_SECRET_LEN: usize = 4;
 
 impl BuildLog {
     pub fn new(cap: usize, secrets: Vec<String>) -> Self {
-        let mut secrets: Vec<String> = secrets
-            .into_iter()
-            .filter(|s| s.len() >= MIN_SECRET_LEN)
-            .collect();
-        // Longest first, so a secret containing another is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Self {
             text: String::new(),
             cap,
             cut: false,
-            secrets,
+            secrets: Scrubber::new(secrets),
         }
     }
 
@@ -50,11 +41,7 @@ impl BuildLog {
     }
 
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for s in &self.secrets {
-            out = out.replace(s.as_str(), "[redacted]");
-        }
-        out
+        self.secrets.text(text)
     }
 
     /// The whole (capped, scrubbed) log.
@@ -83,20 +70,6 @@ impl BuildLog {
     }
 }
 
-/// The values of `KEY=value` lines (a `.env` file): each is a secret.
-pub fn env_values(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("export ")
-                .unwrap_or(l.trim())
-                .split_once('=')
-        })
-        .map(|(_, v)| v.trim().trim_matches('"').trim_matches('\'').to_owned())
-        .filter(|v| !v.is_empty())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,11 +84,5 @@ mod tests {
         assert!(!text.contains("hunter22"));
         assert!(text.ends_with("last line mentions [redacted]\n"));
         assert!(text.starts_with("[... earlier output cut"));
-    }
-
-    #[test]
-    fn env_values_are_read_from_dotenv_lines() {
-        let v = env_values("# db\nDB_PASSWORD=\"s3cret-db\"\nexport API_KEY=abc123\nEMPTY=\n");
-        assert_eq!(v, vec!["s3cret-db", "abc123"]);
     }
 }

@@ -169,7 +169,18 @@ impl Checkouts<'_> {
         project: &str,
         repo: &ConfigRepo,
     ) -> Result<(PathBuf, String), BuildError> {
-        let dir = self.cfg.work_dir.join(project).join("config");
+        self.config_in("config", project, repo).await
+    }
+
+    /// The same, in `<work_dir>/<project>/<folder>`: another service on the builder's
+    /// machine must not share the builder's working copy.
+    pub async fn config_in(
+        &self,
+        folder: &str,
+        project: &str,
+        repo: &ConfigRepo,
+    ) -> Result<(PathBuf, String), BuildError> {
+        let dir = self.cfg.work_dir.join(project).join(folder);
         let t = self.timeout;
         let update = async {
             if !dir.join(".git").is_dir() {

@@ -19,7 +19,7 @@ pub use error::BuildError;
 
 use checkout::Checkouts;
 use ferry_shared::bus::{Context as BusContext, Handler, Outcome, StageSpec};
-use ferry_shared::config::{FerryConfig, ProjectConfig};
+use ferry_shared::config::{ConfigRepo, FerryConfig, ProjectConfig};
 use ferry_shared::event::{Envelope, Event, ImageBuilt, SourceChanged};
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::collections::{BTreeMap, HashMap};
@@ -86,12 +86,8 @@ impl Stage {
                 if !file.is_file() {
                     return Err(BuildError::MissingConfigFile(from.clone()));
                 }
-                let secret_file = match &repo.secret_files {
-                    Some(list) => list.contains(from),
-                    None => from.contains("env") || to.contains("env"),
-                };
-                if secret_file {
-                    secrets.extend(buildlog::env_values(
+                if is_secret_file(repo, from, to) {
+                    secrets.extend(ferry_shared::scrub::env_values(
                         &std::fs::read_to_string(&file).unwrap_or_default(),
                     ));
                 }
@@ -227,4 +223,39 @@ impl Handler for Stage {
 /// Where a run's build log is stored.
 pub fn log_path(cfg: &FerryConfig, run_id: &str) -> PathBuf {
     cfg.build.log_dir.join(run_id).join("build.log")
+}
+
+/// Whether a config-repo file holds secrets: those listed in `secret_files`, or by
+/// default any whose name says `env` (`.env`, `app.env`, `env/production`).
+fn is_secret_file(repo: &ConfigRepo, from: &str, to: &str) -> bool {
+    match &repo.secret_files {
+        Some(list) => list.iter().any(|f| f == from),
+        None => from.contains("env") || to.contains("env"),
+    }
+}
+
+/// The secret values in a project's config repo (its secret files, at the branch's
+/// latest commit), for services that must scrub what they record but do not build: the
+/// tester quotes the application's answers and output. Checked out in
+/// `<build.work_dir>/<project>/<folder>`.
+pub async fn config_secrets(
+    cfg: &FerryConfig,
+    project: &str,
+    repo: &ConfigRepo,
+    folder: &str,
+) -> Result<Vec<String>, BuildError> {
+    let b = &cfg.build;
+    let checkouts = Checkouts {
+        cfg: b,
+        timeout: Duration::from_secs(b.timeout_secs),
+    };
+    let (root, _) = checkouts.config_in(folder, project, repo).await?;
+    let mut secrets = Vec::new();
+    for (from, to) in &repo.files {
+        if is_secret_file(repo, from, to) {
+            let text = std::fs::read_to_string(root.join(from)).unwrap_or_default();
+            secrets.extend(ferry_shared::scrub::env_values(&text));
+        }
+    }
+    Ok(secrets)
 }

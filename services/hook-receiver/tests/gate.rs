@@ -918,18 +918,36 @@ async fn a_gitlab_push_reaches_a_rancher_production() {
 async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_scrubbed() {
     let g = Gate::new();
     let password = harness_var("FERRY_TEST_REGISTRY_PASSWORD");
-    // Passes while the page says v1; prints a configured secret, which must not survive.
+    let db = ferry_testkit::project::DB_PASSWORD;
+    // The ops config repo's production .env holds `db`: the tester learns it from there.
+    let work = tempfile::tempdir().unwrap();
+    let config_repo = ferry_testkit::project::config_repo(work.path(), "FROM scratch\n");
+    // Passes while the page says v1; prints a configured secret and the .env's password
+    // (plain and base64, as an Authorization header would), which must not survive.
     let checks = format!(
         r#"
         [projects.{p}.tests.container]
         image = "same"
-        command = ["/bin/sh", "-c", "echo target=$FERRY_TARGET_URL revision=$FERRY_REVISION; echo password={password}; wget -q -O - $FERRY_TARGET_URL/ | grep -q v1"]
+        command = ["/bin/sh", "-c", "echo target=$FERRY_TARGET_URL revision=$FERRY_REVISION; echo password={password}; echo db={db} b64=$(echo -n {db} | base64); wget -q -O - $FERRY_TARGET_URL/ | grep -q v1"]
         environments = ["staging"]
         timeout_secs = 30
         "#,
         p = g.project
     );
-    let cfg = g.config("", &checks);
+    let tables = format!(
+        r#"
+        [projects.{p}.config_repo]
+        url = "{config_repo}"
+        path = "shop"
+        files = {{ "env/production.env" = ".env" }}
+        [build]
+        work_dir = "{work}"
+        "#,
+        p = g.project,
+        work = work.path().join("work").display(),
+    );
+    let source = r#"{ kind = "git", url = "https://example.com/gate.git" }"#;
+    let cfg = g.config_with("", &checks, source, &tables);
     let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
     let stack = spawn_stack(cfg.clone()).await;
     let (v1, v2) = (g.image("v1", true), g.image("v2", true));
@@ -947,6 +965,16 @@ async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_
     assert!(output.contains("target=http://127.0.0.1:"), "{output}");
     assert!(
         output.contains("password=[redacted]") && !output.contains(&password),
+        "{output}"
+    );
+    // base64 of DB_PASSWORD, from Python's base64.b64encode.
+    let db_b64 = "cHJvZC1kYi1wYTU1d29yZC03ZjNh";
+    assert!(
+        output.contains("db=[redacted]") && !output.contains(db),
+        "{output}"
+    );
+    assert!(
+        output.contains("b64=[redacted]") && !output.contains(db_b64),
         "{output}"
     );
     tap.expect_run("test.passed.production", run1, WAIT)

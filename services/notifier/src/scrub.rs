@@ -1,15 +1,12 @@
-//! Keeps secrets out of messages: every configured secret value is replaced by
-//! `[redacted]` in everything a notice says (causes quote commands, URLs and output).
+//! Keeps secrets out of messages: every configured secret value (and its encoded forms,
+//! see `ferry_shared::scrub`) is replaced by `[redacted]` in everything a notice says
+//! (causes quote commands, URLs and output), the channels' own secrets included.
 
 use crate::notice::Notice;
 use ferry_shared::config::FerryConfig;
-use ferry_shared::secret::REDACTED;
 
 #[derive(Clone, Debug, Default)]
-pub struct Scrubber {
-    /// Longest first, so a secret containing another is replaced whole.
-    secrets: Vec<String>,
-}
+pub struct Scrubber(ferry_shared::scrub::Scrubber);
 
 impl Scrubber {
     pub fn from_config(cfg: &FerryConfig) -> Self {
@@ -26,27 +23,18 @@ impl Scrubber {
         Self::new(secrets)
     }
 
-    pub fn new(mut secrets: Vec<String>) -> Self {
-        secrets.retain(|s| s.len() >= 4);
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        secrets.dedup();
-        Self { secrets }
+    pub fn new(secrets: Vec<String>) -> Self {
+        Self(ferry_shared::scrub::Scrubber::new(secrets))
     }
 
     pub fn text(&self, s: &str) -> String {
-        let mut out = s.to_owned();
-        for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
-            }
-        }
-        out
+        self.0.text(s)
     }
 
     pub fn notice(&self, n: &mut Notice) {
         for text in n.texts_mut() {
-            if self.secrets.iter().any(|s| text.contains(s.as_str())) {
-                *text = self.text(text);
+            if self.0.finds(text) {
+                *text = self.0.text(text);
             }
         }
     }
@@ -65,15 +53,6 @@ fn url_tokens(url: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_replaced_longest_first() {
-        let s = Scrubber::new(vec!["hunter2".into(), "hunter2-prod".into(), "ab".into()]);
-        assert_eq!(
-            s.text("pw=hunter2-prod and hunter2, ab stays"),
-            "pw=[redacted] and [redacted], ab stays"
-        );
-    }
 
     #[test]
     fn robot_tokens_are_found_in_urls() {

@@ -21,6 +21,7 @@ use ferry_shared::event::{
     CheckResult, DeploySucceeded, DeploySuperseded, Envelope, Event, StageFailed, TestFailure,
     TestReport,
 };
+use ferry_shared::scrub::Scrubber;
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +43,8 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 pub struct Stage {
     cfg: Arc<FerryConfig>,
     client: reqwest::Client,
-    secrets: Vec<String>,
+    /// The configured secrets; a run adds its project's config-repo secrets.
+    scrubber: Scrubber,
 }
 
 impl Stage {
@@ -52,20 +54,33 @@ impl Stage {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .unwrap_or_default();
-        let secrets = cfg.secret_values();
+        let scrubber = Scrubber::new(cfg.secret_values());
         Self {
             cfg,
             client,
-            secrets,
+            scrubber,
         }
     }
 
-    fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for s in &self.secrets {
-            out = out.replace(s.as_str(), "[redacted]");
+    /// What to scrub from this project's results: the configured secrets and the
+    /// values in its config repo's secret files (a debug page or a test printing the
+    /// environment would otherwise carry the production `.env` into events and chat).
+    async fn scrubber_for(&self, project: &str) -> Result<Scrubber, Outcome> {
+        let Some(repo) = self
+            .cfg
+            .projects
+            .get(project)
+            .and_then(|p| p.config_repo.as_ref())
+        else {
+            return Ok(self.scrubber.clone());
+        };
+        match builder::config_secrets(&self.cfg, project, repo, "tester-config").await {
+            Ok(more) => Ok(self.scrubber.with(more)),
+            Err(e) => Err(Outcome::RetryLater(format!(
+                "cannot read the config repo's secret files, which the test results must be \
+                 scrubbed of: {e}"
+            ))),
         }
-        out
     }
 
     async fn test(&self, event: &Envelope, deployed: &DeploySucceeded) -> Result<Verdict, Outcome> {
@@ -84,6 +99,7 @@ impl Stage {
         let Some(plan) = project.tests.as_ref().filter(|p| p.covers(env_name)) else {
             return Ok(Verdict::Tested(report));
         };
+        let scrubber = self.scrubber_for(&event.project).await?;
         let located = match env {
             Some(e) => {
                 let run = (event.run_id, deployed.image.as_str());
@@ -122,7 +138,7 @@ impl Stage {
             let wait = first.then(|| Duration::from_secs(plan.wait_until_healthy_secs));
             first = false;
             let mut result = http_check::run(&self.client, base_url, check, wait).await;
-            result.detail = result.detail.map(|d| self.scrub(&d));
+            result.detail = result.detail.map(|d| scrubber.text(&d));
             tracing::info!(check = %result.name, passed = result.passed, millis = result.millis, "check");
             report.checks.push(result);
         }
@@ -151,11 +167,11 @@ impl Stage {
             match container::run(&self.cfg, host, c, &subject).await {
                 Ok(ran) => {
                     let mut check = ran.check;
-                    check.detail = check.detail.map(|d| self.scrub(&d));
+                    check.detail = check.detail.map(|d| scrubber.text(&d));
                     report.checks.push(check);
-                    report.output = Some(self.scrub(&ran.output));
+                    report.output = Some(scrubber.text(&ran.output));
                 }
-                Err(why) => return Err(Outcome::RetryLater(self.scrub(&why))),
+                Err(why) => return Err(Outcome::RetryLater(scrubber.text(&why))),
             }
         }
         report.millis = started.elapsed().as_millis() as u64;
