@@ -460,8 +460,10 @@ pub struct ApprovalRequested {
     pub revision: String,
     /// The image (by digest) that passed, and that approval deploys.
     pub image: String,
-    /// The environment whose tests it passed.
-    pub passed_in: String,
+    /// The environment whose tests it passed; none when the held environment is the
+    /// project's first (nothing was tested before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed_in: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 

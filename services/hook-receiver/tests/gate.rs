@@ -25,6 +25,8 @@ pub struct Gate {
     pub project: String,
     pub staging: [u16; 2],
     pub production: [u16; 2],
+    /// More keys of `[environments.staging]`.
+    pub staging_keys: String,
 }
 
 impl Gate {
@@ -35,6 +37,7 @@ impl Gate {
             ns,
             staging: [free_port(), free_port()],
             production: [free_port(), free_port()],
+            staging_keys: String::new(),
         }
     }
 
@@ -74,6 +77,7 @@ impl Gate {
             [environments.staging]
             hosts = ["h1"]
             ports = [{s1}, {s2}]
+            {staging_keys}
             [environments.production]
             hosts = ["h2"]
             ports = [{p1}, {p2}]
@@ -103,6 +107,7 @@ impl Gate {
             s2 = self.staging[1],
             p1 = self.production[0],
             p2 = self.production[1],
+            staging_keys = self.staging_keys,
         );
         for svc in ferry_shared::SERVICES {
             text.push_str(&format!(
@@ -1097,6 +1102,55 @@ async fn the_tester_tests_the_runs_own_container_or_says_why_it_cannot() {
             .any(|e| e.run_id == replaced && e.routing_key().starts_with("test.")),
         "the replaced run was tested"
     );
+    stack.stop().await;
+    g.cleanup();
+}
+
+/// The first environment can be manual too: the run is held before anything is
+/// deployed, and `ferry approve` lets it through.
+#[tokio::test]
+async fn a_manual_first_environment_is_held_before_its_first_deploy() {
+    let mut g = Gate::new();
+    g.staging_keys = "approval = \"manual\"".into();
+    let checks = format!("[[projects.{}.tests.checks]]\nurl = \"/\"\n", g.project);
+    let cfg = g.config(r#"approval = "manual""#, &checks);
+    let mut tap = Tap::new(&amqp_url(), &g.ns, "#").await.unwrap();
+    let stack = spawn_stack(cfg.clone()).await;
+    let v1 = g.image("v1", true);
+    let run = start_run(&cfg, &g.project, "v1", &v1).await;
+    let held = tap
+        .expect_run("approval.requested.staging", run, WAIT)
+        .await
+        .unwrap();
+    let Event::ApprovalRequested(a) = &held.event else {
+        panic!()
+    };
+    assert_eq!(
+        (a.image.as_str(), a.passed_in.as_deref()),
+        (v1.as_str(), None)
+    );
+    let early = tap.drain(Duration::from_secs(2)).await;
+    assert!(
+        !early.iter().any(|e| e.routing_key().starts_with("deploy.")),
+        "deployed before approval: {:?}",
+        early.iter().map(Envelope::routing_key).collect::<Vec<_>>()
+    );
+    assert_eq!(g.serving(g.staging).await, None);
+
+    let out = ferry(&stack, &["approve", &run.to_string()]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tap.expect_run("deploy.succeeded.staging", run, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(g.serving(g.staging).await.as_deref(), Some("v1"));
+    // Production is manual as well: held again after staging's tests.
+    tap.expect_run("approval.requested.production", run, WAIT)
+        .await
+        .unwrap();
     stack.stop().await;
     g.cleanup();
 }

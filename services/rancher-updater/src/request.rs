@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 pub enum Step {
     Deploy(Request),
-    /// The next environment needs an operator's approval first.
+    /// The environment needs an operator's approval first.
     Hold {
         environment: String,
         image: String,
         revision: String,
-        passed_in: String,
+        passed_in: Option<String>,
         timeout_secs: u64,
     },
     /// An approval hold ran out (it came back dead-lettered by RabbitMQ).
@@ -76,8 +76,19 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
                 },
             }),
             Some(_) => Step::Nothing,
+            // The first environment needs approval too when it says so (a project that
+            // deploys straight to a manual production).
             None if project.environments.first() == Some(&env) => {
-                forward(env, &p.image, &p.revision)
+                match cfg.environments.get(&env) {
+                    Some(c) if c.needs_approval() => Step::Hold {
+                        environment: env.clone(),
+                        image: p.image.clone(),
+                        revision: p.revision.clone(),
+                        passed_in: None,
+                        timeout_secs: c.approval_timeout_secs,
+                    },
+                    _ => forward(env, &p.image, &p.revision),
+                }
             }
             None => Step::Nothing,
         },
@@ -95,7 +106,7 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
                         environment: n.clone(),
                         image: t.image.clone(),
                         revision: t.revision.clone(),
-                        passed_in: env,
+                        passed_in: Some(env),
                         timeout_secs: next_cfg.approval_timeout_secs,
                     },
                     _ => forward(n.clone(), &t.image, &t.revision),

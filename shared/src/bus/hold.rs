@@ -21,8 +21,10 @@ use lapin::{BasicProperties, Channel, Connection};
 use std::time::Duration;
 use uuid::Uuid;
 
-pub fn queue_name(namespace: &str, run_id: Uuid) -> String {
-    format!("{namespace}.hold.{run_id}")
+/// One queue per run and environment: a run can be held more than once (a manual
+/// staging, then a manual production), each with its own expiry.
+pub fn queue_name(namespace: &str, run_id: Uuid, environment: &str) -> String {
+    format!("{namespace}.hold.{run_id}.{environment}")
 }
 
 /// The routing key an expired hold of `environment` comes back with.
@@ -34,7 +36,7 @@ pub fn expired_key(environment: &str) -> String {
 /// Placing the same run's hold again while it waits changes nothing.
 pub async fn place(cfg: &BrokerConfig, request: &Envelope, ttl: Duration) -> Result<(), BusError> {
     let env = request.environment.as_deref().unwrap_or_default();
-    let queue = queue_name(&cfg.namespace, request.run_id);
+    let queue = queue_name(&cfg.namespace, request.run_id, env);
     let (conn, channel) =
         connect::confirming_channel(cfg, &format!("hold {}", request.run_id)).await?;
     let ttl_ms = ttl.as_millis().min(i64::MAX as u128) as i64;
@@ -145,46 +147,58 @@ pub enum TakeError {
     Undecodable(Uuid, String),
 }
 
-/// Take run `run_id`'s hold, if it has one waiting.
-pub async fn take(cfg: &BrokerConfig, run_id: Uuid) -> Result<Option<Taken>, TakeError> {
-    let queue = queue_name(&cfg.namespace, run_id);
-    let (conn, channel) = connect::confirming_channel(cfg, &format!("decide {run_id}")).await?;
-    // A passive declare fails (and closes the channel) when there is no hold at all.
-    let exists = channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .is_ok();
-    if !exists {
-        let _ = conn.close(200, "no hold".into()).await;
-        return Ok(None);
-    }
-    let got = channel
-        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
-        .await
-        .map_err(channel_error("basic.get"))?;
-    let Some(message) = got else {
-        let _ = conn.close(200, "no hold".into()).await;
-        return Ok(None);
-    };
-    match Envelope::from_json(&message.delivery.data) {
-        Ok(request) => Ok(Some(Taken {
-            request,
-            conn,
-            channel,
-            queue,
-            message,
-        })),
-        Err(e) => {
-            let _ = message.delivery.nack(BasicNackOptions::default()).await;
-            let _ = conn.close(200, "bad hold".into()).await;
-            Err(TakeError::Undecodable(run_id, e.to_string()))
+/// Take run `run_id`'s hold, if it has one waiting in one of `environments`.
+pub async fn take(
+    cfg: &BrokerConfig,
+    run_id: Uuid,
+    environments: &[&str],
+) -> Result<Option<Taken>, TakeError> {
+    let conn = connect::connect(cfg, &format!("decide {run_id}")).await?;
+    for env in environments {
+        let queue = queue_name(&cfg.namespace, run_id, env);
+        // A passive declare fails (and closes its channel) when there is no such hold:
+        // a channel per environment.
+        let channel = conn
+            .create_channel()
+            .await
+            .map_err(channel_error("channel.open"))?;
+        let exists = channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .is_ok();
+        if !exists {
+            continue;
         }
+        let got = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await
+            .map_err(channel_error("basic.get"))?;
+        let Some(message) = got else {
+            let _ = channel.close(200, "no hold".into()).await;
+            continue;
+        };
+        return match Envelope::from_json(&message.delivery.data) {
+            Ok(request) => Ok(Some(Taken {
+                request,
+                conn,
+                channel,
+                queue,
+                message,
+            })),
+            Err(e) => {
+                let _ = message.delivery.nack(BasicNackOptions::default()).await;
+                let _ = conn.close(200, "bad hold".into()).await;
+                Err(TakeError::Undecodable(run_id, e.to_string()))
+            }
+        };
     }
+    let _ = conn.close(200, "no hold".into()).await;
+    Ok(None)
 }

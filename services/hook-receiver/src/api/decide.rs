@@ -47,7 +47,8 @@ async fn decide(
 ) -> Result<Json<Value>, ApiError> {
     let run_id = parse_run(run)?;
     let answer: Answer = parse_body(body)?;
-    let taken = match hold::take(&app.cfg.broker, run_id).await {
+    let environments: Vec<&str> = app.cfg.environments.keys().map(String::as_str).collect();
+    let taken = match hold::take(&app.cfg.broker, run_id, &environments).await {
         Ok(Some(t)) => t,
         Ok(None) => {
             return Err(ApiError(
