@@ -227,7 +227,8 @@ pub struct PullConfig {
     pub concurrency: usize,
     /// Attempts per host within one run of the handler, before the host counts as failed.
     pub attempts_per_host: u32,
-    /// Deadline of one host's pull.
+    /// Deadline of one host's pull in one run of the handler, all attempts included
+    /// (below the puller's handler timeout, so the handler always answers).
     pub timeout_secs: u64,
     /// `all`: an environment is ready only when every host has the image (default).
     /// `any`: ready when at least one has it (the others are named in the event).

@@ -12,7 +12,7 @@ pub mod pull;
 
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::{DockerHostConfig, FerryConfig};
-use ferry_shared::event::{Envelope, Event, ImagePulled};
+use ferry_shared::event::{Envelope, Event, ImagePulled, ImagePushed};
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
 
@@ -66,46 +66,23 @@ impl Handler for Stage {
                 pushed.image
             ));
         };
-        let mut failures = Vec::new();
-        let mut ready = Vec::new();
-        for env_name in &project.environments {
-            let Some(env) = self.cfg.environments.get(env_name) else {
-                return Outcome::GiveUp(format!("environment `{env_name}` is not configured"));
-            };
-            let mut hosts: Vec<(String, DockerHostConfig)> = env
-                .hosts
+        // Every environment at once, each published the moment its hosts are ready:
+        // staging does not wait for production's slowest host.
+        let results = futures_util::future::join_all(
+            project
+                .environments
                 .iter()
-                .filter_map(|h| self.cfg.docker_hosts.get(h).map(|d| (h.clone(), d.clone())))
-                .collect();
-            if let Some(r) = env.rancher.as_ref().filter(|r| r.discover_hosts) {
-                match discover::rancher_hosts(r).await {
-                    Ok(found) => hosts.extend(found),
-                    Err(why) => return Outcome::RetryLater(format!("{env_name}: {why}")),
-                }
+                .map(|env| self.prepare(&ctx, &event, pushed, &image, env)),
+        )
+        .await;
+        let mut failures = Vec::new();
+        for r in results {
+            match r {
+                Ok(()) => {}
+                Err(Outcome::GiveUp(why)) => return Outcome::GiveUp(why),
+                Err(Outcome::RetryLater(why)) => failures.push(why),
+                Err(other) => return other,
             }
-            let results = pull::pull_onto(&self.cfg, &image, &hosts).await;
-            let failed: Vec<String> = results.iter().filter_map(|r| r.error.clone()).collect();
-            let ok = match self.cfg.pull.policy.as_str() {
-                "any" => failed.len() < results.len() || results.is_empty(),
-                _ => failed.is_empty(),
-            };
-            for r in &results {
-                tracing::info!(environment = %env_name, host = %r.timing.host, millis = r.timing.millis, "{}", r.timing.outcome);
-            }
-            if ok {
-                let pulled = ImagePulled {
-                    revision: pushed.revision.clone(),
-                    image: pushed.image.clone(),
-                    hosts: results.into_iter().map(|r| r.timing).collect(),
-                };
-                ready.push(event.follow(Event::ImagePulled(pulled), Some(env_name)));
-            } else {
-                failures.push(format!("{env_name}: {}", failed.join("; ")));
-            }
-        }
-        // Environments that are ready go on even if another one is not.
-        if let Outcome::RetryLater(why) = ctx.publish_all(&ready).await {
-            return Outcome::RetryLater(why);
         }
         if failures.is_empty() {
             Outcome::Done
@@ -114,6 +91,63 @@ impl Handler for Stage {
                 "image {image} is missing on: {}",
                 failures.join(" | ")
             ))
+        }
+    }
+}
+
+impl Stage {
+    /// Pull onto one environment's hosts and publish `image.pulled.<env>` when they are
+    /// ready (per `pull.policy`); otherwise why not.
+    async fn prepare(
+        &self,
+        ctx: &Context,
+        event: &Envelope,
+        pushed: &ImagePushed,
+        image: &str,
+        env_name: &str,
+    ) -> Result<(), Outcome> {
+        let Some(env) = self.cfg.environments.get(env_name) else {
+            return Err(Outcome::GiveUp(format!(
+                "environment `{env_name}` is not configured"
+            )));
+        };
+        let mut hosts: Vec<(String, DockerHostConfig)> = env
+            .hosts
+            .iter()
+            .filter_map(|h| self.cfg.docker_hosts.get(h).map(|d| (h.clone(), d.clone())))
+            .collect();
+        if let Some(r) = env.rancher.as_ref().filter(|r| r.discover_hosts) {
+            let found = discover::rancher_hosts(r)
+                .await
+                .map_err(|why| Outcome::RetryLater(format!("{env_name}: {why}")))?;
+            hosts.extend(found);
+        }
+        let results = pull::pull_onto(&self.cfg, image, &hosts).await;
+        let failed: Vec<String> = results.iter().filter_map(|r| r.error.clone()).collect();
+        let ok = match self.cfg.pull.policy.as_str() {
+            "any" => failed.len() < results.len() || results.is_empty(),
+            _ => failed.is_empty(),
+        };
+        for r in &results {
+            tracing::info!(environment = %env_name, host = %r.timing.host, millis = r.timing.millis, "{}", r.timing.outcome);
+        }
+        if !ok {
+            return Err(Outcome::RetryLater(format!(
+                "{env_name}: {}",
+                failed.join("; ")
+            )));
+        }
+        let pulled = ImagePulled {
+            revision: pushed.revision.clone(),
+            image: pushed.image.clone(),
+            hosts: results.into_iter().map(|r| r.timing).collect(),
+        };
+        match ctx
+            .publish_all(&[event.follow(Event::ImagePulled(pulled), Some(env_name))])
+            .await
+        {
+            Outcome::Done => Ok(()),
+            other => Err(other),
         }
     }
 }

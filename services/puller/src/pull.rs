@@ -71,14 +71,16 @@ async fn pull_one(
     credentials: Option<DockerCredentials>,
 ) -> HostResult {
     let started = Instant::now();
+    // One deadline for all attempts: the handler must answer (and publish what is
+    // ready) well before its own timeout aborts it.
+    let deadline = started + Duration::from_secs(p.timeout_secs);
     let mut last = String::new();
     for attempt in 1..=p.attempts_per_host {
-        match tokio::time::timeout(
-            Duration::from_secs(p.timeout_secs),
-            try_pull(host, image, credentials.clone()),
-        )
-        .await
-        {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(left, try_pull(host, image, credentials.clone())).await {
             Ok(Ok(present)) => {
                 let outcome = if present { "present" } else { "pulled" };
                 return HostResult {
@@ -87,7 +89,7 @@ async fn pull_one(
                 };
             }
             Ok(Err(e)) => last = e,
-            Err(_) => last = format!("no answer within {} s", p.timeout_secs),
+            Err(_) => last = format!("not pulled within {} s", p.timeout_secs),
         }
         if attempt < p.attempts_per_host {
             tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;

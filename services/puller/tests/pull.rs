@@ -165,6 +165,41 @@ async fn a_host_that_is_down_keeps_its_environment_from_being_ready_and_is_named
     stage.stop().await;
 }
 
+/// A host that accepts connections and never answers (a hung engine) holds only its own
+/// environment: staging, pulled at the same time, is published at once.
+#[tokio::test]
+async fn an_environment_is_published_when_ready_without_waiting_for_a_hung_one() {
+    let ns = unique_namespace();
+    let image = pushed_image(&ns);
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_addr = hung.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = hung.accept().await {
+            open.push(conn);
+        }
+    });
+    let cfg = config(
+        &ns,
+        &format!("[docker_hosts.hung]\nurl = \"tcp://{hung_addr}\"\n"),
+        "[environments.staging]\nhosts = [\"h2\"]\n[environments.production]\nhosts = [\"hung\"]\n",
+    );
+    let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
+    let started = std::time::Instant::now();
+    let stage = run_puller(&cfg, &image).await;
+    // Production's pull hangs for its whole 60 s deadline; staging must not wait for it.
+    tap.expect("image.pulled.staging", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        !tap.saw("image.pulled.production", |_| true),
+        "the hung host's environment was declared ready"
+    );
+    held.abort();
+    stage.stop().await;
+}
+
 /// Hosts from Rancher's hosts API: the active one is pulled onto (here: the first
 /// daemon, reached over TCP with TLS as `host_url` says), the disconnected one is not.
 #[tokio::test(flavor = "multi_thread")]
