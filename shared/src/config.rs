@@ -1101,6 +1101,15 @@ pub fn service_key(name: &str) -> String {
     name.replace('-', "_")
 }
 
+/// Why `path` is not a readable PEM certificate file (a `ca_file`), if it is not.
+pub fn pem_certificate_problem(path: &std::path::Path) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => None,
+        Ok(_) => Some(format!("{} holds no PEM certificate", path.display())),
+        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 /// What is wrong in an environment's `[rancher]` table, as (key, reason).
 fn rancher_problems(r: &RancherConfig) -> Vec<(&'static str, String)> {
     let mut p = Vec::new();
@@ -1134,15 +1143,8 @@ fn rancher_problems(r: &RancherConfig) -> Vec<(&'static str, String)> {
     if r.batch_size == 0 {
         p.push(("batch_size", "must be above 0".into()));
     }
-    if let Some(ca) = &r.ca_file {
-        match std::fs::read_to_string(ca) {
-            Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
-            Ok(_) => p.push((
-                "ca_file",
-                format!("{} holds no PEM certificate", ca.display()),
-            )),
-            Err(e) => p.push(("ca_file", format!("cannot read {}: {e}", ca.display()))),
-        }
+    if let Some(why) = r.ca_file.as_deref().and_then(pem_certificate_problem) {
+        p.push(("ca_file", why));
     }
     if let Some(dir) = &r.host_tls_dir {
         for file in ["ca.pem", "cert.pem", "key.pem"] {

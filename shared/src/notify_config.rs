@@ -399,13 +399,8 @@ impl ChannelConfig {
                 if tls == "none" {
                     p.push(("ca_file", "needs `tls` = starttls or tls".into()));
                 }
-                match std::fs::read_to_string(ca) {
-                    Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
-                    Ok(_) => p.push((
-                        "ca_file",
-                        format!("{} holds no PEM certificate", ca.display()),
-                    )),
-                    Err(e) => p.push(("ca_file", format!("cannot read {}: {e}", ca.display()))),
+                if let Some(why) = crate::config::pem_certificate_problem(ca) {
+                    p.push(("ca_file", why));
                 }
             }
             if tls == "none" && self.password.is_some() {

@@ -169,14 +169,17 @@ impl Gate {
 
 /// Start a run at "image ready in staging" (build, push and pull are other tests').
 pub async fn start_run(cfg: &FerryConfig, project: &str, rev: &str, image: &str) -> Uuid {
-    let mut e = Envelope::new_run(
-        project,
-        Event::ImagePulled(ImagePulled {
-            revision: rev.into(),
-            image: image.into(),
-            hosts: vec![],
-        }),
-    );
+    let pulled = Event::ImagePulled(ImagePulled {
+        revision: rev.into(),
+        image: image.into(),
+        hosts: vec![],
+    });
+    start_in_staging(cfg, project, pulled).await
+}
+
+/// A new run whose first event is `event`, in staging.
+async fn start_in_staging(cfg: &FerryConfig, project: &str, event: Event) -> Uuid {
+    let mut e = Envelope::new_run(project, event);
     e.environment = Some("staging".into());
     Publisher::new(&cfg.broker, "test", None)
         .publish(&e)
@@ -1011,21 +1014,13 @@ async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_
 
 /// A `deploy.succeeded.staging` for `image`, as the updater would announce it.
 async fn announce_deployed(cfg: &FerryConfig, project: &str, rev: &str, image: &str) -> Uuid {
-    let mut e = Envelope::new_run(
-        project,
-        Event::DeploySucceeded(DeploySucceeded {
-            revision: rev.into(),
-            image: image.into(),
-            previous_image: None,
-            hosts: vec![],
-        }),
-    );
-    e.environment = Some("staging".into());
-    Publisher::new(&cfg.broker, "test", None)
-        .publish(&e)
-        .await
-        .unwrap();
-    e.run_id
+    let deployed = Event::DeploySucceeded(DeploySucceeded {
+        revision: rev.into(),
+        image: image.into(),
+        previous_image: None,
+        hosts: vec![],
+    });
+    start_in_staging(cfg, project, deployed).await
 }
 
 /// The tester judges the container of the run it was told about, never whatever runs

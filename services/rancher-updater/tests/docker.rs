@@ -424,6 +424,34 @@ fn running_revisions(project: &str) -> Vec<String> {
     v
 }
 
+/// What a killed updater leaves: revision `rev`'s container of run `run`, labelled as
+/// the updater labels them, running `command` next to the serving one, not retired.
+fn run_leftover(
+    project: &str,
+    image: &str,
+    rev: &str,
+    run: uuid::Uuid,
+    port: u16,
+    command: &[&str],
+) {
+    let name = format!("ferry-{project}-staging-leftover");
+    let labels = [
+        format!("io.ferry.project={project}"),
+        "io.ferry.environment=staging".to_owned(),
+        format!("io.ferry.revision={rev}"),
+        format!("io.ferry.image={image}"),
+        format!("io.ferry.run-id={run}"),
+        format!("io.ferry.port={port}"),
+    ];
+    let mut args = vec!["run", "-d", "--network", "host", "--name", &name];
+    for l in &labels {
+        args.extend(["--label", l.as_str()]);
+    }
+    args.push(image);
+    args.extend(command);
+    docker(&docker_hosts()[0], None, &args).unwrap();
+}
+
 #[tokio::test]
 async fn a_switch_interrupted_before_the_old_container_was_retired_is_finished_next_time() {
     let ns = unique_namespace();
@@ -449,38 +477,15 @@ async fn a_switch_interrupted_before_the_old_container_was_retired_is_finished_n
     // What a killed updater leaves: v2 started and healthy next to v1, v1 not retired.
     let v2_request = request(&project, &v2, "v2");
     let port = ports[1];
-    docker(
-        &docker_hosts()[0],
-        None,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "host",
-            "--name",
-            &format!("ferry-{project}-staging-leftover"),
-            "--label",
-            &format!("io.ferry.project={project}"),
-            "--label",
-            "io.ferry.environment=staging",
-            "--label",
-            "io.ferry.revision=v2",
-            "--label",
-            &format!("io.ferry.image={v2}"),
-            "--label",
-            &format!("io.ferry.run-id={}", v2_request.run_id),
-            "--label",
-            &format!("io.ferry.port={port}"),
-            &v2,
-            "/bin/httpd",
-            "-f",
-            "-p",
-            &format!("127.0.0.1:{port}"),
-            "-h",
-            "/www",
-        ],
-    )
-    .unwrap();
+    let command = [
+        "/bin/httpd",
+        "-f",
+        "-p",
+        &format!("127.0.0.1:{port}"),
+        "-h",
+        "/www",
+    ];
+    run_leftover(&project, &v2, "v2", v2_request.run_id, port, &command);
     assert_eq!(running_revisions(&project), ["v1", "v2"]);
 
     // The redelivered request finishes the switch instead of leaving two running.
@@ -530,34 +535,14 @@ async fn an_unchecked_container_left_by_an_interrupted_switch_is_checked_before_
     // What a killed updater leaves: v2 started next to v1 but not (yet) serving.
     let v2_request = request(&project, &v2, "v2");
     let leftover = format!("ferry-{project}-staging-leftover");
-    docker(
-        &docker_hosts()[0],
-        None,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "host",
-            "--name",
-            &leftover,
-            "--label",
-            &format!("io.ferry.project={project}"),
-            "--label",
-            "io.ferry.environment=staging",
-            "--label",
-            "io.ferry.revision=v2",
-            "--label",
-            &format!("io.ferry.image={v2}"),
-            "--label",
-            &format!("io.ferry.run-id={}", v2_request.run_id),
-            "--label",
-            &format!("io.ferry.port={}", ports[1]),
-            &v2,
-            "/bin/sleep",
-            "3600",
-        ],
-    )
-    .unwrap();
+    run_leftover(
+        &project,
+        &v2,
+        "v2",
+        v2_request.run_id,
+        ports[1],
+        &["/bin/sleep", "3600"],
+    );
     assert_eq!(running_revisions(&project), ["v1", "v2"]);
 
     publisher.publish(&v2_request).await.unwrap();
