@@ -844,16 +844,8 @@ impl FerryConfig {
                         "TLS needs a tcp:// url (e.g. tcp://10.0.0.12:2376)".into(),
                     );
                 }
-                for file in ["ca.pem", "cert.pem", "key.pem"] {
-                    if !dir.join(file).is_file() {
-                        bad(
-                            format!("docker_hosts.{name}.tls_dir"),
-                            format!(
-                                "{} has no {file} (needs ca.pem, cert.pem, key.pem)",
-                                dir.display()
-                            ),
-                        );
-                    }
+                for why in tls_dir_problems(dir) {
+                    bad(format!("docker_hosts.{name}.tls_dir"), why);
                 }
             }
         }
@@ -1101,6 +1093,20 @@ pub fn service_key(name: &str) -> String {
     name.replace('-', "_")
 }
 
+/// The files a Docker TLS client folder lacks (`ca.pem`, `cert.pem`, `key.pem`).
+fn tls_dir_problems(dir: &std::path::Path) -> Vec<String> {
+    ["ca.pem", "cert.pem", "key.pem"]
+        .into_iter()
+        .filter(|file| !dir.join(file).is_file())
+        .map(|file| {
+            format!(
+                "{} has no {file} (needs ca.pem, cert.pem, key.pem)",
+                dir.display()
+            )
+        })
+        .collect()
+}
+
 /// Why `path` is not a readable PEM certificate file (a `ca_file`), if it is not.
 pub fn pem_certificate_problem(path: &std::path::Path) -> Option<String> {
     match std::fs::read_to_string(path) {
@@ -1147,17 +1153,11 @@ fn rancher_problems(r: &RancherConfig) -> Vec<(&'static str, String)> {
         p.push(("ca_file", why));
     }
     if let Some(dir) = &r.host_tls_dir {
-        for file in ["ca.pem", "cert.pem", "key.pem"] {
-            if !dir.join(file).is_file() {
-                p.push((
-                    "host_tls_dir",
-                    format!(
-                        "{} has no {file} (needs ca.pem, cert.pem, key.pem)",
-                        dir.display()
-                    ),
-                ));
-            }
-        }
+        p.extend(
+            tls_dir_problems(dir)
+                .into_iter()
+                .map(|why| ("host_tls_dir", why)),
+        );
     }
     p
 }

@@ -142,13 +142,8 @@ impl Stage {
             image: pushed.image.clone(),
             hosts: results.into_iter().map(|r| r.timing).collect(),
         };
-        match ctx
-            .publish_all(&[event.follow(Event::ImagePulled(pulled), Some(env_name))])
+        ctx.publish(&event.follow(Event::ImagePulled(pulled), Some(env_name)))
             .await
-        {
-            Outcome::Done => Ok(()),
-            other => Err(other),
-        }
     }
 }
 

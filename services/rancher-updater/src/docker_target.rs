@@ -287,14 +287,8 @@ async fn switch_host(
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    // On the host's network the app listens on the slot itself; on another network it
-    // listens on `container_port` and Docker publishes that on the slot.
     let host_network = t.container.network == "host";
-    let inside = if host_network {
-        port
-    } else {
-        t.container.container_port.unwrap_or(port)
-    };
+    let inside = inside_port(t.container, port);
     env.push(format!("PORT={inside}"));
     let mut labels = HashMap::from([
         (LABEL_PROJECT.to_owned(), t.project.to_owned()),
@@ -365,6 +359,16 @@ async fn switch_host(
     Ok(name)
 }
 
+/// The port the app listens on inside its container for slot `port`: on the host's
+/// network the slot itself; on another network `container_port`, which Docker publishes
+/// on the slot.
+fn inside_port(c: &ContainerConfig, port: u16) -> u16 {
+    match c.network.as_str() {
+        "host" => port,
+        _ => c.container_port.unwrap_or(port),
+    }
+}
+
 /// Whether container `id`, serving on slot `port`, is healthy and itself up (something
 /// else on the port could have answered for it), never restarted. The reason completes
 /// "the new container ...".
@@ -375,10 +379,7 @@ async fn verify(
     id: &str,
     port: u16,
 ) -> Result<(), String> {
-    let inside = match t.container.network.as_str() {
-        "host" => port,
-        _ => t.container.container_port.unwrap_or(port),
-    };
+    let inside = inside_port(t.container, port);
     let address = host.config.address();
     if let Err(why) = healthy(docker, id, &address, (port, inside), t.container).await {
         return Err(format!("is unhealthy: {why}"));

@@ -27,13 +27,9 @@ pub struct Deploying<'a> {
     pub rollback: bool,
 }
 
-fn api(r: &RancherConfig) -> Api {
-    Api::new(r)
-}
-
 /// What the service runs now, read from its launchConfig (and Ferry's labels on it).
 pub async fn current(r: &RancherConfig) -> Result<Option<Running>, String> {
-    let service = api(r).service().await.map_err(|e| e.to_string())?;
+    let service = Api::new(r).service().await.map_err(|e| e.to_string())?;
     Ok(running_of(&service))
 }
 
@@ -56,7 +52,7 @@ pub fn running_of(service: &Value) -> Option<Running> {
 
 pub async fn deploy(r: &RancherConfig, d: &Deploying<'_>) -> Result<Outcome, Retry> {
     let image = d.image;
-    let api = api(r);
+    let api = Api::new(r);
     let timeout = Duration::from_secs(r.timeout_secs);
     let mut service = match api.service().await {
         Ok(s) => s,
