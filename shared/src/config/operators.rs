@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 /// What an operator may do. Any of `deploy`, `approve` or `rollback` includes `view`
 /// (one sees what one may act on).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// `ferry runs`, `ferry watch`, `--wait`: read the run history.
@@ -42,6 +42,20 @@ impl Action {
             Action::Approve => "approve",
             Action::Rollback => "rollback",
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(d)?;
+        [Action::View, Action::Deploy, Action::Approve, Action::Rollback]
+            .into_iter()
+            .find(|a| a.as_str() == word)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{word}` is not an action; use view, deploy, approve or rollback"
+                ))
+            })
     }
 }
 
