@@ -1012,7 +1012,16 @@ impl FerryConfig {
                 }
             }
         }
-        operators::problems(&self.operators, &self.projects.keys().map(String::as_str).collect::<Vec<_>>(), &self.environments.keys().map(String::as_str).collect::<Vec<_>>(), &mut p);
+        operators::problems(
+            &self.operators,
+            &self.projects.keys().map(String::as_str).collect::<Vec<_>>(),
+            &self
+                .environments
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &mut p,
+        );
         p.extend(
             self.notify.problems(
                 crate::event::ALL_KINDS,

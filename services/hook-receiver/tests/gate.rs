@@ -701,7 +701,11 @@ async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_th
         .await
         .unwrap();
     assert_eq!(back.event.revision(), Some("2"));
-    assert_eq!(back.event.image(), staged.event.image(), "production got another digest than staging tested");
+    assert_eq!(
+        back.event.image(),
+        staged.event.image(),
+        "production got another digest than staging tested"
+    );
     assert_eq!(g.serving(g.production).await.as_deref(), Some("r2"));
     assert_eq!(g.serving(g.staging).await.as_deref(), Some("r2"));
 
@@ -733,7 +737,10 @@ async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_th
         .expect_run("deploy.rolled_back.production", skipped, WAIT)
         .await
         .unwrap();
-    let recorded = back.gate_override.as_ref().expect("the override on the event");
+    let recorded = back
+        .gate_override
+        .as_ref()
+        .expect("the override on the event");
     assert_eq!(
         (recorded.by.as_str(), recorded.reason.as_str()),
         ("alice", "staging is down")

@@ -101,7 +101,10 @@ async fn api(addr: SocketAddr, method: &str, path: &str, token: &str, body: Valu
         addr,
         method,
         path,
-        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         body.as_bytes(),
     )
     .await
@@ -159,7 +162,8 @@ async fn an_operator_scoped_to_one_project_cannot_deploy_roll_back_or_approve_an
     .await;
     assert_eq!(status, 403, "{reply}");
     assert!(
-        error(&reply).contains("project `books`") && error(&reply).contains("operators.bob.projects"),
+        error(&reply).contains("project `books`")
+            && error(&reply).contains("operators.bob.projects"),
         "{reply}"
     );
     let (status, reply) = api(
@@ -183,7 +187,10 @@ async fn an_operator_scoped_to_one_project_cannot_deploy_roll_back_or_approve_an
     assert!(
         published.is_empty(),
         "a refused request published: {:?}",
-        published.iter().map(Envelope::routing_key).collect::<Vec<_>>()
+        published
+            .iter()
+            .map(Envelope::routing_key)
+            .collect::<Vec<_>>()
     );
     assert!(still_held(&cfg, run, "staging").await, "the hold was taken");
 
@@ -200,7 +207,14 @@ async fn an_operator_scoped_to_one_project_cannot_deploy_roll_back_or_approve_an
     let started = tap.expect("source.changed", WAIT).await.unwrap();
     assert_eq!(started.started_by, Some(Starter::Operator("bob".into())));
     // And someone allowed answers the hold bob could not.
-    let (status, reply) = api(rx.addr, "POST", &format!("/api/runs/{run}/approve"), ALICE, Value::Null).await;
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        &format!("/api/runs/{run}/approve"),
+        ALICE,
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 200, "{reply}");
     tap.expect_run("approval.granted.staging", run, WAIT)
         .await
@@ -212,9 +226,23 @@ async fn an_operator_scoped_to_one_project_cannot_deploy_roll_back_or_approve_an
 async fn an_operator_with_only_a_token_can_list_runs_but_not_approve_or_deploy() {
     let Setup { cfg, rx, mut tap } = setup().await;
     let run = held(&cfg, "shop", "staging", None).await;
-    let (status, reply) = api(rx.addr, "GET", "/api/projects/shop/runs", VIEWER, Value::Null).await;
+    let (status, reply) = api(
+        rx.addr,
+        "GET",
+        "/api/projects/shop/runs",
+        VIEWER,
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 200, "{reply}");
-    let (status, reply) = api(rx.addr, "POST", &format!("/api/runs/{run}/approve"), VIEWER, Value::Null).await;
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        &format!("/api/runs/{run}/approve"),
+        VIEWER,
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 403, "{reply}");
     assert!(
         error(&reply).contains("may not approve") && error(&reply).contains("operators.viewer.can"),
@@ -260,7 +288,10 @@ async fn whoever_started_a_run_cannot_approve_it_where_another_approver_is_requi
         "{reply}"
     );
     assert!(tap.drain(QUIET).await.is_empty());
-    assert!(still_held(&cfg, run, "production").await, "the hold was lost");
+    assert!(
+        still_held(&cfg, run, "production").await,
+        "the hold was lost"
+    );
     let (status, reply) = api(rx.addr, "POST", &approve, BOB, Value::Null).await;
     assert_eq!(status, 200, "{reply}");
     let granted = tap
@@ -288,14 +319,31 @@ async fn whoever_started_a_run_cannot_approve_it_where_another_approver_is_requi
     assert_eq!(status, 202, "{reply}");
     let pushed = tap.expect("source.changed", WAIT).await.unwrap();
     let run = held(&cfg, "shop", "production", Some(&pushed)).await;
-    let (status, reply) = api(rx.addr, "POST", &format!("/api/runs/{run}/approve"), ALICE, Value::Null).await;
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        &format!("/api/runs/{run}/approve"),
+        ALICE,
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 403, "{reply}");
-    assert!(error(&reply).contains("commit author Alice@Example.com"), "{reply}");
+    assert!(
+        error(&reply).contains("commit author Alice@Example.com"),
+        "{reply}"
+    );
     assert!(still_held(&cfg, run, "production").await);
 
     // Staging asks for no second person: alice approves her own run there.
     let run = held(&cfg, "shop", "staging", Some(&started)).await;
-    let (status, reply) = api(rx.addr, "POST", &format!("/api/runs/{run}/approve"), ALICE, Value::Null).await;
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        &format!("/api/runs/{run}/approve"),
+        ALICE,
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 200, "{reply}");
     rx.stop().await;
 }
@@ -323,9 +371,7 @@ async fn a_rebuilt_rollback_passes_staging_unless_an_approver_skips_the_gate_on_
 
     // Skipping the gate: not for someone who may not approve there, not without a
     // reason, not where another approver is required (it would be one's own approval).
-    let skip = |env: &str, reason: Option<&str>| {
-        json!({ "environment": env, "to": "4", "skip_gate": true, "reason": reason })
-    };
+    let skip = |env: &str, reason: Option<&str>| json!({ "environment": env, "to": "4", "skip_gate": true, "reason": reason });
     for (token, project, body, code, says) in [
         (
             ROLLER,
@@ -352,7 +398,10 @@ async fn a_rebuilt_rollback_passes_staging_unless_an_approver_skips_the_gate_on_
     assert!(
         published.is_empty(),
         "a refused override published: {:?}",
-        published.iter().map(Envelope::routing_key).collect::<Vec<_>>()
+        published
+            .iter()
+            .map(Envelope::routing_key)
+            .collect::<Vec<_>>()
     );
 
     // By an approver of `live`, with a reason: straight there, recorded on the run.
@@ -383,7 +432,11 @@ async fn a_rebuilt_rollback_passes_staging_unless_an_approver_skips_the_gate_on_
 fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe.parent().and_then(|d| d.parent()).unwrap().join(name);
-    assert!(path.exists(), "{} is not built (cargo build --bins)", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built (cargo build --bins)",
+        path.display()
+    );
     path
 }
 
@@ -436,5 +489,8 @@ fn two_operators_with_one_token_stop_the_receiver_at_start_up() {
         stderr.contains("operators.ben.token") && stderr.contains("operators.ann.token"),
         "{stderr}"
     );
-    assert!(!stderr.contains("shared-token-0123456789"), "the token was printed");
+    assert!(
+        !stderr.contains("shared-token-0123456789"),
+        "the token was printed"
+    );
 }

@@ -98,18 +98,16 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
             _ if overridden => Step::Nothing,
             // The first environment needs approval too when it says so (a project that
             // deploys straight to a manual production).
-            _ if project.environments.first() == Some(&env) => {
-                match cfg.environments.get(&env) {
-                    Some(c) if c.needs_approval() => Step::Hold {
-                        environment: env.clone(),
-                        image: p.image.clone(),
-                        revision: p.revision.clone(),
-                        passed_in: None,
-                        timeout_secs: c.approval_timeout_secs,
-                    },
-                    _ => forward(env, &p.image, &p.revision),
-                }
-            }
+            _ if project.environments.first() == Some(&env) => match cfg.environments.get(&env) {
+                Some(c) if c.needs_approval() => Step::Hold {
+                    environment: env.clone(),
+                    image: p.image.clone(),
+                    revision: p.revision.clone(),
+                    passed_in: None,
+                    timeout_secs: c.approval_timeout_secs,
+                },
+                _ => forward(env, &p.image, &p.revision),
+            },
             _ => Step::Nothing,
         },
         Event::TestPassed(t) => {
@@ -231,7 +229,10 @@ mod tests {
         let cfg = cfg("");
         let staged = deploy(step(&cfg, &rebuilt(pulled(), "staging", None), "t").unwrap());
         assert_eq!(staged.environment, "staging");
-        assert!(matches!(staged.kind, Kind::Restore), "announced for testing");
+        assert!(
+            matches!(staged.kind, Kind::Restore),
+            "announced for testing"
+        );
         assert!(matches!(
             step(&cfg, &rebuilt(pulled(), "production", None), "t").unwrap(),
             Step::Nothing
@@ -270,10 +271,14 @@ mod tests {
             step(&cfg, &rebuilt(pulled(), "staging", Some("alice")), "t").unwrap(),
             Step::Nothing
         ));
-        let prod = deploy(step(&cfg, &rebuilt(pulled(), "production", Some("alice")), "t").unwrap());
+        let prod =
+            deploy(step(&cfg, &rebuilt(pulled(), "production", Some("alice")), "t").unwrap());
         let Kind::Rollback { reason, .. } = prod.kind else {
             panic!()
         };
-        assert!(reason.contains("skipped by alice: prod is down"), "{reason}");
+        assert!(
+            reason.contains("skipped by alice: prod is down"),
+            "{reason}"
+        );
     }
 }

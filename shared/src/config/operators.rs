@@ -48,14 +48,19 @@ impl Action {
 impl<'de> Deserialize<'de> for Action {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let word = String::deserialize(d)?;
-        [Action::View, Action::Deploy, Action::Approve, Action::Rollback]
-            .into_iter()
-            .find(|a| a.as_str() == word)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "`{word}` is not an action; use view, deploy, approve or rollback"
-                ))
-            })
+        [
+            Action::View,
+            Action::Deploy,
+            Action::Approve,
+            Action::Rollback,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == word)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{word}` is not an action; use view, deploy, approve or rollback"
+            ))
+        })
     }
 }
 
@@ -342,7 +347,12 @@ pub fn problems(
         }
         for (key, scope, known, what) in [
             ("projects", &op.projects, projects, "[projects]"),
-            ("environments", &op.environments, environments, "[environments]"),
+            (
+                "environments",
+                &op.environments,
+                environments,
+                "[environments]",
+            ),
         ] {
             match scope {
                 Scope::All => {}
@@ -434,8 +444,8 @@ mod tests {
         problems(&ops, &["shop"], &["staging"], &mut out);
         let text: Vec<String> = out.iter().map(ToString::to_string).collect();
         assert!(
-            text.iter().any(|t| t.starts_with("operators.b.token:")
-                && t.contains("operators.a.token")),
+            text.iter()
+                .any(|t| t.starts_with("operators.b.token:") && t.contains("operators.a.token")),
             "{text:?}"
         );
         assert!(

@@ -109,13 +109,12 @@ async fn decide(
             .environments
             .get(&held_env)
             .is_some_and(|e| e.require_other_approver);
-    let refused = op
-        .0
-        .allow(Action::Approve, &taken.request.project, Some(&held_env))
-        .and_then(|()| match own_run_rule {
-            true => op.0.own_run(&held_env, taken.request.started_by.as_ref()),
-            false => Ok(()),
-        });
+    let refused =
+        op.0.allow(Action::Approve, &taken.request.project, Some(&held_env))
+            .and_then(|()| match own_run_rule {
+                true => op.0.own_run(&held_env, taken.request.started_by.as_ref()),
+                false => Ok(()),
+            });
     if let Err(denied) = refused {
         taken.release().await;
         tracing::info!(%run_id, operator = op.name(), "decision refused: {denied}");

@@ -79,7 +79,11 @@ fn gate_override(
     env: &str,
     body: &RollbackBody,
 ) -> Result<Option<GateOverride>, ApiError> {
-    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
     if !body.skip_gate {
         return match reason {
             Some(_) => Err(ApiError::bad_request(

@@ -2,10 +2,10 @@
 //! their events, from the run history.
 
 use super::{ApiError, Operator, parse_run};
-use ferry_shared::config::operators::Action;
 use crate::App;
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use ferry_shared::config::operators::Action;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
