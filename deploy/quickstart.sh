@@ -151,6 +151,7 @@ svn_token = "$(<"$STATE/svn-token")"
 
 [operators.you]
 token = "$(<"$STATE/operator-token")"
+can = ["view", "deploy", "approve", "rollback"]
 
 [build]
 docker_host = "$staging"

@@ -62,7 +62,8 @@ enum Command {
         comment: Option<String>,
     },
     /// Put an environment back on the previous (or a named) revision's image, by
-    /// digest and without a build; rebuilds it only if the registry lost it.
+    /// digest and without a build; rebuilds it only if the registry lost it, and then
+    /// the rebuilt revision passes the environments before this one and their tests.
     Rollback {
         project: String,
         #[arg(long = "env")]
@@ -70,6 +71,13 @@ enum Command {
         /// A revision to go back to [default: what ran before the current one]
         #[arg(long)]
         to: Option<String>,
+        /// If the revision must be rebuilt, deploy it straight to --env without passing
+        /// the environments before it (needs `approve` there; recorded with --reason)
+        #[arg(long, requires = "reason")]
+        skip_gate: bool,
+        /// Why the test gate is skipped (recorded in the run's events)
+        #[arg(long, requires = "skip_gate")]
+        reason: Option<String>,
         /// Follow the run until it ends; exit 1 unless the rollback succeeded
         #[arg(long)]
         wait: bool,
@@ -182,10 +190,18 @@ fn main() -> ExitCode {
             project,
             environment,
             to,
+            skip_gate,
+            reason,
             wait,
             timeout_secs,
         } => client().and_then(|c| {
-            ops::rollback(&c, &start(&project, wait, timeout_secs), &environment, to)
+            let target = ops::RollbackTarget {
+                environment: &environment,
+                to,
+                skip_gate,
+                reason,
+            };
+            ops::rollback(&c, &start(&project, wait, timeout_secs), target)
         }),
         Command::Deploy {
             project,

@@ -150,11 +150,25 @@ pub struct Start<'a> {
     pub timeout: Duration,
 }
 
-pub fn rollback(c: &Client, s: &Start<'_>, env: &str, to: Option<String>) -> Result<(), ExitCode> {
+/// Where a rollback goes, and whether a rebuild may skip the test gate (and why).
+pub struct RollbackTarget<'a> {
+    pub environment: &'a str,
+    pub to: Option<String>,
+    pub skip_gate: bool,
+    pub reason: Option<String>,
+}
+
+pub fn rollback(c: &Client, s: &Start<'_>, t: RollbackTarget<'_>) -> Result<(), ExitCode> {
+    let env = t.environment;
+    let mut body = json!({ "environment": env, "to": t.to });
+    if t.skip_gate {
+        body["skip_gate"] = true.into();
+        body["reason"] = t.reason.into();
+    }
     let answer = c.call(
         reqwest::Method::POST,
         &format!("/api/projects/{}/rollback", s.project),
-        Some(json!({ "environment": env, "to": to })),
+        Some(body),
     )?;
     let run = answer["run_id"].as_str().unwrap_or_default().to_owned();
     if answer["rebuild"].as_bool() == Some(true) {

@@ -12,6 +12,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod operators;
+pub use operators::OperatorConfig;
+
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
 /// EX_USAGE from sysexits.h: what a service exits with on bad configuration.
 pub const EXIT_BAD_CONFIG: i32 = 64;
@@ -51,12 +54,6 @@ pub struct FerryConfig {
     /// Notifications: channels, routes, the author map (see `notify_config`).
     #[serde(default)]
     pub notify: crate::notify_config::NotifyConfig,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OperatorConfig {
-    pub token: Secret<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -326,6 +323,10 @@ pub struct EnvironmentConfig {
     /// For `target = "rancher"`: the Rancher 1.6 service to upgrade.
     #[serde(default)]
     pub rancher: Option<RancherConfig>,
+    /// Whoever started a run (the operator of `ferry deploy`/`rollback`, or the commit's
+    /// author, see `operators.<name>.authors`) cannot approve it into this environment.
+    #[serde(default)]
+    pub require_other_approver: bool,
 }
 
 /// A service in Rancher 1.6 (Cattle), reached through the `v2-beta` API.
@@ -1011,14 +1012,16 @@ impl FerryConfig {
                 }
             }
         }
-        for (name, op) in &self.operators {
-            if op.token.expose().len() < 16 {
-                bad(
-                    format!("operators.{name}.token"),
-                    "must be at least 16 characters (e.g. `openssl rand -hex 24`)".into(),
-                );
-            }
-        }
+        operators::problems(
+            &self.operators,
+            &self.projects.keys().map(String::as_str).collect::<Vec<_>>(),
+            &self
+                .environments
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &mut p,
+        );
         p.extend(
             self.notify.problems(
                 crate::event::ALL_KINDS,
@@ -1066,19 +1069,6 @@ impl FerryConfig {
         v.sort();
         v.dedup();
         v
-    }
-
-    /// The operator whose token this is, compared in constant time.
-    pub fn operator_for_token(&self, token: &str) -> Option<&str> {
-        use subtle::ConstantTimeEq;
-        let mut found = None;
-        for (name, op) in &self.operators {
-            let same: bool = op.token.expose().as_bytes().ct_eq(token.as_bytes()).into();
-            if same && found.is_none() {
-                found = Some(name.as_str());
-            }
-        }
-        found
     }
 }
 

@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod origin;
+pub use origin::{GateOverride, Starter};
+
 /// Version of the envelope layout. A consumer refuses (parks) an event with a newer
 /// major version instead of guessing at fields it does not know.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -38,13 +41,26 @@ pub struct Envelope {
     /// Carried by every event of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_to: Option<String>,
+    /// Who started the run (an operator, or the commit's author). Carried by every
+    /// event of the run: the approval gate reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<Starter>,
+    /// Set on a rebuilt rollback that an operator sent straight to `rollback_to`,
+    /// skipping the environments before it and their tests. Carried by every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_override: Option<GateOverride>,
     #[serde(flatten)]
     pub event: Event,
 }
 
 impl Envelope {
-    /// The first event of a new pipeline run.
+    /// The first event of a new pipeline run. A source change's author is taken as
+    /// who started it (an operator's API call says otherwise).
     pub fn new_run(project: impl Into<String>, event: Event) -> Self {
+        let started_by = match &event {
+            Event::SourceChanged(s) => s.author.clone().map(Starter::Author),
+            _ => None,
+        };
         Self {
             event_id: Uuid::now_v7(),
             run_id: Uuid::now_v7(),
@@ -54,6 +70,8 @@ impl Envelope {
             project: project.into(),
             environment: None,
             rollback_to: None,
+            started_by,
+            gate_override: None,
             event,
         }
     }
@@ -80,6 +98,8 @@ impl Envelope {
             environment,
         );
         next.rollback_to.clone_from(&self.rollback_to);
+        next.started_by.clone_from(&self.started_by);
+        next.gate_override.clone_from(&self.gate_override);
         next
     }
 
@@ -101,6 +121,8 @@ impl Envelope {
             project: project.to_owned(),
             environment: environment.map(str::to_owned),
             rollback_to: None,
+            started_by: None,
+            gate_override: None,
             event,
         };
         let mut name = cause.as_bytes().to_vec();
@@ -136,6 +158,10 @@ impl Envelope {
             environment: &'a Option<String>,
             #[serde(skip_serializing_if = "Option::is_none")]
             rollback_to: &'a Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            started_by: &'a Option<Starter>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            gate_override: &'a Option<GateOverride>,
             kind: &'static str,
             payload: PayloadRef<'a>,
         }
@@ -148,6 +174,8 @@ impl Envelope {
             project: &self.project,
             environment: &self.environment,
             rollback_to: &self.rollback_to,
+            started_by: &self.started_by,
+            gate_override: &self.gate_override,
             kind: self.kind(),
             payload: PayloadRef(&self.event),
         };
@@ -171,6 +199,10 @@ impl Envelope {
             environment: Option<String>,
             #[serde(default)]
             rollback_to: Option<String>,
+            #[serde(default)]
+            started_by: Option<Starter>,
+            #[serde(default)]
+            gate_override: Option<GateOverride>,
             #[serde(borrow)]
             kind: std::borrow::Cow<'a, str>,
             #[serde(borrow)]
@@ -189,6 +221,8 @@ impl Envelope {
             project: w.project,
             environment: w.environment,
             rollback_to: w.rollback_to,
+            started_by: w.started_by,
+            gate_override: w.gate_override,
             event: Event::from_parts(&w.kind, w.payload.get())?,
         })
     }

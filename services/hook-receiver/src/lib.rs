@@ -43,6 +43,8 @@ pub struct App {
     pub publisher: Publisher,
     pub dedup: dedup::Dedup,
     pub runs: runs::RunIndex,
+    /// Operator tokens by digest, with each operator's scope.
+    pub operators: ferry_shared::config::operators::OperatorKeys,
     counters: Counters,
 }
 
@@ -104,6 +106,7 @@ impl HookReceiver {
             app: Arc::new(App {
                 dedup: dedup::Dedup::new(Duration::from_secs(cfg.hooks.dedup_window_secs)),
                 runs: runs::RunIndex::default(),
+                operators: ferry_shared::config::operators::OperatorKeys::new(&cfg.operators),
                 counters: Counters {
                     accepted: metrics.counter(
                         "ferry_hooks_accepted_total",

@@ -70,6 +70,7 @@ impl Gate {
             password = "{pass}"
             [operators.alice]
             token = "{TOKEN}"
+            can = ["view", "deploy", "approve", "rollback"]
             [docker_hosts.h1]
             url = "{h1}"
             [docker_hosts.h2]
@@ -654,19 +655,20 @@ async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_th
         "a rollback built an image"
     );
 
-    // Revision 2's image deleted from the registry: rebuilt from SVN, then deployed to
-    // production only.
+    // Revision 2's image deleted from the registry: rebuilt from SVN, then through
+    // staging and its tests like any run, then production.
     let reg = cfg.registry.as_ref().unwrap();
-    let digest = pushed["2"].split_once('@').unwrap().1;
-    let deleted = reqwest::Client::new()
-        .delete(format!(
-            "http://{}/v2/gate/{}/manifests/{digest}",
-            reg.address, g.ns
-        ))
-        .basic_auth(&reg.username, Some(reg.password.expose()))
-        .send()
-        .await
-        .unwrap();
+    let delete = |rev: &str| {
+        let digest = pushed[rev].split_once('@').unwrap().1.to_owned();
+        reqwest::Client::new()
+            .delete(format!(
+                "http://{}/v2/gate/{}/manifests/{digest}",
+                reg.address, g.ns
+            ))
+            .basic_auth(&reg.username, Some(reg.password.expose()))
+            .send()
+    };
+    let deleted = delete("2").await.unwrap();
     assert_eq!(deleted.status().as_u16(), 202, "registry delete");
     let out = ok(&ferry(
         &stack,
@@ -686,16 +688,72 @@ async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_th
     assert!(out.contains("gone from the registry: rebuilding"), "{out}");
     let rebuilt = run_id_in(&out);
     tap.expect_run("image.built", rebuilt, WAIT).await.unwrap();
+    let staged = tap
+        .expect_run("deploy.succeeded.staging", rebuilt, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(staged.event.revision(), Some("2"));
+    tap.expect_run("test.passed.staging", rebuilt, WAIT)
+        .await
+        .unwrap();
     let back = tap
         .expect_run("deploy.rolled_back.production", rebuilt, WAIT)
         .await
         .unwrap();
     assert_eq!(back.event.revision(), Some("2"));
+    assert_eq!(
+        back.event.image(),
+        staged.event.image(),
+        "production got another digest than staging tested"
+    );
     assert_eq!(g.serving(g.production).await.as_deref(), Some("r2"));
+    assert_eq!(g.serving(g.staging).await.as_deref(), Some("r2"));
+
+    // Revision 3's image gone too, and an approver skips the gate, saying why: rebuilt
+    // and deployed to production only, the override on every event of the run.
+    let deleted = delete("3").await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 202, "registry delete");
+    let out = ok(&ferry(
+        &stack,
+        &[
+            "rollback",
+            p,
+            "--env",
+            "production",
+            "--to",
+            "3",
+            "--skip-gate",
+            "--reason",
+            "staging is down",
+            "--wait",
+            "--timeout-secs",
+            "120",
+        ],
+    )
+    .await);
+    assert!(out.contains("skipped by alice: staging is down"), "{out}");
+    let skipped = run_id_in(&out);
+    let back = tap
+        .expect_run("deploy.rolled_back.production", skipped, WAIT)
+        .await
+        .unwrap();
+    let recorded = back
+        .gate_override
+        .as_ref()
+        .expect("the override on the event");
+    assert_eq!(
+        (recorded.by.as_str(), recorded.reason.as_str()),
+        ("alice", "staging is down")
+    );
+    let Event::DeployRolledBack(b) = &back.event else {
+        panic!()
+    };
+    assert!(b.reason.contains("skipped by alice"), "{}", b.reason);
+    assert_eq!(g.serving(g.production).await.as_deref(), Some("r3"));
     assert_eq!(
         g.serving(g.staging).await.as_deref(),
-        Some("r3"),
-        "a rebuild for production touched staging"
+        Some("r2"),
+        "a rollback that skipped the gate touched staging"
     );
 
     // `ferry runs` shows the rollbacks next to the deploys.
@@ -712,7 +770,7 @@ async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_th
             .iter()
             .filter(|s| **s == "deploy.rolled_back.production")
             .count(),
-        3,
+        4,
         "{statuses:?}"
     );
     stack.stop().await;

@@ -201,7 +201,7 @@ impl Stage {
                     hosts,
                     ..
                 },
-                Kind::Forward,
+                Kind::Forward | Kind::Restore,
             ) => {
                 tracing::info!(environment = env, revision = %req.revision, "deployed");
                 Event::DeploySucceeded(DeploySucceeded {

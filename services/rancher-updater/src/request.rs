@@ -34,6 +34,10 @@ pub struct Request {
 
 pub enum Kind {
     Forward,
+    /// A revision rebuilt to roll a later environment back, on its way through the
+    /// environments before it: may go back to an older run like a rollback, and is
+    /// announced as `deploy.succeeded` so its tests run like any run's.
+    Restore,
     /// Back to an earlier image; may go to an older run than the one running.
     Rollback {
         reason: String,
@@ -45,7 +49,31 @@ pub enum Kind {
 
 impl Request {
     pub fn is_rollback(&self) -> bool {
-        matches!(self.kind, Kind::Rollback { .. })
+        matches!(self.kind, Kind::Rollback { .. } | Kind::Restore)
+    }
+}
+
+/// How a run deploys into `env`: forward; or, for a revision rebuilt to roll
+/// `rollback_to` back, a restore on the way and the rollback itself there.
+fn kind_into(event: &Envelope, env: &str) -> Kind {
+    match &event.rollback_to {
+        None => Kind::Forward,
+        Some(target) if target != env => Kind::Restore,
+        Some(_) => Kind::Rollback {
+            reason: match &event.gate_override {
+                None => format!(
+                    "rollback to revision {} (rebuilt: its image was gone from the registry; it passed the environments before {env})",
+                    event.event.revision().unwrap_or("?")
+                ),
+                Some(o) => format!(
+                    "rollback to revision {} (rebuilt: its image was gone from the registry; the test gate skipped by {}: {})",
+                    event.event.revision().unwrap_or("?"),
+                    o.by,
+                    o.reason
+                ),
+            },
+            only_if_run: None,
+        },
     }
 }
 
@@ -54,43 +82,33 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
     let env = event.environment.clone().unwrap_or_default();
     let forward = |environment: String, image: &str, revision: &str| {
         Step::Deploy(Request {
+            kind: kind_into(event, &environment),
             environment,
             image: image.to_owned(),
             revision: revision.to_owned(),
-            kind: Kind::Forward,
         })
     };
+    // A revision rebuilt to roll one environment back goes through the environments
+    // before it and their tests like any run, and stops there; with an operator's
+    // recorded override (`gate_override`) it goes straight there instead.
+    let overridden = event.rollback_to.is_some() && event.gate_override.is_some();
     Ok(match &event.event {
-        // A run rebuilt only to roll one environment back goes there and nowhere else.
         Event::ImagePulled(p) => match &event.rollback_to {
-            Some(target) if *target == env => Step::Deploy(Request {
-                environment: env,
-                image: p.image.clone(),
-                revision: p.revision.clone(),
-                kind: Kind::Rollback {
-                    reason: format!(
-                        "rollback to revision {} (rebuilt: its image was gone from the registry)",
-                        p.revision
-                    ),
-                    only_if_run: None,
-                },
-            }),
-            Some(_) => Step::Nothing,
+            Some(target) if overridden && *target == env => forward(env, &p.image, &p.revision),
+            _ if overridden => Step::Nothing,
             // The first environment needs approval too when it says so (a project that
             // deploys straight to a manual production).
-            None if project.environments.first() == Some(&env) => {
-                match cfg.environments.get(&env) {
-                    Some(c) if c.needs_approval() => Step::Hold {
-                        environment: env.clone(),
-                        image: p.image.clone(),
-                        revision: p.revision.clone(),
-                        passed_in: None,
-                        timeout_secs: c.approval_timeout_secs,
-                    },
-                    _ => forward(env, &p.image, &p.revision),
-                }
-            }
-            None => Step::Nothing,
+            _ if project.environments.first() == Some(&env) => match cfg.environments.get(&env) {
+                Some(c) if c.needs_approval() => Step::Hold {
+                    environment: env.clone(),
+                    image: p.image.clone(),
+                    revision: p.revision.clone(),
+                    passed_in: None,
+                    timeout_secs: c.approval_timeout_secs,
+                },
+                _ => forward(env, &p.image, &p.revision),
+            },
+            _ => Step::Nothing,
         },
         Event::TestPassed(t) => {
             let next = project
@@ -100,7 +118,9 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
                 .nth(1);
             match next {
                 None => Step::Nothing,
-                Some(_) if event.rollback_to.is_some() => Step::Nothing,
+                Some(_) if overridden || event.rollback_to.as_deref() == Some(env.as_str()) => {
+                    Step::Nothing
+                }
                 Some(n) => match cfg.environments.get(n) {
                     Some(next_cfg) if next_cfg.needs_approval() => Step::Hold {
                         environment: n.clone(),
@@ -144,4 +164,121 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
         Event::ApprovalRequested(a) => Step::Expired(a.clone()),
         _ => return Err(ferry_shared::service::not_handled(service, event)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_shared::event::{Decision, GateOverride, ImagePulled, TestReport};
+
+    fn cfg(production: &str) -> FerryConfig {
+        let text = format!(
+            r#"
+            [environments.staging]
+            [environments.production]
+            {production}
+            [projects.shop]
+            image = "shop/web"
+            environments = ["staging", "production"]
+            source = {{ kind = "svn", url = "svn://x/shop" }}
+            "#
+        );
+        FerryConfig::from_toml_with_env(&text, std::path::Path::new("t.toml")).unwrap()
+    }
+
+    /// An event of a run rebuilding revision 2 to roll production back.
+    fn rebuilt(event: Event, env: &str, skipped_by: Option<&str>) -> Envelope {
+        let mut e = Envelope::new_run("shop", event);
+        e.environment = Some(env.into());
+        e.rollback_to = Some("production".into());
+        e.gate_override = skipped_by.map(|by| GateOverride {
+            by: by.into(),
+            reason: "prod is down".into(),
+        });
+        e
+    }
+
+    fn pulled() -> Event {
+        Event::ImagePulled(ImagePulled {
+            revision: "2".into(),
+            image: "r/shop:2@sha256:00".into(),
+            hosts: vec![],
+        })
+    }
+
+    fn passed() -> Event {
+        Event::TestPassed(TestReport {
+            revision: "2".into(),
+            image: "r/shop:2@sha256:00".into(),
+            previous_image: None,
+            checks: vec![],
+            output: None,
+            millis: 1,
+        })
+    }
+
+    fn deploy(step: Step) -> Request {
+        match step {
+            Step::Deploy(r) => r,
+            _ => panic!("expected a deploy"),
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_rollback_passes_staging_and_its_tests_before_production() {
+        let cfg = cfg("");
+        let staged = deploy(step(&cfg, &rebuilt(pulled(), "staging", None), "t").unwrap());
+        assert_eq!(staged.environment, "staging");
+        assert!(
+            matches!(staged.kind, Kind::Restore),
+            "announced for testing"
+        );
+        assert!(matches!(
+            step(&cfg, &rebuilt(pulled(), "production", None), "t").unwrap(),
+            Step::Nothing
+        ));
+        let prod = deploy(step(&cfg, &rebuilt(passed(), "staging", None), "t").unwrap());
+        assert_eq!(prod.environment, "production");
+        assert!(matches!(prod.kind, Kind::Rollback { .. }));
+        assert!(matches!(
+            step(&cfg, &rebuilt(passed(), "production", None), "t").unwrap(),
+            Step::Nothing
+        ));
+    }
+
+    #[test]
+    fn a_rebuilt_rollback_into_a_manual_production_waits_for_approval() {
+        let cfg = cfg(r#"approval = "manual""#);
+        assert!(matches!(
+            step(&cfg, &rebuilt(passed(), "staging", None), "t").unwrap(),
+            Step::Hold { .. }
+        ));
+        let granted = Event::ApprovalGranted(Decision {
+            revision: "2".into(),
+            image: "r/shop:2@sha256:00".into(),
+            by: "bob".into(),
+            at: chrono::Utc::now(),
+            comment: None,
+        });
+        let prod = deploy(step(&cfg, &rebuilt(granted, "production", None), "t").unwrap());
+        assert!(matches!(prod.kind, Kind::Rollback { .. }));
+    }
+
+    #[test]
+    fn an_override_goes_straight_to_production_and_says_who_skipped_the_gate() {
+        let cfg = cfg(r#"approval = "manual""#);
+        assert!(matches!(
+            step(&cfg, &rebuilt(pulled(), "staging", Some("alice")), "t").unwrap(),
+            Step::Nothing
+        ));
+        let prod =
+            deploy(step(&cfg, &rebuilt(pulled(), "production", Some("alice")), "t").unwrap());
+        let Kind::Rollback { reason, .. } = prod.kind else {
+            panic!()
+        };
+        assert!(
+            reason.contains("skipped by alice: prod is down"),
+            "{reason}"
+        );
+    }
 }

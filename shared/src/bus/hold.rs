@@ -202,3 +202,38 @@ pub async fn take(
     let _ = conn.close(200, "no hold".into()).await;
     Ok(None)
 }
+
+/// The first of `environments` where run `run_id` has a hold waiting, without taking
+/// it (so an operator who may not answer it leaves it untouched).
+pub async fn held_in(
+    cfg: &BrokerConfig,
+    run_id: Uuid,
+    environments: &[&str],
+) -> Result<Option<String>, BusError> {
+    let conn = connect::connect(cfg, &format!("look up {run_id}")).await?;
+    let mut found = None;
+    for env in environments {
+        let queue = queue_name(&cfg.namespace, run_id, env);
+        // A passive declare of a missing queue closes its channel: one per environment.
+        let channel = conn
+            .create_channel()
+            .await
+            .map_err(channel_error("channel.open"))?;
+        let declared = channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        if declared.is_ok_and(|q| q.message_count() > 0) {
+            found = Some((*env).to_owned());
+            break;
+        }
+    }
+    let _ = conn.close(200, "looked up".into()).await;
+    Ok(found)
+}

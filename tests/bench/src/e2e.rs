@@ -145,6 +145,7 @@ pub async fn e2e() -> anyhow::Result<Figures> {
         svn_token = "{SVN_TOKEN}"
         [operators.bench]
         token = "{OPERATOR_TOKEN}"
+        can = ["view", "deploy", "approve", "rollback"]
         [build]
         docker_host = "{h1}"
         work_dir = "{work}"

@@ -58,6 +58,7 @@ pub async fn rollback() -> anyhow::Result<Figures> {
         password = "{pass}"
         [operators.bench]
         token = "{TOKEN}"
+        can = ["view", "deploy", "approve", "rollback"]
         [services.hook_receiver]
         listen = "127.0.0.1:0"
         admin_listen = "127.0.0.1:0"

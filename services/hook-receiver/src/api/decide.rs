@@ -1,6 +1,12 @@
 //! `POST /api/runs/{run}/approve` and `/reject`: answer a run held for approval.
 //! Taking the hold off RabbitMQ is what makes the answer exclusive: of two operators
 //! (or an operator and the expiry), only the one that got the message decides.
+//!
+//! Approving and rejecting both need `approve` on the run's project and the held
+//! environment. The scope is checked before the hold is touched, from the run history
+//! and by taking holds only in the operator's environments; it is checked again on the
+//! held request itself, which also says who started the run: with
+//! `require_other_approver` they cannot approve it (they may still reject it).
 
 use super::{ApiError, Operator, parse_body, parse_run};
 use crate::App;
@@ -8,6 +14,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use ferry_shared::bus::hold;
+use ferry_shared::config::operators::{Action, Denied};
 use ferry_shared::event::{Decision, Event};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,17 +47,37 @@ pub async fn reject(
 
 async fn decide(
     app: &App,
-    Operator(by): Operator,
+    op: Operator,
     run: &str,
     body: &[u8],
     approved: bool,
 ) -> Result<Json<Value>, ApiError> {
     let run_id = parse_run(run)?;
     let answer: Answer = parse_body(body)?;
-    let environments: Vec<&str> = app.cfg.environments.keys().map(String::as_str).collect();
+    op.0.can(Action::Approve)?;
+    let known_project = app.runs.get(run_id).map(|r| r.project);
+    if let Some(project) = &known_project {
+        op.allow(Action::Approve, project, None)?;
+    }
+    let (environments, elsewhere): (Vec<&str>, Vec<&str>) = app
+        .cfg
+        .environments
+        .keys()
+        .map(String::as_str)
+        .partition(|e| op.0.environments.allows(e));
     let taken = match hold::take(&app.cfg.broker, run_id, &environments).await {
         Ok(Some(t)) => t,
         Ok(None) => {
+            if let Ok(Some(environment)) = hold::held_in(&app.cfg.broker, run_id, &elsewhere).await
+            {
+                return Err(Denied::Environment {
+                    operator: op.name().to_owned(),
+                    action: Action::Approve,
+                    environment,
+                    scope: op.0.environments.to_string(),
+                }
+                .into());
+            }
             return Err(ApiError(
                 axum::http::StatusCode::CONFLICT,
                 format!(
@@ -74,6 +101,26 @@ async fn decide(
             )));
         }
     };
+    // The held request is the authority on project, environment and who started it.
+    let held_env = taken.request.environment.clone().unwrap_or_default();
+    let own_run_rule = approved
+        && app
+            .cfg
+            .environments
+            .get(&held_env)
+            .is_some_and(|e| e.require_other_approver);
+    let refused =
+        op.0.allow(Action::Approve, &taken.request.project, Some(&held_env))
+            .and_then(|()| match own_run_rule {
+                true => op.0.own_run(&held_env, taken.request.started_by.as_ref()),
+                false => Ok(()),
+            });
+    if let Err(denied) = refused {
+        taken.release().await;
+        tracing::info!(%run_id, operator = op.name(), "decision refused: {denied}");
+        return Err(denied.into());
+    }
+    let by = op.name().to_owned();
     let decision = Decision {
         revision: request.revision.clone(),
         image: request.image.clone(),

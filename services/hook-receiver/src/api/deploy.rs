@@ -5,7 +5,13 @@
 //! before", which the updater reads from the environment under the deploy lock. With
 //! `to`, the revision's image is found by digest (in the run history, else by tag in
 //! the registry) and deployed without a build; if the registry no longer has it, the
-//! revision is rebuilt by a run that deploys only to that environment.
+//! revision is rebuilt by a run that goes through the environments before that one
+//! and their tests, like any run, then rolls it back (see `gate_override` for the
+//! recorded way around that).
+//!
+//! A rollback needs `rollback` on the project and environment; a deploy needs
+//! `deploy` on the project and on every environment the run enters without an
+//! approval. Both record the operator as who started the run.
 
 use super::{ApiError, Operator, parse_body};
 use crate::App;
@@ -15,7 +21,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ferry_shared::config::ProjectConfig;
-use ferry_shared::event::{DeployRequested, Envelope, Event, SourceChanged};
+use ferry_shared::config::operators::Action;
+use ferry_shared::event::{DeployRequested, Envelope, Event, GateOverride, SourceChanged, Starter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -27,7 +34,16 @@ struct RollbackBody {
     environment: String,
     #[serde(default)]
     to: Option<String>,
+    /// Send a rebuilt revision straight to `environment`, skipping the environments
+    /// before it and their tests (needs `approve` there, and a `reason`).
+    #[serde(default)]
+    skip_gate: bool,
+    #[serde(default)]
+    reason: Option<String>,
 }
+
+/// Longest recorded reason for skipping the gate.
+const MAX_REASON_CHARS: usize = 500;
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,13 +69,72 @@ async fn publish(app: &App, event: &Envelope) -> Result<(), ApiError> {
     })
 }
 
+/// The operator's override of the test gate, if they asked for one: only someone who
+/// may approve `env` may give it, never where `env` requires another approver (it
+/// would be their own approval of their own rollback), and always with a reason.
+fn gate_override(
+    app: &App,
+    op: &Operator,
+    project: &str,
+    env: &str,
+    body: &RollbackBody,
+) -> Result<Option<GateOverride>, ApiError> {
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if !body.skip_gate {
+        return match reason {
+            Some(_) => Err(ApiError::bad_request(
+                "`reason` goes with `\"skip_gate\": true` (ferry rollback --skip-gate --reason ...)",
+            )),
+            None => Ok(None),
+        };
+    }
+    let Some(reason) = reason else {
+        return Err(ApiError::bad_request(
+            "skipping the test gate needs a `reason`, recorded in the run's events (ferry rollback --skip-gate --reason \"...\")",
+        ));
+    };
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "`reason` is longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    op.allow(Action::Approve, project, Some(env)).map_err(|e| {
+        ApiError(
+            e.0,
+            format!("skipping the test gate needs `approve` in {env}: {}", e.1),
+        )
+    })?;
+    if app
+        .cfg
+        .environments
+        .get(env)
+        .is_some_and(|e| e.require_other_approver)
+    {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "environments.{env}.require_other_approver is set: skipping the test gate would be your own approval of your own rollback; roll back without skip_gate (the rebuilt revision then passes the environments before {env} and their tests)"
+            ),
+        ));
+    }
+    Ok(Some(GateOverride {
+        by: op.name().to_owned(),
+        reason: reason.to_owned(),
+    }))
+}
+
 pub async fn rollback(
     State(app): State<Arc<App>>,
-    Operator(by): Operator,
+    op: Operator,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: RollbackBody = parse_body(&body)?;
+    op.0.can(Action::Rollback)?;
     let proj = project(&app, &name)?;
     let env = body.environment.trim();
     if !proj.environments.iter().any(|e| e == env) {
@@ -68,12 +143,15 @@ pub async fn rollback(
             proj.environments
         )));
     }
+    op.allow(Action::Rollback, &name, Some(env))?;
+    let gate = gate_override(&app, &op, &name, env, &body)?;
+    let by = op.name().to_owned();
     let to = body.to.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let (image, revision) = match to {
         None => (String::new(), String::new()),
         Some(rev) => match find_image(&app, &name, proj, rev).await? {
             Some(image) => (image, rev.to_owned()),
-            None => return rebuild(&app, &name, proj, env, rev, &by).await,
+            None => return rebuild(&app, &name, proj, env, rev, &by, gate).await,
         },
     };
     let mut event = Envelope::new_run(
@@ -86,6 +164,7 @@ pub async fn rollback(
         }),
     );
     event.environment = Some(env.to_owned());
+    event.started_by = Some(Starter::Operator(by.clone()));
     publish(&app, &event).await?;
     tracing::info!(run_id = %event.run_id, project = %name, environment = env, by, "rollback requested");
     Ok((
@@ -97,6 +176,8 @@ pub async fn rollback(
             "to": if revision.is_empty() { "previous".to_owned() } else { revision },
             "image": (!image.is_empty()).then_some(image),
             "rebuild": false,
+            // Nothing to skip: an image that still exists was tested when it was built.
+            "gate_skipped": false,
         })),
     ))
 }
@@ -153,6 +234,7 @@ async fn rebuild(
     env: &str,
     revision: &str,
     by: &str,
+    gate: Option<GateOverride>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut event = Envelope::new_run(
         name.to_owned(),
@@ -167,9 +249,30 @@ async fn rebuild(
         }),
     );
     event.rollback_to = Some(env.to_owned());
+    event.started_by = Some(Starter::Operator(by.to_owned()));
+    event.gate_override.clone_from(&gate);
+    let through: Vec<&String> = match &gate {
+        Some(_) => vec![],
+        None => proj.environments.iter().take_while(|e| *e != env).collect(),
+    };
     publish(app, &event).await?;
+    let path = match (&gate, through.is_empty()) {
+        (Some(g), _) => format!(
+            "then deploying it to {env} only: the test gate skipped by {}: {}",
+            g.by, g.reason
+        ),
+        (None, true) => format!("then deploying it to {env}"),
+        (None, false) => format!(
+            "then through {} and its tests (and any approval) before {env}",
+            through
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let why = format!(
-        "the image of revision {revision} is gone from the registry: rebuilding it from revision {revision}, then deploying it to {env} only"
+        "the image of revision {revision} is gone from the registry: rebuilding it from revision {revision}, {path}"
     );
     tracing::info!(run_id = %event.run_id, project = name, environment = env, by, "{why}");
     Ok((
@@ -180,24 +283,45 @@ async fn rebuild(
             "environment": env,
             "to": revision,
             "rebuild": true,
+            "through": through,
+            "gate_skipped": gate.is_some(),
             "note": why,
         })),
     ))
 }
 
+/// 403 unless `op` may deploy `name` and into every environment its run enters
+/// without an approval (the later ones are the approvers' to let it into).
+fn may_deploy(app: &App, op: &Operator, name: &str, proj: &ProjectConfig) -> Result<(), ApiError> {
+    op.allow(Action::Deploy, name, None)?;
+    let automatic = proj.environments.iter().take_while(|e| {
+        !app.cfg
+            .environments
+            .get(*e)
+            .is_some_and(|c| c.needs_approval())
+    });
+    for env in automatic {
+        op.allow(Action::Deploy, name, Some(env))?;
+    }
+    Ok(())
+}
+
 pub async fn deploy(
     State(app): State<Arc<App>>,
-    Operator(by): Operator,
+    op: Operator,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: DeployBody = parse_body(&body)?;
+    op.0.can(Action::Deploy)?;
     let proj = project(&app, &name)?;
+    may_deploy(&app, &op, &name, proj)?;
+    let by = op.name().to_owned();
     let revision = body.revision.trim();
     if revision.is_empty() || revision == "0" {
         return Err(ApiError::bad_request("revision must not be empty or zero"));
     }
-    let event = Envelope::new_run(
+    let mut event = Envelope::new_run(
         name.clone(),
         Event::SourceChanged(SourceChanged {
             source: "manual".into(),
@@ -211,6 +335,7 @@ pub async fn deploy(
             changed_paths: vec![],
         }),
     );
+    event.started_by = Some(Starter::Operator(by.clone()));
     publish(&app, &event).await?;
     tracing::info!(run_id = %event.run_id, project = %name, revision, by, "run started by hand");
     Ok((

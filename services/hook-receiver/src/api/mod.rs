@@ -1,7 +1,9 @@
 //! The operator API behind `ferry approve | reject | rollback | deploy | runs`.
 //! Every request carries `Authorization: Bearer <token>` of an `[operators.<name>]`
 //! entry; the name is recorded in the events it causes (who approved, who rolled
-//! back). Answers are JSON; errors are `{"error": "..."}` with a 4xx/5xx status.
+//! back). Every route checks the operator's scope (`projects`, `environments`, `can`)
+//! before it does anything: 403 names what is missing. Answers are JSON; errors are
+//! `{"error": "..."}` with a 4xx/5xx status.
 
 mod decide;
 mod deploy;
@@ -15,6 +17,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ferry_shared::config::operators::{Access, Action, Denied};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -51,14 +54,39 @@ impl ApiError {
     }
 }
 
-/// The operator a request comes from.
-pub struct Operator(pub String);
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> Self {
+        Self(StatusCode::FORBIDDEN, d.to_string())
+    }
+}
+
+/// The operator a request comes from, with their scope.
+pub struct Operator(pub Arc<Access>);
+
+impl Operator {
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// 403 unless the operator may do `action` on `project` (in `environment`).
+    pub fn allow(
+        &self,
+        action: Action,
+        project: &str,
+        environment: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.0.allow(action, project, environment).map_err(|d| {
+            tracing::info!(operator = %self.0.name, %action, project, environment, "refused: {d}");
+            ApiError::from(d)
+        })
+    }
+}
 
 impl FromRequestParts<Arc<App>> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        if app.cfg.operators.is_empty() {
+        if app.operators.is_empty() {
             return Err(ApiError::not_found(
                 "the operator API is disabled: add an [operators.<name>] entry with a token",
             ));
@@ -75,8 +103,8 @@ impl FromRequestParts<Arc<App>> for Operator {
                         .into(),
                 )
             })?;
-        match app.cfg.operator_for_token(token.trim()) {
-            Some(name) => Ok(Operator(name.to_owned())),
+        match app.operators.find(token.trim()) {
+            Some(access) => Ok(Operator(access)),
             None => Err(ApiError(
                 StatusCode::UNAUTHORIZED,
                 "the token is not an operator's token; check FERRY_TOKEN against [operators]"

@@ -5,6 +5,7 @@ use super::{ApiError, Operator, parse_run};
 use crate::App;
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use ferry_shared::config::operators::Action;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -21,10 +22,11 @@ fn default_limit() -> usize {
 
 pub async fn list(
     State(app): State<Arc<App>>,
-    _op: Operator,
+    op: Operator,
     Path(project): Path<String>,
     Query(q): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
+    op.allow(Action::View, &project, None)?;
     if !app.cfg.projects.contains_key(&project) {
         return Err(ApiError::not_found(format!(
             "project `{project}` is not configured"
@@ -36,12 +38,16 @@ pub async fn list(
 
 pub async fn one(
     State(app): State<Arc<App>>,
-    _op: Operator,
+    op: Operator,
     Path(run): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    op.0.can(Action::View)?;
     let run_id = parse_run(&run)?;
     match app.runs.get(run_id) {
-        Some(run) => Ok(Json(json!(run))),
+        Some(run) => {
+            op.allow(Action::View, &run.project, None)?;
+            Ok(Json(json!(run)))
+        }
         None => Err(ApiError::not_found(format!(
             "run {run_id} is not in the history (unknown, not started yet, or older than broker.history_max_age)"
         ))),
