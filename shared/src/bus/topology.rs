@@ -59,6 +59,37 @@ pub fn direct_exchange_name(namespace: &str, service: &str) -> String {
     format!("{namespace}.{service}.direct")
 }
 
+/// Where approval holds and "latest request" registers are published: the updater's
+/// direct exchange, since only the updater places holds and offers deploy requests, so
+/// no broker user needs the default exchange (which reaches every queue).
+pub fn registers_exchange_name(namespace: &str) -> String {
+    direct_exchange_name(namespace, "rancher-updater")
+}
+
+/// Declare the registers' exchange (idempotent) and bind `queue` to it by its name.
+pub(crate) async fn bind_register(
+    channel: &Channel,
+    namespace: &str,
+    queue: &str,
+) -> Result<String, BusError> {
+    let exchange = registers_exchange_name(namespace);
+    declare_exchange_of_kind(channel, &exchange, ExchangeKind::Direct).await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.as_str().into(),
+            queue.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|source| BusError::Declare {
+            name: format!("binding {queue} <- {exchange}"),
+            source,
+        })?;
+    Ok(exchange)
+}
+
 pub fn history_queue_name(namespace: &str) -> String {
     format!("{namespace}.history")
 }

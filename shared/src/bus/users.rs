@@ -8,16 +8,15 @@
 //!   direct exchange (`<ns>.<service>`, `<ns>.<service>.*`): it declares its topology
 //!   at start-up, publishes its retries and parking through its own exchange, and
 //!   consumes its own queue. Nobody may write to the default exchange (`amq.default`),
-//!   which would reach every queue, except the updater (see below).
+//!   which would reach every queue.
 //! - topic write on `<ns>.events`: exactly the routing keys the service publishes (its
 //!   outputs and its stage's `<stage>.failed[.<env>]`).
 //! - topic read on `<ns>.events`: exactly the binding keys of its queue.
 //!
 //! The updater also places approval holds and keeps locks and "latest request" queues
-//! (`<ns>.hold.*`, `<ns>.lock.*`, `<ns>.latest.*`); holds and latest offers are published
-//! through the default exchange, so the updater (which holds the Rancher keys and can
-//! deploy anyway) keeps write on `amq.default`. The hook-receiver reads the run history
-//! stream (`<ns>.history`, bound to `#`) and takes approval holds.
+//! (`<ns>.hold.*`, `<ns>.lock.*`, `<ns>.latest.*`), published through its own direct
+//! exchange. The hook-receiver reads the run history stream (`<ns>.history`, bound to
+//! `#`) and takes approval holds (read only).
 
 use super::topology::{exchange_name, history_queue_name};
 use crate::config::{BrokerConfig, FerryConfig};
@@ -121,7 +120,6 @@ pub fn permissions(cfg: &FerryConfig) -> Vec<Permissions> {
                     if service == "rancher-updater" {
                         configure.push(format!(r"{ns}\.(lock|latest|hold)\..*"));
                         write.push(format!(r"{ns}\.(latest|hold)\..*"));
-                        write.push(r"amq\.default".into());
                         read.push(format!(r"{ns}\.(latest|hold)\..*"));
                     }
                     let bindings: Vec<String> = stage
@@ -265,5 +263,8 @@ mod tests {
         assert!(matches(&p.topic_write, "deploy.succeeded.production"));
         assert!(matches(&p.topic_write, "deploy.failed"));
         assert!(matches(&p.topic_read, r"image.pulled.*"));
+        for p in all {
+            assert!(!matches(&p.write, "amq.default"), "{}", p.service);
+        }
     }
 }

@@ -6,7 +6,8 @@ use ferry_shared::bus::topology::{
     direct_exchange_name, exchange_name, parked_queue_name, queue_name,
 };
 use ferry_shared::bus::{
-    BusError, Consumer, ConsumerOptions, Outcome, Publisher, Settled, SettledAs, Topology, users,
+    BusError, Consumer, ConsumerOptions, Latest, Lock, Outcome, Publisher, Settled, SettledAs,
+    Topology, hold, users,
 };
 use ferry_shared::config::{BrokerConfig, FerryConfig};
 use ferry_shared::event::{Decision, Envelope, Event};
@@ -476,4 +477,69 @@ async fn declare(cfg: &BrokerConfig, service: &str) {
         .await
         .unwrap();
     conn.close(200, "bye".into()).await.unwrap();
+}
+
+fn approval_requested(env: &str) -> Envelope {
+    let mut e = Envelope::new_run(
+        "shop",
+        Event::ApprovalRequested(ferry_shared::event::ApprovalRequested {
+            revision: "7".into(),
+            image: "registry.example/shop:7".into(),
+            passed_in: None,
+            expires_at: chrono::Utc::now(),
+        }),
+    );
+    e.environment = Some(env.into());
+    e
+}
+
+#[tokio::test]
+async fn holds_locks_and_registers_work_with_the_generated_users_and_only_theirs() {
+    let vh = Vhost::new();
+    vh.declare_all().await;
+    let updater = vh.as_service("rancher-updater");
+    let receiver = vh.as_service("hook-receiver");
+    let builder = vh.as_service("builder");
+
+    // The updater's deploy lock and its register of recent requests.
+    let lock = Lock::acquire(&updater, "deploy.shop.production", SECS(5))
+        .await
+        .unwrap()
+        .expect("the lock is free");
+    let latest = Latest::open(&updater, "deploy.shop.production")
+        .await
+        .unwrap();
+    let newest = uuid::Uuid::now_v7();
+    latest.offer(newest).await.unwrap();
+    assert_eq!(latest.newest().await.unwrap(), Some(newest));
+    drop(lock);
+
+    // A hold the updater places: the builder cannot take it, the receiver (the API) can.
+    let request = approval_requested("production");
+    hold::place(&updater, &request, SECS(600)).await.unwrap();
+    let refused = hold::take(&builder, request.run_id, &["production"]).await;
+    let Err(e) = refused else {
+        panic!("the builder's user read a hold")
+    };
+    assert!(e.to_string().contains("ACCESS_REFUSED"), "{e}");
+    let taken = hold::take(&receiver, request.run_id, &["production"])
+        .await
+        .unwrap()
+        .expect("the receiver takes the hold");
+    assert_eq!(taken.request.run_id, request.run_id);
+    taken.settle().await.unwrap();
+
+    // A hold that expires reaches the updater's handler as hold.expired.production
+    // (dead-lettered from the hold queue: the one dead-lettering the consumer accepts).
+    let mut running = start(&updater, "rancher-updater", Outcome::Done);
+    hold::place(
+        &updater,
+        &approval_requested("production"),
+        Duration::from_millis(100),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(running.next().await, SettledAs::Retried { .. }));
+    assert_eq!(running.next().await, SettledAs::Done);
+    assert_eq!(running.stop().await, 2);
 }
