@@ -51,15 +51,16 @@ pub fn death_queues(props: &BasicProperties) -> Vec<String> {
     deaths
         .as_slice()
         .iter()
-        .filter_map(|d| match d {
+        .map(|d| match d {
             AMQPValue::FieldTable(t) => match t.inner().get("queue") {
                 Some(AMQPValue::LongString(q)) => {
-                    Some(String::from_utf8_lossy(q.as_bytes()).into_owned())
+                    String::from_utf8_lossy(q.as_bytes()).into_owned()
                 }
-                Some(AMQPValue::ShortString(q)) => Some(q.as_str().to_owned()),
-                _ => Some(String::new()),
+                Some(AMQPValue::ShortString(q)) => q.as_str().to_owned(),
+                // An entry without a queue name cannot be an approval hold's.
+                _ => String::new(),
             },
-            _ => Some(String::new()),
+            _ => String::new(),
         })
         .collect()
 }
