@@ -129,6 +129,10 @@ enum BrokerCommand {
     /// Print the RabbitMQ definitions (exchanges, queues, bindings) Ferry declares,
     /// for `rabbitmqctl import_definitions` or the management UI.
     Definitions,
+    /// Print a shell script that creates one RabbitMQ user per service and limits each
+    /// to the routing keys it publishes (`set_permissions`, `set_topic_permissions`).
+    /// Passwords are read from FERRY_BROKER_PASSWORD_<SERVICE> when it runs.
+    Users,
 }
 
 /// The configuration, or the exit code after saying what is wrong with it.
@@ -231,6 +235,9 @@ fn main() -> ExitCode {
                 serde_json::to_string_pretty(&defs).unwrap_or_default()
             );
         }),
+        Command::Broker(BrokerCommand::Users) => {
+            load(&path).map(|cfg| print!("{}", ferry_shared::bus::users::script(&cfg)))
+        }
         Command::Status { project, output } => {
             load(&path).and_then(|cfg| status::run(&cfg, &project, &output))
         }

@@ -12,6 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod broker_users;
 pub mod operators;
 pub use operators::OperatorConfig;
 
@@ -142,6 +143,9 @@ pub struct ServiceConfig {
     pub handler_timeout_secs: Option<u64>,
     /// How long SIGTERM waits for in-flight handlers before requeueing them.
     pub shutdown_grace_secs: Option<u64>,
+    /// This service's own broker user (`amqp://ferry-builder:...@host/vhost`), instead
+    /// of `broker.url`'s: see `ferry broker users`.
+    pub broker_url: Option<Secret<String>>,
 }
 
 /// The hook-receiver's sources. A source without its secret is disabled: its
@@ -1033,6 +1037,7 @@ impl FerryConfig {
                     .collect::<Vec<_>>(),
             ),
         );
+        self.broker_user_problems(&mut p);
         p
     }
 
@@ -1065,6 +1070,7 @@ impl FerryConfig {
         if let Ok(url) = self.broker.url.expose().parse::<lapin::uri::AMQPUri>() {
             v.push(url.authority.userinfo.password);
         }
+        v.extend(self.broker_user_passwords());
         v.retain(|s| s.len() >= 4);
         v.sort();
         v.dedup();

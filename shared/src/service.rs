@@ -67,7 +67,10 @@ pub fn not_handled(service: &str, event: &Envelope) -> Outcome {
 pub fn load_config_or_exit(service: &str) -> Arc<FerryConfig> {
     let path = config_path();
     match FerryConfig::load(&path) {
-        Ok(cfg) => {
+        Ok(mut cfg) => {
+            // From here on the process is this service: every connection it opens
+            // (consumer, publisher, locks, holds) uses its own broker user.
+            cfg.broker = cfg.broker_for(service);
             crate::telemetry::init(&cfg.log);
             tracing::info!(service, config = %path.display(), "configuration loaded");
             Arc::new(cfg)

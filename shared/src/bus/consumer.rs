@@ -7,6 +7,10 @@
 //!   the message is parked instead.
 //! - `GiveUp`: parked with its reason in headers, the run gets `<stage>.failed`, ack.
 //!
+//! Before any of this, a delivery whose routing key does not match the event it carries
+//! (or that came through an exchange it must not come through) is parked unhandled,
+//! with the reason (see `origin`).
+//!
 //! A message that keeps coming back without an outcome (the process dies on it, or
 //! its channel is lost each time) is parked once its redelivery count reaches
 //! `max_redeliveries`; the queue's `x-delivery-limit` backs that up. Nothing loops forever.
@@ -16,7 +20,9 @@
 //! relying on lapin's auto-recovery (lapin issue #450).
 
 use super::headers::{self, ATTEMPT, DELIVERY_COUNT, LAST_ERROR, ORIGINAL_ROUTING_KEY};
-use super::topology::{StageSpec, Topology, parked_queue_name, queue_name, retry_queue_name};
+use super::topology::{
+    StageSpec, Topology, direct_exchange_name, parked_queue_name, queue_name, retry_queue_name,
+};
 use super::{BusError, Publisher, connect};
 use crate::config::BrokerConfig;
 use crate::event::{Envelope, Event, StageFailed};
@@ -350,6 +356,9 @@ async fn process<H: Handler>(s: Arc<Shared<H>>, delivery: Delivery) {
     let span = info_span!("handle", service = s.spec.service, kind = envelope.kind(),
         run_id = %envelope.run_id, event_id = %envelope.event_id, attempt);
     async {
+        if let Some(reason) = super::origin::refusal(&s.broker.namespace, s.spec.service, &delivery, &envelope) {
+            return park(&s, &delivery, Some(About::of(&envelope)), attempt, reason).await;
+        }
         if returned >= u64::from(s.broker.max_redeliveries) {
             let reason = format!(
                 "delivered {returned} times without an outcome: the handler crashes, hangs or loses its connection on this event"
@@ -398,6 +407,7 @@ async fn retry<H>(s: &Shared<H>, delivery: &Delivery, event_id: Uuid, attempt: u
     let delays = &s.broker.retry_delays_ms;
     let delay_ms = delays[(attempt as usize - 1).min(delays.len() - 1)];
     let queue = retry_queue_name(&s.broker.namespace, s.spec.service, delay_ms);
+    let direct = direct_exchange_name(&s.broker.namespace, s.spec.service);
     let props = headers::with_headers(
         &delivery.properties,
         &[
@@ -411,7 +421,7 @@ async fn retry<H>(s: &Shared<H>, delivery: &Delivery, event_id: Uuid, attempt: u
     );
     match s
         .publisher
-        .publish_raw("", &queue, &delivery.data, props)
+        .publish_raw(&direct, &queue, &delivery.data, props)
         .await
     {
         Ok(()) => {
@@ -439,6 +449,7 @@ async fn park<H>(
     reason: String,
 ) {
     let queue = parked_queue_name(&s.broker.namespace, s.spec.service);
+    let direct = direct_exchange_name(&s.broker.namespace, s.spec.service);
     let props = headers::with_headers(
         &delivery.properties,
         &[
@@ -457,7 +468,7 @@ async fn park<H>(
     );
     if let Err(e) = s
         .publisher
-        .publish_raw("", &queue, &delivery.data, props)
+        .publish_raw(&direct, &queue, &delivery.data, props)
         .await
     {
         return requeue(s, delivery, &format!("cannot park the message ({e})")).await;

@@ -38,6 +38,33 @@ pub fn get_str(props: &BasicProperties, key: &str) -> Option<String> {
     }
 }
 
+/// The queues RabbitMQ says the message was dead-lettered from (its `x-death` list).
+/// A publisher can add entries of its own, but cannot remove the ones the broker adds.
+pub fn death_queues(props: &BasicProperties) -> Vec<String> {
+    let Some(AMQPValue::FieldArray(deaths)) = props
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-death"))
+    else {
+        return Vec::new();
+    };
+    deaths
+        .as_slice()
+        .iter()
+        .map(|d| match d {
+            AMQPValue::FieldTable(t) => match t.inner().get("queue") {
+                Some(AMQPValue::LongString(q)) => {
+                    String::from_utf8_lossy(q.as_bytes()).into_owned()
+                }
+                Some(AMQPValue::ShortString(q)) => q.as_str().to_owned(),
+                // An entry without a queue name cannot be an approval hold's.
+                _ => String::new(),
+            },
+            _ => String::new(),
+        })
+        .collect()
+}
+
 /// The original properties with the given headers set (others kept), minus the
 /// broker's own bookkeeping headers, which must not travel to another queue.
 pub fn with_headers(props: &BasicProperties, set: &[(&str, AMQPValue)]) -> BasicProperties {

@@ -73,10 +73,11 @@ pub async fn place(cfg: &BrokerConfig, request: &Envelope, ttl: Duration) -> Res
             name: queue.clone(),
             source,
         })?;
+    let exchange = topology::bind_register(&channel, &cfg.namespace, &queue).await?;
     if declared.message_count() == 0 {
         channel
             .basic_publish(
-                "".into(),
+                exchange.as_str().into(),
                 queue.as_str().into(),
                 BasicPublishOptions::default(),
                 &request.to_json(),

@@ -20,6 +20,8 @@ pub struct Latest {
     _conn: Connection,
     channel: Channel,
     queue: String,
+    /// Offers go through the updater's direct exchange, not the default one.
+    exchange: String,
 }
 
 impl Latest {
@@ -50,10 +52,12 @@ impl Latest {
                 name: queue.clone(),
                 source,
             })?;
+        let exchange = super::topology::bind_register(&channel, &cfg.namespace, &queue).await?;
         Ok(Self {
             _conn: conn,
             channel,
             queue,
+            exchange,
         })
     }
 
@@ -95,7 +99,7 @@ impl Latest {
     pub async fn offer(&self, value: Uuid) -> Result<(), BusError> {
         self.channel
             .basic_publish(
-                "".into(),
+                self.exchange.as_str().into(),
                 self.queue.as_str().into(),
                 BasicPublishOptions::default(),
                 value.to_string().as_bytes(),

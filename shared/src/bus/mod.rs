@@ -9,8 +9,10 @@ pub mod history;
 pub mod hold;
 mod latest;
 mod lock;
+mod origin;
 mod publisher;
 pub mod topology;
+pub mod users;
 
 pub use consumer::{Consumer, ConsumerOptions, Context, Handler, Outcome, Settled, SettledAs};
 pub use error::BusError;

@@ -6,7 +6,10 @@
 //! <ns>.<service> --retry-later--> <ns>.<service>.retry.<d>ms (quorum, TTL d, dead-letters back)
 //! <ns>.<service> --give up / attempts exhausted / poison--> <ns>.<service>.parked
 //! ```
-//! Retry and parking messages go through the default exchange, addressed by queue name.
+//! Retry and parking messages go through the stage's own direct exchange
+//! `<ns>.<service>.direct`, addressed by queue name, never through the default exchange:
+//! writing to the default exchange would let a broker user put a message into any
+//! queue (e.g. the updater's), so no Ferry user is given that right (see `bus::users`).
 
 use super::BusError;
 use crate::config::BrokerConfig;
@@ -38,6 +41,8 @@ pub struct Topology {
     pub queues: Vec<QueueDef>,
     /// (queue, routing pattern)
     pub bindings: Vec<(String, String)>,
+    /// The stage's direct exchange with its (queue, queue name) bindings, if any.
+    pub direct: Option<(String, Vec<(String, String)>)>,
 }
 
 pub fn exchange_name(namespace: &str) -> String {
@@ -46,6 +51,43 @@ pub fn exchange_name(namespace: &str) -> String {
 
 pub fn queue_name(namespace: &str, service: &str) -> String {
     format!("{namespace}.{service}")
+}
+
+/// The stage's own direct exchange: its retries, parking and dead-lettering go through
+/// it, each bound by queue name. Only the stage's broker user may write to it.
+pub fn direct_exchange_name(namespace: &str, service: &str) -> String {
+    format!("{namespace}.{service}.direct")
+}
+
+/// Where approval holds and "latest request" registers are published: the updater's
+/// direct exchange, since only the updater places holds and offers deploy requests, so
+/// no broker user needs the default exchange (which reaches every queue).
+pub fn registers_exchange_name(namespace: &str) -> String {
+    direct_exchange_name(namespace, "rancher-updater")
+}
+
+/// Declare the registers' exchange (idempotent) and bind `queue` to it by its name.
+pub(crate) async fn bind_register(
+    channel: &Channel,
+    namespace: &str,
+    queue: &str,
+) -> Result<String, BusError> {
+    let exchange = registers_exchange_name(namespace);
+    declare_exchange_of_kind(channel, &exchange, ExchangeKind::Direct).await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.as_str().into(),
+            queue.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|source| BusError::Declare {
+            name: format!("binding {queue} <- {exchange}"),
+            source,
+        })?;
+    Ok(exchange)
 }
 
 pub fn history_queue_name(namespace: &str) -> String {
@@ -64,10 +106,10 @@ pub fn retry_queue_name(namespace: &str, service: &str, delay_ms: u64) -> String
 
 /// Quorum queues that dead-letter at-least-once (RabbitMQ ≥ 3.10): a message moving to
 /// the parking lot or back from a retry queue is never dropped on the way.
-fn quorum_dead_lettering_to(target: &str) -> Vec<(&'static str, Value)> {
+fn quorum_dead_lettering_to(direct: &str, target: &str) -> Vec<(&'static str, Value)> {
     vec![
         ("x-queue-type", json!("quorum")),
-        ("x-dead-letter-exchange", json!("")),
+        ("x-dead-letter-exchange", json!(direct)),
         ("x-dead-letter-routing-key", json!(target)),
         ("x-dead-letter-strategy", json!("at-least-once")),
         ("x-overflow", json!("reject-publish")),
@@ -79,7 +121,8 @@ impl Topology {
         let ns = &cfg.namespace;
         let main = queue_name(ns, spec.service);
         let parked = parked_queue_name(ns, spec.service);
-        let mut main_args = quorum_dead_lettering_to(&parked);
+        let direct = direct_exchange_name(ns, spec.service);
+        let mut main_args = quorum_dead_lettering_to(&direct, &parked);
         // Backstop for poison that kills the consumer before it can park the message
         // itself (the consumer parks at `max_redeliveries`).
         main_args.push(("x-delivery-limit", json!(cfg.max_redeliveries + 2)));
@@ -91,7 +134,7 @@ impl Topology {
         delays.sort_unstable();
         delays.dedup();
         for delay in delays {
-            let mut arguments = quorum_dead_lettering_to(&main);
+            let mut arguments = quorum_dead_lettering_to(&direct, &main);
             arguments.push(("x-message-ttl", json!(delay)));
             queues.push(QueueDef {
                 name: retry_queue_name(ns, spec.service, delay),
@@ -102,6 +145,11 @@ impl Topology {
             name: parked,
             arguments: vec![("x-queue-type", json!("quorum"))],
         });
+        // Every queue of the stage is reachable on its direct exchange by its name.
+        let direct_bindings = queues
+            .iter()
+            .map(|q| (q.name.clone(), q.name.clone()))
+            .collect();
         Self {
             exchange: exchange_name(ns),
             queues,
@@ -110,6 +158,7 @@ impl Topology {
                 .iter()
                 .map(|b| (main.clone(), b.clone()))
                 .collect(),
+            direct: Some((direct, direct_bindings)),
         }
     }
 
@@ -129,12 +178,17 @@ impl Topology {
                 ],
             }],
             bindings: vec![(name, "#".to_owned())],
+            direct: None,
         }
     }
 
     /// Idempotent: declaring what exists with the same arguments is a no-op.
     pub async fn declare(&self, channel: &Channel) -> Result<(), BusError> {
         declare_exchange(channel, &self.exchange).await?;
+        // Before the queues: their dead-letter exchange must exist when they use it.
+        if let Some((direct, _)) = &self.direct {
+            declare_exchange_of_kind(channel, direct, ExchangeKind::Direct).await?;
+        }
         for q in &self.queues {
             channel
                 .queue_declare(
@@ -166,15 +220,47 @@ impl Topology {
                     source,
                 })?;
         }
+        for (exchange, queue, key) in self.direct_bindings() {
+            channel
+                .queue_bind(
+                    queue.into(),
+                    exchange.into(),
+                    key.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|source| BusError::Declare {
+                    name: format!("binding {queue} <- {exchange}"),
+                    source,
+                })?;
+        }
         Ok(())
+    }
+
+    /// (direct exchange, queue, key) for each binding on the stage's direct exchange.
+    fn direct_bindings(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.direct.iter().flat_map(|(exchange, bindings)| {
+            bindings
+                .iter()
+                .map(move |(q, k)| (exchange.as_str(), q.as_str(), k.as_str()))
+        })
     }
 }
 
 pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusError> {
+    declare_exchange_of_kind(channel, exchange, ExchangeKind::Topic).await
+}
+
+pub async fn declare_exchange_of_kind(
+    channel: &Channel,
+    exchange: &str,
+    kind: ExchangeKind,
+) -> Result<(), BusError> {
     channel
         .exchange_declare(
             exchange.into(),
-            ExchangeKind::Topic,
+            kind,
             ExchangeDeclareOptions {
                 durable: true,
                 ..Default::default()
@@ -227,15 +313,31 @@ pub fn definitions(cfg: &BrokerConfig, stages: &[StageSpec]) -> Value {
         .collect();
     let bindings: Vec<Value> = topologies
         .iter()
-        .flat_map(|t| t.bindings.iter().map(move |b| (t, b)))
-        .map(|(t, (queue, key))| {
-            json!({"source": t.exchange, "vhost": vhost, "destination": queue,
+        .flat_map(|t| {
+            let topic = t
+                .bindings
+                .iter()
+                .map(|(q, k)| (t.exchange.as_str(), q.as_str(), k.as_str()));
+            topic.chain(t.direct_bindings())
+        })
+        .map(|(exchange, queue, key)| {
+            json!({"source": exchange, "vhost": vhost, "destination": queue,
                    "destination_type": "queue", "routing_key": key, "arguments": {}})
         })
         .collect();
+    let exchange = |name: &str, kind: &str| {
+        json!({"name": name, "vhost": vhost, "type": kind,
+               "durable": true, "auto_delete": false, "internal": false, "arguments": {}})
+    };
+    let mut exchanges = vec![exchange(&exchange_name(&cfg.namespace), "topic")];
+    exchanges.extend(
+        topologies
+            .iter()
+            .filter_map(|t| t.direct.as_ref())
+            .map(|(name, _)| exchange(name, "direct")),
+    );
     json!({
-        "exchanges": [{"name": exchange_name(&cfg.namespace), "vhost": vhost, "type": "topic",
-                       "durable": true, "auto_delete": false, "internal": false, "arguments": {}}],
+        "exchanges": exchanges,
         "queues": queues,
         "bindings": bindings,
     })
