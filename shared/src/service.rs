@@ -70,6 +70,9 @@ pub fn load_config_or_exit(service: &str) -> Arc<FerryConfig> {
         Ok(cfg) => {
             crate::telemetry::init(&cfg.log);
             tracing::info!(service, config = %path.display(), "configuration loaded");
+            for w in cfg.network_warnings() {
+                tracing::warn!(service, "{w}");
+            }
             Arc::new(cfg)
         }
         Err(e) => {
