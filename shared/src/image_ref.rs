@@ -59,7 +59,8 @@ impl ImageRef {
     /// names are case-insensitive). `harbor.example.com` and `harbor.example.com:443`
     /// count as different: credentials are never sent on a guess.
     pub fn is_on(&self, registry: &RegistryConfig) -> bool {
-        self.registry().eq_ignore_ascii_case(registry.address.trim())
+        self.registry()
+            .eq_ignore_ascii_case(registry.address.trim())
     }
 }
 

@@ -98,9 +98,9 @@ impl Drop for Mirror {
 /// the fetch is plain HTTP over nc.
 fn probe_dockerfile(targets: &[String], mirror: Option<&str>) -> String {
     let fetch = match mirror {
-        Some(m) => format!(
-            "(printf 'GET /dep.txt HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {m} > /dep || true)"
-        ),
+        Some(m) => {
+            format!("(printf 'GET /dep.txt HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {m} > /dep || true)")
+        }
         None => "true".into(),
     };
     format!(
@@ -155,7 +155,15 @@ async fn build_probe(host: &str, network: ContainerNetwork, dockerfile: &str) ->
         docker(
             host,
             None,
-            &["run", "--rm", "--network", "none", &b.image, "/bin/cat", file],
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &b.image,
+                "/bin/cat",
+                file,
+            ],
         )
         .unwrap()
     };
@@ -184,12 +192,8 @@ async fn run_steps_cannot_reach_the_broker_or_the_hosts_loopback() {
         format!("127.0.0.1:{}", service.port),
     ];
     let dockerfile = probe_dockerfile(&targets, None);
-    let (probe, _) = build_probe(
-        &docker_hosts()[0],
-        ContainerNetwork::default(),
-        &dockerfile,
-    )
-    .await;
+    let (probe, _) =
+        build_probe(&docker_hosts()[0], ContainerNetwork::default(), &dockerfile).await;
     assert_unreachable(&probe, &targets);
     assert_eq!(service.accepted.load(Ordering::SeqCst), 0, "{probe}");
 }
@@ -201,7 +205,7 @@ async fn run_steps_cannot_reach_the_broker_or_the_hosts_loopback() {
 /// machine answers.
 #[tokio::test]
 async fn a_build_host_in_its_own_namespace_fetches_dependencies_but_never_reaches_the_host() {
-    let host = harness_var("FERRY_TEST_BUILD_DOCKER_HOST");
+    let host = ferry_testkit::build_docker_host();
     let gateway = harness_var("FERRY_TEST_BUILD_GATEWAY");
     let service = HostService::start(&["127.0.0.1".to_owned(), gateway.clone()]).await;
     let mirror = Mirror::start();

@@ -39,10 +39,7 @@ pub fn projects_for_image<'a>(
     let Some(registry) = &cfg.registry else {
         return Err("registry.address is not configured: Harbor pushes start nothing".into());
     };
-    if !image
-        .registry
-        .eq_ignore_ascii_case(registry.address.trim())
-    {
+    if !image.registry.eq_ignore_ascii_case(registry.address.trim()) {
         return Err(format!(
             "image `{}` is on registry `{}`, not on registry.address `{}`",
             image.repository, image.registry, registry.address

@@ -164,9 +164,18 @@ async fn a_harbor_push_naming_another_registry_starts_nothing() {
     let harbor = String::from_utf8(fixture("harbor-push-artifact.json")).unwrap();
     let ours = "hub.harbor.com/test-webhook/debian:latest";
     for (resource_url, why) in [
-        ("attacker.example/test-webhook/debian:latest", "attacker.example"),
-        ("hub.harbor.com.attacker.example/test-webhook/debian:latest", "attacker.example"),
-        ("hub.harbor.com:5000/test-webhook/debian:latest", "hub.harbor.com:5000"),
+        (
+            "attacker.example/test-webhook/debian:latest",
+            "attacker.example",
+        ),
+        (
+            "hub.harbor.com.attacker.example/test-webhook/debian:latest",
+            "attacker.example",
+        ),
+        (
+            "hub.harbor.com:5000/test-webhook/debian:latest",
+            "hub.harbor.com:5000",
+        ),
         // No host: Docker Hub's, as the engine would pull it.
         ("test-webhook/debian:latest", "docker.io"),
         // Our registry, but not the repository the payload claims.
@@ -174,7 +183,11 @@ async fn a_harbor_push_naming_another_registry_starts_nothing() {
     ] {
         let body = harbor.replace(ours, resource_url);
         let (status, reply) = rx
-            .post("harbor", &[JSON, ("Authorization", HARBOR_AUTH)], body.as_bytes())
+            .post(
+                "harbor",
+                &[JSON, ("Authorization", HARBOR_AUTH)],
+                body.as_bytes(),
+            )
             .await;
         assert_eq!(status, 200, "{resource_url}: {reply}");
         let ignored = reply["ignored"].as_str().unwrap_or_default();
@@ -184,7 +197,11 @@ async fn a_harbor_push_naming_another_registry_starts_nothing() {
     for resource_url in ["--help", "http://hub.harbor.com/test-webhook/debian:latest"] {
         let body = harbor.replace(ours, resource_url);
         let (status, reply) = rx
-            .post("harbor", &[JSON, ("Authorization", HARBOR_AUTH)], body.as_bytes())
+            .post(
+                "harbor",
+                &[JSON, ("Authorization", HARBOR_AUTH)],
+                body.as_bytes(),
+            )
             .await;
         assert_eq!(status, 400, "{resource_url}: {reply}");
         assert!(reply["error"].is_string(), "{reply}");

@@ -95,7 +95,11 @@ pub fn parse(
         return Ok(Parsed::ignored(format!(
             "resource_url names repository `{}`, repo_full_name `{}`: they must agree",
             reference.repository(),
-            data.repository.repo_full_name.chars().take(200).collect::<String>()
+            data.repository
+                .repo_full_name
+                .chars()
+                .take(200)
+                .collect::<String>()
         )));
     }
     let tag = match r.tag.filter(|t| !t.is_empty()) {
