@@ -6,6 +6,9 @@
 //! at once, each naming its key, so a bad file is fixed in one go.
 
 use crate::secret::Secret;
+
+mod network;
+pub use network::ContainerNetwork;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -204,6 +207,9 @@ pub struct BuildConfig {
     /// Subversion account of the builder (read-only is enough).
     pub svn_username: Option<String>,
     pub svn_password: Option<Secret<String>>,
+    /// The network of `RUN` steps: `default` (isolated), `none`, `host` (opt-in) or a
+    /// named engine network.
+    pub network: ContainerNetwork,
 }
 
 impl Default for BuildConfig {
@@ -216,6 +222,7 @@ impl Default for BuildConfig {
             timeout_secs: 1200,
             svn_username: None,
             svn_password: None,
+            network: ContainerNetwork::default(),
         }
     }
 }

@@ -10,9 +10,12 @@ pub mod config;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod event;
+pub mod image_ref;
 pub mod metrics;
 pub mod notify_config;
 pub mod pipeline;
+#[cfg(feature = "docker")]
+pub mod registry_auth;
 pub mod scrub;
 pub mod secret;
 pub mod service;

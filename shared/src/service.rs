@@ -73,6 +73,9 @@ pub fn load_config_or_exit(service: &str) -> Arc<FerryConfig> {
             cfg.broker = cfg.broker_for(service);
             crate::telemetry::init(&cfg.log);
             tracing::info!(service, config = %path.display(), "configuration loaded");
+            for w in cfg.network_warnings() {
+                tracing::warn!(service, "{w}");
+            }
             Arc::new(cfg)
         }
         Err(e) => {

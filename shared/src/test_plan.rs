@@ -116,6 +116,10 @@ pub struct TestContainer {
     pub max_output_bytes: usize,
     #[serde(default)]
     pub environments: Option<Vec<String>>,
+    /// `default` (isolated from the host's loopback), `none`, `host` (opt-in) or a
+    /// named engine network.
+    #[serde(default)]
+    pub network: crate::config::ContainerNetwork,
 }
 
 fn default_same() -> String {

@@ -11,7 +11,11 @@
 #   ferry_start_dockerd N        N independent Docker daemons ("hosts")
 #   ferry_start_registry         registry v2 with htpasswd auth on 127.0.0.1:${FERRY_TEST_REGISTRY_PORT:-5000}
 #   ferry_start_svnserve         svnserve on 127.0.0.1:${FERRY_TEST_SVN_PORT:-3690}
+#   ferry_start_dockerd_build    a build Docker daemon in its own network namespace behind NAT
+#                                (what a production build host needs), plus a "dependency
+#                                mirror" namespace the builds may reach
 #   ferry_start_components C...  the above by name: rabbitmq dockerd[:N] registry svnserve
+#                                sshd dockerd-build
 #   ferry_stop_all               stop everything started under $FERRY_TEST_STATE (by PID files)
 #
 # Functions return non-zero (after printing the component's name and log tail) when a component
@@ -182,7 +186,8 @@ _ferry_missing_packages() {
     for cmd in rabbitmq-server:rabbitmq-server dockerd:docker.io docker:docker.io \
         docker-registry:docker-registry htpasswd:apache2-utils svnserve:subversion svn:subversion \
         svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux openssl:openssl \
-        sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client; do
+        sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client iptables:iptables \
+        nsenter:util-linux ip:iproute2; do
         pkg=${cmd#*:}
         cmd=${cmd%%:*}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || want[$pkg]=1
@@ -431,6 +436,145 @@ ferry_start_svnserve() {
     _ferry_started svnserve "$t0"
 }
 
+# --- dockerd-build: a build host that cannot reach this machine's own services -----------------
+
+# A Docker daemon in its own network namespace ($FERRY_TEST_BUILD_NAME, default ferry-bk): a veth
+# pair $NET.1/30 (here) <-> $NET.2/30 (there, default route via here), NAT for what leaves this
+# machine, and netfilter rules so that nothing in the namespace can open a connection to this
+# machine itself (its loopback is another namespace's anyway; its other addresses, the gateway
+# $NET.1 included, are dropped in INPUT) nor to cloud metadata (169.254.0.0/16, in FORWARD).
+# Even a `--network host` build then reaches neither the broker nor the registry on loopback.
+# A second namespace ($NAME-m, $NET.6/30 behind $NET.5) stands in for a dependency mirror on
+# another machine: builds may reach it. $NET is FERRY_TEST_BUILD_NET (default 10.202.0).
+# Exports FERRY_TEST_BUILD_DOCKER_HOST, FERRY_TEST_BUILD_GATEWAY, FERRY_TEST_BUILD_MIRROR_NETNS
+# (for `nsenter --net=...`) and FERRY_TEST_BUILD_MIRROR_ADDR.
+ferry_start_dockerd_build() {
+    _ferry_init || return 1
+    local name=${FERRY_TEST_BUILD_NAME:-ferry-bk} net=${FERRY_TEST_BUILD_NET:-10.202.0}
+    local d="$FERRY_TEST_STATE/docker/build" log="$FERRY_TEST_STATE/logs/dockerd-build.log"
+    local sockdir sock x t0 pid tag
+    t0=$(_ferry_now_ms)
+    sockdir=$(_ferry_docker_sockdir) || return 1
+    sock="$sockdir/build.sock" x="$sockdir/build.exec"
+    local veth="$name-h" mns="$name-m" mveth="$name-mh"
+    mkdir -p "$d/data" "$x"
+    for c in ip iptables nsenter; do
+        command -v "$c" >/dev/null ||
+            { _ferry_fail "cannot start dockerd-build" "$log" "$c is missing (ferry_install_missing installs it)"; return 1; }
+    done
+    ((${#veth} <= 15 && ${#mveth} <= 15)) ||
+        { _ferry_fail "cannot start dockerd-build" "$log" "FERRY_TEST_BUILD_NAME '$name' is too long for interface names"; return 1; }
+    # Recorded for the stop: what was made, so that only that is removed.
+    printf 'name=%s\nnet=%s\n' "$name" "$net" >"$d/made"
+    tag="ferry-test:$name"
+    pid=$(_ferry_our_pid "$d/pid" "$d/pid")
+    if [[ -z "$pid" ]]; then
+        _ferry_build_net_down "$name" # leftovers of a run killed before its clean-up
+        {
+            ip netns add "$name" && ip netns add "$mns" &&
+                ip link add "$veth" type veth peer name eth0 netns "$name" &&
+                ip addr add "$net.1/30" dev "$veth" && ip link set "$veth" up &&
+                nsenter --net="/var/run/netns/$name" sh -c "
+                    ip link set lo up && ip addr add $net.2/30 dev eth0 && ip link set eth0 up &&
+                    ip route add default via $net.1" &&
+                ip link add "$mveth" type veth peer name eth0 netns "$mns" &&
+                ip addr add "$net.5/30" dev "$mveth" && ip link set "$mveth" up &&
+                nsenter --net="/var/run/netns/$mns" sh -c "
+                    ip link set lo up && ip addr add $net.6/30 dev eth0 && ip link set eth0 up &&
+                    ip route add default via $net.5"
+        } >>"$log" 2>&1 || { _ferry_fail "cannot start dockerd-build" "$log" "creating the namespaces failed"; return 1; }
+        if [[ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]]; then
+            echo 0 >"$d/ip_forward.before"
+            echo 1 >/proc/sys/net/ipv4/ip_forward
+        fi
+        {
+            iptables -w -t nat -A POSTROUTING -s "$net.0/30" ! -o "$veth" -m comment --comment "$tag" -j MASQUERADE &&
+                iptables -w -I FORWARD -o "$veth" -m conntrack --ctstate ESTABLISHED,RELATED -m comment --comment "$tag" -j ACCEPT &&
+                iptables -w -I FORWARD -i "$veth" -m comment --comment "$tag" -j ACCEPT &&
+                iptables -w -I FORWARD -i "$veth" -d 169.254.0.0/16 -m comment --comment "$tag" -j DROP &&
+                iptables -w -I INPUT -i "$veth" -m conntrack ! --ctstate ESTABLISHED,RELATED -m comment --comment "$tag" -j DROP
+        } >>"$log" 2>&1 || { _ferry_fail "cannot start dockerd-build" "$log" "iptables failed"; return 1; }
+        _ferry_log "starting dockerd-build in netns $name" >>"$log"
+        # nsenter, not `ip netns exec` (which remounts /sys: dockerd then fails). Bridge networking
+        # and iptables on: the daemon's NAT and chains live inside the namespace.
+        pid=$(_ferry_spawn "$d/launch.pid" "$log" nsenter --net="/var/run/netns/$name" dockerd \
+            --data-root "$d/data" --exec-root "$x" --pidfile "$d/pid" --host "unix://$sock" \
+            --bip 10.231.0.1/24 --default-address-pool base=10.232.0.0/16,size=24 \
+            --containerd-namespace ferry-build --containerd-plugins-namespace ferry-build-plugins) ||
+            { _ferry_fail "cannot start dockerd-build" "$log" "could not launch dockerd"; return 1; }
+    fi
+    local deadline=$((SECONDS + 60))
+    until docker -H "unix://$sock" version >/dev/null 2>&1; do
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+            _ferry_fail "cannot start dockerd-build" "$log" "dockerd exited"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            _ferry_fail "cannot start dockerd-build" "$log" "no answer on unix://$sock within 60 s"
+            return 1
+        fi
+        sleep 0.2
+    done
+    _ferry_export FERRY_TEST_BUILD_DOCKER_HOST "unix://$sock"
+    _ferry_export FERRY_TEST_BUILD_GATEWAY "$net.1"
+    _ferry_export FERRY_TEST_BUILD_MIRROR_NETNS "/var/run/netns/$mns"
+    _ferry_export FERRY_TEST_BUILD_MIRROR_ADDR "$net.6"
+    _ferry_started dockerd-build "$t0"
+}
+
+# _ferry_build_net_down NAME: the namespaces and this machine's netfilter rules made for NAME.
+_ferry_build_net_down() {
+    local name=$1 table rule
+    ip netns del "$name" 2>/dev/null
+    ip netns del "$name-m" 2>/dev/null
+    ip link del "$name-h" 2>/dev/null
+    ip link del "$name-mh" 2>/dev/null
+    for table in filter nat; do
+        iptables -w -t "$table" -S 2>/dev/null | grep -E -- "--comment \"?ferry-test:$name\"? " |
+            while read -r rule; do
+                # `-A CHAIN spec...` as printed by -S: delete the same spec.
+                eval "iptables -w -t $table -D ${rule#-A }"
+            done
+    done
+    return 0
+}
+
+_ferry_stop_dockerd_build() {
+    local s=$FERRY_TEST_STATE d="$FERRY_TEST_STATE/docker/build" sockdir pid name i comm m
+    [[ -s "$d/made" ]] || return 0
+    sockdir="$s/docker"
+    [[ -s "$s/docker/short-root" ]] && sockdir=$(<"$s/docker/short-root")
+    name=$(sed -n 's/^name=//p' "$d/made")
+    pid=$(_ferry_our_pid "$d/pid" "$d/pid")
+    if [[ -n "$pid" ]]; then
+        _ferry_log "stopping dockerd-build (pid $pid)"
+        _ferry_terminate "$pid" dockerd-build 30
+    fi
+    # Leftover containerd and shims of this daemon (after a SIGKILL), by its exec root.
+    for i in /proc/[0-9]*; do
+        pid=${i#/proc/}
+        comm=$(cat "$i/comm" 2>/dev/null) || continue
+        case "$comm" in containerd | containerd-shim* | dockerd) ;; *) continue ;; esac
+        if tr '\0' ' ' <"$i/cmdline" 2>/dev/null | grep -qF "$sockdir/build.exec"; then
+            _ferry_log "stopping leftover $comm (pid $pid)"
+            _ferry_terminate "$pid" "$comm" 10
+        fi
+    done
+    while read -r m; do
+        [[ -n "$m" ]] || continue
+        _ferry_log "umount $m"
+        umount "$m" || umount -l "$m"
+    done < <(awk -v a="$d/" -v b="$sockdir/build.exec/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' \
+        /proc/mounts | sort -r)
+    [[ -n "$name" ]] && _ferry_build_net_down "$name"
+    if [[ -s "$d/ip_forward.before" ]]; then
+        cat "$d/ip_forward.before" >/proc/sys/net/ipv4/ip_forward
+        rm -f "$d/ip_forward.before"
+    fi
+    rm -f "$d/made"
+    _ferry_log "dockerd-build stopped, namespace $name and its rules removed"
+}
+
 # --- all ---------------------------------------------------------------------------------------
 
 # ferry_start_components rabbitmq dockerd:3 registry svnserve
@@ -526,6 +670,7 @@ ferry_start_components() {
         registry) ferry_start_registry || return 1 ;;
         svnserve) ferry_start_svnserve || return 1 ;;
         sshd) ferry_start_sshd || return 1 ;;
+        dockerd-build) ferry_start_dockerd_build || return 1 ;;
         *)
             echo "ferry_start_components: unknown component '$c'" >&2
             return 1
@@ -555,6 +700,7 @@ _ferry_stop_all_impl() {
     _ferry_stop_pidfile registry "$s/pids/registry.pid" "$s/registry/config.yml" &
     _ferry_stop_pidfile svnserve "$s/pids/svnserve.pid" "$s/svn" &
     _ferry_stop_pidfile sshd "$s/pids/sshd.pid" "$s/sshd/sshd_config" &
+    _ferry_stop_dockerd_build &
     [[ -s "$s/sshd/alias-file" ]] && rm -f "$(<"$s/sshd/alias-file")"
     wait
     _ferry_log "ferry_stop_all done"

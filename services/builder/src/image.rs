@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::error::BuildError;
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
+use ferry_shared::config::ContainerNetwork;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 
@@ -14,6 +15,7 @@ pub struct Request<'a> {
     pub dockerfile: &'a str,
     pub args: HashMap<String, String>,
     pub labels: HashMap<String, String>,
+    pub network: &'a ContainerNetwork,
 }
 
 /// Build `context` as `req.tag`; the engine's output goes to `log`.
@@ -30,10 +32,10 @@ pub async fn build(
         .labels(&req.labels)
         .rm(true)
         .forcerm(true)
-        // RUN steps use the host's network: build hosts may have no bridge network
-        // (the test hosts run dockerd with --bridge=none), and package mirrors are
-        // often reachable only from the host.
-        .networkmode("host")
+        // `build.network`, by default the engine's isolated network: RUN steps run a
+        // commit's code, which must not reach the build host's loopback (the broker,
+        // a local registry, the Docker API) or cloud metadata.
+        .networkmode(req.network.engine_mode())
         .build();
     let body = bollard::body_stream(context.into_tar_stream());
     let mut stream = docker.build_image(options, None, Some(body));

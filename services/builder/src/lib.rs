@@ -164,6 +164,7 @@ impl Stage {
             dockerfile: &project.dockerfile,
             args,
             labels,
+            network: &self.cfg.build.network,
         };
         let docker_started = std::time::Instant::now();
         let result = match tokio::time::timeout(

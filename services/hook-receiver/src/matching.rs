@@ -29,11 +29,22 @@ pub fn projects_for_push<'a>(cfg: &'a FerryConfig, push: &Push) -> Result<Vec<&'
     }
 }
 
-/// The projects deploying this image (Harbor), matched on the image name.
+/// The projects deploying this image (Harbor): the image must be on `registry.address`
+/// (anything else would be pulled from a host Ferry does not trust) and its repository
+/// must be a project's `image`.
 pub fn projects_for_image<'a>(
     cfg: &'a FerryConfig,
     image: &ImagePush,
 ) -> Result<Vec<&'a str>, String> {
+    let Some(registry) = &cfg.registry else {
+        return Err("registry.address is not configured: Harbor pushes start nothing".into());
+    };
+    if !image.registry.eq_ignore_ascii_case(registry.address.trim()) {
+        return Err(format!(
+            "image `{}` is on registry `{}`, not on registry.address `{}`",
+            image.repository, image.registry, registry.address
+        ));
+    }
     let names: Vec<&str> = cfg
         .projects
         .iter()

@@ -98,6 +98,8 @@ pub struct ImagePush {
     /// When Harbor saw the push (Unix seconds), if it says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<i64>,
+    /// `host[:port]` of the registry the image is on (from `resource_url`).
+    pub registry: String,
     /// `namespace/name` inside the registry, e.g. `library/shop`.
     pub repository: String,
     /// `host/namespace/name`, without tag or digest.

@@ -997,6 +997,8 @@ async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_
         command = ["/bin/sh", "-c", "echo target=$FERRY_TARGET_URL revision=$FERRY_REVISION; echo password={password}; echo db={db} b64=$(echo -n {db} | base64); wget -q -O - $FERRY_TARGET_URL/ | grep -q v1"]
         environments = ["staging"]
         timeout_secs = 30
+        # The staging app answers on the test host's loopback.
+        network = "host"
         "#,
         p = g.project
     );

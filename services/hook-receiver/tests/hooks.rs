@@ -154,6 +154,65 @@ async fn gitea_push_and_harbor_image_start_their_runs() {
     rx.stop().await;
 }
 
+/// A Harbor hook decides which image is deployed, and the puller pulls it with
+/// Ferry's registry credentials: only an image on `registry.address` whose repository
+/// is a project's `image` may start a run. Everything else is ignored with a reason
+/// and publishes nothing.
+#[tokio::test]
+async fn a_harbor_push_naming_another_registry_starts_nothing() {
+    let (rx, mut tap) = setup().await;
+    let harbor = String::from_utf8(fixture("harbor-push-artifact.json")).unwrap();
+    let ours = "hub.harbor.com/test-webhook/debian:latest";
+    for (resource_url, why) in [
+        (
+            "attacker.example/test-webhook/debian:latest",
+            "attacker.example",
+        ),
+        (
+            "hub.harbor.com.attacker.example/test-webhook/debian:latest",
+            "attacker.example",
+        ),
+        (
+            "hub.harbor.com:5000/test-webhook/debian:latest",
+            "hub.harbor.com:5000",
+        ),
+        // No host: Docker Hub's, as the engine would pull it.
+        ("test-webhook/debian:latest", "docker.io"),
+        // Our registry, but not the repository the payload claims.
+        ("hub.harbor.com/attacker/evil:latest", "attacker/evil"),
+    ] {
+        let body = harbor.replace(ours, resource_url);
+        let (status, reply) = rx
+            .post(
+                "harbor",
+                &[JSON, ("Authorization", HARBOR_AUTH)],
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(status, 200, "{resource_url}: {reply}");
+        let ignored = reply["ignored"].as_str().unwrap_or_default();
+        assert!(ignored.contains(why), "{resource_url}: {reply}");
+    }
+    // A reference that is not one (an option, a URL) is refused outright.
+    for resource_url in ["--help", "http://hub.harbor.com/test-webhook/debian:latest"] {
+        let body = harbor.replace(ours, resource_url);
+        let (status, reply) = rx
+            .post(
+                "harbor",
+                &[JSON, ("Authorization", HARBOR_AUTH)],
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(status, 400, "{resource_url}: {reply}");
+        assert!(reply["error"].is_string(), "{reply}");
+    }
+    assert!(
+        tap.drain(Duration::from_millis(500)).await.is_empty(),
+        "a foreign image started a run"
+    );
+    rx.stop().await;
+}
+
 #[tokio::test]
 async fn github_ping_gets_200() {
     let (rx, mut tap) = setup().await;

@@ -23,6 +23,10 @@ fn config(url: &str) -> Arc<FerryConfig> {
         [hooks]
         manual_token = "manual-token-1"
         harbor_auth = "Basic aGFyYm9yOmhvb2s="
+        [registry]
+        address = "hub.harbor.com"
+        username = "robot$ferry"
+        password = "registry-password-1"
         [environments.staging]
         [environments.production]
         [projects.shop]

@@ -47,12 +47,9 @@ pub async fn pull_onto(
     hosts: &[(String, DockerHostConfig)],
 ) -> Vec<HostResult> {
     let p = &cfg.pull;
-    let credentials = cfg.registry.as_ref().map(|r| DockerCredentials {
-        username: Some(r.username.clone()),
-        password: Some(r.password.expose().clone()),
-        serveraddress: Some(r.address.clone()),
-        ..Default::default()
-    });
+    // Only an image on registry.address gets the registry's credentials: the engine
+    // would hand them to whatever host the reference names.
+    let credentials = ferry_shared::registry_auth::credentials_for(cfg, image);
     stream::iter(hosts.iter().cloned())
         .map(|(name, host)| {
             let credentials = credentials.clone();

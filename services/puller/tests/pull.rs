@@ -264,3 +264,112 @@ async fn rancher_environments_pre_pull_on_the_hosts_rancher_lists() {
     stage.stop().await;
     sim.cleanup();
 }
+
+/// A registry on another loopback port standing in for an attacker's: it asks for Basic
+/// credentials (as registry v2 with htpasswd does) and records every `Authorization` it
+/// receives.
+struct ForeignRegistry {
+    address: String,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ForeignRegistry {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s, n) = (seen.clone(), requests.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (s, n) = (s.clone(), n.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => head.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    n.fetch_add(1, Ordering::SeqCst);
+                    for line in String::from_utf8_lossy(&head).lines() {
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("authorization")
+                        {
+                            s.lock().unwrap().push(value.trim().to_owned());
+                        }
+                    }
+                    let _ = conn
+                        .write_all(
+                            b"HTTP/1.1 401 Unauthorized\r\n\
+                              Docker-Distribution-Api-Version: registry/2.0\r\n\
+                              WWW-Authenticate: Basic realm=\"attacker\"\r\n\
+                              Content-Type: application/json\r\n\
+                              Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+                        )
+                        .await;
+                });
+            }
+        });
+        Self {
+            address,
+            seen,
+            requests,
+            task,
+        }
+    }
+}
+
+/// An `image.pushed` naming another registry (a forged event, or a Harbor hook before
+/// the receiver checked the host) must not carry Ferry's registry credentials there:
+/// the engine sends what it is handed to whatever host the image names.
+#[tokio::test]
+async fn an_image_on_another_registry_is_pulled_without_our_credentials() {
+    let ns = unique_namespace();
+    let foreign = ForeignRegistry::start().await;
+    let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let image = format!("{}/pull/{ns}:1@{digest}", foreign.address);
+    let cfg = config(
+        &ns,
+        "",
+        "[environments.staging]\nhosts = [\"h2\"]\n[environments.production]\nhosts = [\"h3\"]\n",
+    );
+    let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
+    let stage = run_puller(&cfg, &image).await;
+
+    let failed = tap
+        .expect("pull.failed", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let Event::PullFailed(f) = &failed.event else {
+        panic!()
+    };
+    stage.stop().await;
+    foreign.task.abort();
+    // The engine did ask the foreign registry (else this test proves nothing)...
+    assert!(
+        foreign.requests.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the engine never reached the foreign registry: {}",
+        f.reason
+    );
+    // ...and never with Ferry's password, in any form.
+    let password = harness_var("FERRY_TEST_REGISTRY_PASSWORD");
+    let user = harness_var("FERRY_TEST_REGISTRY_USER");
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{user}:{password}"),
+    );
+    let seen = foreign.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .all(|a| !a.contains(&basic) && !a.contains(&password)),
+        "Ferry's registry credentials went to {}: {seen:?}",
+        foreign.address
+    );
+    assert!(!f.reason.contains(&password), "{}", f.reason);
+}

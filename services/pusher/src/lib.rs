@@ -6,7 +6,6 @@
 //! with the same digest. Registry down, 5xx and timeouts are retried with backoff;
 //! refused credentials and unknown repositories fail at once (`push.failed`).
 
-use bollard::auth::DockerCredentials;
 use bollard::query_parameters::PushImageOptionsBuilder;
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::FerryConfig;
@@ -81,12 +80,7 @@ impl Stage {
             .await
             .map_err(|e| transient(e.to_string()))?;
         let registry = self.cfg.registry.as_ref();
-        let credentials = registry.map(|r| DockerCredentials {
-            username: Some(r.username.clone()),
-            password: Some(r.password.expose().clone()),
-            serveraddress: Some(r.address.clone()),
-            ..Default::default()
-        });
+        let credentials = ferry_shared::registry_auth::credentials_for(&self.cfg, image);
         let options = PushImageOptionsBuilder::default().tag(tag).build();
         let mut stream = docker.push_image(repo, Some(options), credentials);
         let mut digest = None;

@@ -82,7 +82,9 @@ pub async fn run(
             ("io.ferry.test-run".to_owned(), s.run_id.clone()),
         ])),
         host_config: Some(HostConfig {
-            network_mode: Some("host".into()),
+            // The plan's `network`, by default isolated from the host's loopback: the
+            // test image may carry a commit's code.
+            network_mode: Some(c.network.engine_mode().to_owned()),
             ..Default::default()
         }),
         ..Default::default()

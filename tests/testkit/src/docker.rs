@@ -12,6 +12,12 @@ pub fn docker_hosts() -> Vec<String> {
         .collect()
 }
 
+/// The build Docker daemon in its own network namespace behind NAT (the harness's
+/// `dockerd-build`): what a production build host should be.
+pub fn build_docker_host() -> String {
+    crate::harness_var("FERRY_TEST_BUILD_DOCKER_HOST")
+}
+
 /// `docker -H host args...` with a private client config dir; stdout on success.
 pub fn docker(
     host: &str,

@@ -10,7 +10,8 @@ pub mod tls;
 
 pub use broker::PrivateBroker;
 pub use docker::{
-    BUSYBOX_BASE, build_and_push, docker, docker_hosts, ensure_busybox_base, web_image,
+    BUSYBOX_BASE, build_and_push, build_docker_host, docker, docker_hosts, ensure_busybox_base,
+    web_image,
 };
 pub use tap::Tap;
 

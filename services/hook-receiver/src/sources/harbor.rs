@@ -4,6 +4,7 @@
 use crate::trigger::{ImagePush, Parsed, Rejection, header, json, require_json};
 use crate::verify::token_matches;
 use axum::http::HeaderMap;
+use ferry_shared::image_ref::ImageRef;
 use ferry_shared::secret::Secret;
 use serde::Deserialize;
 
@@ -75,23 +76,50 @@ pub fn parse(
             "`{digest}` is not a sha256 digest"
         )));
     }
-    // resource_url is `host/namespace/name:tag` (or `@sha256:...`): keep the image name.
-    let image = r.resource_url.split('@').next().unwrap_or("");
-    let image = match image.rfind(':') {
-        Some(i) if !image[i..].contains('/') => &image[..i],
-        _ => image,
-    };
-    if image.is_empty() {
-        return Err(Rejection::bad_request("resource_url is empty"));
+    // resource_url is `host[:port]/namespace/name:tag` (or `@sha256:...`): parsed with
+    // Docker's grammar, since its host decides which registry the image is pulled from
+    // (and whether Ferry's credentials go along). Matching checks host and repository.
+    let reference = ImageRef::parse(&r.resource_url)
+        .map_err(|e| Rejection::bad_request(format!("resource_url: {e}")))?;
+    if let Some(d) = reference.digest()
+        && d != digest
+    {
+        return Err(Rejection::bad_request(format!(
+            "resource_url names digest `{d}`, the resource `{digest}`: send one artifact"
+        )));
     }
-    let tag = r
-        .tag
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| digest.clone());
+    if !reference
+        .repository()
+        .eq_ignore_ascii_case(&data.repository.repo_full_name)
+    {
+        return Ok(Parsed::ignored(format!(
+            "resource_url names repository `{}`, repo_full_name `{}`: they must agree",
+            reference.repository(),
+            data.repository
+                .repo_full_name
+                .chars()
+                .take(200)
+                .collect::<String>()
+        )));
+    }
+    let tag = match r.tag.filter(|t| !t.is_empty()) {
+        Some(t) => {
+            // The tag goes into an image reference: it must be one.
+            ImageRef::parse(&format!("{}:{t}", reference.name())).map_err(|_| {
+                Rejection::bad_request(format!(
+                    "`{}` is not an image tag",
+                    t.chars().take(200).collect::<String>()
+                ))
+            })?;
+            t
+        }
+        None => digest.clone(),
+    };
     Ok(Parsed::Image(ImagePush {
         occurred_at: p.occur_at,
-        repository: data.repository.repo_full_name,
-        image: image.to_owned(),
+        registry: reference.registry().to_owned(),
+        repository: reference.repository().to_owned(),
+        image: reference.name(),
         tag,
         digest,
         operator: p.operator,

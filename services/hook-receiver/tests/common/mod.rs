@@ -41,6 +41,10 @@ pub fn config(amqp_url: &str, namespace: &str, svn_url: &str, extra: &str) -> Ar
         [services.hook_receiver]
         listen = "127.0.0.1:0"
         admin_listen = "127.0.0.1:0"
+        [registry]
+        address = "hub.harbor.com"
+        username = "robot$ferry"
+        password = "registry-password-1"
         [environments.staging]
         [projects.shop]
         image = "shop/web"
