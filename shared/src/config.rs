@@ -12,6 +12,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod source_checks;
+
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
 /// EX_USAGE from sysexits.h: what a service exits with on bad configuration.
 pub const EXIT_BAD_CONFIG: i32 = 64;
@@ -203,6 +205,8 @@ pub struct BuildConfig {
     /// Subversion account of the builder (read-only is enough).
     pub svn_username: Option<String>,
     pub svn_password: Option<Secret<String>>,
+    /// PEM of the CA(s) that signed an https:// SVN server's certificate (see `source_checks`).
+    pub svn_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for BuildConfig {
@@ -215,6 +219,7 @@ impl Default for BuildConfig {
             timeout_secs: 1200,
             svn_username: None,
             svn_password: None,
+            svn_ca_file: None,
         }
     }
 }
@@ -549,6 +554,9 @@ pub struct SourceConfig {
     /// ignored. Empty means every path counts. Several projects can share a repository.
     #[serde(default)]
     pub paths: Vec<String>,
+    /// SVN: fetch `svn:externals` (other repositories' code) into the build; off by default.
+    #[serde(default)]
+    pub allow_externals: bool,
 }
 
 /// One thing wrong with the configuration, named by its key.
@@ -1019,6 +1027,7 @@ impl FerryConfig {
                 );
             }
         }
+        self.source_problems(&mut p);
         p.extend(
             self.notify.problems(
                 crate::event::ALL_KINDS,

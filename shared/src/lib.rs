@@ -13,6 +13,7 @@ pub mod event;
 pub mod metrics;
 pub mod notify_config;
 pub mod pipeline;
+pub mod revision;
 pub mod scrub;
 pub mod secret;
 pub mod service;

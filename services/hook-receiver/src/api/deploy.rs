@@ -16,6 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ferry_shared::config::ProjectConfig;
 use ferry_shared::event::{DeployRequested, Envelope, Event, SourceChanged};
+use ferry_shared::revision::Revision;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -69,7 +70,12 @@ pub async fn rollback(
         )));
     }
     let to = body.to.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let (image, revision) = match to {
+    // Images are tagged by exact revision: `to` is an SVN number or a full commit id.
+    let to = to
+        .map(|t| Revision::parse_exact(&proj.source.kind, t).map(|r| r.to_string()))
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("`to`: {e}")))?;
+    let (image, revision) = match to.as_deref() {
         None => (String::new(), String::new()),
         Some(rev) => match find_image(&app, &name, proj, rev).await? {
             Some(image) => (image, rev.to_owned()),
@@ -194,9 +200,13 @@ pub async fn deploy(
     let body: DeployBody = parse_body(&body)?;
     let proj = project(&app, &name)?;
     let revision = body.revision.trim();
-    if revision.is_empty() || revision == "0" {
-        return Err(ApiError::bad_request("revision must not be empty or zero"));
+    if revision.is_empty() {
+        return Err(ApiError::bad_request("revision must not be empty"));
     }
+    // An SVN number, or for git a full commit id or a branch/tag the builder resolves.
+    let revision = &Revision::parse(&proj.source.kind, revision)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .to_string();
     let event = Envelope::new_run(
         name.clone(),
         Event::SourceChanged(SourceChanged {
