@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// What the commit must be on.
+#[derive(Debug)]
 pub enum Tie {
     Branch(RefName),
     Tag(RefName),

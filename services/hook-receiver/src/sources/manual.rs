@@ -31,8 +31,11 @@ pub fn parse(
         return Err(Rejection::bad_request("revision must not be empty"));
     }
     // Valid for some source kind; which one is checked against the project (`plan`).
-    if let Err(e) = Revision::parse("svn", revision).or_else(|_| Revision::parse("git", revision)) {
-        return Err(Rejection::bad_request(e.to_string()));
+    if let (Err(svn), Err(git)) = (
+        Revision::parse("svn", revision),
+        Revision::parse("git", revision),
+    ) {
+        return Err(Rejection::bad_request(format!("{svn}; for a git project, {git}")));
     }
     if p.project.trim().is_empty() {
         return Err(Rejection::bad_request("project must not be empty"));
