@@ -121,7 +121,10 @@ async fn a_revision_that_is_an_option_runs_no_command() {
         (vec!["ls-remote"], vec![inject.as_str()]),
         (vec!["switch", "-q", "--detach"], vec![inject.as_str()]),
         (vec!["rev-list", "--max-count=1"], vec![inject.as_str()]),
-        (vec!["merge-base", "--is-ancestor"], vec![inject.as_str(), "HEAD"]),
+        (
+            vec!["merge-base", "--is-ancestor"],
+            vec![inject.as_str(), "HEAD"],
+        ),
     ] {
         let failed = builder::command::git(Some(&work), t, &options, &operands).await;
         assert!(failed.is_err(), "git {options:?} {operands:?} succeeded");
@@ -266,7 +269,13 @@ fn svn_with_externals(root: &Path) -> String {
     svn(&wc, &["add", "-q", "trunk/secret"]);
     svn(
         &wc,
-        &["propset", "-q", "svn:externals", "^/trunk/secret vendor", "trunk/shop"],
+        &[
+            "propset",
+            "-q",
+            "svn:externals",
+            "^/trunk/secret vendor",
+            "trunk/shop",
+        ],
     );
     svn(&wc, &["commit", "-q", "-m", "externals"]);
     url

@@ -116,7 +116,10 @@ async fn hostile_revisions_get_400_from_every_entry_and_publish_nothing() {
         if !published.is_empty() {
             failures.push(format!(
                 "{project} {rev:?}: published {:?}",
-                published.iter().map(|e| e.routing_key()).collect::<Vec<_>>()
+                published
+                    .iter()
+                    .map(|e| e.routing_key())
+                    .collect::<Vec<_>>()
             ));
         }
     }
@@ -124,13 +127,13 @@ async fn hostile_revisions_get_400_from_every_entry_and_publish_nothing() {
 
     // The reason says what to send instead.
     let (_, reply) = manual(&rx, "shop", "abc").await;
-    assert!(
-        reply["error"].as_str().unwrap().contains("full"),
-        "{reply}"
-    );
+    assert!(reply["error"].as_str().unwrap().contains("full"), "{reply}");
     let (_, reply) = manual(&rx, "svnshop", "-5").await;
     assert!(
-        reply["error"].as_str().unwrap().contains("positive whole number"),
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("positive whole number"),
         "{reply}"
     );
     rx.stop().await;

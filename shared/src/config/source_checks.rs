@@ -21,3 +21,23 @@ impl FerryConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::FerryConfig;
+    use std::path::Path;
+
+    #[test]
+    fn an_svn_ca_file_that_is_not_a_certificate_is_refused_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        for path in [Path::new("/nonexistent/ca.pem"), not_pem.as_path()] {
+            let text = format!("[build]\nsvn_ca_file = \"{}\"\n", path.display());
+            let err = FerryConfig::from_toml_with_env(&text, Path::new("t.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("build.svn_ca_file"), "{err}");
+        }
+    }
+}

@@ -35,7 +35,9 @@ pub fn parse(
         Revision::parse("svn", revision),
         Revision::parse("git", revision),
     ) {
-        return Err(Rejection::bad_request(format!("{svn}; for a git project, {git}")));
+        return Err(Rejection::bad_request(format!(
+            "{svn}; for a git project, {git}"
+        )));
     }
     if p.project.trim().is_empty() {
         return Err(Rejection::bad_request("project must not be empty"));
