@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub mod broker_users;
 pub mod operators;
 pub use operators::OperatorConfig;
+mod source_checks;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
 /// EX_USAGE from sysexits.h: what a service exits with on bad configuration.
@@ -210,6 +211,8 @@ pub struct BuildConfig {
     /// The network of `RUN` steps: `default` (isolated), `none`, `host` (opt-in) or a
     /// named engine network.
     pub network: ContainerNetwork,
+    /// PEM of the CA(s) that signed an https:// SVN server's certificate (see `source_checks`).
+    pub svn_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for BuildConfig {
@@ -223,6 +226,7 @@ impl Default for BuildConfig {
             svn_username: None,
             svn_password: None,
             network: ContainerNetwork::default(),
+            svn_ca_file: None,
         }
     }
 }
@@ -561,6 +565,9 @@ pub struct SourceConfig {
     /// ignored. Empty means every path counts. Several projects can share a repository.
     #[serde(default)]
     pub paths: Vec<String>,
+    /// SVN: fetch `svn:externals` (other repositories' code) into the build; off by default.
+    #[serde(default)]
+    pub allow_externals: bool,
 }
 
 /// One thing wrong with the configuration, named by its key.
@@ -1033,6 +1040,7 @@ impl FerryConfig {
                 .collect::<Vec<_>>(),
             &mut p,
         );
+        self.source_problems(&mut p);
         p.extend(
             self.notify.problems(
                 crate::event::ALL_KINDS,

@@ -16,6 +16,7 @@ pub mod notify_config;
 pub mod pipeline;
 #[cfg(feature = "docker")]
 pub mod registry_auth;
+pub mod revision;
 pub mod scrub;
 pub mod secret;
 pub mod service;

@@ -2,9 +2,12 @@
 //! its latest commit. One folder per project, updated in place between builds; a copy
 //! a crash left broken is thrown away and checked out afresh.
 
-use crate::command::{Failed, run};
+use crate::command::{Failed, git, svn};
 use crate::error::BuildError;
+use crate::remote::{RemoteRefs, Tie};
 use ferry_shared::config::{BuildConfig, ConfigRepo, SourceConfig};
+use ferry_shared::event::SourceChanged;
+use ferry_shared::revision::{GitRevision, PushedRef, Revision, SvnRevision};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,27 +16,55 @@ pub struct Checkouts<'a> {
     pub timeout: Duration,
 }
 
+/// Why a git checkout attempt stopped: a tool failed (a fresh copy may help), or the
+/// revision must not be built (nothing will help).
+enum Stop {
+    Tool(Failed),
+    Refused(BuildError),
+}
+
+impl From<Failed> for Stop {
+    fn from(f: Failed) -> Self {
+        Self::Tool(f)
+    }
+}
+
 impl Checkouts<'_> {
-    /// The project's code at `revision`; returns its folder.
+    /// The project's code at the revision `event` names; returns its folder and the
+    /// exact revision checked out (a branch or tag name is resolved to its commit).
     pub async fn code(
         &self,
         project: &str,
         source: &SourceConfig,
-        revision: &str,
-    ) -> Result<PathBuf, BuildError> {
+        event: &SourceChanged,
+    ) -> Result<(PathBuf, String), BuildError> {
         let dir = self.cfg.work_dir.join(project).join("code");
-        match source.kind.as_str() {
-            "svn" => self.svn(&dir, source, revision).await?,
-            _ => self.git(&dir, &source.url, revision).await?,
+        // Events are input too: parsed again here, whoever published them.
+        let revision = Revision::parse(&source.kind, &event.revision)
+            .map_err(|e| BuildError::Refused(format!("{e}; nothing was checked out")))?;
+        match revision {
+            Revision::Svn(r) => {
+                self.svn(&dir, source, r).await?;
+                Ok((dir, r.to_string()))
+            }
+            Revision::Git(g) => {
+                let claimed = event
+                    .reference
+                    .as_deref()
+                    .map(PushedRef::parse)
+                    .transpose()
+                    .map_err(|e| BuildError::Refused(format!("the pushed reference: {e}")))?;
+                let sha = self.git(&dir, source, &g, claimed.as_ref()).await?;
+                Ok((dir, sha))
+            }
         }
-        Ok(dir)
     }
 
     async fn svn(
         &self,
         dir: &Path,
         source: &SourceConfig,
-        revision: &str,
+        revision: SvnRevision,
     ) -> Result<(), BuildError> {
         let url = format!(
             "{}{}",
@@ -43,50 +74,43 @@ impl Checkouts<'_> {
         let rev = format!("-r{revision}");
         let user = self.cfg.svn_username.clone().unwrap_or_default();
         let password = self.cfg.svn_password.as_ref().map(|p| p.expose().clone());
-        let mut auth = vec![
-            "--non-interactive",
-            "--no-auth-cache",
-            "--trust-server-cert-failures=unknown-ca",
-        ];
+        // An https:// server is trusted through its CA only (`build.svn_ca_file`),
+        // never by accepting whatever certificate it shows.
+        let ca = self
+            .cfg
+            .svn_ca_file
+            .as_ref()
+            .map(|f| format!("servers:global:ssl-authority-files={}", f.display()));
+        let mut base = vec!["--non-interactive", "--no-auth-cache"];
+        if let Some(ca) = &ca {
+            base.extend(["--config-option", ca.as_str()]);
+        }
+        let mut auth = base.clone();
         if !user.is_empty() {
             auth.extend(["--username", user.as_str()]);
         }
         if password.is_some() {
             auth.push("--password-from-stdin");
         }
+        // `svn:externals` pull other repositories' (or paths') code into the build:
+        // only where the project says so.
+        if !source.allow_externals {
+            auth.push("--ignore-externals");
+        }
         let pw = password.as_deref();
+        let t = self.timeout;
+        let d = dir.to_string_lossy().into_owned();
         if dir.join(".svn").is_dir() {
             // Reuse: undo anything a crashed build left, then move to the revision.
-            let d = dir.to_string_lossy().into_owned();
             let reused = async {
-                run(
-                    "svn",
-                    &[
-                        &["cleanup", "--remove-unversioned", "--remove-ignored", &d],
-                        &auth[..2],
-                    ]
-                    .concat(),
-                    None,
-                    None,
-                    self.timeout,
-                )
-                .await?;
-                run(
-                    "svn",
-                    &[&["revert", "-R", &d], &auth[..2]].concat(),
-                    None,
-                    None,
-                    self.timeout,
-                )
-                .await?;
-                run(
-                    "svn",
-                    &[&["switch", "--ignore-ancestry", &rev, &url, &d], &auth[..]].concat(),
-                    None,
-                    pw,
-                    self.timeout,
-                )
-                .await
+                let cleanup = [
+                    &["cleanup", "--remove-unversioned", "--remove-ignored"],
+                    &base[..],
+                ];
+                svn(&cleanup.concat(), &[&d], None, t).await?;
+                svn(&[&["revert", "-R"], &base[..]].concat(), &[&d], None, t).await?;
+                let switch = [&["switch", "--ignore-ancestry", &rev], &auth[..]].concat();
+                svn(&switch, &[&url, &d], pw, t).await
             }
             .await;
             match reused {
@@ -100,66 +124,100 @@ impl Checkouts<'_> {
             }
         }
         fresh(dir)?;
-        let d = dir.to_string_lossy().into_owned();
-        run(
-            "svn",
-            &[&["checkout", &rev, &url, &d], &auth[..]].concat(),
-            None,
+        svn(
+            &[&["checkout", &rev], &auth[..]].concat(),
+            &[&url, &d],
             pw,
-            self.timeout,
+            t,
         )
         .await
         .map_err(svn_error)?;
         Ok(())
     }
 
-    async fn git(&self, dir: &Path, url: &str, sha: &str) -> Result<(), BuildError> {
-        let ok = dir.join(".git").is_dir() && self.git_update(dir, url, sha).await.is_ok();
-        if !ok {
-            fresh(dir)?;
-            let d = dir.to_string_lossy().into_owned();
-            run("git", &["init", "-q", &d], None, None, self.timeout)
-                .await
-                .map_err(git_error)?;
-            self.git_update(dir, url, sha).await.map_err(git_error)?;
+    /// Check out `rev` after proving it is on the branch (or tag) it was pushed to, or
+    /// for a manual run on a branch the project builds; returns the commit id.
+    async fn git(
+        &self,
+        dir: &Path,
+        source: &SourceConfig,
+        rev: &GitRevision,
+        claimed: Option<&PushedRef>,
+    ) -> Result<String, BuildError> {
+        if dir.join(".git").is_dir() {
+            match self.git_attempt(dir, source, rev, claimed).await {
+                Ok(sha) => return Ok(sha),
+                Err(Stop::Refused(e)) => return Err(e),
+                Err(Stop::Tool(f)) => tracing::warn!(
+                    "working copy {} unusable ({}), checking out afresh",
+                    dir.display(),
+                    f.detail
+                ),
+            }
         }
-        Ok(())
+        fresh(dir)?;
+        let d = dir.to_string_lossy().into_owned();
+        git(None, self.timeout, &["init", "-q"], &[&d])
+            .await
+            .map_err(git_error)?;
+        match self.git_attempt(dir, source, rev, claimed).await {
+            Ok(sha) => Ok(sha),
+            Err(Stop::Refused(e)) => Err(e),
+            Err(Stop::Tool(f)) => Err(git_error(f)),
+        }
     }
 
-    async fn git_update(&self, dir: &Path, url: &str, sha: &str) -> Result<(), Failed> {
+    async fn git_attempt(
+        &self,
+        dir: &Path,
+        source: &SourceConfig,
+        rev: &GitRevision,
+        claimed: Option<&PushedRef>,
+    ) -> Result<String, Stop> {
         let t = self.timeout;
-        let _ = run("git", &["remote", "remove", "origin"], Some(dir), None, t).await;
-        run("git", &["remote", "add", "origin", url], Some(dir), None, t).await?;
-        // Fetch the commit itself when the server allows it, else everything.
-        if run("git", &["fetch", "-q", "origin", sha], Some(dir), None, t)
-            .await
-            .is_err()
+        let here = Some(dir);
+        let _ = git(here, t, &["remote", "remove"], &["origin"]).await;
+        git(here, t, &["remote", "add"], &["origin", &source.url]).await?;
+        let remote = RemoteRefs::list(dir, t).await?;
+        let refused = |why: String| Stop::Refused(BuildError::Refused(why));
+        let (commit, tie) = match rev {
+            GitRevision::Ref(r) => remote.resolve(r).map_err(refused)?,
+            GitRevision::Commit(c) => (
+                c.to_string(),
+                match claimed {
+                    Some(PushedRef::Branch(b)) => Tie::Branch(b.clone()),
+                    Some(PushedRef::Tag(t)) => Tie::Tag(t.clone()),
+                    None => Tie::AnyBranch,
+                },
+            ),
+        };
+        let refspecs = remote.refspecs(source, &tie).map_err(refused)?;
+        let mut fetch = vec!["origin"];
+        fetch.extend(refspecs.iter().map(String::as_str));
+        git(here, t, &["fetch", "-q"], &fetch).await?;
+        let peeled = format!("{commit}^{{commit}}");
+        let Ok(found) = git(here, t, &["rev-list", "--max-count=1"], &[&peeled]).await else {
+            return Err(refused(tie.not_on(&commit, &remote.tips(source, &tie))));
+        };
+        if !tie
+            .holds(dir, t, found.trim(), &remote.tips(source, &tie))
+            .await?
         {
-            run(
-                "git",
-                &[
-                    "fetch",
-                    "-q",
-                    "origin",
-                    "+refs/heads/*:refs/remotes/origin/*",
-                    "+refs/tags/*:refs/tags/*",
-                ],
-                Some(dir),
-                None,
-                t,
-            )
-            .await?;
+            return Err(refused(tie.not_on(&commit, &remote.tips(source, &tie))));
         }
-        run(
-            "git",
-            &["checkout", "-q", "--force", "--detach", sha],
-            Some(dir),
-            None,
+        git(
+            here,
             t,
+            &["switch", "-q", "--discard-changes", "--detach"],
+            &[&commit],
         )
         .await?;
-        run("git", &["clean", "-q", "-ffdx"], Some(dir), None, t).await?;
-        Ok(())
+        git(here, t, &["clean", "-q", "-ffdx"], &[]).await?;
+        Ok(match rev {
+            GitRevision::Commit(_) => commit,
+            // A name is recorded as the commit it named (a tag peeled to its commit).
+            GitRevision::Ref(_) => found.trim().to_owned(),
+        })
     }
 
     /// The config repo's branch at its latest commit: its folder (the configured
@@ -182,43 +240,24 @@ impl Checkouts<'_> {
     ) -> Result<(PathBuf, String), BuildError> {
         let dir = self.cfg.work_dir.join(project).join(folder);
         let t = self.timeout;
+        let here = Some(dir.as_path());
         let update = async {
             if !dir.join(".git").is_dir() {
                 fresh(&dir).map_err(|e| Failed {
                     what: "mkdir".into(),
                     detail: e.to_string(),
                 })?;
-                run("git", &["init", "-q", "."], Some(&dir), None, t).await?;
+                git(here, t, &["init", "-q"], &["."]).await?;
             }
-            let _ = run("git", &["remote", "remove", "origin"], Some(&dir), None, t).await;
-            run(
-                "git",
-                &["remote", "add", "origin", &repo.url],
-                Some(&dir),
-                None,
-                t,
-            )
-            .await?;
+            let _ = git(here, t, &["remote", "remove"], &["origin"]).await;
+            git(here, t, &["remote", "add"], &["origin", &repo.url]).await?;
             let refspec = format!("+refs/heads/{b}:refs/remotes/origin/{b}", b = repo.branch);
-            run(
-                "git",
-                &["fetch", "-q", "origin", &refspec],
-                Some(&dir),
-                None,
-                t,
-            )
-            .await?;
-            let target = format!("origin/{}", repo.branch);
-            run(
-                "git",
-                &["checkout", "-q", "--force", "--detach", &target],
-                Some(&dir),
-                None,
-                t,
-            )
-            .await?;
-            run("git", &["clean", "-q", "-ffdx"], Some(&dir), None, t).await?;
-            run("git", &["rev-parse", "HEAD"], Some(&dir), None, t).await
+            git(here, t, &["fetch", "-q"], &["origin", &refspec]).await?;
+            let target = format!("refs/remotes/origin/{}", repo.branch);
+            let detach = ["switch", "-q", "--discard-changes", "--detach"];
+            git(here, t, &detach, &[&target]).await?;
+            git(here, t, &["clean", "-q", "-ffdx"], &[]).await?;
+            git(here, t, &["rev-list", "--max-count=1"], &["HEAD"]).await
         };
         let commit = match update.await {
             Ok(c) => c,
@@ -226,16 +265,15 @@ impl Checkouts<'_> {
                 // One clean retry from scratch before calling it failed.
                 fresh(&dir)?;
                 let d = dir.to_string_lossy().into_owned();
-                run(
-                    "git",
-                    &["clone", "-q", "--branch", &repo.branch, &repo.url, &d],
-                    None,
+                git(
                     None,
                     t,
+                    &["clone", "-q", "--branch", &repo.branch],
+                    &[&repo.url, &d],
                 )
                 .await
                 .map_err(|f| BuildError::ConfigCheckout(describe_git(&f)))?;
-                run("git", &["rev-parse", "HEAD"], Some(&dir), None, t)
+                git(here, t, &["rev-list", "--max-count=1"], &["HEAD"])
                     .await
                     .map_err(|f| BuildError::ConfigCheckout(describe_git(&f)))?
             }

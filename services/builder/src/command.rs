@@ -80,3 +80,43 @@ pub async fn run(
         })
     }
 }
+
+/// Run `git <options...> <end> <operands...>`: every value that comes from outside
+/// Ferry (a revision, a ref, a URL, a path) goes in `operands`, after an end-of-options
+/// marker, so it can never be read as an option (`--upload-pack=<command>`). Most
+/// commands take `--end-of-options` (git 2.24+); `merge-base` does not and takes `--`.
+pub async fn git(
+    dir: Option<&Path>,
+    timeout: Duration,
+    options: &[&str],
+    operands: &[&str],
+) -> Result<String, Failed> {
+    let end = match options.first() {
+        Some(&"merge-base") => "--",
+        _ => "--end-of-options",
+    };
+    let args: Vec<&str> = options
+        .iter()
+        .copied()
+        .chain([end])
+        .chain(operands.iter().copied())
+        .collect();
+    run("git", &args, dir, None, timeout).await
+}
+
+/// Run `svn <options...> -- <operands...>` (URLs and paths after `--`), feeding
+/// `stdin` (the password).
+pub async fn svn(
+    options: &[&str],
+    operands: &[&str],
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Result<String, Failed> {
+    let args: Vec<&str> = options
+        .iter()
+        .copied()
+        .chain(["--"])
+        .chain(operands.iter().copied())
+        .collect();
+    run("svn", &args, None, stdin, timeout).await
+}

@@ -26,6 +26,9 @@ pub enum BuildError {
     Engine(String),
     #[error("cannot prepare the build: {0}")]
     Workspace(String),
+    /// A revision that must not be built (not a revision, or not on its branch).
+    #[error("the revision was refused: {0}")]
+    Refused(String),
     #[error("project `{0}` is not in the configuration")]
     UnknownProject(String),
 }

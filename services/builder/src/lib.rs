@@ -7,12 +7,13 @@
 //! `<revision>-cfg<commit[..8]>`, so no tag is ever moved.
 
 mod buildlog;
-mod checkout;
-mod command;
+pub mod checkout;
+pub mod command;
 mod context;
 mod dockerignore;
 mod error;
 mod image;
+mod remote;
 
 pub use buildlog::BuildLog;
 pub use error::BuildError;
@@ -66,9 +67,14 @@ impl Stage {
         let b = &self.cfg.build;
         let timeout = Duration::from_secs(b.timeout_secs);
         let checkouts = Checkouts { cfg: b, timeout };
-        let code = checkouts
-            .code(&event.project, &project.source, &source.revision)
+        let (code, revision) = checkouts
+            .code(&event.project, &project.source, source)
             .await?;
+        // From here on the revision is the commit checked out (a name resolved).
+        let source = &SourceChanged {
+            revision,
+            ..source.clone()
+        };
         let mut overlay = BTreeMap::new();
         let mut secrets: Vec<String> = [
             b.svn_password.as_ref(),

@@ -32,11 +32,15 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                 format!("project `{}` is not configured", m.project),
             )),
             Some(project) => {
+                let revision = match crate::sources::manual::revision_for(project, &m.revision) {
+                    Ok(r) => r,
+                    Err(rejection) => return Plan::Reject(rejection),
+                };
                 let event = Event::SourceChanged(SourceChanged {
                     source: "manual".into(),
                     repository: project.source.url.clone(),
                     reference: None,
-                    revision: m.revision,
+                    revision,
                     author: m.author,
                     message: m.message,
                     changed_paths: vec![],

@@ -1,6 +1,7 @@
 //! What a webhook is turned into, once, at the edge: a typed trigger or a rejection.
 
 use axum::http::{HeaderMap, StatusCode};
+use ferry_shared::revision::{CommitId, RefName};
 use serde::Serialize;
 
 /// Where a request came from (the path segment of `/hooks/<source>`).
@@ -49,13 +50,20 @@ pub enum Reference {
 }
 
 impl Reference {
-    /// From a git ref such as `refs/heads/main` or `refs/tags/v1.2`.
-    pub fn from_git_ref(r: &str) -> Option<Self> {
+    /// From a git ref such as `refs/heads/main` or `refs/tags/v1.2`: `None` for other
+    /// refs, a rejection for a name git itself would refuse (no forge sends one).
+    pub fn from_git_ref(r: &str) -> Result<Option<Self>, Rejection> {
+        let name = |n: &str| {
+            RefName::parse(n)
+                .map(|n| n.as_str().to_owned())
+                .map_err(|e| Rejection::bad_request(format!("pushed ref: {e}")))
+        };
         if let Some(b) = r.strip_prefix("refs/heads/") {
-            Some(Self::Branch(b.to_owned()))
+            Ok(Some(Self::Branch(name(b)?)))
+        } else if let Some(t) = r.strip_prefix("refs/tags/") {
+            Ok(Some(Self::Tag(name(t)?)))
         } else {
-            r.strip_prefix("refs/tags/")
-                .map(|t| Self::Tag(t.to_owned()))
+            Ok(None)
         }
     }
 }
@@ -206,18 +214,11 @@ pub fn json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Rejectio
         .map_err(|e| Rejection::bad_request(format!("invalid JSON payload: {e}")))
 }
 
-/// A git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, not all zero.
+/// A git commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, not all zero; lowercased.
 pub fn git_revision(sha: &str) -> Result<String, Rejection> {
-    let ok_len = sha.len() == 40 || sha.len() == 64;
-    if !ok_len || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Rejection::bad_request(format!(
-            "`{sha}` is not a commit id"
-        )));
-    }
-    if sha.bytes().all(|b| b == b'0') {
-        return Err(Rejection::bad_request("the pushed revision is all zeros"));
-    }
-    Ok(sha.to_ascii_lowercase())
+    CommitId::parse(sha)
+        .map(|c| c.to_string())
+        .map_err(|e| Rejection::bad_request(e.to_string()))
 }
 
 pub fn is_zero_sha(sha: &str) -> bool {

@@ -727,7 +727,7 @@ async fn broker_down_gives_503_and_back_gives_202_without_a_restart() {
     let ns = unique_namespace();
     let cfg = config(&broker.url(), &ns, "svn://127.0.0.1/repo", "");
     let rx = start(cfg).await;
-    let body = br#"{"project":"shop","revision":"7"}"#;
+    let body = br#"{"project":"svnshop","revision":"7"}"#;
     let headers = [JSON, ("Authorization", "Bearer manual-token-1")];
     {
         let _tap = Tap::new(&broker.url(), &ns, "#").await.unwrap();

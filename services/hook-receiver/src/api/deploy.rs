@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use ferry_shared::config::ProjectConfig;
 use ferry_shared::config::operators::Action;
 use ferry_shared::event::{DeployRequested, Envelope, Event, GateOverride, SourceChanged, Starter};
+use ferry_shared::revision::Revision;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -147,7 +148,12 @@ pub async fn rollback(
     let gate = gate_override(&app, &op, &name, env, &body)?;
     let by = op.name().to_owned();
     let to = body.to.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let (image, revision) = match to {
+    // Images are tagged by exact revision: `to` is an SVN number or a full commit id.
+    let to = to
+        .map(|t| Revision::parse_exact(&proj.source.kind, t).map(|r| r.to_string()))
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("`to`: {e}")))?;
+    let (image, revision) = match to.as_deref() {
         None => (String::new(), String::new()),
         Some(rev) => match find_image(&app, &name, proj, rev).await? {
             Some(image) => (image, rev.to_owned()),
@@ -318,9 +324,13 @@ pub async fn deploy(
     may_deploy(&app, &op, &name, proj)?;
     let by = op.name().to_owned();
     let revision = body.revision.trim();
-    if revision.is_empty() || revision == "0" {
-        return Err(ApiError::bad_request("revision must not be empty or zero"));
+    if revision.is_empty() {
+        return Err(ApiError::bad_request("revision must not be empty"));
     }
+    // An SVN number, or for git a full commit id or a branch/tag the builder resolves.
+    let revision = &Revision::parse(&proj.source.kind, revision)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .to_string();
     let mut event = Envelope::new_run(
         name.clone(),
         Event::SourceChanged(SourceChanged {

@@ -110,7 +110,7 @@ pub fn parse_push(
     if p.deleted || is_zero_sha(&p.after) {
         return Ok(PushOutcome::Deleted(p.git_ref));
     }
-    let Some(reference) = Reference::from_git_ref(&p.git_ref) else {
+    let Some(reference) = Reference::from_git_ref(&p.git_ref)? else {
         return Ok(PushOutcome::UnknownRef(p.git_ref));
     };
     let revision = git_revision(&p.after)?;

@@ -82,7 +82,7 @@ pub fn parse(
             p.git_ref
         )));
     }
-    let Some(reference) = Reference::from_git_ref(&p.git_ref) else {
+    let Some(reference) = Reference::from_git_ref(&p.git_ref)? else {
         return Ok(Parsed::ignored(format!(
             "`{}` is neither a branch nor a tag",
             p.git_ref

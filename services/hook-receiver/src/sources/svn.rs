@@ -3,6 +3,7 @@
 
 use crate::trigger::{Parsed, Push, Rejection, Source, json, require_json};
 use axum::http::HeaderMap;
+use ferry_shared::revision::SvnRevision;
 use ferry_shared::secret::Secret;
 use serde::Deserialize;
 
@@ -34,11 +35,10 @@ pub fn parse(
     require_json(headers)?;
     let p: Payload = json(body)?;
     let revision = match &p.revision {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse::<u64>().ok(),
+        serde_json::Value::Number(n) => n.as_u64().and_then(SvnRevision::new),
+        serde_json::Value::String(s) => SvnRevision::parse(s.trim()).ok(),
         _ => None,
     }
-    .filter(|r| *r > 0)
     .ok_or_else(|| {
         Rejection::bad_request(format!(
             "revision must be a positive number, got {}",
