@@ -12,6 +12,12 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod door;
+pub use door::{
+    DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,
+    DEFAULT_MAX_CONNECTIONS, tls_server_config,
+};
+
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
 /// EX_USAGE from sysexits.h: what a service exits with on bad configuration.
 pub const EXIT_BAD_CONFIG: i32 = 64;
@@ -145,6 +151,12 @@ pub struct ServiceConfig {
     pub handler_timeout_secs: Option<u64>,
     /// How long SIGTERM waits for in-flight handlers before requeueing them.
     pub shutdown_grace_secs: Option<u64>,
+    /// hook-receiver: serve HTTPS with this PEM certificate chain (and `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// hook-receiver: the PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// hook-receiver: serve the operator API (`/api`) only here, not on `listen`.
+    pub api_listen: Option<SocketAddr>,
 }
 
 /// The hook-receiver's sources. A source without its secret is disabled: its
@@ -168,6 +180,14 @@ pub struct HooksConfig {
     pub harbor_auth: Option<Secret<String>>,
     /// Bearer token for manual triggers (`POST /hooks/manual`).
     pub manual_token: Option<Secret<String>>,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// A request's headers (and a TLS handshake) must arrive within this time.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this time (408 after).
+    pub body_timeout_secs: u64,
+    /// Failed authentications one address may make per minute before 429 (0: no limit).
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for HooksConfig {
@@ -181,6 +201,10 @@ impl Default for HooksConfig {
             svn_token: None,
             harbor_auth: None,
             manual_token: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
         }
     }
 }
@@ -1019,6 +1043,7 @@ impl FerryConfig {
                 );
             }
         }
+        self.door_problems(&mut p);
         p.extend(
             self.notify.problems(
                 crate::event::ALL_KINDS,
