@@ -101,7 +101,11 @@ impl State {
     }
 
     fn forget(&mut self, started: Instant, addr: IpAddr) {
-        if self.by_addr.get(&addr).is_some_and(|w| w.started == started) {
+        if self
+            .by_addr
+            .get(&addr)
+            .is_some_and(|w| w.started == started)
+        {
             self.by_addr.remove(&addr);
         }
     }

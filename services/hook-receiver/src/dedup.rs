@@ -195,7 +195,10 @@ mod tests {
             panic!("new")
         };
         drop(failed);
-        assert!(matches!(d.check_and_reserve("b", ids(4)).await, Check::New(_)));
+        assert!(matches!(
+            d.check_and_reserve("b", ids(4)).await,
+            Check::New(_)
+        ));
     }
 
     #[tokio::test]
@@ -225,8 +228,14 @@ mod tests {
             r.published();
         }
         assert_eq!(d.lock().entries.len(), 3);
-        assert!(matches!(d.check_and_reserve("d", ids(1)).await, Check::Seen(_)));
-        assert!(matches!(d.check_and_reserve("a", ids(1)).await, Check::New(_)));
+        assert!(matches!(
+            d.check_and_reserve("d", ids(1)).await,
+            Check::Seen(_)
+        ));
+        assert!(matches!(
+            d.check_and_reserve("a", ids(1)).await,
+            Check::New(_)
+        ));
     }
 
     #[tokio::test]
@@ -237,7 +246,10 @@ mod tests {
         };
         r.published();
         std::thread::sleep(Duration::from_millis(5));
-        assert!(matches!(d.check_and_reserve("a", ids(2)).await, Check::New(_)));
+        assert!(matches!(
+            d.check_and_reserve("a", ids(2)).await,
+            Check::New(_)
+        ));
         assert_eq!(d.lock().order.len(), 1);
     }
 }

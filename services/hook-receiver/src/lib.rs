@@ -32,13 +32,13 @@ use ferry_shared::config::FerryConfig;
 use ferry_shared::metrics::Metrics;
 use ferry_shared::secret::Secret;
 use ferry_shared::service::{ServiceError, listen};
-use tokio_rustls::TlsAcceptor;
 use ferry_shared::{admin, shutdown};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+use tokio_rustls::TlsAcceptor;
 
 pub const SERVICE: &str = "hook-receiver";
 pub const DEFAULT_ADMIN_PORT: u16 = 9601;
@@ -111,9 +111,7 @@ fn hooks_router(app: Arc<App>) -> Router {
 
 /// The operator API only.
 fn api_router(app: Arc<App>) -> Router {
-    api::router()
-        .fallback(routes::not_found)
-        .with_state(app)
+    api::router().fallback(routes::not_found).with_state(app)
 }
 
 impl HookReceiver {

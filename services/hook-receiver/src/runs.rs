@@ -229,7 +229,11 @@ mod tests {
         index.record(e, |_| None);
         let run = index.get(id).unwrap();
         let message = run.message.unwrap();
-        assert!(message.len() <= crate::message::KEPT_BYTES, "{}", message.len());
+        assert!(
+            message.len() <= crate::message::KEPT_BYTES,
+            "{}",
+            message.len()
+        );
         assert!(message.ends_with('…') && message.starts_with("sss"));
         assert!(run.author.unwrap().len() <= crate::message::KEPT_BYTES);
     }

@@ -109,7 +109,7 @@ impl FerryConfig {
             ),
             (None, None) => {}
         }
-        if s.api_listen.is_some() && s.api_listen == s.listen {
+        if s.api_listen.is_some_and(|a| a.port() != 0) && s.api_listen == s.listen {
             bad(
                 out,
                 format!("services.{own}.api_listen"),
