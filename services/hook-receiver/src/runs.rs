@@ -173,7 +173,7 @@ impl RunIndex {
             .filter(|r| r.project == project)
             .cloned()
             .collect();
-        runs.sort_by(|a, b| b.started.cmp(&a.started));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started));
         runs.truncate(limit);
         runs
     }
