@@ -19,6 +19,11 @@ pub mod broker_users;
 pub mod operators;
 pub use operators::OperatorConfig;
 mod source_checks;
+mod door;
+pub use door::{
+    DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,
+    DEFAULT_MAX_CONNECTIONS, tls_server_config,
+};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
 /// EX_USAGE from sysexits.h: what a service exits with on bad configuration.
@@ -150,6 +155,12 @@ pub struct ServiceConfig {
     /// This service's own broker user (`amqp://ferry-builder:...@host/vhost`), instead
     /// of `broker.url`'s: see `ferry broker users`.
     pub broker_url: Option<Secret<String>>,
+    /// hook-receiver: serve HTTPS with this PEM certificate chain (and `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// hook-receiver: the PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// hook-receiver: serve the operator API (`/api`) only here, not on `listen`.
+    pub api_listen: Option<SocketAddr>,
 }
 
 /// The hook-receiver's sources. A source without its secret is disabled: its
@@ -173,6 +184,14 @@ pub struct HooksConfig {
     pub harbor_auth: Option<Secret<String>>,
     /// Bearer token for manual triggers (`POST /hooks/manual`).
     pub manual_token: Option<Secret<String>>,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// A request's headers (and a TLS handshake) must arrive within this time.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this time (408 after).
+    pub body_timeout_secs: u64,
+    /// Failed authentications one address may make per minute before 429 (0: no limit).
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for HooksConfig {
@@ -186,6 +205,10 @@ impl Default for HooksConfig {
             svn_token: None,
             harbor_auth: None,
             manual_token: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
         }
     }
 }
@@ -1041,6 +1064,7 @@ impl FerryConfig {
             &mut p,
         );
         self.source_problems(&mut p);
+        self.door_problems(&mut p);
         p.extend(
             self.notify.problems(
                 crate::event::ALL_KINDS,

@@ -38,6 +38,10 @@ pub enum ServiceError {
     },
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// A setting that passed the start-up checks but cannot be used now (a TLS file
+    /// changed in between).
+    #[error("{0}")]
+    Config(crate::config::Problem),
 }
 
 /// The configuration of the project an event belongs to; giving up when it is not

@@ -6,12 +6,18 @@
 //! configured projects, and published as one event per run.
 //!
 //! It also serves the operator API under `/api` (see `api`), which reads the run
-//! history stream into memory (see `runs`).
+//! history stream into memory (see `runs`): on the webhook port, or only on
+//! `api_listen` when that is set. Connections are served by `door` (caps, read
+//! deadlines, TLS).
 
 mod api;
+pub mod auth_limit;
 pub mod dedup;
+pub mod door;
 pub mod matching;
+pub mod message;
 pub mod plan;
+mod preauth;
 pub mod registry;
 mod routes;
 pub mod runs;
@@ -32,10 +38,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+use tokio_rustls::TlsAcceptor;
 
 pub const SERVICE: &str = "hook-receiver";
 pub const DEFAULT_ADMIN_PORT: u16 = 9601;
 pub const DEFAULT_PORT: u16 = 8080;
+/// How long a stop waits for requests in progress (`shutdown_grace_secs`).
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
 /// What every request needs.
 pub struct App {
@@ -45,6 +54,7 @@ pub struct App {
     pub runs: runs::RunIndex,
     /// Operator tokens by digest, with each operator's scope.
     pub operators: ferry_shared::config::operators::OperatorKeys,
+    pub auth_limit: auth_limit::AuthLimit,
     counters: Counters,
 }
 
@@ -73,18 +83,37 @@ impl App {
 pub struct HookReceiver {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// Where the operator API is served when it has its own address.
+    pub api_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     admin_listener: tokio::net::TcpListener,
+    api_listener: Option<tokio::net::TcpListener>,
+    tls: Option<TlsAcceptor>,
+    limits: door::Limits,
 }
 
+/// Webhooks and the operator API on one port.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/hooks/{source}", post(routes::receive))
         .merge(api::router())
         .fallback(routes::not_found)
         .with_state(app)
+}
+
+/// Webhooks only: `/api` answers 404 here.
+fn hooks_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/hooks/{source}", post(routes::receive))
+        .fallback(routes::not_found)
+        .with_state(app)
+}
+
+/// The operator API only.
+fn api_router(app: Arc<App>) -> Router {
+    api::router().fallback(routes::not_found).with_state(app)
 }
 
 impl HookReceiver {
@@ -98,15 +127,38 @@ impl HookReceiver {
         let listener = listen(addr, "webhook endpoint", "listen").await?;
         let admin = ferry_shared::service::admin_addr(&cfg, SERVICE, DEFAULT_ADMIN_PORT);
         let admin_listener = listen(admin, "admin endpoints", "admin_listen").await?;
+        let api_listener = match own.api_listen {
+            Some(a) => Some(listen(a, "operator API", "api_listen").await?),
+            None => None,
+        };
+        let tls = match (&own.tls_cert, &own.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsAcceptor::from(Arc::new(
+                ferry_shared::config::tls_server_config(cert, key).map_err(ServiceError::Config)?,
+            ))),
+            _ => None,
+        };
+        let limits = door::Limits {
+            max_connections: cfg.hooks.max_connections,
+            header_timeout: Duration::from_secs(cfg.hooks.header_timeout_secs),
+            grace: Duration::from_secs(
+                own.shutdown_grace_secs
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
+        };
         let local = |l: &tokio::net::TcpListener, fallback| l.local_addr().unwrap_or(fallback);
         Ok(Self {
             addr: local(&listener, addr),
             admin_addr: local(&admin_listener, admin),
+            api_addr: api_listener
+                .as_ref()
+                .zip(own.api_listen)
+                .map(|(l, a)| local(l, a)),
             metrics: metrics.clone(),
             app: Arc::new(App {
                 dedup: dedup::Dedup::new(Duration::from_secs(cfg.hooks.dedup_window_secs)),
                 runs: runs::RunIndex::default(),
                 operators: ferry_shared::config::operators::OperatorKeys::new(&cfg.operators),
+                auth_limit: auth_limit::AuthLimit::new(cfg.hooks.auth_failures_per_minute),
                 counters: Counters {
                     accepted: metrics.counter(
                         "ferry_hooks_accepted_total",
@@ -127,6 +179,9 @@ impl HookReceiver {
             }),
             listener,
             admin_listener,
+            api_listener,
+            tls,
+            limits,
         })
     }
 
@@ -135,7 +190,14 @@ impl HookReceiver {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServiceError> {
         let (trigger, shutdown) = shutdown::channel();
-        tracing::info!(service = SERVICE, listen = %self.addr, admin = %self.admin_addr, "started");
+        tracing::info!(
+            service = SERVICE,
+            listen = %self.addr,
+            admin = %self.admin_addr,
+            api = ?self.api_addr,
+            tls = self.tls.is_some(),
+            "started"
+        );
         // Readiness of a publish-only service: can it reach the broker right now?
         let probe = {
             let (publisher, metrics, mut shutdown) = (
@@ -176,22 +238,34 @@ impl HookReceiver {
             .with_graceful_shutdown(shutdown.clone().wait_owned());
         let admin = tokio::spawn(async move { admin.await });
         let publisher = self.app.publisher.clone();
-        // Requests in progress finish (their publishes are confirmed) before exiting.
-        let served =
-            axum::serve(self.listener, router(self.app)).with_graceful_shutdown(async move {
-                stop.await;
-                trigger.trigger();
-            });
-        let result = served.await;
+        // The operator API on its own address, when it has one; it stops with the rest.
+        let (hooks, api) = match self.api_listener {
+            None => (router(self.app.clone()), None),
+            Some(l) => {
+                let serve = door::serve(
+                    l,
+                    api_router(self.app.clone()),
+                    self.tls.clone(),
+                    self.limits,
+                    shutdown.clone().wait_owned(),
+                );
+                (hooks_router(self.app.clone()), Some(tokio::spawn(serve)))
+            }
+        };
+        // Requests in progress finish (their publishes are confirmed) before exiting,
+        // within the grace period.
+        door::serve(self.listener, hooks, self.tls, self.limits, async move {
+            stop.await;
+            trigger.trigger();
+        })
+        .await;
+        if let Some(api) = api {
+            let _ = api.await;
+        }
         history.abort();
         let _ = admin.await;
         let _ = probe.await;
         publisher.close();
-        result.map_err(|source| ServiceError::Listen {
-            what: "webhook endpoint",
-            key: "listen",
-            addr: self.addr,
-            source,
-        })
+        Ok(())
     }
 }

@@ -1,26 +1,38 @@
 //! `POST /hooks/<source>`: authenticate, parse, match, publish, and answer 202 only
 //! once every event is confirmed by RabbitMQ.
 
+use crate::dedup::Check;
 use crate::plan::{Plan, plan};
 use crate::trigger::{Rejection, Source};
-use crate::{App, sources};
+use crate::{App, message, preauth, sources};
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::join_all;
 use serde_json::json;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 pub async fn receive(
     State(app): State<Arc<App>>,
     Path(source): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let response = handle(&app, &source, &headers, body).await;
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (parts, body) = request.into_parts();
+    let response = handle(&app, &source, peer, &parts.headers, body).await;
+    if response.status() == StatusCode::UNAUTHORIZED
+        && let Some(ip) = peer
+    {
+        app.auth_limit.failed(ip);
+    }
     let counter = match response.status().as_u16() {
         202 => &app.counters.accepted,
         200 => &app.counters.ignored,
@@ -31,7 +43,13 @@ pub async fn receive(
     response
 }
 
-async fn handle(app: &App, source: &str, headers: &HeaderMap, body: Body) -> Response {
+async fn handle(
+    app: &App,
+    source: &str,
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let Some(source) = Source::parse(source) else {
         return reject(Rejection::new(
             StatusCode::NOT_FOUND,
@@ -49,11 +67,17 @@ async fn handle(app: &App, source: &str, headers: &HeaderMap, body: Body) -> Res
             ),
         ));
     };
-    let body = match read_body(headers, body, app.cfg.hooks.max_body_bytes).await {
-        Ok(b) => b,
-        Err(r) => return reject(r),
+    if let Some(left) = peer.and_then(|ip| app.auth_limit.blocked(ip)) {
+        return too_many_failures(left);
+    }
+    // Refused from the headers alone, the body is never read.
+    let checked = preauth::check(source, headers, secret);
+    let body = match checked {
+        Ok(()) => read_body(headers, body, &app.cfg.hooks).await,
+        Err(r) => Err(r),
     };
-    let parsed = match sources::parse(source, headers, &body, Some(secret)) {
+    let parsed = body.and_then(|body| sources::parse(source, headers, &body, Some(secret)));
+    let parsed = match parsed {
         Ok(p) => p,
         Err(r) => {
             tracing::info!(
@@ -71,19 +95,31 @@ async fn handle(app: &App, source: &str, headers: &HeaderMap, body: Body) -> Res
             tracing::info!(source = source.as_str(), "hook ignored: {reason}");
             (StatusCode::OK, Json(json!({ "ignored": reason }))).into_response()
         }
-        Plan::Start { delivery, events } => {
-            if let Some(ids) = delivery.as_deref().and_then(|d| app.dedup.get(d)) {
-                tracing::info!(
-                    source = source.as_str(),
-                    delivery = delivery.as_deref(),
-                    "duplicate delivery: answered from memory"
-                );
-                return (
-                    StatusCode::ACCEPTED,
-                    Json(json!({ "run_ids": ids, "duplicate": true })),
-                )
-                    .into_response();
-            }
+        Plan::Start {
+            delivery,
+            mut events,
+        } => {
+            message::bound(&mut events);
+            let run_ids: Vec<_> = events.iter().map(|e| e.run_id).collect();
+            // One step: of two identical deliveries arriving together, one publishes.
+            let reservation = match &delivery {
+                None => None,
+                Some(d) => match app.dedup.check_and_reserve(d, run_ids.clone()).await {
+                    Check::New(r) => Some(r),
+                    Check::Seen(ids) => {
+                        tracing::info!(
+                            source = source.as_str(),
+                            delivery = d.as_str(),
+                            "duplicate delivery: answered from memory"
+                        );
+                        return (
+                            StatusCode::ACCEPTED,
+                            Json(json!({ "run_ids": ids, "duplicate": true })),
+                        )
+                            .into_response();
+                    }
+                },
+            };
             let published = join_all(events.iter().map(|e| app.publisher.publish(e))).await;
             if let Some(Err(e)) = published.into_iter().find(Result::is_err) {
                 tracing::warn!(source = source.as_str(), "hook not accepted: {e}");
@@ -92,13 +128,12 @@ async fn handle(app: &App, source: &str, headers: &HeaderMap, body: Body) -> Res
                     format!("the run could not be stored, try again later: {e}"),
                 ));
             }
-            let run_ids: Vec<_> = events.iter().map(|e| e.run_id).collect();
             let projects: Vec<_> = events.iter().map(|e| e.project.as_str()).collect();
             for e in &events {
                 tracing::info!(run_id = %e.run_id, event_id = %e.event_id, project = %e.project, source = source.as_str(), "run started");
             }
-            if let Some(d) = delivery {
-                app.dedup.remember(d, run_ids.clone());
+            if let Some(r) = reservation {
+                r.published();
             }
             (
                 StatusCode::ACCEPTED,
@@ -109,7 +144,13 @@ async fn handle(app: &App, source: &str, headers: &HeaderMap, body: Body) -> Res
     }
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Rejection> {
+/// The body, up to `hooks.max_body_bytes`, if it arrives within `hooks.body_timeout_secs`.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    hooks: &ferry_shared::config::HooksConfig,
+) -> Result<Bytes, Rejection> {
+    let limit = hooks.max_body_bytes;
     let too_large = || {
         Rejection::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,9 +162,34 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())
+    let timeout = Duration::from_secs(hooks.body_timeout_secs);
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(too_large()),
+        Err(_) => Err(Rejection::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} s (hooks.body_timeout_secs)",
+                timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+/// 429 with when to try again.
+fn too_many_failures(left: Duration) -> Response {
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    let mut response = reject(Rejection::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "too many failed authentications from this address (hooks.auth_failures_per_minute): \
+             refused for {secs} s more, whatever the token; check the webhook's secret"
+        ),
+    ));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, secs.max(1).into());
+    response
 }
 
 pub fn reject(r: Rejection) -> Response {

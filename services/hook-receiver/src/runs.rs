@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use uuid::Uuid;
 
-/// Runs kept in memory; the oldest are forgotten first.
+/// Runs kept in memory; the oldest are forgotten first. Each keeps a commit message's
+/// subject line and an author of at most `message::KEPT_BYTES`.
 const KEPT_RUNS: usize = 10_000;
 
 #[derive(Clone, Debug, Serialize)]
@@ -133,8 +134,10 @@ impl RunIndex {
             return;
         }
         if let Event::SourceChanged(s) = &e.event {
-            run.author.clone_from(&s.author);
-            run.message.clone_from(&s.message);
+            // Thousands of runs are kept: of what the sender wrote, only a little.
+            use crate::message::{KEPT_BYTES, cut, subject};
+            run.author = s.author.as_deref().map(|a| cut(a, KEPT_BYTES));
+            run.message = s.message.as_deref().map(|m| subject(m, KEPT_BYTES));
         }
         if let Some(r) = e.event.revision() {
             run.revision.get_or_insert_with(|| r.to_owned());
@@ -170,7 +173,7 @@ impl RunIndex {
             .filter(|r| r.project == project)
             .cloned()
             .collect();
-        runs.sort_by(|a, b| b.started.cmp(&a.started));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started));
         runs.truncate(limit);
         runs
     }
@@ -198,5 +201,40 @@ impl RunIndex {
             })
             .max_by_key(|l| l.time)
             .and_then(|l| l.image.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_shared::event::SourceChanged;
+
+    #[test]
+    fn a_long_commit_message_is_kept_as_a_short_subject() {
+        let index = RunIndex::default();
+        let long = format!("{}\n\n{}", "s".repeat(500), "body ".repeat(100_000));
+        let e = Envelope::new_run(
+            "shop",
+            Event::SourceChanged(SourceChanged {
+                source: "manual".into(),
+                repository: "r".into(),
+                reference: None,
+                revision: "1".into(),
+                author: Some("a".repeat(10_000)),
+                message: Some(long),
+                changed_paths: vec![],
+            }),
+        );
+        let id = e.run_id;
+        index.record(e, |_| None);
+        let run = index.get(id).unwrap();
+        let message = run.message.unwrap();
+        assert!(
+            message.len() <= crate::message::KEPT_BYTES,
+            "{}",
+            message.len()
+        );
+        assert!(message.ends_with('…') && message.starts_with("sss"));
+        assert!(run.author.unwrap().len() <= crate::message::KEPT_BYTES);
     }
 }

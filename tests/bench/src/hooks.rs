@@ -1,6 +1,10 @@
 //! Confirmed hooks per second and accept latency: GitLab push hooks over keep-alive
 //! HTTP/1.1 connections on loopback, each with its own delivery id, so each one is a
 //! real publish with confirm into a quorum queue.
+//!
+//! Under slowloris: 2,000 connections that send their headers (or, authenticated,
+//! their body) a byte at a time and never finish, then the time one real signed hook
+//! takes to be accepted (202).
 
 use anyhow::Context as _;
 use ferry_shared::bus::Topology;
@@ -25,28 +29,7 @@ pub struct Figures {
 }
 
 pub async fn accept(url: &str, connections: usize, requests: usize) -> anyhow::Result<Figures> {
-    let ns = ferry_testkit::unique_namespace();
-    let text = format!(
-        r#"
-        [log]
-        level = "warn"
-        [broker]
-        url = "{url}"
-        namespace = "{ns}"
-        [hooks]
-        gitlab_token = "{TOKEN}"
-        [services.hook_receiver]
-        listen = "127.0.0.1:0"
-        admin_listen = "127.0.0.1:0"
-        [projects.shop]
-        image = "shop/web"
-        source = {{ kind = "git", url = "https://gitlab.example.com/mike/diaspora.git", repository = "mike/diaspora", branches = ["master"] }}
-        "#
-    );
-    let cfg = Arc::new(FerryConfig::from_toml_with_env(
-        &text,
-        Path::new("bench.toml"),
-    )?);
+    let cfg = config(url)?;
     // The builder's real queue (quorum, durable) receives the events.
     let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
@@ -84,6 +67,105 @@ pub async fn accept(url: &str, connections: usize, requests: usize) -> anyhow::R
         p50_ms: at(0.50),
         p99_ms: at(0.99),
     })
+}
+
+/// With `slow` connections held open a byte at a time, how long (ms) one real signed
+/// hook takes to be answered 202.
+pub async fn accept_under_slowloris(url: &str, slow: usize) -> anyhow::Result<f64> {
+    let cfg = config(url)?;
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    let topology = Topology::for_stage(&cfg.broker, &ferry_shared::pipeline::stage("builder"));
+    topology.declare(&ch).await?;
+    let receiver = HookReceiver::bind(cfg.clone()).await?;
+    let addr = receiver.addr;
+    let (trigger, stop) = shutdown::channel();
+    let server = tokio::spawn(receiver.run_until_stopped(stop.wait_owned()));
+    // One ordinary hook first, so the publisher is connected, as in service.
+    run_load(addr, 1, 1, "slowloris-warm").await?;
+
+    // Half send headers that never end, half authenticated bodies that never end.
+    let (held_tx, mut held_rx) = tokio::sync::mpsc::channel::<()>(slow);
+    let (release, released) = tokio::sync::watch::channel(false);
+    let mut attackers = Vec::with_capacity(slow);
+    for i in 0..slow {
+        let (held, mut released) = (held_tx.clone(), released.clone());
+        attackers.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await?;
+            let head = if i % 2 == 0 {
+                "POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\nX-Gitlab-Tok".to_owned()
+            } else {
+                format!(
+                    "POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Gitlab-Event: Push Hook\r\nX-Gitlab-Token: {TOKEN}\r\nContent-Length: {}\r\n\r\n",
+                    BODY.len()
+                )
+            };
+            // The first bytes at once, so every connection is open before measuring.
+            s.write_all(&head.as_bytes()[..8]).await?;
+            let _ = held.send(()).await;
+            for b in head.as_bytes()[8..].iter().chain(BODY) {
+                tokio::select! {
+                    _ = released.wait_for(|r| *r) => return anyhow::Ok(()),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                if s.write_all(&[*b]).await.is_err() {
+                    // Cut by the receiver: what it should do with slow clients.
+                    return anyhow::Ok(());
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    drop(held_tx);
+    for _ in 0..slow {
+        held_rx
+            .recv()
+            .await
+            .context("a slow connection could not be opened")?;
+    }
+    let t0 = Instant::now();
+    let mut real = run_load(addr, 1, 1, "slowloris-real").await?;
+    let took = t0.elapsed();
+    anyhow::ensure!(real.pop().is_some(), "the real hook got no answer");
+
+    release.send_replace(true);
+    for a in attackers {
+        a.await.context("slow connection task panicked")??;
+    }
+    trigger.trigger();
+    server.await??;
+    for q in &topology.queues {
+        let _ = ch
+            .queue_delete(q.name.as_str().into(), Default::default())
+            .await;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+    Ok(took.as_secs_f64() * 1e3)
+}
+
+fn config(url: &str) -> anyhow::Result<Arc<FerryConfig>> {
+    let ns = ferry_testkit::unique_namespace();
+    let text = format!(
+        r#"
+        [log]
+        level = "warn"
+        [broker]
+        url = "{url}"
+        namespace = "{ns}"
+        [hooks]
+        gitlab_token = "{TOKEN}"
+        [services.hook_receiver]
+        listen = "127.0.0.1:0"
+        admin_listen = "127.0.0.1:0"
+        [projects.shop]
+        image = "shop/web"
+        source = {{ kind = "git", url = "https://gitlab.example.com/mike/diaspora.git", repository = "mike/diaspora", branches = ["master"] }}
+        "#
+    );
+    Ok(Arc::new(FerryConfig::from_toml_with_env(
+        &text,
+        Path::new("bench.toml"),
+    )?))
 }
 
 async fn run_load(

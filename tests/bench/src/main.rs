@@ -43,6 +43,15 @@ async fn main() -> anyhow::Result<()> {
         println!("bench: hook_accept_per_s = {:.0} hooks/s", hooks.per_s);
         println!("bench: hook_accept_p50_ms = {:.2} ms", hooks.p50_ms);
         println!("bench: hook_accept_p99_ms = {:.2} ms", hooks.p99_ms);
+        // Each slow connection is a file descriptor on both ends (same process).
+        let fds = hook_receiver::door::raise_fd_limit();
+        let slow = env_or("BENCH_SLOWLORIS_CONNECTIONS", 2_000);
+        anyhow::ensure!(
+            fds.is_none_or(|n| n >= 2 * slow as u64 + 256),
+            "the open-files limit ({fds:?}) is too low for {slow} slow connections: raise ulimit -n"
+        );
+        let ms = hooks::accept_under_slowloris(&url, slow).await?;
+        println!("bench: hook_accept_under_slowloris_ms = {ms:.1} ms");
     }
 
     if wanted("build") {

@@ -6,7 +6,7 @@ use crate::trigger::{Parsed, Rejection, Source};
 use axum::http::HeaderMap;
 use ferry_shared::secret::Secret;
 
-const GITEA: SignedForge = SignedForge {
+pub const GITEA: SignedForge = SignedForge {
     source: Source::Gitea,
     name: "Gitea",
     signature_header: "X-Gitea-Signature",

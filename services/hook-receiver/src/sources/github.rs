@@ -6,7 +6,7 @@ use crate::trigger::{Parsed, Rejection, Source};
 use axum::http::HeaderMap;
 use ferry_shared::secret::Secret;
 
-const GITHUB: SignedForge = SignedForge {
+pub const GITHUB: SignedForge = SignedForge {
     source: Source::Github,
     name: "GitHub",
     signature_header: "X-Hub-Signature-256",

@@ -23,7 +23,16 @@ pub const MANUAL_TOKEN: &str = "manual-token-1";
 /// and `hello-src` (GitHub Codertocat/Hello-World, the last two with path filters),
 /// `webhooks` (Gitea, branch develop), `debian` (Harbor image), `svnshop` (SVN).
 pub fn config(amqp_url: &str, namespace: &str, svn_url: &str, extra: &str) -> Arc<FerryConfig> {
-    let text = format!(
+    parse(&config_text(amqp_url, namespace, svn_url, extra))
+}
+
+pub fn parse(text: &str) -> Arc<FerryConfig> {
+    Arc::new(FerryConfig::from_toml_with_env(text, Path::new("test.toml")).unwrap())
+}
+
+/// The text of [`config`], for tests that change a key in it.
+pub fn config_text(amqp_url: &str, namespace: &str, svn_url: &str, extra: &str) -> String {
+    format!(
         r#"
         [broker]
         url = "{amqp_url}"
@@ -71,8 +80,7 @@ pub fn config(amqp_url: &str, namespace: &str, svn_url: &str, extra: &str) -> Ar
         source = {{ kind = "svn", url = "{svn_url}", path = "/trunk/shop" }}
         {extra}
         "#
-    );
-    Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
+    )
 }
 
 pub struct Receiver {
