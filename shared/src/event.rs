@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::order::RunOrder;
+
 /// Version of the envelope layout. A consumer refuses (parks) an event with a newer
 /// major version instead of guessing at fields it does not know.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -38,6 +40,11 @@ pub struct Envelope {
     /// Carried by every event of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_to: Option<String>,
+    /// The run's place among the project's runs (see `crate::order`): set by the stage
+    /// that learns it (the builder, or the receiver for Harbor) and carried by every
+    /// later event, so the updater compares places, never run ids or commit dates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<RunOrder>,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -54,6 +61,7 @@ impl Envelope {
             project: project.into(),
             environment: None,
             rollback_to: None,
+            order: None,
             event,
         }
     }
@@ -80,6 +88,7 @@ impl Envelope {
             environment,
         );
         next.rollback_to.clone_from(&self.rollback_to);
+        next.order = self.order;
         next
     }
 
@@ -101,6 +110,7 @@ impl Envelope {
             project: project.to_owned(),
             environment: environment.map(str::to_owned),
             rollback_to: None,
+            order: None,
             event,
         };
         let mut name = cause.as_bytes().to_vec();
@@ -136,6 +146,8 @@ impl Envelope {
             environment: &'a Option<String>,
             #[serde(skip_serializing_if = "Option::is_none")]
             rollback_to: &'a Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            order: &'a Option<RunOrder>,
             kind: &'static str,
             payload: PayloadRef<'a>,
         }
@@ -148,6 +160,7 @@ impl Envelope {
             project: &self.project,
             environment: &self.environment,
             rollback_to: &self.rollback_to,
+            order: &self.order,
             kind: self.kind(),
             payload: PayloadRef(&self.event),
         };
@@ -171,6 +184,8 @@ impl Envelope {
             environment: Option<String>,
             #[serde(default)]
             rollback_to: Option<String>,
+            #[serde(default)]
+            order: Option<RunOrder>,
             #[serde(borrow)]
             kind: std::borrow::Cow<'a, str>,
             #[serde(borrow)]
@@ -189,6 +204,7 @@ impl Envelope {
             project: w.project,
             environment: w.environment,
             rollback_to: w.rollback_to,
+            order: w.order,
             event: Event::from_parts(&w.kind, w.payload.get())?,
         })
     }
@@ -600,6 +616,25 @@ mod tests {
     fn round_trip_keeps_every_field() {
         let e = source();
         assert_eq!(Envelope::from_json(&e.to_json()).unwrap(), e);
+    }
+
+    #[test]
+    fn the_run_order_is_carried_by_every_following_event() {
+        let mut e = source();
+        e.order = Some(RunOrder::new(crate::order::OrderScale::Svn, 5));
+        let json: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(
+            json["order"],
+            serde_json::json!({"scale": "svn", "value": 5})
+        );
+        assert_eq!(Envelope::from_json(&e.to_json()).unwrap(), e);
+        let next = e.follow(e.event.clone(), Some("staging"));
+        assert_eq!(next.order, e.order);
+        // Events of an older Ferry have none.
+        assert_eq!(
+            Envelope::from_json(&source().to_json()).unwrap().order,
+            None
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod docker;
 pub mod event;
 pub mod metrics;
 pub mod notify_config;
+pub mod order;
 pub mod pipeline;
 pub mod scrub;
 pub mod secret;
