@@ -864,10 +864,12 @@ async fn older_places_are_superseded_while_operators_and_rollbacks_still_go_back
         publisher.publish(&e).await.unwrap();
         loop {
             let got = tap.next(Duration::from_secs(60)).await.expect("no outcome");
-            if got.run_id == e.run_id && !matches!(got.event, Event::DeployStarted(_)) {
-                if !matches!(got.event, Event::DeployRequested(_)) {
-                    return got.kind();
-                }
+            let outcome = !matches!(
+                got.event,
+                Event::DeployStarted(_) | Event::DeployRequested(_)
+            );
+            if got.run_id == e.run_id && outcome {
+                return got.kind();
             }
         }
     };
