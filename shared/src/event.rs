@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 mod origin;
 pub use origin::{GateOverride, Starter};
+use crate::order::RunOrder;
 
 /// Version of the envelope layout. A consumer refuses (parks) an event with a newer
 /// major version instead of guessing at fields it does not know.
@@ -49,6 +50,11 @@ pub struct Envelope {
     /// skipping the environments before it and their tests. Carried by every event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate_override: Option<GateOverride>,
+    /// The run's place among the project's runs (see `crate::order`): set by the stage
+    /// that learns it (the builder, or the receiver for Harbor) and carried by every
+    /// later event, so the updater compares places, never run ids or commit dates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<RunOrder>,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -72,6 +78,7 @@ impl Envelope {
             rollback_to: None,
             started_by,
             gate_override: None,
+            order: None,
             event,
         }
     }
@@ -100,6 +107,7 @@ impl Envelope {
         next.rollback_to.clone_from(&self.rollback_to);
         next.started_by.clone_from(&self.started_by);
         next.gate_override.clone_from(&self.gate_override);
+        next.order = self.order;
         next
     }
 
@@ -123,6 +131,7 @@ impl Envelope {
             rollback_to: None,
             started_by: None,
             gate_override: None,
+            order: None,
             event,
         };
         let mut name = cause.as_bytes().to_vec();
@@ -162,6 +171,8 @@ impl Envelope {
             started_by: &'a Option<Starter>,
             #[serde(skip_serializing_if = "Option::is_none")]
             gate_override: &'a Option<GateOverride>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            order: &'a Option<RunOrder>,
             kind: &'static str,
             payload: PayloadRef<'a>,
         }
@@ -176,6 +187,7 @@ impl Envelope {
             rollback_to: &self.rollback_to,
             started_by: &self.started_by,
             gate_override: &self.gate_override,
+            order: &self.order,
             kind: self.kind(),
             payload: PayloadRef(&self.event),
         };
@@ -203,6 +215,8 @@ impl Envelope {
             started_by: Option<Starter>,
             #[serde(default)]
             gate_override: Option<GateOverride>,
+            #[serde(default)]
+            order: Option<RunOrder>,
             #[serde(borrow)]
             kind: std::borrow::Cow<'a, str>,
             #[serde(borrow)]
@@ -223,6 +237,7 @@ impl Envelope {
             rollback_to: w.rollback_to,
             started_by: w.started_by,
             gate_override: w.gate_override,
+            order: w.order,
             event: Event::from_parts(&w.kind, w.payload.get())?,
         })
     }
@@ -634,6 +649,25 @@ mod tests {
     fn round_trip_keeps_every_field() {
         let e = source();
         assert_eq!(Envelope::from_json(&e.to_json()).unwrap(), e);
+    }
+
+    #[test]
+    fn the_run_order_is_carried_by_every_following_event() {
+        let mut e = source();
+        e.order = Some(RunOrder::new(crate::order::OrderScale::Svn, 5));
+        let json: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(
+            json["order"],
+            serde_json::json!({"scale": "svn", "value": 5})
+        );
+        assert_eq!(Envelope::from_json(&e.to_json()).unwrap(), e);
+        let next = e.follow(e.event.clone(), Some("staging"));
+        assert_eq!(next.order, e.order);
+        // Events of an older Ferry have none.
+        assert_eq!(
+            Envelope::from_json(&source().to_json()).unwrap().order,
+            None
+        );
     }
 
     #[test]

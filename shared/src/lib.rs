@@ -13,6 +13,7 @@ pub mod event;
 pub mod image_ref;
 pub mod metrics;
 pub mod notify_config;
+pub mod order;
 pub mod pipeline;
 #[cfg(feature = "docker")]
 pub mod registry_auth;

@@ -14,6 +14,7 @@ mod dockerignore;
 mod error;
 mod image;
 mod remote;
+mod lineage;
 
 pub use buildlog::BuildLog;
 pub use error::BuildError;
@@ -22,6 +23,7 @@ use checkout::Checkouts;
 use ferry_shared::bus::{Context as BusContext, Handler, Outcome, StageSpec};
 use ferry_shared::config::{ConfigRepo, FerryConfig, ProjectConfig};
 use ferry_shared::event::{Envelope, Event, ImageBuilt, SourceChanged};
+use ferry_shared::order::RunOrder;
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -63,7 +65,7 @@ impl Stage {
         event: &Envelope,
         project: &ProjectConfig,
         source: &SourceChanged,
-    ) -> Result<ImageBuilt, BuildError> {
+    ) -> Result<(ImageBuilt, RunOrder), BuildError> {
         let b = &self.cfg.build;
         let timeout = Duration::from_secs(b.timeout_secs);
         let checkouts = Checkouts { cfg: b, timeout };
@@ -75,6 +77,7 @@ impl Stage {
             revision,
             ..source.clone()
         };
+        let order = lineage::order(&project.source, &code, source, timeout).await?;
         let mut overlay = BTreeMap::new();
         let mut secrets: Vec<String> = [
             b.svn_password.as_ref(),
@@ -123,13 +126,14 @@ impl Stage {
             if existing.get(LABEL_CONFIG_COMMIT) == config_commit.as_ref() {
                 // Built before (a redelivery): the image is already what this run needs.
                 tracing::info!(%tag, "image already built for this revision and config commit");
-                return Ok(ImageBuilt {
+                let built = ImageBuilt {
                     docker_millis: None,
                     revision: source.revision.clone(),
                     image: tag,
                     config_commit,
                     build_log: None,
-                });
+                };
+                return Ok((built, order));
             }
             let short: String = config_commit
                 .as_deref()
@@ -185,13 +189,16 @@ impl Stage {
         let stored = BuildLog::store(&log.finish(), &b.log_dir, &run_id);
         let log_path = stored.as_ref().map(|p| p.display().to_string()).ok();
         match result {
-            Ok(()) => Ok(ImageBuilt {
-                docker_millis: Some(docker_started.elapsed().as_millis() as u64),
-                revision: source.revision.clone(),
-                image: tag,
-                config_commit,
-                build_log: log_path,
-            }),
+            Ok(()) => Ok((
+                ImageBuilt {
+                    docker_millis: Some(docker_started.elapsed().as_millis() as u64),
+                    revision: source.revision.clone(),
+                    image: tag,
+                    config_commit,
+                    build_log: log_path,
+                },
+                order,
+            )),
             Err(BuildError::StepFailed { step, tail }) => Err(BuildError::StepFailed {
                 step,
                 tail: format!(
@@ -214,10 +221,11 @@ impl Handler for Stage {
             Err(outcome) => return outcome,
         };
         match self.build(&event, project, source).await {
-            Ok(built) => {
-                tracing::info!(image = %built.image, "image built");
-                ctx.publish_all(&[event.follow(Event::ImageBuilt(built), None)])
-                    .await
+            Ok((built, order)) => {
+                tracing::info!(image = %built.image, order = %order.mark(), "image built");
+                let mut done = event.follow(Event::ImageBuilt(built), None);
+                done.order = Some(order);
+                ctx.publish_all(&[done]).await
             }
             Err(e) => {
                 tracing::warn!("build failed: {e}");

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use ferry_shared::event::Event;
+use ferry_shared::order::{OrderScale, RunOrder};
 use ferry_testkit::{docker_hosts, harness_var};
 use std::time::Duration;
 
@@ -37,6 +38,12 @@ async fn svn_revision_5_becomes_image_5_in_the_registry_with_the_ops_config_insi
         b.image,
         format!("{registry}/{}:5", s.cfg.projects["shop"].image)
     );
+    // The run's place is the revision number the server gave, carried on from here.
+    assert_eq!(
+        built.order,
+        Some(RunOrder::new(OrderScale::Svn, 5)),
+        "{built:?}"
+    );
     let pushed = tap
         .expect("image.pushed", Duration::from_secs(60))
         .await
@@ -50,6 +57,7 @@ async fn svn_revision_5_becomes_image_5_in_the_registry_with_the_ops_config_insi
         p.image
     );
     assert_eq!(pushed.run_id, started.run_id);
+    assert_eq!(pushed.order, built.order);
 
     // Inside the image: revision 5's code, the build arg, the config repo's files.
     let content = read_in_image(

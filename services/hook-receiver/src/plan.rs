@@ -5,6 +5,7 @@ use crate::trigger::{Parsed, Push, Rejection};
 use axum::http::StatusCode;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImagePushed, SourceChanged};
+use ferry_shared::order::{OrderScale, RunOrder};
 use uuid::Uuid;
 
 /// Namespace of run ids derived from delivery ids.
@@ -58,14 +59,11 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                     .delivery_id
                     .as_ref()
                     .map(|d| format!("{}:{d}", push.source.as_str()));
-                let at = push
-                    .committed_at
-                    .as_deref()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.timestamp_millis());
+                // The commit date plays no part: the builder learns the run's place
+                // from the revision itself (see `ferry_shared::order`).
                 let events = projects
                     .into_iter()
-                    .map(|p| start(delivery.as_deref(), at, p, source_changed(&push)))
+                    .map(|p| start(delivery.as_deref(), p, source_changed(&push)))
                     .collect();
                 Plan::Start { delivery, events }
             }
@@ -74,6 +72,13 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
             Err(why) => Plan::Ignore(why),
             Ok(projects) => {
                 let delivery = Some(format!("harbor:{}:{}", image.image, image.digest));
+                // An image built elsewhere has no revision to count: its place is when
+                // this receiver got the push (never Harbor's `occur_at`, which the
+                // sender writes). Clamped at zero: a clock before 1970 is nobody's.
+                let received = RunOrder::new(
+                    OrderScale::Received,
+                    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0),
+                );
                 let events = projects
                     .into_iter()
                     .map(|p| {
@@ -82,12 +87,9 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                             revision: image.tag.clone(),
                             image: format!("{}:{}@{}", image.image, image.tag, image.digest),
                         });
-                        start(
-                            delivery.as_deref(),
-                            image.occurred_at.map(|s| s * 1000),
-                            p,
-                            pushed,
-                        )
+                        let mut e = start(delivery.as_deref(), p, pushed);
+                        e.order = Some(received);
+                        e
                     })
                     .collect();
                 Plan::Start { delivery, events }
@@ -96,31 +98,23 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
     }
 }
 
-/// The run's first event. Run ids are UUIDv7, so they sort by time: the updater uses
-/// that to refuse deploying a run older than the one running. When the sender names
-/// its delivery, the id is also deterministic: its time is the commit's (or the
-/// push's) and its random part a hash of the delivery id, so a redelivery, on this
-/// replica or another, yields the same run id and event ids.
-fn start(delivery: Option<&str>, at_millis: Option<i64>, project: &str, event: Event) -> Envelope {
-    match (delivery, at_millis) {
-        (Some(d), Some(ms)) => Envelope::start_run(
-            time_ordered_id(ms, &format!("{d}:{project}")),
-            project,
-            event,
-        ),
-        _ => Envelope::new_run(project, event),
+/// The run's first event. When the sender names its delivery, the run id is derived
+/// from the delivery id (and the project) alone, so a redelivery, on this replica or
+/// another, yields the same run id and event ids and the stages treat it as a repeat.
+/// It carries no time: run ids order nothing (the run's place does, see
+/// `ferry_shared::order`), and a time from the receiver's clock would differ between
+/// replicas and so defeat the repeat detection; one from the payload is the sender's
+/// to choose. Without a delivery id the run gets a fresh id.
+fn start(delivery: Option<&str>, project: &str, event: Event) -> Envelope {
+    match delivery {
+        Some(d) => Envelope::start_run(delivery_run_id(&format!("{d}:{project}")), project, event),
+        None => Envelope::new_run(project, event),
     }
 }
 
-/// A UUIDv7 for `millis` whose remaining bits come from a hash of `key`.
-fn time_ordered_id(millis: i64, key: &str) -> Uuid {
-    let hash = Uuid::new_v5(&RUN_NAMESPACE, key.as_bytes());
-    let mut bytes = *hash.as_bytes();
-    let ms = (millis.max(0) as u64).to_be_bytes();
-    bytes[..6].copy_from_slice(&ms[2..]);
-    bytes[6] = 0x70 | (bytes[6] & 0x0f); // version 7
-    bytes[8] = 0x80 | (bytes[8] & 0x3f); // RFC 4122 variant
-    Uuid::from_bytes(bytes)
+/// The run id of a delivery: a UUIDv5 of `key`.
+fn delivery_run_id(key: &str) -> Uuid {
+    Uuid::new_v5(&RUN_NAMESPACE, key.as_bytes())
 }
 
 fn source_changed(push: &Push) -> Event {
@@ -149,12 +143,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delivery_run_ids_are_deterministic_and_ordered_by_time() {
-        let a = time_ordered_id(1_700_000_000_000, "github:d-1:shop");
-        assert_eq!(a, time_ordered_id(1_700_000_000_000, "github:d-1:shop"));
-        assert_eq!(a.get_version_num(), 7);
-        let later = time_ordered_id(1_700_000_000_001, "github:d-0:shop");
-        assert!(later > a);
-        assert_eq!(a.get_timestamp().unwrap().to_unix().0, 1_700_000_000);
+    fn delivery_run_ids_are_deterministic_and_carry_no_time() {
+        let a = delivery_run_id("github:d-1:shop");
+        assert_eq!(a, delivery_run_id("github:d-1:shop"));
+        assert_ne!(a, delivery_run_id("github:d-2:shop"));
+        assert_ne!(a, delivery_run_id("github:d-1:blog"));
+        assert_eq!(a.get_version_num(), 5);
+        assert!(a.get_timestamp().is_none());
     }
 }

@@ -4,6 +4,7 @@
 //! a rollback is instant. Nothing is stopped before the new container is healthy; if a
 //! host fails, the hosts already switched are switched back.
 
+use crate::ordering::{LABEL_ORDER, mark_of};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
@@ -12,6 +13,7 @@ use bollard::query_parameters::{
 };
 use ferry_shared::config::ContainerConfig;
 use ferry_shared::event::HostTiming;
+use ferry_shared::order::{OrderMark, RunOrder, next_mark};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +39,8 @@ pub struct Target<'a> {
     pub image: &'a str,
     pub revision: &'a str,
     pub run_id: Uuid,
+    /// The run's place; none for a run started by an older Ferry.
+    pub order: Option<&'a RunOrder>,
     pub container: &'a ContainerConfig,
     /// Which replica on each host (set per replica by `deploy`).
     pub replica: u32,
@@ -60,6 +64,8 @@ pub struct Running {
     pub image: String,
     pub revision: String,
     pub run_id: Option<Uuid>,
+    /// The environment's newest place deployed (label `io.ferry.order`).
+    pub order: Option<OrderMark>,
     pub port: u16,
     pub replica: u32,
     pub previous_image: Option<String>,
@@ -136,6 +142,7 @@ pub async fn running_all(
                 image: labels.get(LABEL_IMAGE).cloned().unwrap_or_default(),
                 revision: labels.get(LABEL_REVISION).cloned().unwrap_or_default(),
                 run_id: labels.get(LABEL_RUN).and_then(|r| Uuid::parse_str(r).ok()),
+                order: mark_of(labels.get(LABEL_ORDER).map(String::as_str)),
                 port: labels
                     .get(LABEL_PORT)
                     .and_then(|p| p.parse().ok())
@@ -149,14 +156,6 @@ pub async fn running_all(
             }
         })
         .collect())
-}
-
-/// Whether run `a` started after run `b`. Run ids are UUIDv7: their bytes sort by
-/// creation time (with a counter inside one millisecond), so comparing them orders runs.
-/// Other ids (a run id derived from a webhook delivery is a UUIDv5) carry no time:
-/// those are ordered by nothing, and the deploy goes ahead.
-pub fn newer(a: Uuid, b: Uuid) -> bool {
-    a.get_version_num() == 7 && b.get_version_num() == 7 && a > b
 }
 
 pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Outcome, String> {
@@ -216,9 +215,9 @@ pub async fn deploy(hosts: &[Host], t: &Target<'_>, rollback: bool) -> Result<Ou
                 });
                 continue;
             }
-            if let Some(run) = old.run_id
-                && newer(run, t.run_id)
-                && !rollback
+            if !rollback
+                && t.order
+                    .is_some_and(|o| o.is_behind(old.order.as_ref(), &old.revision, t.revision))
             {
                 undo(&switched).await;
                 return Ok(Outcome::Superseded {
@@ -299,6 +298,9 @@ async fn switch_host(
         (LABEL_PORT.to_owned(), port.to_string()),
         (LABEL_REPLICA.to_owned(), t.replica.to_string()),
     ]);
+    if let Some(mark) = next_mark(old.and_then(|o| o.order), t.order) {
+        labels.insert(LABEL_ORDER.to_owned(), mark.to_string());
+    }
     if let Some(old) = old {
         labels.insert(LABEL_PREVIOUS_IMAGE.to_owned(), old.image.clone());
         labels.insert(LABEL_PREVIOUS_REVISION.to_owned(), old.revision.clone());

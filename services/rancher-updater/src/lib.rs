@@ -9,14 +9,17 @@
 //! One deploy per (project, environment) at a time across all replicas: a deploy holds
 //! a RabbitMQ-held lock (see `ferry_shared::bus::Lock`) while it runs. A run older
 //! than the one running in the environment is not deployed (`deploy.superseded`)
-//! unless it is an explicit rollback: run ids are time-ordered, and what runs carries
-//! its run id in a label (container labels, or the Rancher launchConfig's).
+//! unless it is an explicit rollback or started by an operator: "older" is the run's
+//! place (SVN revision, git commit count, Harbor receipt time; see `ordering`), and
+//! what runs carries the environment's newest place in a label (container labels, or
+//! the Rancher launchConfig's).
 //!
 //! Targets: `docker` (rolling update over plain Docker hosts, see `docker_target`) and
 //! `rancher` (a Rancher 1.6 service upgrade, see `rancher_target`).
 
 pub mod docker_target;
 mod gate;
+pub mod ordering;
 pub mod rancher_api;
 pub mod rancher_target;
 mod request;
@@ -111,7 +114,8 @@ impl Stage {
             Err(e) => return Outcome::RetryLater(format!("cannot record the deploy request: {e}")),
         };
         if !req.is_rollback()
-            && let Err(e) = latest.offer(event.run_id).await
+            && let Some(order) = &event.order
+            && let Err(e) = latest.offer(&ordering::recorded(order, event.run_id)).await
         {
             return Outcome::RetryLater(format!("cannot record the deploy request: {e}"));
         }
@@ -126,8 +130,9 @@ impl Stage {
             Err(e) => return Outcome::RetryLater(format!("cannot take the deploy lock: {e}")),
         };
         if !req.is_rollback()
-            && let Ok(Some(newest)) = latest.newest().await
-            && docker_target::newer(newest, event.run_id)
+            && let Some(order) = &event.order
+            && let Ok(recent) = latest.recent().await
+            && let Some(newest) = ordering::newer_request(order, &recent)
         {
             drop(lock);
             return self.superseded(ctx, event, req, newest).await;
@@ -275,6 +280,7 @@ impl Stage {
                 image: &req.image,
                 revision: &req.revision,
                 run_id: event.run_id,
+                order: event.order.as_ref(),
                 container: &container,
                 replica: 0,
             };
@@ -291,6 +297,7 @@ impl Stage {
             image: &req.image,
             revision: &req.revision,
             run_id: event.run_id,
+            order: event.order.as_ref(),
             rollback: req.is_rollback(),
         };
         rancher_target::deploy(r, &deploying)

@@ -7,10 +7,12 @@
 
 use crate::docker_target::{
     LABEL_IMAGE, LABEL_PREVIOUS_IMAGE, LABEL_PREVIOUS_REVISION, LABEL_REVISION, LABEL_RUN, Outcome,
-    Running, newer,
+    Running,
 };
+use crate::ordering::{LABEL_ORDER, mark_of};
 use crate::rancher_api::{Api, ApiError};
 use ferry_shared::config::RancherConfig;
+use ferry_shared::order::{RunOrder, next_mark};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -24,6 +26,8 @@ pub struct Deploying<'a> {
     pub image: &'a str,
     pub revision: &'a str,
     pub run_id: uuid::Uuid,
+    /// The run's place; none for a run started by an older Ferry.
+    pub order: Option<&'a RunOrder>,
     pub rollback: bool,
 }
 
@@ -43,6 +47,7 @@ pub fn running_of(service: &Value) -> Option<Running> {
         image: label(LABEL_IMAGE).unwrap_or_else(|| image.to_owned()),
         revision: label(LABEL_REVISION).unwrap_or_default(),
         run_id: label(LABEL_RUN).and_then(|r| uuid::Uuid::parse_str(&r).ok()),
+        order: mark_of(label(LABEL_ORDER).as_deref()),
         port: 0,
         replica: 0,
         previous_image: label(LABEL_PREVIOUS_IMAGE),
@@ -91,9 +96,9 @@ pub async fn deploy(r: &RancherConfig, d: &Deploying<'_>) -> Result<Outcome, Ret
                 hosts: vec![],
             });
         }
-        if let Some(run) = old.run_id
-            && newer(run, d.run_id)
-            && !d.rollback
+        if !d.rollback
+            && d.order
+                .is_some_and(|o| o.is_behind(old.order.as_ref(), &old.revision, d.revision))
         {
             return Ok(Outcome::Superseded {
                 running: old.clone(),
@@ -109,6 +114,9 @@ pub async fn deploy(r: &RancherConfig, d: &Deploying<'_>) -> Result<Outcome, Ret
     labels[LABEL_IMAGE] = json!(image);
     labels[LABEL_REVISION] = json!(d.revision);
     labels[LABEL_RUN] = json!(d.run_id.to_string());
+    if let Some(mark) = next_mark(running.as_ref().and_then(|o| o.order), d.order) {
+        labels[LABEL_ORDER] = json!(mark.to_string());
+    }
     if let Some(old) = &running {
         labels[LABEL_PREVIOUS_IMAGE] = json!(old.image);
         labels[LABEL_PREVIOUS_REVISION] = json!(old.revision);

@@ -5,6 +5,7 @@
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployRequested, Envelope, Event};
+use ferry_shared::order::{OrderScale, RunOrder};
 use ferry_testkit::{
     Tap, amqp_url, docker, docker_hosts, free_port, http_request, unique_namespace,
 };
@@ -109,7 +110,22 @@ async fn start_updater(cfg: &Arc<FerryConfig>) -> ferry_testkit::RunningStage {
     .await
 }
 
+/// Places handed out in creation order: a request made later is a later commit.
+static PLACE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A deploy of a pipeline run, whose commit comes after every earlier request's.
 fn request(project: &str, image: &str, version: &str) -> Envelope {
+    let place = PLACE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    at_place(
+        project,
+        image,
+        version,
+        Some(RunOrder::new(OrderScale::Git, place)),
+    )
+}
+
+/// A deploy at this place (none: as an older Ferry's run has).
+fn at_place(project: &str, image: &str, version: &str, order: Option<RunOrder>) -> Envelope {
     let mut e = Envelope::new_run(
         project,
         Event::DeployRequested(DeployRequested {
@@ -120,6 +136,7 @@ fn request(project: &str, image: &str, version: &str) -> Envelope {
         }),
     );
     e.environment = Some("staging".into());
+    e.order = order;
     e
 }
 
@@ -786,4 +803,151 @@ async fn on_a_docker_network_the_app_port_is_published_on_the_slot() {
     updater.stop().await;
     cleanup(&project);
     let _ = docker(host, None, &["network", "rm", &network]);
+}
+
+/// The running container of the project: its id and its `io.ferry.order` label.
+fn running_order(project: &str) -> (String, String) {
+    let id = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+        ],
+    )
+    .unwrap();
+    let label = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"io.ferry.order\"}}",
+            &id,
+        ],
+    )
+    .unwrap();
+    (id, label)
+}
+
+/// Order by the runs' places: what an older Ferry deployed (no place recorded) is
+/// replaced by the next run; an older place ends superseded and restarts nothing; an
+/// operator's run (`ferry deploy`) and a rollback go back as asked, but neither lowers
+/// the recorded place, so a replay of anything in between still cannot go out.
+#[tokio::test]
+async fn older_places_are_superseded_while_operators_and_rollbacks_still_go_back() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config(&ns, &project, ports);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2, v3, v4) = (
+        web_image(&ns, "v1", true),
+        web_image(&ns, "v2", true),
+        web_image(&ns, "v3", true),
+        web_image(&ns, "v4", true),
+    );
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let git = |n| Some(RunOrder::new(OrderScale::Git, n));
+    let serving_now = || async {
+        match serving(ports[0]).await {
+            Some(v) => Some(v),
+            None => serving(ports[1]).await,
+        }
+    };
+    // Publish `e` and wait for its outcome in staging.
+    let mut deploy = async |e: Envelope| {
+        publisher.publish(&e).await.unwrap();
+        loop {
+            let got = tap.next(Duration::from_secs(60)).await.expect("no outcome");
+            let outcome = !matches!(
+                got.event,
+                Event::DeployStarted(_) | Event::DeployRequested(_)
+            );
+            if got.run_id == e.run_id && outcome {
+                return got.kind();
+            }
+        }
+    };
+
+    // Deployed by an older Ferry: no place recorded.
+    assert_eq!(
+        deploy(at_place(&project, &v1, "v1", None)).await,
+        "deploy.succeeded"
+    );
+    assert_eq!(
+        running_order(&project).1,
+        "",
+        "an order label without a place"
+    );
+    // The next run replaces it and records its place.
+    assert_eq!(
+        deploy(at_place(&project, &v2, "v2", git(5))).await,
+        "deploy.succeeded"
+    );
+    let v2_running = running_order(&project);
+    assert_eq!(v2_running.1, "git:5");
+    // An older commit (a replayed push), requested after: superseded, nothing restarted.
+    assert_eq!(
+        deploy(at_place(&project, &v3, "v3", git(3))).await,
+        "deploy.superseded"
+    );
+    assert_eq!(serving_now().await.as_deref(), Some("v2"));
+    assert_eq!(
+        running_order(&project),
+        v2_running,
+        "a container was replaced"
+    );
+
+    // `ferry deploy` of an old revision goes out, and keeps the place at 5.
+    let explicit = RunOrder {
+        explicit: true,
+        ..RunOrder::new(OrderScale::Git, 2)
+    };
+    assert_eq!(
+        deploy(at_place(&project, &v1, "v1", Some(explicit))).await,
+        "deploy.succeeded"
+    );
+    assert_eq!(serving_now().await.as_deref(), Some("v1"));
+    assert_eq!(running_order(&project).1, "git:5");
+    // So a replay of a commit between 2 and 5 still cannot go out.
+    assert_eq!(
+        deploy(at_place(&project, &v3, "v3", git(4))).await,
+        "deploy.superseded"
+    );
+    assert_eq!(serving_now().await.as_deref(), Some("v1"));
+
+    // A newer commit goes out; a rollback takes it back and keeps its place, so neither
+    // a replay of it (same place, other revision running) nor of an older one returns.
+    assert_eq!(
+        deploy(at_place(&project, &v4, "v4", git(6))).await,
+        "deploy.succeeded"
+    );
+    let mut rollback = Envelope::new_run(
+        project.as_str(),
+        Event::DeployRequested(DeployRequested {
+            revision: String::new(),
+            image: String::new(),
+            reason: "rollback".into(),
+            requested_by: Some("alice".into()),
+        }),
+    );
+    rollback.environment = Some("staging".into());
+    assert_eq!(deploy(rollback).await, "deploy.rolled_back");
+    assert_eq!(serving_now().await.as_deref(), Some("v1"));
+    assert_eq!(running_order(&project).1, "git:6");
+    for (image, v, place) in [(&v4, "v4", 6), (&v2, "v2", 5)] {
+        assert_eq!(
+            deploy(at_place(&project, image, v, git(place))).await,
+            "deploy.superseded",
+            "{v} came back after the rollback"
+        );
+        assert_eq!(serving_now().await.as_deref(), Some("v1"));
+    }
+    updater.stop().await;
+    cleanup(&project);
 }

@@ -3,6 +3,7 @@
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployRequested, Envelope, Event};
+use ferry_shared::order::{OrderScale, RunOrder};
 use ferry_testkit::rancher::{ACCESS_KEY, Misbehave, PROJECT, RancherSim, SECRET_KEY, SERVICE};
 use ferry_testkit::{Tap, amqp_url, docker_hosts, free_port, http_request, unique_namespace};
 use std::path::Path;
@@ -120,6 +121,11 @@ async fn world_over(secret: &str, misbehave: Misbehave, transport: Transport) ->
 
 impl World {
     async fn deploy(&self, image: &str) {
+        self.deploy_at(image, None).await;
+    }
+
+    /// A pipeline run's deploy, at this place among the project's runs.
+    async fn deploy_at(&self, image: &str, order: Option<RunOrder>) -> uuid::Uuid {
         let mut e = Envelope::new_run(
             "web",
             Event::DeployRequested(DeployRequested {
@@ -130,7 +136,9 @@ impl World {
             }),
         );
         e.environment = Some("prod".into());
+        e.order = order;
         self.publisher.publish(&e).await.unwrap();
+        e.run_id
     }
 
     async fn serving(&self) -> Option<String> {
@@ -361,5 +369,27 @@ async fn a_rancher_behind_https_with_a_private_ca_is_upgraded_once_its_ca_is_giv
     assert!(f.reason.contains("certificate"), "{}", f.reason);
     assert!(f.reason.contains("rancher.ca_file"), "{}", f.reason);
     assert_eq!(w.serving().await.as_deref(), Some("v1"));
+    w.end().await;
+}
+
+/// The launchConfig records the newest place deployed (`io.ferry.order`); a run at an
+/// older place, requested later, is not upgraded to.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_at_an_older_place_than_the_service_records_is_superseded() {
+    let mut w = world(SECRET_KEY, Misbehave::default()).await;
+    let (v2, v3) = (web_image(&w.ns, "v2"), web_image(&w.ns, "v3"));
+    let git = |n| Some(RunOrder::new(OrderScale::Git, n));
+    let run = w.deploy_at(&v2, git(5)).await;
+    w.tap
+        .expect_run("deploy.succeeded.prod", run, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let run = w.deploy_at(&v3, git(3)).await;
+    w.tap
+        .expect_run("deploy.superseded.prod", run, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(w.sim.image(), format!("docker:{v2}"));
+    assert_eq!(w.serving().await.as_deref(), Some("v2"));
     w.end().await;
 }

@@ -1,9 +1,10 @@
-//! The newest of a few recent values, kept in RabbitMQ: every offer is a message in a
-//! queue bounded to the last [`KEPT`] offers, and reading looks at all of them without
-//! consuming any. The updater offers each requested run per (project, environment);
-//! whoever holds that environment's deploy lock reads the newest, so a deploy that
-//! waited for the lock stands down when a newer one was requested meanwhile. Only the
-//! lock holder reads, so no other reader hides messages from it.
+//! A few recent values, kept in RabbitMQ: every offer is a message in a queue bounded to
+//! the last [`KEPT`] offers, and reading looks at all of them without consuming any.
+//! The updater offers each requested run (its place and run id) per (project,
+//! environment); whoever holds that environment's deploy lock reads them, so a deploy
+//! that waited for the lock stands down when a newer one was requested meanwhile. Only
+//! the lock holder reads, so no other reader hides messages from it. The values are
+//! text the caller defines; what it cannot read it skips.
 
 use super::connect::channel_error;
 use super::{BusError, connect};
@@ -11,7 +12,6 @@ use crate::config::BrokerConfig;
 use lapin::options::{BasicGetOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
-use uuid::Uuid;
 
 /// Offers kept; the oldest are dropped beyond this.
 const KEPT: i64 = 16;
@@ -61,10 +61,10 @@ impl Latest {
         })
     }
 
-    /// The greatest value offered (UUIDv7 order: the newest run), all left in place.
-    pub async fn newest(&self) -> Result<Option<Uuid>, BusError> {
+    /// The values offered (at most [`KEPT`], oldest first), all left in place.
+    pub async fn recent(&self) -> Result<Vec<String>, BusError> {
         let mut held = Vec::new();
-        let mut newest: Option<Uuid> = None;
+        let mut values = Vec::new();
         for _ in 0..KEPT {
             let got = self
                 .channel
@@ -75,11 +75,8 @@ impl Latest {
                 .await
                 .map_err(channel_error("basic.get"))?;
             let Some(msg) = got else { break };
-            if let Some(v) = std::str::from_utf8(&msg.delivery.data)
-                .ok()
-                .and_then(|s| Uuid::parse_str(s).ok())
-            {
-                newest = newest.max(Some(v));
+            if let Ok(v) = std::str::from_utf8(&msg.delivery.data) {
+                values.push(v.to_owned());
             }
             held.push(msg);
         }
@@ -92,17 +89,17 @@ impl Latest {
                 })
                 .await;
         }
-        Ok(newest)
+        Ok(values)
     }
 
     /// Add a value.
-    pub async fn offer(&self, value: Uuid) -> Result<(), BusError> {
+    pub async fn offer(&self, value: &str) -> Result<(), BusError> {
         self.channel
             .basic_publish(
                 self.exchange.as_str().into(),
                 self.queue.as_str().into(),
                 BasicPublishOptions::default(),
-                value.to_string().as_bytes(),
+                value.as_bytes(),
                 BasicProperties::default().with_delivery_mode(2),
             )
             .await

@@ -396,8 +396,10 @@ async fn run() -> anyhow::Result<()> {
                     .any(|s| s.routing_key == format!("deploy.succeeded.{}", verdict::PRODUCTION))
             })
         })
-        .map(|a| a.run_id)
-        .max();
+        // Newest by revision (what the updater orders by), not by run id: run ids
+        // derived from a delivery carry no time.
+        .max_by_key(|a| a.revision)
+        .map(|a| a.run_id);
 
     println!(
         "chaos: definitions: terminal = test.passed.production, or *.failed, deploy.superseded.*, deploy.rolled_back.*, approval.rejected/expired.*;"

@@ -509,9 +509,9 @@ async fn holds_locks_and_registers_work_with_the_generated_users_and_only_theirs
     let latest = Latest::open(&updater, "deploy.shop.production")
         .await
         .unwrap();
-    let newest = uuid::Uuid::now_v7();
-    latest.offer(newest).await.unwrap();
-    assert_eq!(latest.newest().await.unwrap(), Some(newest));
+    let newest = format!("svn:7 {}", uuid::Uuid::now_v7());
+    latest.offer(&newest).await.unwrap();
+    assert_eq!(latest.recent().await.unwrap(), vec![newest]);
     drop(lock);
 
     // A hold the updater places: the builder cannot take it, the receiver (the API) can.
