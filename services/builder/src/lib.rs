@@ -87,7 +87,8 @@ impl Stage {
                     return Err(BuildError::MissingConfigFile(from.clone()));
                 }
                 if is_secret_file(repo, from, to) {
-                    secrets.extend(ferry_shared::scrub::env_values(
+                    secrets.extend(ferry_shared::scrub::secret_file_values(
+                        from,
                         &std::fs::read_to_string(&file).unwrap_or_default(),
                     ));
                 }
@@ -254,7 +255,7 @@ pub async fn config_secrets(
     for (from, to) in &repo.files {
         if is_secret_file(repo, from, to) {
             let text = std::fs::read_to_string(root.join(from)).unwrap_or_default();
-            secrets.extend(ferry_shared::scrub::env_values(&text));
+            secrets.extend(ferry_shared::scrub::secret_file_values(from, &text));
         }
     }
     Ok(secrets)
