@@ -6,8 +6,10 @@
 //! at once, each naming its key, so a bad file is fixed in one go.
 
 mod maybe_secret;
+mod source_url;
 
 pub use maybe_secret::MaybeSecret;
+pub use source_url::without_userinfo;
 
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -1066,6 +1068,7 @@ impl FerryConfig {
         );
         v.extend(self.operators.values().map(|o| o.token.expose().clone()));
         v.extend(self.marked_secrets());
+        v.extend(self.url_secrets());
         if let Ok(url) = self.broker.url.expose().parse::<lapin::uri::AMQPUri>() {
             v.push(url.authority.userinfo.password);
         }

@@ -78,6 +78,9 @@ impl Stage {
         .flatten()
         .map(|s| s.expose().clone())
         .collect();
+        // Every configured secret, the tokens in repository URLs included: a failing
+        // `git clone` quotes its URL.
+        secrets.extend(self.cfg.secret_values());
         let mut config_commit = None;
         if let Some(repo) = &project.config_repo {
             let (root, commit) = checkouts.config(&event.project, repo).await?;
@@ -138,7 +141,7 @@ impl Stage {
         let run_id = event.run_id.to_string();
         let mut labels = HashMap::from([
             (LABEL_REVISION.to_owned(), source.revision.clone()),
-            (LABEL_SOURCE.to_owned(), project.source.url.clone()),
+            (LABEL_SOURCE.to_owned(), project.source.public_url()),
             (LABEL_CREATED.to_owned(), chrono::Utc::now().to_rfc3339()),
             (LABEL_RUN.to_owned(), run_id.clone()),
             (LABEL_PROJECT.to_owned(), event.project.clone()),
@@ -214,8 +217,14 @@ impl Handler for Stage {
                     .await
             }
             Err(e) => {
-                tracing::warn!("build failed: {e}");
-                e.outcome()
+                // A checkout error quotes the repository URL, token and all.
+                let scrub = ferry_shared::scrub::Scrubber::new(self.cfg.secret_values());
+                tracing::warn!("build failed: {}", scrub.text(&e.to_string()));
+                match e.outcome() {
+                    Outcome::RetryLater(why) => Outcome::RetryLater(scrub.text(&why)),
+                    Outcome::GiveUp(why) => Outcome::GiveUp(scrub.text(&why)),
+                    done => done,
+                }
             }
         }
     }

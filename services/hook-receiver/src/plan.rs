@@ -34,7 +34,7 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
             Some(project) => {
                 let event = Event::SourceChanged(SourceChanged {
                     source: "manual".into(),
-                    repository: project.source.url.clone(),
+                    repository: project.source.public_url(),
                     reference: None,
                     revision: m.revision,
                     author: m.author,
