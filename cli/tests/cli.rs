@@ -206,19 +206,34 @@ fn hook_inspect_refuses_a_secret_on_the_command_line_and_reads_a_file() {
         "X-Hub-Signature-256: sha256={}",
         hook_receiver::verify::hmac_sha256_hex("s3cret-hook", &body)
     );
-    let base = ["--source", "github", "-H", "X-GitHub-Event: push", "-H", &sig_header];
+    let base = [
+        "--source",
+        "github",
+        "-H",
+        "X-GitHub-Event: push",
+        "-H",
+        &sig_header,
+    ];
     let refused = inspect(&[&base[..], &["--secret", "s3cret-hook"]].concat(), &body);
     assert_eq!(refused.status.code(), Some(2));
     assert!(refused.stdout.is_empty(), "the hook was parsed anyway");
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("--secret is refused"), "{said}");
-    assert!(said.contains("FERRY_HOOK_SECRET") && said.contains("--secret-file"), "{said}");
+    assert!(
+        said.contains("FERRY_HOOK_SECRET") && said.contains("--secret-file"),
+        "{said}"
+    );
     assert!(!said.contains("s3cret-hook"), "{said}");
 
     let file = config_file("s3cret-hook\n");
     let path = file.path().to_str().unwrap();
     let good = inspect(&[&base[..], &["--secret-file", path]].concat(), &body);
-    assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stderr));
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     let wrong = config_file("another-secret");
     let path = wrong.path().to_str().unwrap();
     let bad = inspect(&[&base[..], &["--secret-file", path]].concat(), &body);

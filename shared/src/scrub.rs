@@ -164,7 +164,10 @@ mod tests {
     #[test]
     fn hex_base64url_and_json_escaped_forms_are_replaced() {
         let s = Scrubber::new([r#"k/y\"q>?~~~"#.to_owned()]);
-        assert_eq!(s.text("dump 6b2f795c22713e3f7e7e7e end"), "dump [redacted] end");
+        assert_eq!(
+            s.text("dump 6b2f795c22713e3f7e7e7e end"),
+            "dump [redacted] end"
+        );
         assert_eq!(s.text("DUMP 6B2F795C22713E3F7E7E7E"), "DUMP [redacted]");
         // base64.urlsafe_b64encode(rb'k/y\"q>?~~~') = b'ay95XCJxPj9-fn4='
         assert_eq!(s.text("token ay95XCJxPj9-fn4="), "token [redacted]4=");

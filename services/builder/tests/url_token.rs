@@ -26,7 +26,13 @@ impl Drop for Served {
 /// Serve `dir` on 127.0.0.1:`port` and wait until it answers.
 fn serve(dir: &std::path::Path, port: u16) -> Served {
     let child = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -55,7 +61,13 @@ async fn a_token_in_the_git_url_is_in_no_label_event_or_log() {
     std::fs::create_dir_all(&served).unwrap();
     git(
         root.path(),
-        &["clone", "-q", "--bare", code.to_str().unwrap(), "served/code.git"],
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            code.to_str().unwrap(),
+            "served/code.git",
+        ],
     );
     git(&served.join("code.git"), &["update-server-info"]);
     let port = free_port();
@@ -81,7 +93,10 @@ async fn a_token_in_the_git_url_is_in_no_label_event_or_log() {
         panic!()
     };
     let content = read_in_image(&p.image, &["/app/index.html"]);
-    assert_eq!(content, "<h1>token</h1>", "cloned with the token, built that commit");
+    assert_eq!(
+        content, "<h1>token</h1>",
+        "cloned with the token, built that commit"
+    );
     let labels = labels(&p.image);
     assert_eq!(
         labels["org.opencontainers.image.source"],
@@ -93,10 +108,16 @@ async fn a_token_in_the_git_url_is_in_no_label_event_or_log() {
     // A failing clone quotes the URL: the token is scrubbed from the failure.
     let gone = free_port();
     let text = std::fs::read_to_string(&s.config_path).unwrap();
-    let text = text.replace(&url, &format!("http://ferry-bot:{TOKEN}@127.0.0.1:{gone}/x.git"));
+    let text = text.replace(
+        &url,
+        &format!("http://ferry-bot:{TOKEN}@127.0.0.1:{gone}/x.git"),
+    );
     let bad_cfg = std::sync::Arc::new(
-        ferry_shared::config::FerryConfig::from_toml_with_env(&text, std::path::Path::new("t.toml"))
-            .unwrap(),
+        ferry_shared::config::FerryConfig::from_toml_with_env(
+            &text,
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap(),
     );
     let failed_stages = start_stages(&bad_cfg).await;
     stages.stop().await;

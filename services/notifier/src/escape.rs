@@ -64,7 +64,10 @@ pub fn mentions(s: &str) -> String {
     while let Some(at) = rest.find('@') {
         out.push_str(&rest[..=at]);
         rest = &rest[at + 1..];
-        let lower = rest.get(..rest.len().min(12)).unwrap_or(rest).to_lowercase();
+        let lower = rest
+            .get(..rest.len().min(12))
+            .unwrap_or(rest)
+            .to_lowercase();
         if EVERYONE.iter().any(|w| lower.starts_with(w)) {
             out.push(ZWSP);
         }
@@ -93,20 +96,27 @@ mod tests {
     #[test]
     fn markdown_leaves_no_tag_link_image_or_mention() {
         let m = markdown(HOSTILE);
-        for bad in [
-            "<", ">", "](", "![px](", "https://", "@all", "<at", "<@",
-        ] {
+        for bad in ["<", ">", "](", "![px](", "https://", "@all", "<at", "<@"] {
             assert!(!m.contains(bad), "`{bad}` in {m}");
         }
         // Still readable: the words are all there.
         let visible: String = m.chars().filter(|c| *c != ZWSP).collect();
-        assert!(visible.contains("[click](https://evil.example/a)"), "{visible}");
+        assert!(
+            visible.contains("[click](https://evil.example/a)"),
+            "{visible}"
+        );
         assert!(visible.contains("‹at id=all›‹/at›"), "{visible}");
     }
 
     #[test]
     fn mentions_keep_the_text_but_name_no_one() {
-        assert_eq!(mentions("@all @ALL @所有人"), "@\u{200B}all @\u{200B}ALL @\u{200B}所有人");
-        assert_eq!(mentions("web@sha256:ab a@b.c no at"), "web@sha256:ab a@b.c no at");
+        assert_eq!(
+            mentions("@all @ALL @所有人"),
+            "@\u{200B}all @\u{200B}ALL @\u{200B}所有人"
+        );
+        assert_eq!(
+            mentions("web@sha256:ab a@b.c no at"),
+            "web@sha256:ab a@b.c no at"
+        );
     }
 }

@@ -88,9 +88,10 @@ pub fn markdown(n: &Notice, dialect: Dialect, with_title: bool) -> String {
     if let Some(reason) = &n.reason {
         out.push_str(&format!("\n{}\n", bold(label(n, Word::Reason))));
         match dialect {
-            Dialect::Slack => {
-                out.push_str(&format!("```\n{}\n```\n", esc(&reason.replace("```", "'''"))))
-            }
+            Dialect::Slack => out.push_str(&format!(
+                "```\n{}\n```\n",
+                esc(&reason.replace("```", "'''"))
+            )),
             Dialect::Markdown => {
                 for line in reason.lines() {
                     out.push_str(&format!("> {}\n", esc(line)));

@@ -106,9 +106,7 @@ async fn once(
         let why_not = match &next {
             _ if !c.follow_redirects => "redirects are not followed (follow_redirects = false)",
             None => "not a URL",
-            Some(n) if !same_origin(&target, n) => {
-                "another scheme, host or port: not followed"
-            }
+            Some(n) if !same_origin(&target, n) => "another scheme, host or port: not followed",
             Some(_) if redirects == MAX_REDIRECTS => "too many redirects: not followed",
             Some(_) => "",
         };
@@ -117,7 +115,12 @@ async fn once(
                 redirects += 1;
                 target = n;
             }
-            _ => break (response, Some(format!("Location: {location:?} ({why_not})"))),
+            _ => {
+                break (
+                    response,
+                    Some(format!("Location: {location:?} ({why_not})")),
+                );
+            }
         }
     };
     let latency = sent.elapsed();

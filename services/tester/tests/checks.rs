@@ -34,7 +34,11 @@ async fn app(internal: String) -> String {
         .route(
             "/hop",
             axum::routing::get(move || async move {
-                (StatusCode::FOUND, [(header::LOCATION, to_internal)], "moved")
+                (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, to_internal)],
+                    "moved",
+                )
             }),
         )
         .route(
@@ -58,7 +62,11 @@ async fn app(internal: String) -> String {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("none")
                     .to_owned();
-                (StatusCode::INTERNAL_SERVER_ERROR, format!("debug: token={token}")).into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("debug: token={token}"),
+                )
+                    .into_response()
             }),
         );
     serve(app).await
@@ -145,16 +153,34 @@ async fn a_check_never_quotes_a_redirect_target_a_huge_body_or_a_secret_header()
         .await
         .unwrap();
     let failed = tap
-        .expect_run("test.failed.staging", deployed.run_id, Duration::from_secs(60))
+        .expect_run(
+            "test.failed.staging",
+            deployed.run_id,
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     stage.stop().await;
 
     let json = serde_json::to_string(&failed).unwrap();
-    assert!(!json.contains(INTERNAL_SECRET), "the redirect target was quoted: {json}");
-    assert!(!json.contains(HEADER_TOKEN), "the secret header was quoted: {json}");
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "the internal service was fetched");
-    assert!(json.len() < 64 * 1024, "the event quotes too much: {} bytes", json.len());
+    assert!(
+        !json.contains(INTERNAL_SECRET),
+        "the redirect target was quoted: {json}"
+    );
+    assert!(
+        !json.contains(HEADER_TOKEN),
+        "the secret header was quoted: {json}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the internal service was fetched"
+    );
+    assert!(
+        json.len() < 64 * 1024,
+        "the event quotes too much: {} bytes",
+        json.len()
+    );
 
     let Event::TestFailed(f) = &failed.event else {
         panic!("not test.failed: {json}")
@@ -167,11 +193,22 @@ async fn a_check_never_quotes_a_redirect_target_a_huge_body_or_a_secret_header()
         assert!(detail.contains("got 302"), "{name}: {detail}");
         assert!(detail.contains("/latest/meta-data"), "{name}: {detail}");
     }
-    assert!(check("hop-follow").detail.as_ref().unwrap().contains("another scheme, host or port"));
+    assert!(
+        check("hop-follow")
+            .detail
+            .as_ref()
+            .unwrap()
+            .contains("another scheme, host or port")
+    );
     assert!(check("local-follow").passed, "{:?}", check("local-follow"));
     let huge = check("huge");
     assert!(!huge.passed, "the needle after 8 MiB was read: {huge:?}");
-    assert!(huge.detail.as_ref().unwrap().contains("only the first 1048576 bytes"));
+    assert!(
+        huge.detail
+            .as_ref()
+            .unwrap()
+            .contains("only the first 1048576 bytes")
+    );
     let echo = check("echo").detail.clone().unwrap();
     assert!(echo.contains("token=[redacted]"), "{echo}");
 }

@@ -43,8 +43,13 @@ impl FerryConfig {
         self.projects.values().flat_map(|p| {
             let plan = p.tests.iter();
             let container = p.container.env.values();
-            let tests = plan.clone().flat_map(|t| t.container.iter()).flat_map(|c| c.env.values());
-            let headers = plan.flat_map(|t| t.checks.iter()).flat_map(|c| c.headers.values());
+            let tests = plan
+                .clone()
+                .flat_map(|t| t.container.iter())
+                .flat_map(|c| c.env.values());
+            let headers = plan
+                .flat_map(|t| t.checks.iter())
+                .flat_map(|c| c.headers.values());
             container
                 .chain(tests)
                 .chain(headers)

@@ -109,9 +109,8 @@ fn php_values(text: &str) -> Vec<String> {
 }
 
 fn quoted_strings(text: &str) -> Vec<String> {
-    static QUOTED: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r#""((?:[^"\\]|\\.)*)""#).expect("a valid pattern")
-    });
+    static QUOTED: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r#""((?:[^"\\]|\\.)*)""#).expect("a valid pattern"));
     QUOTED
         .captures_iter(text)
         .filter_map(|c| c.get(1))

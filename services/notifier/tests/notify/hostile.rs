@@ -64,13 +64,33 @@ async fn a_hostile_commit_arrives_neutralised_at_every_chat_platform() {
     let sink = Sink::start(200, r#"{"errcode":0,"code":0,"msg":"ok"}"#).await;
     let u = &sink.url;
     let channels = [
-        ("ding-md", "dingtalk", "markdown", "/robot/send?access_token=t1"),
-        ("ding-text", "dingtalk", "text", "/robot/send?access_token=t2"),
+        (
+            "ding-md",
+            "dingtalk",
+            "markdown",
+            "/robot/send?access_token=t1",
+        ),
+        (
+            "ding-text",
+            "dingtalk",
+            "text",
+            "/robot/send?access_token=t2",
+        ),
         ("wx-md", "wecom", "markdown", "/cgi-bin/webhook/send?key=k1"),
         ("wx-text", "wecom", "text", "/cgi-bin/webhook/send?key=k2"),
-        ("lark-card", "feishu", "markdown", "/open-apis/bot/v2/hook/a"),
+        (
+            "lark-card",
+            "feishu",
+            "markdown",
+            "/open-apis/bot/v2/hook/a",
+        ),
         ("lark-text", "feishu", "text", "/open-apis/bot/v2/hook/b"),
-        ("slack", "slack", "markdown", "/services/T0/B0/XXXXXXXXXXXXXXXX"),
+        (
+            "slack",
+            "slack",
+            "markdown",
+            "/services/T0/B0/XXXXXXXXXXXXXXXX",
+        ),
     ];
     let mut notify = String::new();
     for (name, kind, msgtype, path) in channels {
@@ -100,7 +120,11 @@ async fn a_hostile_commit_arrives_neutralised_at_every_chat_platform() {
         let mut texts = Vec::new();
         strings(&r.json(), &mut texts);
         let all = texts.join("\n");
-        assert!(all.contains("Fix total"), "{}: no commit message in {all}", r.path_and_query);
+        assert!(
+            all.contains("Fix total"),
+            "{}: no commit message in {all}",
+            r.path_and_query
+        );
         for bad in FORBIDDEN {
             assert!(
                 !all.contains(bad),
