@@ -10,15 +10,23 @@ use hook_receiver::sources;
 use hook_receiver::trigger::Source;
 use serde_json::json;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Where `ferry hook inspect` reads the secret when no file is given.
+const SECRET_ENV: &str = "FERRY_HOOK_SECRET";
 
 #[derive(Subcommand)]
 pub enum HookCommand {
     /// Read a webhook body on stdin and print the normalized trigger as JSON (exit 0),
     /// or why the hook-receiver would reject it (exit 2). The secret is never printed.
     ///
-    /// Example: ferry hook inspect --source github -H 'X-GitHub-Event: push'
-    ///          -H 'X-Hub-Signature-256: sha256=...' --secret "$SECRET" < payload.json
+    /// The source's secret or token comes from `FERRY_HOOK_SECRET` or `--secret-file`
+    /// (stdin is the body), never from the command line, where every user of the machine
+    /// can read it (`ps`, shell history); without it the signature is not checked.
+    ///
+    /// Example: FERRY_HOOK_SECRET=... ferry hook inspect --source github
+    ///          -H 'X-GitHub-Event: push' -H 'X-Hub-Signature-256: sha256=...' < payload.json
     Inspect {
         /// gitlab, github, gitea, svn, harbor or manual
         #[arg(long, value_parser = parse_source)]
@@ -26,9 +34,13 @@ pub enum HookCommand {
         /// A request header, `Name: value` (repeatable). Content-Type defaults to application/json.
         #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
         headers: Vec<String>,
-        /// The source's secret or token; without it the signature is not checked.
-        #[arg(long, env = "FERRY_HOOK_SECRET", hide_env_values = true)]
-        secret: Option<String>,
+        /// A file holding the source's secret or token (a trailing newline is ignored).
+        /// Default: the environment variable FERRY_HOOK_SECRET.
+        #[arg(long, value_name = "PATH")]
+        secret_file: Option<PathBuf>,
+        /// Refused: a secret on the command line leaks (see above).
+        #[arg(long = "secret", hide = true, num_args = 0..=1, value_name = "REFUSED")]
+        secret_on_command_line: Option<Option<String>>,
     },
 }
 
@@ -42,8 +54,24 @@ pub fn run(cmd: HookCommand, cfg: Option<&FerryConfig>) -> ExitCode {
     let HookCommand::Inspect {
         source,
         headers,
-        secret,
+        secret_file,
+        secret_on_command_line,
     } = cmd;
+    if secret_on_command_line.is_some() {
+        eprintln!(
+            "ferry: --secret is refused: a secret on the command line is visible to every \
+             user of this machine (ps, /proc, shell history). Put it in {SECRET_ENV} or in a \
+             file given with --secret-file"
+        );
+        return ExitCode::from(2);
+    }
+    let secret = match read_secret(secret_file.as_deref()) {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("ferry: {why}");
+            return ExitCode::from(2);
+        }
+    };
     let mut map = HeaderMap::new();
     map.insert("content-type", HeaderValue::from_static("application/json"));
     for h in &headers {
@@ -73,7 +101,9 @@ pub fn run(cmd: HookCommand, cfg: Option<&FerryConfig>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     if secret.is_none() {
-        eprintln!("ferry: no --secret given: the token/signature was not checked");
+        eprintln!(
+            "ferry: no secret ({SECRET_ENV} or --secret-file): the token/signature was not checked"
+        );
     }
     let secret = secret.map(Secret::new);
     match sources::parse(source, &map, &body, secret.as_ref()) {
@@ -97,4 +127,26 @@ pub fn run(cmd: HookCommand, cfg: Option<&FerryConfig>) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The secret from `file` (without its trailing newline), else from the environment.
+fn read_secret(file: Option<&Path>) -> Result<Option<String>, String> {
+    let secret = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --secret-file {}: {e}", path.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_owned(),
+        None => match std::env::var(SECRET_ENV) {
+            Ok(s) => s,
+            Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(e) => return Err(format!("{SECRET_ENV}: {e}")),
+        },
+    };
+    if secret.is_empty() {
+        return Err(match file {
+            Some(path) => format!("--secret-file {} is empty", path.display()),
+            None => format!("{SECRET_ENV} is set but empty"),
+        });
+    }
+    Ok(Some(secret))
 }

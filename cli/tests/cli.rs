@@ -92,8 +92,18 @@ fn the_example_configuration_is_valid() {
 }
 
 fn inspect(args: &[&str], body: &[u8]) -> Output {
+    inspect_with_secret(args, body, None)
+}
+
+/// With `secret`, FERRY_HOOK_SECRET is set to it.
+fn inspect_with_secret(args: &[&str], body: &[u8], secret: Option<&str>) -> Output {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.env_remove("FERRY_HOOK_SECRET");
+    if let Some(s) = secret {
+        cmd.env("FERRY_HOOK_SECRET", s);
+    }
+    let mut child = cmd
         .args(["hook", "inspect"])
         .args(args)
         .stdin(std::process::Stdio::piped())
@@ -121,7 +131,7 @@ fn hook_inspect_prints_the_normalized_trigger_and_never_the_secret() {
         hook_receiver::verify::hmac_sha256_hex("s3cret-hook", &body)
     );
     let sig_header = format!("X-Hub-Signature-256: {sig}");
-    let out = inspect(
+    let out = inspect_with_secret(
         &[
             "--source",
             "github",
@@ -131,10 +141,9 @@ fn hook_inspect_prints_the_normalized_trigger_and_never_the_secret() {
             "X-GitHub-Delivery: 72d3162e",
             "-H",
             &sig_header,
-            "--secret",
-            "s3cret-hook",
         ],
         &body,
+        Some("s3cret-hook"),
     );
     assert_eq!(
         out.status.code(),
@@ -160,7 +169,7 @@ fn hook_inspect_prints_the_normalized_trigger_and_never_the_secret() {
 #[test]
 fn hook_inspect_says_why_a_hook_would_be_rejected_with_exit_2() {
     let body = github_fixture();
-    let out = inspect(
+    let out = inspect_with_secret(
         &[
             "--source",
             "github",
@@ -168,10 +177,9 @@ fn hook_inspect_says_why_a_hook_would_be_rejected_with_exit_2() {
             "X-GitHub-Event: push",
             "-H",
             "X-Hub-Signature-256: sha256=00",
-            "--secret",
-            "s3cret-hook",
         ],
         &body,
+        Some("s3cret-hook"),
     );
     assert_eq!(out.status.code(), Some(2));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -187,6 +195,51 @@ fn hook_inspect_says_why_a_hook_would_be_rejected_with_exit_2() {
         b"{\"revision\": 0, \"repository_url\": \"svn://x\"}",
     );
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A secret on the command line is visible to every user (`ps`): `--secret` is refused
+/// with what to do instead, and nothing is parsed; `--secret-file` checks the signature.
+#[test]
+fn hook_inspect_refuses_a_secret_on_the_command_line_and_reads_a_file() {
+    let body = github_fixture();
+    let sig_header = format!(
+        "X-Hub-Signature-256: sha256={}",
+        hook_receiver::verify::hmac_sha256_hex("s3cret-hook", &body)
+    );
+    let base = [
+        "--source",
+        "github",
+        "-H",
+        "X-GitHub-Event: push",
+        "-H",
+        &sig_header,
+    ];
+    let refused = inspect(&[&base[..], &["--secret", "s3cret-hook"]].concat(), &body);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(refused.stdout.is_empty(), "the hook was parsed anyway");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--secret is refused"), "{said}");
+    assert!(
+        said.contains("FERRY_HOOK_SECRET") && said.contains("--secret-file"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret-hook"), "{said}");
+
+    let file = config_file("s3cret-hook\n");
+    let path = file.path().to_str().unwrap();
+    let good = inspect(&[&base[..], &["--secret-file", path]].concat(), &body);
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let wrong = config_file("another-secret");
+    let path = wrong.path().to_str().unwrap();
+    let bad = inspect(&[&base[..], &["--secret-file", path]].concat(), &body);
+    assert_eq!(bad.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(json["status"], 401);
 }
 
 #[test]

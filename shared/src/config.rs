@@ -5,6 +5,12 @@
 //! kind of surprise an ops tool must not have. Every validation problem is reported
 //! at once, each naming its key, so a bad file is fixed in one go.
 
+mod maybe_secret;
+mod source_url;
+
+pub use maybe_secret::MaybeSecret;
+pub use source_url::without_userinfo;
+
 use crate::secret::Secret;
 
 mod network;
@@ -481,7 +487,8 @@ pub struct ProjectConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ContainerConfig {
     pub ports: Vec<u16>,
-    pub env: BTreeMap<String, String>,
+    /// `KEY = "value"`, or `KEY = { secret = "value" }` for a value never shown.
+    pub env: BTreeMap<String, MaybeSecret>,
     /// Overrides the image's CMD; `{port}` is replaced by the slot's port.
     pub command: Vec<String>,
     /// Path answered with 2xx once the new container is ready.
@@ -549,7 +556,8 @@ pub struct ConfigRepo {
     /// used instead of the code's own without being listed.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
-    /// Files whose `KEY=value` values are secrets: scrubbed from build logs. By default
+    /// Files whose values are secrets (`KEY=value` lines, or JSON, YAML or PHP by their
+    /// extension): scrubbed from build logs and test reports. By default
     /// every mapped file whose name contains `env`.
     #[serde(default)]
     pub secret_files: Option<Vec<String>>,
@@ -1106,6 +1114,8 @@ impl FerryConfig {
                 .map(|r| r.secret_key.expose().clone()),
         );
         v.extend(self.operators.values().map(|o| o.token.expose().clone()));
+        v.extend(self.marked_secrets());
+        v.extend(self.url_secrets());
         if let Ok(url) = self.broker.url.expose().parse::<lapin::uri::AMQPUri>() {
             v.push(url.authority.userinfo.password);
         }

@@ -1,7 +1,12 @@
 //! Keeping secrets out of what Ferry writes down: build logs, test reports, events,
 //! notifications. Every secret value is replaced by `[redacted]`, and so are its
-//! base64 and URL-encoded forms (a Basic auth header, a DSN in a query string, a debug
-//! page quoting the environment), which a plain search would miss.
+//! encoded forms (base64 and base64url in a Basic auth header or a token, URL-encoding
+//! in a DSN or query string, hex in a dump, JSON escaping in a debug page quoting the
+//! environment), which a plain search would miss.
+
+mod files;
+
+pub use files::{env_values, secret_file_values};
 
 use crate::secret::REDACTED;
 use base64::Engine;
@@ -21,11 +26,7 @@ impl Scrubber {
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
         let mut needles = Vec::new();
         for s in secrets.into_iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
-            needles.extend(base64_forms(&s));
-            let url = url_encoded(&s);
-            if url != s {
-                needles.push(url);
-            }
+            needles.extend(encoded_forms(&s));
             needles.push(s);
         }
         needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
@@ -63,27 +64,43 @@ impl Scrubber {
     }
 }
 
-/// Values of `KEY=value` lines (a `.env` file, optionally with `export` and quotes):
-/// every one counts as a secret, since the file holds production credentials.
-pub fn env_values(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
-        .map(|(_, v)| v.trim().trim_matches('"').trim_matches('\'').to_owned())
-        .filter(|v| !v.is_empty())
-        .collect()
+/// Every form in which `secret` may appear in text Ferry records, besides itself.
+fn encoded_forms(secret: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    let mut forms = base64_forms(secret, &STANDARD);
+    forms.extend(base64_forms(secret, &URL_SAFE));
+    forms.push(url_encoded(secret));
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    forms.push(hex.to_uppercase());
+    forms.push(hex);
+    // JSON strings: `"` and `\` escaped; `/` too by PHP's json_encode, `<>&` as
+    // `\u003c` by Go's encoding/json.
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    let json = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned();
+    forms.push(json.replace('/', "\\/"));
+    forms.push(
+        json.replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026"),
+    );
+    forms.push(json);
+    forms.retain(|f| f != secret && f.len() >= MIN_SECRET_LEN);
+    forms
 }
 
 /// The base64 text a secret becomes inside a longer encoded string (`user:secret` in a
 /// Basic auth header): one per alignment of its first byte in the 3-byte groups, only
 /// the characters that the secret's own bits decide.
-fn base64_forms(secret: &str) -> Vec<String> {
+fn base64_forms(secret: &str, engine: &impl Engine) -> Vec<String> {
     (0..3usize)
         .map(|k| {
             let mut bytes = vec![0u8; k];
             bytes.extend_from_slice(secret.as_bytes());
-            let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let encoded = engine.encode(&bytes);
             let start = (k * 8).div_ceil(6);
             let end = bytes.len() * 8 / 6;
             encoded[start..end].to_owned()
@@ -142,9 +159,29 @@ mod tests {
         assert!(!s.finds("nothing here"));
     }
 
+    /// Expected encodings from Python (`s.encode().hex()`, `base64.urlsafe_b64encode`,
+    /// `json.dumps`, PHP's `json_encode` escaping `/`).
     #[test]
-    fn env_values_are_read_from_dotenv_lines() {
-        let v = env_values("# c=omment\nDB_PASSWORD=\"s3cr3t\"\nexport API_KEY='k-123'\nEMPTY=\n");
-        assert_eq!(v, ["s3cr3t", "k-123"]);
+    fn hex_base64url_and_json_escaped_forms_are_replaced() {
+        let s = Scrubber::new([r#"k/y\"q>?~~~"#.to_owned()]);
+        assert_eq!(
+            s.text("dump 6b2f795c22713e3f7e7e7e end"),
+            "dump [redacted] end"
+        );
+        assert_eq!(s.text("DUMP 6B2F795C22713E3F7E7E7E"), "DUMP [redacted]");
+        // base64.urlsafe_b64encode(rb'k/y\"q>?~~~') = b'ay95XCJxPj9-fn4='
+        assert_eq!(s.text("token ay95XCJxPj9-fn4="), "token [redacted]4=");
+        assert_eq!(
+            s.text(r#"{"pw":"k/y\\\"q>?~~~"}"#),
+            r#"{"pw":"[redacted]"}"#
+        );
+        assert_eq!(
+            s.text(r#"{"pw":"k\/y\\\"q>?~~~"}"#),
+            r#"{"pw":"[redacted]"}"#
+        );
+        assert_eq!(
+            s.text(r#"{"pw":"k/y\\\"q\u003e?~~~"}"#),
+            r#"{"pw":"[redacted]"}"#
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! A project's test plan (`[projects.<name>.tests]`): what the tester checks in an
 //! environment after a deploy, before the run may go on to the next one.
 
+use crate::config::MaybeSecret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -45,8 +46,10 @@ pub struct HttpCheck {
     pub method: String,
     /// Relative to the environment's `base_url` (e.g. `/healthz`), or absolute.
     pub url: String,
+    /// `Name = "value"`, or `Name = { secret = "value" }` for a value never shown
+    /// (an API token): scrubbed from the report.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, MaybeSecret>,
     #[serde(default)]
     pub body: Option<String>,
     /// Expected status. Default: any 2xx.
@@ -65,6 +68,10 @@ pub struct HttpCheck {
     pub max_latency_ms: Option<u64>,
     #[serde(default = "default_check_timeout")]
     pub timeout_secs: u64,
+    /// Follow redirects, only to the same scheme, host and port (default: no; a
+    /// redirect is reported as the 3xx and its `Location`).
+    #[serde(default)]
+    pub follow_redirects: bool,
     /// Only in these environments (default: every environment the plan covers).
     #[serde(default)]
     pub environments: Option<Vec<String>>,
@@ -103,8 +110,9 @@ pub struct TestContainer {
     /// `FERRY_ENVIRONMENT` and `FERRY_RUN_ID` in its environment.
     #[serde(default)]
     pub command: Vec<String>,
+    /// `KEY = "value"`, or `KEY = { secret = "value" }` for a value never shown.
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, MaybeSecret>,
     /// A name from `[docker_hosts]`. Default: the environment's first host, else the
     /// build host.
     #[serde(default)]

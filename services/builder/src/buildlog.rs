@@ -1,6 +1,7 @@
 //! The build log: kept in memory up to a cap (the end wins: that is where failures
 //! are), scrubbed of every configured secret, and stored by run id for
-//! `<log_dir>/<run_id>/build.log`.
+//! `<log_dir>/<run_id>/build.log`. The text is scrubbed *before* it is cut: a cut
+//! through a secret would leave a piece no scrubber recognises.
 
 use ferry_shared::scrub::Scrubber;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,9 @@ impl BuildLog {
 
     fn trim(&mut self) {
         if self.text.len() > self.cap {
+            self.text = self.secrets.text(&self.text);
+        }
+        if self.text.len() > self.cap {
             let mut start = self.text.len() - self.cap;
             while !self.text.is_char_boundary(start) {
                 start += 1;
@@ -57,8 +61,9 @@ impl BuildLog {
 
     /// The last `n` non-empty lines, scrubbed: the part of a failure people read.
     pub fn tail(&self, n: usize) -> String {
-        let lines: Vec<&str> = self.text.lines().filter(|l| !l.trim().is_empty()).collect();
-        self.scrub(&lines[lines.len().saturating_sub(n)..].join("\n"))
+        let text = self.scrub(&self.text);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
     pub fn store(text: &str, log_dir: &Path, run_id: &str) -> std::io::Result<PathBuf> {
@@ -84,5 +89,19 @@ mod tests {
         assert!(!text.contains("hunter22"));
         assert!(text.ends_with("last line mentions [redacted]\n"));
         assert!(text.starts_with("[... earlier output cut"));
+    }
+
+    /// The cut used to fall inside the secret, leaving `nter22-prod-key` behind.
+    #[test]
+    fn a_secret_cut_by_the_cap_is_scrubbed_before_the_cut() {
+        let secret = "hunter22-prod-key";
+        let mut log = BuildLog::new(40, vec![secret.into()]);
+        // 80 bytes, then the secret, then 30: the 40-byte cap starts inside the secret.
+        log.push(&"a".repeat(80));
+        log.push(&format!("{secret}{}", "b".repeat(30)));
+        let text = log.finish();
+        for piece in ["prod-key", "nter22", "-key"] {
+            assert!(!text.contains(piece), "`{piece}` left in {text:?}");
+        }
     }
 }

@@ -87,6 +87,9 @@ impl Stage {
         .flatten()
         .map(|s| s.expose().clone())
         .collect();
+        // Every configured secret, the tokens in repository URLs included: a failing
+        // `git clone` quotes its URL.
+        secrets.extend(self.cfg.secret_values());
         let mut config_commit = None;
         if let Some(repo) = &project.config_repo {
             let (root, commit) = checkouts.config(&event.project, repo).await?;
@@ -96,7 +99,8 @@ impl Stage {
                     return Err(BuildError::MissingConfigFile(from.clone()));
                 }
                 if is_secret_file(repo, from, to) {
-                    secrets.extend(ferry_shared::scrub::env_values(
+                    secrets.extend(ferry_shared::scrub::secret_file_values(
+                        from,
                         &std::fs::read_to_string(&file).unwrap_or_default(),
                     ));
                 }
@@ -147,7 +151,7 @@ impl Stage {
         let run_id = event.run_id.to_string();
         let mut labels = HashMap::from([
             (LABEL_REVISION.to_owned(), source.revision.clone()),
-            (LABEL_SOURCE.to_owned(), project.source.url.clone()),
+            (LABEL_SOURCE.to_owned(), project.source.public_url()),
             (LABEL_CREATED.to_owned(), chrono::Utc::now().to_rfc3339()),
             (LABEL_RUN.to_owned(), run_id.clone()),
             (LABEL_PROJECT.to_owned(), event.project.clone()),
@@ -228,8 +232,14 @@ impl Handler for Stage {
                 ctx.publish_all(&[done]).await
             }
             Err(e) => {
-                tracing::warn!("build failed: {e}");
-                e.outcome()
+                // A checkout error quotes the repository URL, token and all.
+                let scrub = ferry_shared::scrub::Scrubber::new(self.cfg.secret_values());
+                tracing::warn!("build failed: {}", scrub.text(&e.to_string()));
+                match e.outcome() {
+                    Outcome::RetryLater(why) => Outcome::RetryLater(scrub.text(&why)),
+                    Outcome::GiveUp(why) => Outcome::GiveUp(scrub.text(&why)),
+                    done => done,
+                }
             }
         }
     }
@@ -269,7 +279,7 @@ pub async fn config_secrets(
     for (from, to) in &repo.files {
         if is_secret_file(repo, from, to) {
             let text = std::fs::read_to_string(root.join(from)).unwrap_or_default();
-            secrets.extend(ferry_shared::scrub::env_values(&text));
+            secrets.extend(ferry_shared::scrub::secret_file_values(from, &text));
         }
     }
     Ok(secrets)

@@ -39,7 +39,7 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                 };
                 let event = Event::SourceChanged(SourceChanged {
                     source: "manual".into(),
-                    repository: project.source.url.clone(),
+                    repository: project.source.public_url(),
                     reference: None,
                     revision,
                     author: m.author,

@@ -12,6 +12,7 @@
 
 pub mod channels;
 pub mod counters;
+pub mod escape;
 pub mod http;
 pub mod i18n;
 pub mod notice;

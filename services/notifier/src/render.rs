@@ -1,6 +1,7 @@
 //! Lays a [`Notice`] out as Markdown (DingTalk, WeCom, Feishu), Slack mrkdwn, plain
 //! text, HTML (email) or the JSON summary (generic webhook).
 
+use crate::escape;
 use crate::i18n::{self, Lang, Word};
 use crate::notice::{Notice, Tone};
 use serde_json::{Value, json};
@@ -58,11 +59,16 @@ fn stage_line(n: &Notice) -> Option<String> {
     })
 }
 
-/// Markdown body (without a title line when `with_title` is false).
+/// Markdown body (without a title line when `with_title` is false). Every value from
+/// outside Ferry is escaped for the dialect (see [`escape`]).
 pub fn markdown(n: &Notice, dialect: Dialect, with_title: bool) -> String {
     let bold = |s: &str| match dialect {
         Dialect::Markdown => format!("**{s}**"),
         Dialect::Slack => format!("*{s}*"),
+    };
+    let esc = |s: &str| match dialect {
+        Dialect::Markdown => escape::markdown(s),
+        Dialect::Slack => escape::slack(s),
     };
     let mut out = String::new();
     if with_title {
@@ -73,7 +79,7 @@ pub fn markdown(n: &Notice, dialect: Dialect, with_title: bool) -> String {
     }
     for (k, v) in fact_lines(n) {
         // One line per fact; a multi-line commit message is folded.
-        let v = v.replace('\n', " ");
+        let v = esc(&v.replace('\n', " "));
         out.push_str(&format!("- {}: {}\n", bold(&k), v));
     }
     if let Some(stages) = stage_line(n) {
@@ -82,12 +88,13 @@ pub fn markdown(n: &Notice, dialect: Dialect, with_title: bool) -> String {
     if let Some(reason) = &n.reason {
         out.push_str(&format!("\n{}\n", bold(label(n, Word::Reason))));
         match dialect {
-            Dialect::Slack => {
-                out.push_str(&format!("```\n{}\n```\n", reason.replace("```", "'''")))
-            }
+            Dialect::Slack => out.push_str(&format!(
+                "```\n{}\n```\n",
+                esc(&reason.replace("```", "'''"))
+            )),
             Dialect::Markdown => {
                 for line in reason.lines() {
-                    out.push_str(&format!("> {line}\n"));
+                    out.push_str(&format!("> {}\n", esc(line)));
                 }
             }
         }
@@ -95,7 +102,7 @@ pub fn markdown(n: &Notice, dialect: Dialect, with_title: bool) -> String {
     if !n.checks.is_empty() {
         out.push_str(&format!("\n{}\n", bold(label(n, Word::FailedChecks))));
         for c in &n.checks {
-            out.push_str(&format!("- {c}\n"));
+            out.push_str(&format!("- {}\n", esc(c)));
         }
     }
     if !n.commands.is_empty() {
@@ -107,22 +114,31 @@ pub fn markdown(n: &Notice, dialect: Dialect, with_title: bool) -> String {
     out
 }
 
-/// Plain text (DingTalk/WeCom/Feishu `text`, the email's text part).
+/// Plain text: the email's text part, the webhook's `text`.
 pub fn text(n: &Notice) -> String {
+    text_with(n, str::to_owned)
+}
+
+/// Plain text for a chat's text message: values from outside Ferry mention no one.
+pub fn chat_text(n: &Notice) -> String {
+    text_with(n, escape::markdown)
+}
+
+fn text_with(n: &Notice, esc: impl Fn(&str) -> String) -> String {
     let mut out = format!("{}\n", title(n));
     for (k, v) in fact_lines(n) {
-        out.push_str(&format!("{k}: {}\n", v.replace('\n', " ")));
+        out.push_str(&format!("{k}: {}\n", esc(&v.replace('\n', " "))));
     }
     if let Some(stages) = stage_line(n) {
         out.push_str(&format!("{}: {stages}\n", label(n, Word::Stages)));
     }
     if let Some(reason) = &n.reason {
-        out.push_str(&format!("\n{}:\n{reason}\n", label(n, Word::Reason)));
+        out.push_str(&format!("\n{}:\n{}\n", label(n, Word::Reason), esc(reason)));
     }
     if !n.checks.is_empty() {
         out.push_str(&format!("\n{}:\n", label(n, Word::FailedChecks)));
         for c in &n.checks {
-            out.push_str(&format!("- {c}\n"));
+            out.push_str(&format!("- {}\n", esc(c)));
         }
     }
     if !n.commands.is_empty() {

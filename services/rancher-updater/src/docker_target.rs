@@ -284,7 +284,7 @@ async fn switch_host(
         .container
         .env
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| format!("{k}={}", v.expose()))
         .collect();
     let host_network = t.container.network == "host";
     let inside = inside_port(t.container, port);

@@ -66,7 +66,11 @@ pub async fn run(
     );
     let force = RemoveContainerOptionsBuilder::default().force(true).build();
     let _ = docker.remove_container(&name, Some(force.clone())).await;
-    let mut env: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut env: Vec<String> = c
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.expose()))
+        .collect();
     env.extend([
         format!("FERRY_TARGET_URL={}", s.target_url),
         format!("FERRY_REVISION={}", s.revision),

@@ -1,5 +1,11 @@
 //! One HTTP check of a test plan: send the request, compare what came back with what
 //! the plan expects, and say both when they differ.
+//!
+//! What the application answers is quoted into events and chat, so the application
+//! must not be able to choose what Ferry fetches: redirects are not followed unless
+//! the check asks (`follow_redirects`), and then only to the same scheme, host and
+//! port; an unfollowed redirect is reported as the 3xx and its `Location`. Bodies are
+//! read up to [`MAX_BODY`] bytes, and a failure quotes a short excerpt.
 
 use ferry_shared::event::CheckResult;
 use ferry_shared::test_plan::HttpCheck;
@@ -7,6 +13,20 @@ use std::time::{Duration, Instant};
 
 /// The most of a response body quoted in a failure.
 const QUOTED_BODY: usize = 300;
+/// The most of a response body read (and matched against `body_contains`, ...).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Redirects followed at most by a check with `follow_redirects`.
+const MAX_REDIRECTS: usize = 5;
+
+/// The tester's HTTP client: it never follows a redirect by itself (see the module
+/// documentation).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("ferry-tester/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
 
 /// Run `check` against `base_url`. With `wait`, a failing check is tried again every
 /// half second until it passes or `wait` has passed ("wait until healthy").
@@ -62,24 +82,50 @@ async fn once(
     let url = url(base_url, &c.url);
     let method = reqwest::Method::from_bytes(c.method.as_bytes())
         .map_err(|_| format!("`{}` is not an HTTP method", c.method))?;
-    let mut req = client
-        .request(method, &url)
-        .timeout(Duration::from_secs(c.timeout_secs));
-    for (k, v) in &c.headers {
-        req = req.header(k, v);
-    }
-    if let Some(body) = &c.body {
-        req = req.body(body.clone());
-    }
     let sent = Instant::now();
-    let response = req
-        .send()
-        .await
-        .map_err(|e| format!("{url}: no answer: {}", describe(&e)))?;
+    let mut target = reqwest::Url::parse(&url).map_err(|e| format!("{url}: not a URL: {e}"))?;
+    let mut redirects = 0;
+    let (mut response, unfollowed) = loop {
+        let mut req = client
+            .request(method.clone(), target.clone())
+            .timeout(Duration::from_secs(c.timeout_secs));
+        for (k, v) in &c.headers {
+            req = req.header(k, v.expose());
+        }
+        if let Some(body) = &c.body {
+            req = req.body(body.clone());
+        }
+        let response = req
+            .send()
+            .await
+            .map_err(|e| format!("{url}: no answer: {}", describe(&e)))?;
+        let Some(location) = redirect_location(&response) else {
+            break (response, None);
+        };
+        let next = target.join(&location).ok();
+        let why_not = match &next {
+            _ if !c.follow_redirects => "redirects are not followed (follow_redirects = false)",
+            None => "not a URL",
+            Some(n) if !same_origin(&target, n) => "another scheme, host or port: not followed",
+            Some(_) if redirects == MAX_REDIRECTS => "too many redirects: not followed",
+            Some(_) => "",
+        };
+        match next {
+            Some(n) if why_not.is_empty() => {
+                redirects += 1;
+                target = n;
+            }
+            _ => {
+                break (
+                    response,
+                    Some(format!("Location: {location:?} ({why_not})")),
+                );
+            }
+        }
+    };
     let latency = sent.elapsed();
     let status = response.status().as_u16();
-    let body = response
-        .text()
+    let (body, cut) = read_capped(&mut response, MAX_BODY)
         .await
         .map_err(|e| format!("{url}: the body could not be read: {}", describe(&e)))?;
     let mut problems = Vec::new();
@@ -91,6 +137,10 @@ async fn once(
             problems.push(format!("expected a 2xx status, got {status}"));
         }
         _ => {}
+    }
+    // A redirect the check expects (`status = 302`) is an answer like any other.
+    if let Some(location) = unfollowed.filter(|_| c.status != Some(status)) {
+        problems.push(format!("redirected: {location}"));
     }
     for needle in &c.body_contains {
         if !body.contains(needle.as_str()) {
@@ -136,12 +186,50 @@ async fn once(
     if problems.is_empty() {
         return Ok(());
     }
+    if cut {
+        problems.push(format!(
+            "only the first {MAX_BODY} bytes of the body were read and matched"
+        ));
+    }
     Err(format!(
         "{} {url}: {}; the body was: {}",
         c.method,
         problems.join("; "),
         quote(&body)
     ))
+}
+
+/// The `Location` of a redirect (3xx with one).
+fn redirect_location(response: &reqwest::Response) -> Option<String> {
+    if !response.status().is_redirection() {
+        return None;
+    }
+    let location = response.headers().get(reqwest::header::LOCATION)?;
+    Some(String::from_utf8_lossy(location.as_bytes()).into_owned())
+}
+
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The body up to `max` bytes (as text), and whether there was more. The rest is never
+/// read: the connection is dropped.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<(String, bool), reqwest::Error> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = max - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok((String::from_utf8_lossy(&bytes).into_owned(), true));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), false))
 }
 
 fn quote(body: &str) -> String {

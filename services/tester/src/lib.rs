@@ -49,11 +49,7 @@ pub struct Stage {
 
 impl Stage {
     pub fn new(cfg: Arc<FerryConfig>) -> Self {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("ferry-tester/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .unwrap_or_default();
+        let client = http_check::client();
         let scrubber = Scrubber::new(cfg.secret_values());
         Self {
             cfg,

@@ -246,7 +246,7 @@ async fn rebuild(
         name.to_owned(),
         Event::SourceChanged(SourceChanged {
             source: "manual".into(),
-            repository: proj.source.url.clone(),
+            repository: proj.source.public_url(),
             reference: None,
             revision: revision.to_owned(),
             author: Some(by.to_owned()),
@@ -335,7 +335,7 @@ pub async fn deploy(
         name.clone(),
         Event::SourceChanged(SourceChanged {
             source: "manual".into(),
-            repository: proj.source.url.clone(),
+            repository: proj.source.public_url(),
             reference: None,
             revision: revision.to_owned(),
             author: Some(by.clone()),

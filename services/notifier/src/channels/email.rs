@@ -107,9 +107,15 @@ impl Email {
             .as_deref()
             .map(|r| format!(" (r{r})"))
             .unwrap_or_default();
+        // The revision comes from the push. lettre encodes a CR/LF in a subject (RFC 2047,
+        // tested), so no header can be added; a subject is one line all the same.
+        let subject: String = format!("[Ferry] {}{revision}", n.headline)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let mut b = Message::builder()
             .from(self.from.clone())
-            .subject(format!("[Ferry] {}{revision}", n.headline))
+            .subject(subject)
             .message_id(Some(format!("<{}.{channel}@ferry>", n.event_id)));
         for addr in to {
             let mailbox = addr.parse::<Mailbox>().map_err(|e| {

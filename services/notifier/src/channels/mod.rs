@@ -176,7 +176,7 @@ pub(crate) fn markdown_batch(batch: &[&Notice], dialect: crate::render::Dialect)
 pub(crate) fn text_batch(batch: &[&Notice]) -> String {
     batch
         .iter()
-        .map(|n| crate::render::text(n))
+        .map(|n| crate::render::chat_text(n))
         .collect::<Vec<_>>()
         .join("\n----------\n")
 }

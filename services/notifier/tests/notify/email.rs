@@ -295,3 +295,52 @@ fn a_ca_file_that_is_not_a_certificate_is_refused_at_start_up() {
     assert!(err.contains("ca_file"), "{err}");
     assert!(err.contains("no PEM certificate"), "{err}");
 }
+
+/// A revision (or any text from a push) with CR/LF must not add mail headers or
+/// recipients; the commit message arrives as text in the body.
+#[tokio::test]
+async fn a_hostile_revision_adds_no_header_and_no_recipient() {
+    let smtp = SmtpSink::start();
+    let cfg = config(&format!(
+        r#"
+        [notify.channels.mail]
+        kind = "email"
+        smtp_host = "127.0.0.1"
+        smtp_port = {port}
+        tls = "none"
+        from = "Ferry <ferry@example.com>"
+        to = ["team@example.com"]
+        [[notify.routes]]
+        on = ["failed"]
+        channels = ["mail"]
+        "#,
+        port = smtp.port
+    ));
+    let n = Notifier::new(&cfg).unwrap();
+    let mut src = crate::hostile::hostile_source();
+    if let ferry_shared::event::Event::SourceChanged(s) = &mut src.event {
+        s.revision = "42\r\nBcc: attacker@evil.example\r\nX-Injected: yes\n\nbody".into();
+    }
+    n.notify(&src).await;
+    let report = n.notify(&build_failed(&src, "boom")).await;
+    assert_eq!(report.sent, vec!["mail".to_owned()], "{report:?}");
+    assert!(
+        ferry_testkit::wait_until(Duration::from_secs(5), || async {
+            smtp.messages().len() == 1
+        })
+        .await
+    );
+    let mail = &smtp.messages()[0];
+    assert_eq!(mail["to"], serde_json::json!(["team@example.com"]));
+    let data = mail["data"].as_str().unwrap();
+    let headers = data.split("\r\n\r\n").next().unwrap();
+    for bad in ["\nBcc:", "\nX-Injected:", "\nbody"] {
+        assert!(!headers.contains(bad), "`{bad}` in the headers:\n{headers}");
+    }
+    // One (folded) line, control characters replaced.
+    let unfolded = headers.replace("\r\n ", " ");
+    assert!(
+        unfolded.contains("Subject: [Ferry] shop: build failed (r42  Bcc: attacker@evil.example  X-Injected: yes  body)"),
+        "{unfolded}"
+    );
+}

@@ -6,6 +6,7 @@
 mod channels;
 mod delivery;
 mod email;
+mod hostile;
 mod sink;
 
 use ferry_shared::config::FerryConfig;
