@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 pub mod broker_users;
 pub mod operators;
 pub use operators::OperatorConfig;
-mod source_checks;
 mod door;
+mod source_checks;
 pub use door::{
     DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,
     DEFAULT_MAX_CONNECTIONS, tls_server_config,

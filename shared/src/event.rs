@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod origin;
-pub use origin::{GateOverride, Starter};
 use crate::order::RunOrder;
+pub use origin::{GateOverride, Starter};
 
 /// Version of the envelope layout. A consumer refuses (parks) an event with a newer
 /// major version instead of guessing at fields it does not know.

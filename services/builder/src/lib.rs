@@ -13,8 +13,8 @@ mod context;
 mod dockerignore;
 mod error;
 mod image;
-mod remote;
 mod lineage;
+mod remote;
 
 pub use buildlog::BuildLog;
 pub use error::BuildError;
