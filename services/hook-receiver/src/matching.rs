@@ -159,28 +159,8 @@ fn path_matches(filter: &str, path: &str) -> bool {
     }
 }
 
-/// `*` matches any run of characters (including `/`); everything else literally.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
+/// The branch, tag and path globs: one definition, shared with the builder's branch check.
+pub use ferry_shared::revision::glob;
 
 #[cfg(test)]
 mod tests {

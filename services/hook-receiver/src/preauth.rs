@@ -6,7 +6,7 @@
 //! The source parsers check the same again on their own (they also serve
 //! `ferry hook inspect` and the fuzz targets).
 
-use crate::sources::{check_bearer, forge::SignedForge, gitea, github};
+use crate::sources::{check_bearer, forge::SignedForge, gitea, github, gitlab, harbor};
 use crate::trigger::{Rejection, Source, header};
 use crate::verify::token_matches;
 use axum::http::HeaderMap;
@@ -22,24 +22,8 @@ pub fn check(
 ) -> Result<(), Rejection> {
     match source {
         Source::Manual | Source::Svn => check_bearer(headers, Some(secret))?,
-        Source::Gitlab => match header(headers, "x-gitlab-token") {
-            None => {
-                return Err(Rejection::unauthorized(
-                    "missing X-Gitlab-Token header: set the webhook's secret token in GitLab",
-                ));
-            }
-            Some(t) if !token_matches(secret, Some(t)) => {
-                return Err(Rejection::unauthorized("wrong X-Gitlab-Token"));
-            }
-            Some(_) => {}
-        },
-        Source::Harbor => {
-            if !token_matches(secret, header(headers, "authorization")) {
-                return Err(Rejection::unauthorized(
-                    "missing or wrong Authorization header: set the policy's Auth Header in Harbor",
-                ));
-            }
-        }
+        Source::Gitlab => gitlab::check_token(headers, secret)?,
+        Source::Harbor => harbor::check_auth(headers, secret)?,
         Source::Github => signature_present(&github::GITHUB, headers)?,
         Source::Gitea => signature_present(&gitea::GITEA, headers)?,
     }

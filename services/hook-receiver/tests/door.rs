@@ -444,7 +444,7 @@ async fn tls_serves_hooks_and_the_operator_api_has_its_own_port() {
         .post(format!("https://{hooks}/hooks/manual"))
         .bearer_auth(MANUAL_TOKEN)
         .header("Content-Type", "application/json")
-        .body(r#"{"project":"shop","revision":"7"}"#)
+        .body(r#"{"project":"svnshop","revision":"7"}"#)
         .send()
         .await
         .unwrap();

@@ -41,7 +41,9 @@ const WRONG_KIND: [(&str, &str); 7] = [
 
 async fn setup() -> (Receiver, Tap) {
     let ns = unique_namespace();
-    let extra = format!("[operators.alice]\ntoken = \"{OPERATOR_TOKEN}\"\n");
+    let extra = format!(
+        "[operators.alice]\ntoken = \"{OPERATOR_TOKEN}\"\ncan = [\"deploy\", \"rollback\"]\n"
+    );
     let cfg = config(&amqp_url(), &ns, "svn://127.0.0.1/repo", &extra);
     let tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
     (start(cfg).await, tap)

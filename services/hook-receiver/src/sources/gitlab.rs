@@ -50,17 +50,7 @@ pub fn parse(
     secret: Option<&Secret<String>>,
 ) -> Result<Parsed, Rejection> {
     if let Some(secret) = secret {
-        match header(headers, "x-gitlab-token") {
-            None => {
-                return Err(Rejection::unauthorized(
-                    "missing X-Gitlab-Token header: set the webhook's secret token in GitLab",
-                ));
-            }
-            Some(t) if !token_matches(secret, Some(t)) => {
-                return Err(Rejection::unauthorized("wrong X-Gitlab-Token"));
-            }
-            Some(_) => {}
-        }
+        check_token(headers, secret)?;
     }
     let event = header(headers, "x-gitlab-event")
         .ok_or_else(|| Rejection::bad_request("missing X-Gitlab-Event header"))?;
@@ -121,4 +111,17 @@ pub fn parse(
         paths_complete: paths_complete(&p.commits, total),
         delivery_id,
     }))
+}
+
+/// GitLab proves itself with `X-Gitlab-Token` alone (checked before the body is read too).
+pub fn check_token(headers: &HeaderMap, secret: &Secret<String>) -> Result<(), Rejection> {
+    match header(headers, "x-gitlab-token") {
+        None => Err(Rejection::unauthorized(
+            "missing X-Gitlab-Token header: set the webhook's secret token in GitLab",
+        )),
+        Some(t) if !token_matches(secret, Some(t)) => {
+            Err(Rejection::unauthorized("wrong X-Gitlab-Token"))
+        }
+        Some(_) => Ok(()),
+    }
 }
