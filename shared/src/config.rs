@@ -1130,7 +1130,7 @@ impl FerryConfig {
 /// Ports in blue/green pairs, all different.
 fn distinct_pairs(ports: &[u16]) -> bool {
     let mut seen = std::collections::BTreeSet::new();
-    !ports.is_empty() && ports.len() % 2 == 0 && ports.iter().all(|p| seen.insert(*p))
+    !ports.is_empty() && ports.len().is_multiple_of(2) && ports.iter().all(|p| seen.insert(*p))
 }
 
 /// `hook-receiver` → `hook_receiver`: the key of a service under `[services]`.

@@ -339,7 +339,7 @@ events! {
 impl Event {
     /// The revision the event concerns, where it names one.
     pub fn revision(&self) -> Option<&str> {
-        Some(match self {
+        Some(String::as_str(match self {
             Event::SourceChanged(e) => &e.revision,
             Event::ImageBuilt(e) => &e.revision,
             Event::ImagePushed(e) => &e.revision,
@@ -358,14 +358,13 @@ impl Event {
                 &e.revision
             }
             _ => return None,
-        })
-        .map(String::as_str)
+        }))
         .filter(|r| !r.is_empty())
     }
 
     /// The image the event concerns, where it names one.
     pub fn image(&self) -> Option<&str> {
-        Some(match self {
+        Some(String::as_str(match self {
             Event::ImageBuilt(e) => &e.image,
             Event::ImagePushed(e) => &e.image,
             Event::ImagePulled(e) => &e.image,
@@ -380,8 +379,7 @@ impl Event {
                 &e.image
             }
             _ => return None,
-        })
-        .map(String::as_str)
+        }))
         .filter(|r| !r.is_empty())
     }
 

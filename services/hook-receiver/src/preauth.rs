@@ -8,7 +8,6 @@
 
 use crate::sources::{check_bearer, forge::SignedForge, gitea, github, gitlab, harbor};
 use crate::trigger::{Rejection, Source, header};
-use crate::verify::token_matches;
 use axum::http::HeaderMap;
 use ferry_shared::secret::Secret;
 

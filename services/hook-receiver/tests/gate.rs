@@ -29,6 +29,12 @@ pub struct Gate {
     pub staging_keys: String,
 }
 
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Gate {
     pub fn new() -> Self {
         let ns = unique_namespace();
