@@ -3,7 +3,7 @@
 //! replica builds its own copy; nothing here is the system of record.
 
 use chrono::{DateTime, Utc};
-use ferry_shared::event::{Envelope, Event};
+use ferry_shared::event::{Envelope, Event, Starter};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -24,6 +24,10 @@ pub struct Run {
     pub author: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Who started it (an operator, or the commit's author): lets an approval that the
+    /// own-run rule refuses be answered without touching the hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<Starter>,
     /// `running`, `waiting for approval`, or the last event's kind for an ended run.
     pub status: String,
     pub events: Vec<Line>,
@@ -116,6 +120,7 @@ impl RunIndex {
                     revision: None,
                     author: None,
                     message: None,
+                    started_by: None,
                     status: "running".into(),
                     events: vec![],
                 },
@@ -141,6 +146,9 @@ impl RunIndex {
         }
         if let Some(r) = e.event.revision() {
             run.revision.get_or_insert_with(|| r.to_owned());
+        }
+        if run.started_by.is_none() {
+            run.started_by.clone_from(&e.started_by);
         }
         run.started = run.started.min(e.time);
         // A notification that failed says nothing about where the run is.

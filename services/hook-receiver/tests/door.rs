@@ -529,3 +529,49 @@ fn unusable_tls_files_are_refused_at_start_up_naming_the_key() {
         assert!(err.contains(named), "{cert:?} {key:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn guessing_operator_tokens_is_limited_like_webhook_secrets() {
+    let ns = unique_namespace();
+    let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
+    let operators = "[operators.alice]\ntoken = \"alice-operator-token-123\"\ncan = [\"deploy\"]\n";
+    let rx = start(parse(&door_config(
+        &ns,
+        "auth_failures_per_minute = 3",
+        operators,
+    )))
+    .await;
+    let deploy = "/api/projects/svnshop/deploy";
+    let body = br#"{"revision":"7"}"#;
+    for guess in [
+        "guess-1-guess-1-guess",
+        "guess-2-guess-2-guess",
+        "guess-3-guess-3",
+    ] {
+        let auth = format!("Bearer {guess}");
+        let (status, reply) = ferry_testkit::http_request(
+            rx.addr,
+            "POST",
+            deploy,
+            &[JSON, ("Authorization", &auth)],
+            body,
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 401, "{reply}");
+    }
+    // The right token from the same address is refused until the minute is over.
+    let (status, reply) = ferry_testkit::http_request(
+        rx.addr,
+        "POST",
+        deploy,
+        &[JSON, ("Authorization", "Bearer alice-operator-token-123")],
+        body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 429, "{reply}");
+    assert!(reply.contains("auth_failures_per_minute"), "{reply}");
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+    rx.stop().await;
+}

@@ -45,6 +45,29 @@ pub async fn reject(
     decide(&app, op, &run, &body, false).await
 }
 
+/// The own-run rule, from the run history, before the hold is touched: taking a hold
+/// and putting it back counts as a delivery, and quorum queues end a message after
+/// their delivery limit, so repeated refused self-approvals must not touch it. The
+/// held request stays the authority (checked again after taking it).
+fn own_run_known(app: &App, op: &Operator, run: &crate::runs::Run) -> Result<(), ApiError> {
+    let held = run
+        .events
+        .iter()
+        .rev()
+        .find(|l| l.kind == "approval.requested")
+        .and_then(|l| l.environment.as_deref());
+    if let Some(env) = held
+        && app
+            .cfg
+            .environments
+            .get(env)
+            .is_some_and(|e| e.require_other_approver)
+    {
+        op.0.own_run(env, run.started_by.as_ref())?;
+    }
+    Ok(())
+}
+
 async fn decide(
     app: &App,
     op: Operator,
@@ -55,9 +78,11 @@ async fn decide(
     let run_id = parse_run(run)?;
     let answer: Answer = parse_body(body)?;
     op.0.can(Action::Approve)?;
-    let known_project = app.runs.get(run_id).map(|r| r.project);
-    if let Some(project) = &known_project {
-        op.allow(Action::Approve, project, None)?;
+    if let Some(known) = app.runs.get(run_id) {
+        op.allow(Action::Approve, &known.project, None)?;
+        if approved {
+            own_run_known(app, &op, &known)?;
+        }
     }
     let (environments, elsewhere): (Vec<&str>, Vec<&str>) = app
         .cfg

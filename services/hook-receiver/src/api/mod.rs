@@ -91,24 +91,41 @@ impl FromRequestParts<Arc<App>> for Operator {
                 "the operator API is disabled: add an [operators.<name>] entry with a token",
             ));
         }
+        // Token guessing here is limited like on the webhooks: one count per address.
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(left) = peer.and_then(|ip| app.auth_limit.blocked(ip)) {
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            return Err(ApiError(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed authentications from this address \
+                     (hooks.auth_failures_per_minute): refused for {secs} s more, whatever the token"
+                ),
+            ));
+        }
+        let failed = |why: &str| {
+            if let Some(ip) = peer {
+                app.auth_limit.failed(ip);
+            }
+            ApiError(StatusCode::UNAUTHORIZED, why.to_owned())
+        };
         let token = parts
             .headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
-                ApiError(
-                    StatusCode::UNAUTHORIZED,
-                    "missing `Authorization: Bearer <token>` (set FERRY_TOKEN for the ferry CLI)"
-                        .into(),
+                failed(
+                    "missing `Authorization: Bearer <token>` (set FERRY_TOKEN for the ferry CLI)",
                 )
             })?;
         match app.operators.find(token.trim()) {
             Some(access) => Ok(Operator(access)),
-            None => Err(ApiError(
-                StatusCode::UNAUTHORIZED,
-                "the token is not an operator's token; check FERRY_TOKEN against [operators]"
-                    .into(),
+            None => Err(failed(
+                "the token is not an operator's token; check FERRY_TOKEN against [operators]",
             )),
         }
     }
