@@ -133,8 +133,18 @@ impl RunOrder {
 /// greater on one scale, so neither a rollback nor an explicit deploy of an older
 /// revision lets a replay of something in between through; the run's own when the
 /// scales differ or nothing was recorded.
-pub fn next_mark(old: Option<OrderMark>, run: Option<&RunOrder>) -> Option<OrderMark> {
+///
+/// An operator's explicit deploy (`resets`: explicit and not a rollback) sets the mark
+/// to its own place instead: that is the way out of an environment pinned by an
+/// inflated history (a branch that gained thousands of commits, then lost them to a
+/// force-push), where every later push would otherwise stand down.
+pub fn next_mark(
+    old: Option<OrderMark>,
+    run: Option<&RunOrder>,
+    resets: bool,
+) -> Option<OrderMark> {
     match (old, run) {
+        (_, Some(r)) if resets => Some(r.mark()),
         (Some(m), Some(r)) if m.scale == r.scale => Some(OrderMark {
             scale: m.scale,
             value: m.value.max(r.value),
@@ -193,11 +203,21 @@ mod tests {
     #[test]
     fn the_mark_only_goes_up_on_one_scale() {
         let m = Some(git(10).mark());
-        assert_eq!(next_mark(m, Some(&git(4))), m);
-        assert_eq!(next_mark(m, Some(&git(12))), Some(git(12).mark()));
-        assert_eq!(next_mark(m, None), m);
-        assert_eq!(next_mark(None, Some(&git(3))), Some(git(3).mark()));
+        assert_eq!(next_mark(m, Some(&git(4)), false), m);
+        assert_eq!(next_mark(m, Some(&git(12)), false), Some(git(12).mark()));
+        assert_eq!(next_mark(m, None, false), m);
+        assert_eq!(next_mark(None, Some(&git(3)), false), Some(git(3).mark()));
         let svn = RunOrder::new(OrderScale::Svn, 2);
-        assert_eq!(next_mark(m, Some(&svn)), Some(svn.mark()));
+        assert_eq!(next_mark(m, Some(&svn), false), Some(svn.mark()));
+    }
+
+    #[test]
+    fn an_operators_deploy_moves_a_pinned_mark_down_to_its_place() {
+        let pinned = Some(git(200_000).mark());
+        assert_eq!(
+            next_mark(pinned, Some(&git(40)), true),
+            Some(git(40).mark())
+        );
+        assert_eq!(next_mark(pinned, None, true), pinned);
     }
 }

@@ -41,6 +41,8 @@ pub struct Target<'a> {
     pub run_id: Uuid,
     /// The run's place; none for a run started by an older Ferry.
     pub order: Option<&'a RunOrder>,
+    /// An operator's explicit deploy: its place becomes the mark (see `next_mark`).
+    pub resets_mark: bool,
     pub container: &'a ContainerConfig,
     /// Which replica on each host (set per replica by `deploy`).
     pub replica: u32,
@@ -298,7 +300,7 @@ async fn switch_host(
         (LABEL_PORT.to_owned(), port.to_string()),
         (LABEL_REPLICA.to_owned(), t.replica.to_string()),
     ]);
-    if let Some(mark) = next_mark(old.and_then(|o| o.order), t.order) {
+    if let Some(mark) = next_mark(old.and_then(|o| o.order), t.order, t.resets_mark) {
         labels.insert(LABEL_ORDER.to_owned(), mark.to_string());
     }
     if let Some(old) = old {

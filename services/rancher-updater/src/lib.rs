@@ -249,6 +249,10 @@ impl Stage {
         env_cfg: &EnvironmentConfig,
         req: &Request,
     ) -> Result<DeployOutcome, Outcome> {
+        // `ferry deploy` (explicit, no rollback) moves the environment's mark to its place.
+        let resets_mark = event.order.as_ref().is_some_and(|o| o.explicit)
+            && event.rollback_to.is_none()
+            && !req.is_rollback();
         if env_cfg.target == "docker" {
             let hosts = self.hosts(env_cfg);
             // A rollback or a manual deploy may name an image the hosts never had (or
@@ -281,6 +285,7 @@ impl Stage {
                 revision: &req.revision,
                 run_id: event.run_id,
                 order: event.order.as_ref(),
+                resets_mark,
                 container: &container,
                 replica: 0,
             };
@@ -298,6 +303,7 @@ impl Stage {
             revision: &req.revision,
             run_id: event.run_id,
             order: event.order.as_ref(),
+            resets_mark,
             rollback: req.is_rollback(),
         };
         rancher_target::deploy(r, &deploying)

@@ -28,6 +28,8 @@ pub struct Deploying<'a> {
     pub run_id: uuid::Uuid,
     /// The run's place; none for a run started by an older Ferry.
     pub order: Option<&'a RunOrder>,
+    /// An operator's explicit deploy: its place becomes the mark (see `next_mark`).
+    pub resets_mark: bool,
     pub rollback: bool,
 }
 
@@ -114,7 +116,11 @@ pub async fn deploy(r: &RancherConfig, d: &Deploying<'_>) -> Result<Outcome, Ret
     labels[LABEL_IMAGE] = json!(image);
     labels[LABEL_REVISION] = json!(d.revision);
     labels[LABEL_RUN] = json!(d.run_id.to_string());
-    if let Some(mark) = next_mark(running.as_ref().and_then(|o| o.order), d.order) {
+    if let Some(mark) = next_mark(
+        running.as_ref().and_then(|o| o.order),
+        d.order,
+        d.resets_mark,
+    ) {
         labels[LABEL_ORDER] = json!(mark.to_string());
     }
     if let Some(old) = &running {
