@@ -28,15 +28,48 @@ pub fn secret_file_values(name: &str, text: &str) -> Vec<String> {
 }
 
 /// Values of `KEY=value` lines (a `.env` file, optionally with `export`, quotes and a
-/// trailing ` # comment` after an unquoted value).
+/// trailing ` # comment` after an unquoted value). A quoted value may span lines (a PEM
+/// key): each of its lines counts too, since a log shows a multi-line secret line by line.
 pub fn env_values(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
-        .map(|(_, v)| scalar(v.trim()))
-        .filter(|v| !v.is_empty())
-        .collect()
+    let mut out = Vec::new();
+    let mut lines = text.lines().map(str::trim);
+    while let Some(l) = lines.next() {
+        if l.starts_with('#') {
+            continue;
+        }
+        let Some((_, v)) = l.strip_prefix("export ").unwrap_or(l).split_once('=') else {
+            continue;
+        };
+        let v = v.trim();
+        let open = ['"', '\''].into_iter().find(|&q| v.starts_with(q));
+        if let Some(q) = open.filter(|&q| !v[1..].contains(q)) {
+            let mut value = v[1..].to_owned();
+            for more in lines.by_ref() {
+                value.push('\n');
+                match more.find(q) {
+                    Some(end) => {
+                        value.push_str(&more[..end]);
+                        break;
+                    }
+                    None => value.push_str(more),
+                }
+            }
+            out.extend(
+                value
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned),
+            );
+            out.push(value);
+            continue;
+        }
+        let v = scalar(v);
+        if !v.is_empty() {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// A value as written after `=` or `:`: the inside of its quotes, else the text before
@@ -78,19 +111,43 @@ fn json_values(text: &str) -> Vec<String> {
     out
 }
 
-/// `key: value` and `- value` lines of YAML (block scalars and anchors are not values).
+/// `key: value` and `- value` lines of YAML; a block scalar (`key: |` or `>`) gives each
+/// of its lines (anchors, aliases and flow collections are not values).
 fn yaml_values(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            l.split_once(": ")
-                .map(|(_, v)| v)
-                .or_else(|| l.strip_prefix("- "))
-        })
-        .map(|v| scalar(v.trim()))
-        .filter(|v| !v.is_empty() && !v.starts_with(['|', '>', '&', '*', '{', '[']))
-        .collect()
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut out = Vec::new();
+    let mut block: Option<usize> = None;
+    for raw in text.lines() {
+        if let Some(key_indent) = block {
+            if raw.trim().is_empty() || indent(raw) > key_indent {
+                out.push(raw.trim().to_owned());
+                continue;
+            }
+            block = None;
+        }
+        let l = raw.trim();
+        if l.starts_with('#') {
+            continue;
+        }
+        let Some(v) = l
+            .split_once(": ")
+            .map(|(_, v)| v)
+            .or_else(|| l.strip_prefix("- "))
+        else {
+            continue;
+        };
+        let v = v.trim();
+        if v.starts_with(['|', '>']) {
+            block = Some(indent(raw));
+            continue;
+        }
+        let v = scalar(v);
+        if !v.is_empty() && !v.starts_with(['&', '*', '{', '[']) {
+            out.push(v);
+        }
+    }
+    out.retain(|v| !v.is_empty());
+    out
 }
 
 /// PHP config files: `'key' => 'value'`, `define('KEY', 'value')`, `$key = 'value';`.
@@ -156,5 +213,29 @@ mod tests {
             secret_file_values("wp-config.php", php),
             ["php-pw-1", "php-auth-2", "php-'3"]
         );
+    }
+
+    #[test]
+    fn multi_line_secrets_count_line_by_line() {
+        let pem = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nVJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu";
+        let env = format!(
+            "A=1\nJWT_KEY=\"-----BEGIN PRIVATE KEY-----\n{pem}\n-----END PRIVATE KEY-----\"\nB=plain-value-123\n"
+        );
+        let v = env_values(&env);
+        for line in pem.lines() {
+            assert!(v.iter().any(|x| x == line), "{line} missing from {v:?}");
+        }
+        assert!(v.iter().any(|x| x == "plain-value-123"), "{v:?}");
+
+        let yaml = format!(
+            "app:\n  key: |\n    {}\n    {}\n  user: deploy-user-1\n",
+            pem.lines().next().unwrap(),
+            pem.lines().nth(1).unwrap()
+        );
+        let v = yaml_values(&yaml);
+        for line in pem.lines() {
+            assert!(v.iter().any(|x| x == line), "{line} missing from {v:?}");
+        }
+        assert!(v.iter().any(|x| x == "deploy-user-1"), "{v:?}");
     }
 }
