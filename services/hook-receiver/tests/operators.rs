@@ -7,9 +7,11 @@
 mod common;
 
 use chrono::Utc;
-use ferry_shared::bus::hold;
+use ferry_shared::bus::{Publisher, hold};
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{ApprovalRequested, Envelope, Event, GateOverride, Starter};
+use ferry_shared::event::{
+    ApprovalRequested, DeploySucceeded, Envelope, Event, GateOverride, ImagePushed, Starter,
+};
 use ferry_testkit::{Tap, amqp_url, http_request, queue_len, unique_namespace};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -425,6 +427,139 @@ async fn a_rebuilt_rollback_passes_staging_unless_an_approver_skips_the_gate_on_
             reason: "live is down".into()
         })
     );
+    rx.stop().await;
+}
+
+/// A run of `project` at `rev` whose image was pushed and then deployed into `env`
+/// (published on the bus as the pusher and the updater would); returns its image.
+async fn pushed_and_deployed(cfg: &FerryConfig, project: &str, rev: &str, env: &str) -> String {
+    let image = format!(
+        "127.0.0.1:5000/{project}/web:{rev}@sha256:{}",
+        rev.repeat(64).chars().take(64).collect::<String>()
+    );
+    // The receiver declares the history stream as it starts reading it: declare it
+    // first here so these events cannot go before it exists.
+    let conn = ferry_shared::bus::connect::connect(&cfg.broker, "test")
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    ferry_shared::bus::topology::Topology::history(&cfg.broker)
+        .declare(&channel)
+        .await
+        .unwrap();
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let pushed = Envelope::new_run(
+        project,
+        Event::ImagePushed(ImagePushed {
+            revision: rev.into(),
+            image: image.clone(),
+            docker_millis: None,
+        }),
+    );
+    let deployed = pushed.follow(
+        Event::DeploySucceeded(DeploySucceeded {
+            revision: rev.into(),
+            image: image.clone(),
+            previous_image: None,
+            hosts: vec![],
+        }),
+        Some(env),
+    );
+    publisher.publish(&pushed).await.unwrap();
+    publisher.publish(&deployed).await.unwrap();
+    image
+}
+
+/// Wait until the API's run history has seen `n` events of `project`.
+async fn history_has(addr: SocketAddr, project: &str, n: usize) {
+    for _ in 0..200 {
+        let (_, reply) = api(
+            addr,
+            "GET",
+            &format!("/api/projects/{project}/runs"),
+            ALICE,
+            Value::Null,
+        )
+        .await;
+        let seen: usize = reply["runs"]
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .map(|r| r["events"].as_array().map_or(0, Vec::len))
+                    .sum()
+            })
+            .unwrap_or(0);
+        if seen >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the run history never showed {n} events of {project}");
+}
+
+#[tokio::test]
+async fn a_rollback_to_an_image_never_deployed_there_goes_through_staging() {
+    let Setup { cfg, rx, mut tap } = setup().await;
+    // Revision 7 reached staging only (it may be waiting for approval, rejected, or
+    // failing there); revision 8 ran in production.
+    pushed_and_deployed(&cfg, "shop", "7", "staging").await;
+    let deployed = pushed_and_deployed(&cfg, "shop", "8", "production").await;
+    history_has(rx.addr, "shop", 4).await;
+    tap.drain(QUIET).await;
+
+    // roller may only roll back: revision 7 is not put into production at once.
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        "/api/projects/shop/rollback",
+        ROLLER,
+        json!({ "environment": "production", "to": "7" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["rebuild"], true, "{reply}");
+    assert_eq!(reply["through"], json!(["staging"]), "{reply}");
+    let published = tap.drain(QUIET).await;
+    assert!(
+        !published
+            .iter()
+            .any(|e| matches!(&e.event, Event::DeployRequested(_))),
+        "an image never deployed in production was rolled back into it at once: {:?}",
+        published
+            .iter()
+            .map(Envelope::routing_key)
+            .collect::<Vec<_>>()
+    );
+    let started = published
+        .iter()
+        .find(|e| e.kind() == "source.changed")
+        .expect("a run through staging");
+    assert_eq!(started.rollback_to.as_deref(), Some("production"));
+    assert_eq!(started.gate_override, None);
+
+    // Revision 8 ran in production: back to it at once, by digest.
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        "/api/projects/shop/rollback",
+        ROLLER,
+        json!({ "environment": "production", "to": "8" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["rebuild"], false, "{reply}");
+    let back = tap
+        .expect("deploy.requested.production", WAIT)
+        .await
+        .unwrap();
+    let Event::DeployRequested(r) = &back.event else {
+        panic!()
+    };
+    assert_eq!(
+        (r.reason.as_str(), r.image.as_str()),
+        ("rollback", deployed.as_str())
+    );
+    assert_eq!(back.environment.as_deref(), Some("production"));
     rx.stop().await;
 }
 
