@@ -24,6 +24,7 @@ const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789ab";
 const VIEWER: &str = "viewer-token-0123456789";
 const ROLLER: &str = "roller-token-0123456789";
+const CAROL: &str = "carol-token-0123456789";
 const MANUAL_TOKEN: &str = "manual-token-1";
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the tests listen for an event that must not come.
@@ -43,6 +44,7 @@ fn config(ns: &str) -> Arc<FerryConfig> {
         connect_timeout_ms = 1000
         [hooks]
         manual_token = "{MANUAL_TOKEN}"
+        github_secret = "{github_secret}"
         [services.hook_receiver]
         listen = "127.0.0.1:0"
         admin_listen = "127.0.0.1:0"
@@ -71,8 +73,17 @@ fn config(ns: &str) -> Arc<FerryConfig> {
         [operators.roller]
         token = "{ROLLER}"
         can = ["rollback"]
+        [projects.hello]
+        image = "hello/web"
+        environments = ["staging", "production"]
+        source = {{ kind = "git", url = "https://github.com/Codertocat/Hello-World.git" }}
+        [operators.carol]
+        token = "{CAROL}"
+        can = ["approve"]
+        authors = ["carol-gh"]
         "#,
         amqp = amqp_url(),
+        github_secret = common::GITHUB_SECRET,
     );
     Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
 }
@@ -306,21 +317,7 @@ async fn whoever_started_a_run_cannot_approve_it_where_another_approver_is_requi
     assert_eq!(d.by, "bob");
 
     // Started by a commit of alice's (one of her `authors`, any case): hers too.
-    let (status, reply) = rx
-        .post(
-            "manual",
-            &[
-                ("Authorization", &format!("Bearer {MANUAL_TOKEN}")),
-                ("Content-Type", "application/json"),
-            ],
-            json!({ "project": "shop", "revision": "6", "author": "Alice@Example.com" })
-                .to_string()
-                .as_bytes(),
-        )
-        .await;
-    assert_eq!(status, 202, "{reply}");
-    let pushed = tap.expect("source.changed", WAIT).await.unwrap();
-    let run = held(&cfg, "shop", "production", Some(&pushed)).await;
+    let run = github_push(&rx, &cfg, &mut tap, "someone-else", "Alice@Example.com").await;
     let (status, reply) = api(
         rx.addr,
         "POST",
@@ -347,6 +344,95 @@ async fn whoever_started_a_run_cannot_approve_it_where_another_approver_is_requi
     )
     .await;
     assert_eq!(status, 200, "{reply}");
+    rx.stop().await;
+}
+
+/// A signed GitHub push of `hello` by the account `pusher` whose head commit says
+/// `author` wrote it, held for approval into production; returns its run.
+async fn github_push(
+    rx: &common::Receiver,
+    cfg: &FerryConfig,
+    tap: &mut Tap,
+    pusher: &str,
+    author: &str,
+) -> Uuid {
+    let mut body: Value = serde_json::from_slice(&common::fixture("github-push.json")).unwrap();
+    body["pusher"] =
+        json!({ "name": pusher, "email": format!("{pusher}@users.noreply.github.com") });
+    body["sender"]["login"] = json!(pusher);
+    body["head_commit"]["author"] = json!({ "name": author, "email": author, "username": author });
+    let body = body.to_string().into_bytes();
+    let delivery = Uuid::now_v7().to_string();
+    let (status, reply) = rx
+        .post(
+            "github",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-GitHub-Event", "push"),
+                ("X-GitHub-Delivery", &delivery),
+                ("X-Hub-Signature-256", &common::github_signature(&body)),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 202, "{reply}");
+    let started = tap.expect("source.changed", WAIT).await.unwrap();
+    held(cfg, "hello", "production", Some(&started)).await
+}
+
+#[tokio::test]
+async fn the_forges_pusher_started_the_run_whatever_the_commit_says() {
+    let Setup { cfg, rx, mut tap } = setup().await;
+    // carol (GitHub login `carol-gh`) pushes a commit she says dave wrote: still her run.
+    let run = github_push(&rx, &cfg, &mut tap, "carol-gh", "dave@example.com").await;
+    let approve = format!("/api/runs/{run}/approve");
+    let (status, reply) = api(rx.addr, "POST", &approve, CAROL, Value::Null).await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(
+        error(&reply).contains("pusher carol-gh")
+            && error(&reply).contains("environments.production.require_other_approver"),
+        "{reply}"
+    );
+    assert!(
+        tap.drain(QUIET).await.is_empty(),
+        "a refused approval published"
+    );
+    assert!(
+        still_held(&cfg, run, "production").await,
+        "the hold was lost"
+    );
+    // Someone else may.
+    let (status, reply) = api(rx.addr, "POST", &approve, BOB, Value::Null).await;
+    assert_eq!(status, 403, "bob is scoped to shop: {reply}");
+    let (status, reply) = api(rx.addr, "POST", &approve, ALICE, Value::Null).await;
+    assert_eq!(status, 200, "{reply}");
+
+    // The manual hook's `author` is free text: it makes nobody the starter.
+    let (status, reply) = rx
+        .post(
+            "manual",
+            &[
+                ("Authorization", &format!("Bearer {MANUAL_TOKEN}")),
+                ("Content-Type", "application/json"),
+            ],
+            json!({ "project": "shop", "revision": "6", "author": "bob" })
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 202, "{reply}");
+    let started = tap.expect("source.changed", WAIT).await.unwrap();
+    assert_eq!(started.started_by, Some(Starter::ManualHook));
+    let run = held(&cfg, "shop", "production", Some(&started)).await;
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        &format!("/api/runs/{run}/approve"),
+        BOB,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "bob did not start this run: {reply}");
     rx.stop().await;
 }
 
