@@ -406,8 +406,12 @@ async fn the_forges_pusher_started_the_run_whatever_the_commit_says() {
     assert_eq!(status, 403, "bob is scoped to shop: {reply}");
     let (status, reply) = api(rx.addr, "POST", &approve, ALICE, Value::Null).await;
     assert_eq!(status, 200, "{reply}");
+    rx.stop().await;
+}
 
-    // The manual hook's `author` is free text: it makes nobody the starter.
+#[tokio::test]
+async fn the_manual_hooks_author_is_free_text_and_makes_nobody_the_starter() {
+    let Setup { cfg, rx, mut tap } = setup().await;
     let (status, reply) = rx
         .post(
             "manual",
