@@ -61,9 +61,10 @@ enum Command {
         #[arg(long)]
         comment: Option<String>,
     },
-    /// Put an environment back on the previous (or a named) revision's image, by
-    /// digest and without a build; rebuilds it only if the registry lost it, and then
-    /// the rebuilt revision passes the environments before this one and their tests.
+    /// Put an environment back on the previous revision's image, or a named revision's
+    /// image that already ran there, by digest and without a build; any other revision
+    /// (never deployed there, or lost by the registry) is built (or its image reused)
+    /// and passes the environments before this one, their tests and approvals.
     Rollback {
         project: String,
         #[arg(long = "env")]
@@ -71,7 +72,7 @@ enum Command {
         /// A revision to go back to [default: what ran before the current one]
         #[arg(long)]
         to: Option<String>,
-        /// If the revision must be rebuilt, deploy it straight to --env without passing
+        /// If the revision must go through the gate, deploy it straight to --env without passing
         /// the environments before it (needs `approve` there; recorded with --reason)
         #[arg(long, requires = "reason")]
         skip_gate: bool,

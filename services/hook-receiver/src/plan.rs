@@ -4,7 +4,7 @@ use crate::matching;
 use crate::trigger::{Parsed, Push, Rejection};
 use axum::http::StatusCode;
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{Envelope, Event, ImagePushed, SourceChanged};
+use ferry_shared::event::{Envelope, Event, ImagePushed, SourceChanged, Starter};
 use ferry_shared::order::{OrderScale, RunOrder};
 use uuid::Uuid;
 
@@ -46,9 +46,13 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                     message: m.message,
                     changed_paths: vec![],
                 });
+                let mut run = Envelope::new_run(m.project, event);
+                // The body's author is free text behind a shared token: it names nobody
+                // for the own-run rule.
+                run.started_by = Some(Starter::ManualHook);
                 Plan::Start {
                     delivery: None,
-                    events: vec![Envelope::new_run(m.project, event)],
+                    events: vec![run],
                 }
             }
         },
@@ -63,7 +67,13 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                 // from the revision itself (see `ferry_shared::order`).
                 let events = projects
                     .into_iter()
-                    .map(|p| start(delivery.as_deref(), p, source_changed(&push)))
+                    .map(|p| {
+                        let mut run = start(delivery.as_deref(), p, source_changed(&push));
+                        if let Some(starter) = pushed_by(&push) {
+                            run.started_by = Some(starter);
+                        }
+                        run
+                    })
                     .collect();
                 Plan::Start { delivery, events }
             }
@@ -115,6 +125,21 @@ fn start(delivery: Option<&str>, project: &str, event: Event) -> Envelope {
 /// The run id of a delivery: a UUIDv5 of `key`.
 fn delivery_run_id(key: &str) -> Uuid {
     Uuid::new_v5(&RUN_NAMESPACE, key.as_bytes())
+}
+
+/// Who started a push's run: the account the forge authenticated, and the head
+/// commit's author as written (both count for the own-run rule). Without a pusher
+/// (SVN) the run keeps its author as the starter.
+fn pushed_by(push: &Push) -> Option<Starter> {
+    let pusher = push.pusher.clone()?;
+    let mut authors: Vec<String> = [&push.author, &push.author_email]
+        .into_iter()
+        .flatten()
+        .filter(|a| !a.trim().is_empty() && !a.trim().eq_ignore_ascii_case(pusher.trim()))
+        .map(|a| crate::message::cut(a, crate::message::KEPT_BYTES))
+        .collect();
+    authors.dedup();
+    Some(Starter::Push { pusher, authors })
 }
 
 fn source_changed(push: &Push) -> Event {

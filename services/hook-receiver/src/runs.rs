@@ -191,24 +191,46 @@ impl RunIndex {
         inner.runs.get(&run_id).cloned()
     }
 
-    /// The image most recently pushed for `revision` of `project`.
-    pub fn pushed_image(&self, project: &str, revision: &str) -> Option<String> {
+    /// The image of `revision` of `project` most recently deployed into `environment`
+    /// (a `deploy.succeeded` there, by a run whose tests there did not fail): the only
+    /// images a rollback may put back at once.
+    /// A pushed image says nothing about its run: it may be waiting for approval, have
+    /// been rejected, or have failed the tests of an environment before this one.
+    pub fn deployed_image(
+        &self,
+        project: &str,
+        environment: &str,
+        revision: &str,
+    ) -> Option<String> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner
             .runs
             .values()
             .filter(|r| r.project == project)
-            .flat_map(|r| r.events.iter())
-            .filter(|l| l.kind == "image.pushed")
-            .filter(|l| {
-                l.image.as_deref().is_some_and(|i| {
-                    crate::registry::ImageRef::parse("", i)
-                        .tag
-                        .is_some_and(|t| crate::registry::tag_of_revision(&t, revision))
+            // A deploy whose tests there failed was rolled back: not a known good image.
+            .filter(|r| {
+                !r.events.iter().any(|l| {
+                    l.kind == "test.failed" && l.environment.as_deref() == Some(environment)
                 })
             })
-            .max_by_key(|l| l.time)
-            .and_then(|l| l.image.clone())
+            .flat_map(|r| {
+                let run_revision = r.revision.as_deref();
+                r.events.iter().map(move |l| (run_revision, l))
+            })
+            .filter(|(_, l)| {
+                l.kind == "deploy.succeeded" && l.environment.as_deref() == Some(environment)
+            })
+            .filter(|(run_revision, l)| {
+                l.image.as_deref().is_some_and(|i| {
+                    match crate::registry::ImageRef::parse("", i).tag {
+                        Some(t) => crate::registry::tag_of_revision(&t, revision),
+                        // Deployed by digest alone: the run says which revision it was.
+                        None => *run_revision == Some(revision),
+                    }
+                })
+            })
+            .max_by_key(|(_, l)| l.time)
+            .and_then(|(_, l)| l.image.clone())
     }
 }
 

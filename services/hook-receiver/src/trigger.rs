@@ -87,6 +87,10 @@ pub struct Push {
     pub author: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author_email: Option<String>,
+    /// The account the forge authenticated for this push (not the commit's author,
+    /// which the committer writes): who started the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pusher: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub changed_paths: Vec<String>,

@@ -52,6 +52,11 @@ fn gitlab_push_hook() {
     assert_eq!(p.reference, Some(Reference::Branch("master".into())));
     assert_eq!(p.revision, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
     assert_eq!(p.author.as_deref(), Some("jsmith"));
+    assert_eq!(
+        p.pusher.as_deref(),
+        Some("jsmith"),
+        "GitLab's user_username pushed"
+    );
     assert_eq!(p.message.as_deref(), Some("fixed readme"));
     assert_eq!(
         p.changed_paths,
@@ -120,6 +125,8 @@ fn github_push_signed_with_the_webhook_secret() {
     assert_eq!(p.changed_paths, vec!["README.md"]);
     assert!(p.paths_complete);
     assert_eq!(p.delivery_id.as_deref(), Some("d-42"));
+    // The account GitHub authenticated (`sender.login`), not the commit's author.
+    assert_eq!(p.pusher.as_deref(), Some("Codertocat"));
 
     // One byte changed: the signature no longer matches.
     let mut tampered = body.clone();
@@ -170,6 +177,7 @@ fn gitea_push_signed_with_the_webhook_secret() {
     assert_eq!(p.reference, Some(Reference::Branch("develop".into())));
     assert_eq!(p.revision, "bffeb74224043ba2feb48d137756c8a9331c449a");
     assert_eq!(p.author.as_deref(), Some("gitea"));
+    assert_eq!(p.pusher.as_deref(), Some("gitea"), "Gitea's sender pushed");
     assert_eq!(p.message.as_deref(), Some("Webhooks Yay!"));
     // This (older) Gitea example lists no changed paths at all: unknown, not "none".
     assert!(p.changed_paths.is_empty());

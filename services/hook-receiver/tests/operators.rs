@@ -7,9 +7,11 @@
 mod common;
 
 use chrono::Utc;
-use ferry_shared::bus::hold;
+use ferry_shared::bus::{Publisher, hold};
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{ApprovalRequested, Envelope, Event, GateOverride, Starter};
+use ferry_shared::event::{
+    ApprovalRequested, DeploySucceeded, Envelope, Event, GateOverride, ImagePushed, Starter,
+};
 use ferry_testkit::{Tap, amqp_url, http_request, queue_len, unique_namespace};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789ab";
 const VIEWER: &str = "viewer-token-0123456789";
 const ROLLER: &str = "roller-token-0123456789";
+const CAROL: &str = "carol-token-0123456789";
 const MANUAL_TOKEN: &str = "manual-token-1";
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the tests listen for an event that must not come.
@@ -41,6 +44,7 @@ fn config(ns: &str) -> Arc<FerryConfig> {
         connect_timeout_ms = 1000
         [hooks]
         manual_token = "{MANUAL_TOKEN}"
+        github_secret = "{github_secret}"
         [services.hook_receiver]
         listen = "127.0.0.1:0"
         admin_listen = "127.0.0.1:0"
@@ -69,8 +73,17 @@ fn config(ns: &str) -> Arc<FerryConfig> {
         [operators.roller]
         token = "{ROLLER}"
         can = ["rollback"]
+        [projects.hello]
+        image = "hello/web"
+        environments = ["staging", "production"]
+        source = {{ kind = "git", url = "https://github.com/Codertocat/Hello-World.git" }}
+        [operators.carol]
+        token = "{CAROL}"
+        can = ["approve"]
+        authors = ["carol-gh"]
         "#,
         amqp = amqp_url(),
+        github_secret = common::GITHUB_SECRET,
     );
     Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
 }
@@ -304,21 +317,7 @@ async fn whoever_started_a_run_cannot_approve_it_where_another_approver_is_requi
     assert_eq!(d.by, "bob");
 
     // Started by a commit of alice's (one of her `authors`, any case): hers too.
-    let (status, reply) = rx
-        .post(
-            "manual",
-            &[
-                ("Authorization", &format!("Bearer {MANUAL_TOKEN}")),
-                ("Content-Type", "application/json"),
-            ],
-            json!({ "project": "shop", "revision": "6", "author": "Alice@Example.com" })
-                .to_string()
-                .as_bytes(),
-        )
-        .await;
-    assert_eq!(status, 202, "{reply}");
-    let pushed = tap.expect("source.changed", WAIT).await.unwrap();
-    let run = held(&cfg, "shop", "production", Some(&pushed)).await;
+    let run = github_push(&rx, &cfg, &mut tap, "someone-else", "Alice@Example.com").await;
     let (status, reply) = api(
         rx.addr,
         "POST",
@@ -345,6 +344,99 @@ async fn whoever_started_a_run_cannot_approve_it_where_another_approver_is_requi
     )
     .await;
     assert_eq!(status, 200, "{reply}");
+    rx.stop().await;
+}
+
+/// A signed GitHub push of `hello` by the account `pusher` whose head commit says
+/// `author` wrote it, held for approval into production; returns its run.
+async fn github_push(
+    rx: &common::Receiver,
+    cfg: &FerryConfig,
+    tap: &mut Tap,
+    pusher: &str,
+    author: &str,
+) -> Uuid {
+    let mut body: Value = serde_json::from_slice(&common::fixture("github-push.json")).unwrap();
+    body["pusher"] =
+        json!({ "name": pusher, "email": format!("{pusher}@users.noreply.github.com") });
+    body["sender"]["login"] = json!(pusher);
+    body["head_commit"]["author"] = json!({ "name": author, "email": author, "username": author });
+    let body = body.to_string().into_bytes();
+    let delivery = Uuid::now_v7().to_string();
+    let (status, reply) = rx
+        .post(
+            "github",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-GitHub-Event", "push"),
+                ("X-GitHub-Delivery", &delivery),
+                ("X-Hub-Signature-256", &common::github_signature(&body)),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 202, "{reply}");
+    let started = tap.expect("source.changed", WAIT).await.unwrap();
+    held(cfg, "hello", "production", Some(&started)).await
+}
+
+#[tokio::test]
+async fn the_forges_pusher_started_the_run_whatever_the_commit_says() {
+    let Setup { cfg, rx, mut tap } = setup().await;
+    // carol (GitHub login `carol-gh`) pushes a commit she says dave wrote: still her run.
+    let run = github_push(&rx, &cfg, &mut tap, "carol-gh", "dave@example.com").await;
+    let approve = format!("/api/runs/{run}/approve");
+    let (status, reply) = api(rx.addr, "POST", &approve, CAROL, Value::Null).await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(
+        error(&reply).contains("pusher carol-gh")
+            && error(&reply).contains("environments.production.require_other_approver"),
+        "{reply}"
+    );
+    assert!(
+        tap.drain(QUIET).await.is_empty(),
+        "a refused approval published"
+    );
+    assert!(
+        still_held(&cfg, run, "production").await,
+        "the hold was lost"
+    );
+    // Someone else may.
+    let (status, reply) = api(rx.addr, "POST", &approve, BOB, Value::Null).await;
+    assert_eq!(status, 403, "bob is scoped to shop: {reply}");
+    let (status, reply) = api(rx.addr, "POST", &approve, ALICE, Value::Null).await;
+    assert_eq!(status, 200, "{reply}");
+    rx.stop().await;
+}
+
+#[tokio::test]
+async fn the_manual_hooks_author_is_free_text_and_makes_nobody_the_starter() {
+    let Setup { cfg, rx, mut tap } = setup().await;
+    let (status, reply) = rx
+        .post(
+            "manual",
+            &[
+                ("Authorization", &format!("Bearer {MANUAL_TOKEN}")),
+                ("Content-Type", "application/json"),
+            ],
+            json!({ "project": "shop", "revision": "6", "author": "bob" })
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 202, "{reply}");
+    let started = tap.expect("source.changed", WAIT).await.unwrap();
+    assert_eq!(started.started_by, Some(Starter::ManualHook));
+    let run = held(&cfg, "shop", "production", Some(&started)).await;
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        &format!("/api/runs/{run}/approve"),
+        BOB,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "bob did not start this run: {reply}");
     rx.stop().await;
 }
 
@@ -425,6 +517,139 @@ async fn a_rebuilt_rollback_passes_staging_unless_an_approver_skips_the_gate_on_
             reason: "live is down".into()
         })
     );
+    rx.stop().await;
+}
+
+/// A run of `project` at `rev` whose image was pushed and then deployed into `env`
+/// (published on the bus as the pusher and the updater would); returns its image.
+async fn pushed_and_deployed(cfg: &FerryConfig, project: &str, rev: &str, env: &str) -> String {
+    let image = format!(
+        "127.0.0.1:5000/{project}/web:{rev}@sha256:{}",
+        rev.repeat(64).chars().take(64).collect::<String>()
+    );
+    // The receiver declares the history stream as it starts reading it: declare it
+    // first here so these events cannot go before it exists.
+    let conn = ferry_shared::bus::connect::connect(&cfg.broker, "test")
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    ferry_shared::bus::topology::Topology::history(&cfg.broker)
+        .declare(&channel)
+        .await
+        .unwrap();
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let pushed = Envelope::new_run(
+        project,
+        Event::ImagePushed(ImagePushed {
+            revision: rev.into(),
+            image: image.clone(),
+            docker_millis: None,
+        }),
+    );
+    let deployed = pushed.follow(
+        Event::DeploySucceeded(DeploySucceeded {
+            revision: rev.into(),
+            image: image.clone(),
+            previous_image: None,
+            hosts: vec![],
+        }),
+        Some(env),
+    );
+    publisher.publish(&pushed).await.unwrap();
+    publisher.publish(&deployed).await.unwrap();
+    image
+}
+
+/// Wait until the API's run history has seen `n` events of `project`.
+async fn history_has(addr: SocketAddr, project: &str, n: usize) {
+    for _ in 0..200 {
+        let (_, reply) = api(
+            addr,
+            "GET",
+            &format!("/api/projects/{project}/runs"),
+            ALICE,
+            Value::Null,
+        )
+        .await;
+        let seen: usize = reply["runs"]
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .map(|r| r["events"].as_array().map_or(0, Vec::len))
+                    .sum()
+            })
+            .unwrap_or(0);
+        if seen >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the run history never showed {n} events of {project}");
+}
+
+#[tokio::test]
+async fn a_rollback_to_an_image_never_deployed_there_goes_through_staging() {
+    let Setup { cfg, rx, mut tap } = setup().await;
+    // Revision 7 reached staging only (it may be waiting for approval, rejected, or
+    // failing there); revision 8 ran in production.
+    pushed_and_deployed(&cfg, "shop", "7", "staging").await;
+    let deployed = pushed_and_deployed(&cfg, "shop", "8", "production").await;
+    history_has(rx.addr, "shop", 4).await;
+    tap.drain(QUIET).await;
+
+    // roller may only roll back: revision 7 is not put into production at once.
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        "/api/projects/shop/rollback",
+        ROLLER,
+        json!({ "environment": "production", "to": "7" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["rebuild"], true, "{reply}");
+    assert_eq!(reply["through"], json!(["staging"]), "{reply}");
+    let published = tap.drain(QUIET).await;
+    assert!(
+        !published
+            .iter()
+            .any(|e| matches!(&e.event, Event::DeployRequested(_))),
+        "an image never deployed in production was rolled back into it at once: {:?}",
+        published
+            .iter()
+            .map(Envelope::routing_key)
+            .collect::<Vec<_>>()
+    );
+    let started = published
+        .iter()
+        .find(|e| e.kind() == "source.changed")
+        .expect("a run through staging");
+    assert_eq!(started.rollback_to.as_deref(), Some("production"));
+    assert_eq!(started.gate_override, None);
+
+    // Revision 8 ran in production: back to it at once, by digest.
+    let (status, reply) = api(
+        rx.addr,
+        "POST",
+        "/api/projects/shop/rollback",
+        ROLLER,
+        json!({ "environment": "production", "to": "8" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["rebuild"], false, "{reply}");
+    let back = tap
+        .expect("deploy.requested.production", WAIT)
+        .await
+        .unwrap();
+    let Event::DeployRequested(r) = &back.event else {
+        panic!()
+    };
+    assert_eq!(
+        (r.reason.as_str(), r.image.as_str()),
+        ("rollback", deployed.as_str())
+    );
+    assert_eq!(back.environment.as_deref(), Some("production"));
     rx.stop().await;
 }
 

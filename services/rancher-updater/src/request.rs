@@ -62,11 +62,11 @@ fn kind_into(event: &Envelope, env: &str) -> Kind {
         Some(_) => Kind::Rollback {
             reason: match &event.gate_override {
                 None => format!(
-                    "rollback to revision {} (rebuilt: its image was gone from the registry; it passed the environments before {env})",
+                    "rollback to revision {} (it passed the environments before {env} on its way)",
                     event.event.revision().unwrap_or("?")
                 ),
                 Some(o) => format!(
-                    "rollback to revision {} (rebuilt: its image was gone from the registry; the test gate skipped by {}: {})",
+                    "rollback to revision {} (the test gate skipped by {}: {})",
                     event.event.revision().unwrap_or("?"),
                     o.by,
                     o.reason

@@ -242,16 +242,20 @@ impl Access {
         Ok(())
     }
 
-    /// Whether this operator is who started a run: the operator by name, or a commit
-    /// author that is their name or one of their `authors`.
+    /// Whether this operator is who started a run: the operator by name; a pusher or
+    /// commit author that is their name or one of their `authors`. Never a run of the
+    /// manual hook (its body's author is free text).
     pub fn started(&self, starter: &Starter) -> bool {
+        let is_me = |who: &str| {
+            let who = who.trim();
+            who.eq_ignore_ascii_case(&self.name)
+                || self.authors.iter().any(|a| a.eq_ignore_ascii_case(who))
+        };
         match starter {
             Starter::Operator(name) => *name == self.name,
-            Starter::Author(author) => {
-                let author = author.trim();
-                author.eq_ignore_ascii_case(&self.name)
-                    || self.authors.iter().any(|a| a.eq_ignore_ascii_case(author))
-            }
+            Starter::Push { pusher, authors } => is_me(pusher) || authors.iter().any(|a| is_me(a)),
+            Starter::Author(author) => is_me(author),
+            Starter::ManualHook => false,
         }
     }
 
@@ -430,6 +434,14 @@ mod tests {
         assert!(bob.started(&Starter::Author("bob@example.com".into())));
         assert!(bob.started(&Starter::Operator("bob".into())));
         assert!(!bob.started(&Starter::Operator("alice".into())));
+        let push = |pusher: &str, author: &str| Starter::Push {
+            pusher: pusher.into(),
+            authors: vec![author.into()],
+        };
+        assert!(bob.started(&push("bob", "alice@example.com")));
+        assert!(bob.started(&push("carol", "Bob@example.com")));
+        assert!(!bob.started(&push("carol", "alice@example.com")));
+        assert!(!bob.started(&Starter::ManualHook));
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! A rollback goes through the same serialized deploy path as everything else, as an
 //! explicit rollback (allowed to go backwards). Without `to` it asks for "what ran
 //! before", which the updater reads from the environment under the deploy lock. With
-//! `to`, the revision's image is found by digest (in the run history, else by tag in
-//! the registry) and deployed without a build; if the registry no longer has it, the
-//! revision is rebuilt by a run that goes through the environments before that one
-//! and their tests, like any run, then rolls it back (see `gate_override` for the
-//! recorded way around that).
+//! `to`, the revision's image is deployed at once only if the run history shows it
+//! deployed in that environment before (`deploy.succeeded` there) and the registry
+//! still has it: an image that was only pushed may be waiting for approval, have been
+//! rejected or have failed an earlier environment's tests. Any other revision goes
+//! through the environments before that one and their tests and approvals, like any
+//! run (the builder reuses the revision's image when it has it, else rebuilds it),
+//! then rolls it back (see `gate_override` for the recorded way around that).
 //!
 //! A rollback needs `rollback` on the project and environment; a deploy needs
 //! `deploy` on the project and on every environment the run enters without an
@@ -155,9 +157,12 @@ pub async fn rollback(
         .map_err(|e| ApiError::bad_request(format!("`to`: {e}")))?;
     let (image, revision) = match to.as_deref() {
         None => (String::new(), String::new()),
-        Some(rev) => match find_image(&app, &name, proj, rev).await? {
-            Some(image) => (image, rev.to_owned()),
-            None => return rebuild(&app, &name, proj, env, rev, &by, gate).await,
+        Some(rev) => match deployed_image(&app, &name, env, rev).await? {
+            Deployed::Here(image) => (image, rev.to_owned()),
+            why => {
+                let why = why.explain(env, rev);
+                return rebuild(&app, &name, proj, env, rev, &by, gate, why).await;
+            }
         },
     };
     let mut event = Envelope::new_run(
@@ -182,57 +187,68 @@ pub async fn rollback(
             "to": if revision.is_empty() { "previous".to_owned() } else { revision },
             "image": (!image.is_empty()).then_some(image),
             "rebuild": false,
-            // Nothing to skip: an image that still exists was tested when it was built.
+            // Nothing to skip: the image already ran in this environment.
             "gate_skipped": false,
         })),
     ))
 }
 
-/// The image of `revision`, by digest, if the registry still has it.
-async fn find_image(
-    app: &App,
-    name: &str,
-    proj: &ProjectConfig,
-    revision: &str,
-) -> Result<Option<String>, ApiError> {
-    let known = app.runs.pushed_image(name, revision);
-    let Some(reg_cfg) = &app.cfg.registry else {
-        // Without registry access, trust the history.
-        return Ok(known);
-    };
-    let registry = Registry::new(reg_cfg);
-    let failed = |e: String| ApiError::unavailable(format!("cannot ask the registry: {e}"));
-    if let Some(image) = known {
-        let r = ImageRef::parse(&reg_cfg.address, &image);
-        let reference = r.digest.clone().or(r.tag.clone()).unwrap_or_default();
-        return Ok(registry
-            .digest(&r.name, &reference)
-            .await
-            .map_err(failed)?
-            .map(|_| image));
-    }
-    // Not in the history (older than it keeps): look for the revision's tag.
-    let tags = registry.tags(&proj.image).await.map_err(failed)?;
-    let mut candidates: Vec<&String> = tags
-        .iter()
-        .filter(|t| crate::registry::tag_of_revision(t, revision))
-        .collect();
-    candidates.sort();
-    // A plain `<revision>` tag, else the config overlay sorted last.
-    let Some(tag) = candidates
-        .iter()
-        .find(|t| **t == revision)
-        .or(candidates.last())
-    else {
-        return Ok(None);
-    };
-    Ok(registry
-        .digest(&proj.image, tag)
-        .await
-        .map_err(failed)?
-        .map(|digest| format!("{}/{}:{tag}@{digest}", reg_cfg.address, proj.image)))
+/// Whether `revision`'s image may go back into an environment at once.
+enum Deployed {
+    /// It ran there before (a `deploy.succeeded` in the run history) and the
+    /// registry still has it.
+    Here(String),
+    /// It ran there, but the registry no longer has it.
+    Gone,
+    /// The history shows no deploy of it there (never, or older than it keeps).
+    NotThere,
 }
 
+impl Deployed {
+    fn explain(&self, env: &str, revision: &str) -> String {
+        match self {
+            Deployed::Here(_) => String::new(),
+            Deployed::Gone => {
+                format!(
+                    "the image of revision {revision} is gone from the registry: rebuilding it from revision {revision}"
+                )
+            }
+            Deployed::NotThere => format!(
+                "revision {revision} has no deploy in {env} in the run history (never deployed there, or older than the history keeps), so it is not rolled back at once: building it (or reusing its image)"
+            ),
+        }
+    }
+}
+
+/// The image of `revision` that already ran in `env`, by digest, if the registry
+/// still has it.
+async fn deployed_image(
+    app: &App,
+    name: &str,
+    env: &str,
+    revision: &str,
+) -> Result<Deployed, ApiError> {
+    let Some(image) = app.runs.deployed_image(name, env, revision) else {
+        return Ok(Deployed::NotThere);
+    };
+    let Some(reg_cfg) = &app.cfg.registry else {
+        // Without registry access, trust the history.
+        return Ok(Deployed::Here(image));
+    };
+    let registry = Registry::new(reg_cfg);
+    let r = ImageRef::parse(&reg_cfg.address, &image);
+    let reference = r.digest.clone().or(r.tag.clone()).unwrap_or_default();
+    let found = registry
+        .digest(&r.name, &reference)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("cannot ask the registry: {e}")))?;
+    Ok(match found {
+        Some(_) => Deployed::Here(image),
+        None => Deployed::Gone,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn rebuild(
     app: &App,
     name: &str,
@@ -241,6 +257,7 @@ async fn rebuild(
     revision: &str,
     by: &str,
     gate: Option<GateOverride>,
+    why: String,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut event = Envelope::new_run(
         name.to_owned(),
@@ -250,7 +267,7 @@ async fn rebuild(
             reference: None,
             revision: revision.to_owned(),
             author: Some(by.to_owned()),
-            message: Some(format!("rebuild of revision {revision} to roll {env} back")),
+            message: Some(format!("revision {revision} on its way to roll {env} back")),
             changed_paths: vec![],
         }),
     );
@@ -277,9 +294,7 @@ async fn rebuild(
                 .join(", ")
         ),
     };
-    let why = format!(
-        "the image of revision {revision} is gone from the registry: rebuilding it from revision {revision}, {path}"
-    );
+    let why = format!("{why}, {path}");
     tracing::info!(run_id = %event.run_id, project = name, environment = env, by, "{why}");
     Ok((
         StatusCode::ACCEPTED,

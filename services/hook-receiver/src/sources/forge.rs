@@ -92,6 +92,9 @@ struct PushPayload {
     head_commit: Option<Commit>,
     #[serde(default)]
     pusher: Option<Person>,
+    /// The authenticated account that sent the push (GitHub, Gitea).
+    #[serde(default)]
+    sender: Option<Person>,
 }
 
 pub enum PushOutcome {
@@ -120,6 +123,21 @@ pub fn parse_push(
         .or_else(|| p.commits.iter().find(|c| c.id == p.after));
     let author = head.and_then(|c| c.author.as_ref());
     let pusher = p.pusher.as_ref();
+    // Who the forge authenticated: `sender.login`, else the pusher's login (GitHub's
+    // `pusher.name` is the login; the commit's author is whatever the committer wrote).
+    let authenticated = p
+        .sender
+        .as_ref()
+        .and_then(|s| s.login.clone().or_else(|| s.username.clone()))
+        .or_else(|| {
+            pusher.and_then(|p| {
+                p.login
+                    .clone()
+                    .or_else(|| p.username.clone())
+                    .or_else(|| p.name.clone())
+            })
+        })
+        .filter(|s| !s.trim().is_empty());
     let r = p.repository;
     let urls = [r.clone_url, r.ssh_url, r.html_url]
         .into_iter()
@@ -143,6 +161,7 @@ pub fn parse_push(
                         .or_else(|| p.name.clone())
                 })
             }),
+        pusher: authenticated,
         author_email: author
             .and_then(|a| a.email.clone())
             .or_else(|| pusher.and_then(|p| p.email.clone())),

@@ -100,6 +100,7 @@ pub fn parse(
         reference: Some(reference),
         default_branch: project.default_branch,
         revision,
+        pusher: p.user_username.clone(),
         author: p.user_username.or(p.user_name),
         author_email: head
             .and_then(|c| c.author.as_ref())

@@ -67,6 +67,8 @@ pub fn parse(
         revision: revision.to_string(),
         author: p.author.filter(|a| !a.is_empty()),
         author_email: None,
+        // svnserve/Apache authenticated the committer; `author` is theirs.
+        pusher: None,
         message: p.message,
         changed_paths: p
             .changed_paths
