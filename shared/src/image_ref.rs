@@ -115,7 +115,9 @@ pub fn belongs_to(
     image: &str,
 ) -> Result<ImageRef, ImageRefused> {
     let Some(settings) = cfg.projects.get(project) else {
-        return Err(ImageRefused::UnknownProject(project.chars().take(100).collect()));
+        return Err(ImageRefused::UnknownProject(
+            project.chars().take(100).collect(),
+        ));
     };
     let parsed = ImageRef::parse(image)?;
     let shown = || image.chars().take(200).collect::<String>();
@@ -236,14 +238,18 @@ mod tests {
         let text = format!(
             "{registry}[projects.shop]\nimage = \"shop/web\"\nsource = {{ kind = \"svn\", url = \"svn://x/shop\" }}\n[projects.tiny]\nimage = \"web\"\nsource = {{ kind = \"svn\", url = \"svn://x/tiny\" }}\n"
         );
-        crate::config::FerryConfig::from_toml_with_env(&text, std::path::Path::new("t.toml")).unwrap()
+        crate::config::FerryConfig::from_toml_with_env(&text, std::path::Path::new("t.toml"))
+            .unwrap()
     }
 
     #[test]
     fn only_the_projects_own_image_on_the_registry_belongs_to_it() {
         let cfg = project_config(Some("127.0.0.1:5000"));
         let ours = format!("127.0.0.1:5000/shop/web:7@{DIGEST}");
-        assert_eq!(deployable(&cfg, "shop", &ours).unwrap().repository(), "shop/web");
+        assert_eq!(
+            deployable(&cfg, "shop", &ours).unwrap().repository(),
+            "shop/web"
+        );
         assert!(belongs_to(&cfg, "shop", "127.0.0.1:5000/shop/web:7").is_ok());
         let refused = |image: &str| deployable(&cfg, "shop", image).unwrap_err();
         assert!(matches!(
@@ -262,8 +268,14 @@ mod tests {
             refused(&format!("127.0.0.1:5000/shop/web-evil:1@{DIGEST}")),
             ImageRefused::OtherRepository { .. }
         ));
-        assert!(matches!(refused("127.0.0.1:5000/shop/web:7"), ImageRefused::NoDigest(_)));
-        assert!(matches!(refused("not an image"), ImageRefused::Malformed(_)));
+        assert!(matches!(
+            refused("127.0.0.1:5000/shop/web:7"),
+            ImageRefused::NoDigest(_)
+        ));
+        assert!(matches!(
+            refused("not an image"),
+            ImageRefused::Malformed(_)
+        ));
         assert!(matches!(
             deployable(&cfg, "nope", &ours).unwrap_err(),
             ImageRefused::UnknownProject(_)

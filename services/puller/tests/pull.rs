@@ -376,8 +376,9 @@ async fn an_image_on_another_registry_is_refused_and_never_fetched() {
 async fn another_projects_image_on_our_registry_is_refused_and_not_pulled() {
     let ns = unique_namespace();
     let tag = format!("{}/pull/{ns}-other:1", harness_var("FERRY_TEST_REGISTRY"));
-    let dockerfile =
-        format!("FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"echo other-{ns} > /id\"]\n");
+    let dockerfile = format!(
+        "FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"echo other-{ns} > /id\"]\n"
+    );
     let by_digest = ferry_testkit::build_and_push(&docker_hosts()[0], &dockerfile, &tag).unwrap();
     let digest = by_digest.split_once('@').unwrap().1;
     let image = format!("{tag}@{digest}");

@@ -986,8 +986,8 @@ async fn an_event_naming_another_projects_image_deploys_nothing() {
     let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
     let v1 = web_image(&ns, "v1", true);
     // Present on the host, healthy, and not the project's repository.
-    let evil = ferry_testkit::web_image(&docker_hosts()[0], &format!("evil-{ns}"), "v1", true)
-        .unwrap();
+    let evil =
+        ferry_testkit::web_image(&docker_hosts()[0], &format!("evil-{ns}"), "v1", true).unwrap();
     let updater = start_updater(&cfg).await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
     publisher
@@ -1021,15 +1021,18 @@ async fn an_event_naming_another_projects_image_deploys_nothing() {
     ] {
         publisher.publish(&forged).await.unwrap();
         let failed = tap
-            .expect_run("deploy.failed.staging", forged.run_id, Duration::from_secs(30))
+            .expect_run(
+                "deploy.failed.staging",
+                forged.run_id,
+                Duration::from_secs(30),
+            )
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let Event::DeployFailed(f) = &failed.event else {
             panic!()
         };
         assert!(
-            f.reason.contains(&format!("ferry-test/evil-{ns}"))
-                && f.reason.contains("not project"),
+            f.reason.contains(&format!("ferry-test/evil-{ns}")) && f.reason.contains("not project"),
             "{what}: {}",
             f.reason
         );

@@ -154,11 +154,8 @@ impl Stage {
             // `image = "same"` runs the image the event names: only if it is the
             // project's own (a forged `deploy.succeeded` must not run a foreign image).
             if c.image == "same"
-                && let Err(refused) = ferry_shared::image_ref::deployable(
-                    &self.cfg,
-                    &event.project,
-                    &deployed.image,
-                )
+                && let Err(refused) =
+                    ferry_shared::image_ref::deployable(&self.cfg, &event.project, &deployed.image)
             {
                 return Err(Outcome::GiveUp(format!(
                     "test container not run: {refused}"
