@@ -86,6 +86,11 @@ async fn a_forged_deploy_naming_a_foreign_image_runs_no_test_container() {
         .unwrap();
     stage.stop().await;
     server.abort();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "the foreign image ran as the test container"
+    );
     let Event::TestFailed(f) = &failed.event else {
         panic!("{failed:?}")
     };
@@ -96,9 +101,4 @@ async fn a_forged_deploy_naming_a_foreign_image_runs_no_test_container() {
         f.failure.reason
     );
     assert!(!tap.saw("test.passed.staging", |e| e.run_id == deployed.run_id));
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        0,
-        "the foreign image ran as the test container"
-    );
 }
