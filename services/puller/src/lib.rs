@@ -60,6 +60,14 @@ impl Handler for Stage {
             Ok(p) => p,
             Err(outcome) => return outcome,
         };
+        // The event is not trusted to name the project's image: a broker user that can
+        // publish `image.pushed` must not get another image onto the hosts.
+        if let Err(refused) =
+            ferry_shared::image_ref::deployable(&self.cfg, &event.project, &pushed.image)
+        {
+            tracing::warn!("image refused: {refused}");
+            return Outcome::GiveUp(refused.to_string());
+        }
         let Some(image) = by_digest(&pushed.image) else {
             return Outcome::GiveUp(format!(
                 "`{}` has no sha256 digest: deploys go by digest only",

@@ -325,11 +325,12 @@ impl ForeignRegistry {
     }
 }
 
-/// An `image.pushed` naming another registry (a forged event, or a Harbor hook before
-/// the receiver checked the host) must not carry Ferry's registry credentials there:
-/// the engine sends what it is handed to whatever host the image names.
+/// An `image.pushed` naming another registry (a forged event from a broker user that
+/// can publish it, or a Harbor hook before the receiver checked the host) is refused
+/// before any engine is asked: `pull.failed` says why, the foreign registry is never
+/// contacted (so Ferry's credentials cannot go there) and no host gets the image.
 #[tokio::test]
-async fn an_image_on_another_registry_is_pulled_without_our_credentials() {
+async fn an_image_on_another_registry_is_refused_and_never_fetched() {
     let ns = unique_namespace();
     let foreign = ForeignRegistry::start().await;
     let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -351,25 +352,66 @@ async fn an_image_on_another_registry_is_pulled_without_our_credentials() {
     };
     stage.stop().await;
     foreign.task.abort();
-    // The engine did ask the foreign registry (else this test proves nothing)...
     assert!(
-        foreign.requests.load(std::sync::atomic::Ordering::SeqCst) > 0,
-        "the engine never reached the foreign registry: {}",
+        f.reason.contains(&foreign.address) && f.reason.contains("registry.address"),
+        "{}",
         f.reason
     );
-    // ...and never with Ferry's password, in any form.
+    assert!(!tap.saw("image.pulled.staging", |_| true));
+    assert!(!tap.saw("image.pulled.production", |_| true));
+    assert_eq!(
+        foreign.requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "an engine was sent to the foreign registry"
+    );
+    assert!(foreign.seen.lock().unwrap().is_empty());
     let password = harness_var("FERRY_TEST_REGISTRY_PASSWORD");
-    let user = harness_var("FERRY_TEST_REGISTRY_USER");
-    let basic = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        format!("{user}:{password}"),
-    );
-    let seen = foreign.seen.lock().unwrap().clone();
-    assert!(
-        seen.iter()
-            .all(|a| !a.contains(&basic) && !a.contains(&password)),
-        "Ferry's registry credentials went to {}: {seen:?}",
-        foreign.address
-    );
     assert!(!f.reason.contains(&password), "{}", f.reason);
+}
+
+/// Another project's image on Ferry's own registry, named in a forged `image.pushed`
+/// for `shop` (`image = "pull/<ns>"`): refused with the reason, and the hosts of
+/// shop's environments never get it.
+#[tokio::test]
+async fn another_projects_image_on_our_registry_is_refused_and_not_pulled() {
+    let ns = unique_namespace();
+    let tag = format!("{}/pull/{ns}-other:1", harness_var("FERRY_TEST_REGISTRY"));
+    let dockerfile = format!(
+        "FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"echo other-{ns} > /id\"]\n"
+    );
+    let by_digest = ferry_testkit::build_and_push(&docker_hosts()[0], &dockerfile, &tag).unwrap();
+    let digest = by_digest.split_once('@').unwrap().1;
+    let image = format!("{tag}@{digest}");
+    let hosts = docker_hosts();
+    for host in [&hosts[1], &hosts[2]] {
+        let _ = docker(host, None, &["rmi", "-f", &by_digest]);
+    }
+    let cfg = config(
+        &ns,
+        "",
+        "[environments.staging]\nhosts = [\"h2\"]\n[environments.production]\nhosts = [\"h3\"]\n",
+    );
+    let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
+    let stage = run_puller(&cfg, &image).await;
+    let failed = tap
+        .expect("pull.failed", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let Event::PullFailed(f) = &failed.event else {
+        panic!()
+    };
+    stage.stop().await;
+    assert!(
+        f.reason.contains(&format!("pull/{ns}-other")) && f.reason.contains("not project `shop`"),
+        "{}",
+        f.reason
+    );
+    assert!(!tap.saw("image.pulled.staging", |_| true));
+    assert!(!tap.saw("image.pulled.production", |_| true));
+    for host in [&hosts[1], &hosts[2]] {
+        assert!(
+            docker(host, None, &["image", "inspect", &by_digest]).is_err(),
+            "{host} pulled another project's image"
+        );
+    }
 }

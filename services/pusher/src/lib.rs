@@ -154,6 +154,14 @@ impl Handler for Stage {
         let Event::ImageBuilt(built) = &event.event else {
             return not_handled(SERVICE, &event);
         };
+        // The builder's broker user must not get another project's image (or an image
+        // for another registry) pushed under this run's name.
+        if let Err(refused) =
+            ferry_shared::image_ref::belongs_to(&self.cfg, &event.project, &built.image)
+        {
+            tracing::warn!("image refused: {refused}");
+            return Outcome::GiveUp(format!("not pushed: {refused}"));
+        }
         let started = std::time::Instant::now();
         match self.push(&built.image).await {
             Ok(digest) => {

@@ -106,6 +106,13 @@ impl Stage {
         let Some(env_cfg) = self.cfg.environments.get(env) else {
             return Outcome::GiveUp(format!("environment `{env}` is not configured"));
         };
+        // Checked before the request is recorded as the environment's newest: a forged
+        // event naming a foreign image must neither deploy nor supersede real runs.
+        if !req.image.is_empty()
+            && let Err(refused) = self.refuse_foreign(&event.project, &req.image)
+        {
+            return self.failed(ctx, event, env, refused).await;
+        }
         let lock_name = format!("deploy.{}.{env}", event.project);
         // Record this request among the environment's recent ones, so that whoever
         // holds the lock next can see the newest run requested.
@@ -181,6 +188,11 @@ impl Stage {
                     }
                 }
             }
+        }
+        // What ran before comes from the environment's labels: it must be the project's
+        // image too before anything is changed.
+        if let Err(refused) = self.refuse_foreign(&event.project, &req.image) {
+            return self.failed(ctx, event, env, refused).await;
         }
         let started = event.follow(
             Event::DeployStarted(DeployStarted {
@@ -311,6 +323,14 @@ impl Stage {
             .map_err(|rancher_target::Retry(why)| Outcome::RetryLater(why))
     }
 
+    /// `Err(reason)` when `image` may not be deployed for `project` (another registry,
+    /// another project's repository, no digest): see `image_ref::deployable`.
+    fn refuse_foreign(&self, project: &str, image: &str) -> Result<(), String> {
+        ferry_shared::image_ref::deployable(&self.cfg, project, image)
+            .map(drop)
+            .map_err(|refused| format!("not deployed: {refused}"))
+    }
+
     async fn failed(&self, ctx: &Context, event: &Envelope, env: &str, reason: String) -> Outcome {
         tracing::warn!(environment = env, "deploy failed: {reason}");
         let e = Event::DeployFailed(StageFailed {
@@ -354,6 +374,10 @@ impl Handler for Stage {
                 passed_in,
                 timeout_secs,
             }) => {
+                // No approval is asked for an image the project may not deploy.
+                if let Err(refused) = self.refuse_foreign(&event.project, &image) {
+                    return self.failed(&ctx, &event, &environment, refused).await;
+                }
                 let timeout = Duration::from_secs(timeout_secs);
                 let request = ApprovalRequested {
                     revision,

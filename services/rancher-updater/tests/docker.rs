@@ -51,7 +51,7 @@ fn config_with(
         target = "docker"
         hosts = ["h1"]
         [projects.{project}]
-        image = "web"
+        image = "ferry-test/web-{ns}"
         environments = ["staging"]
         source = {{ kind = "git", url = "https://example.com/web.git" }}
         [projects.{project}.container]
@@ -949,6 +949,101 @@ async fn older_places_are_superseded_while_operators_and_rollbacks_still_go_back
         );
         assert_eq!(serving_now().await.as_deref(), Some("v1"));
     }
+    updater.stop().await;
+    cleanup(&project);
+}
+
+/// Containers of `project` on the first host: `id image` lines, sorted.
+fn project_containers(project: &str) -> String {
+    let out = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+            "--format",
+            "{{.ID}} {{.Image}} {{.Status}}",
+        ],
+    )
+    .unwrap();
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    lines.join("\n")
+}
+
+/// A forged event (any broker user that can publish into the exchange) naming an image
+/// that is not the project's (`image = "ferry-test/web-<ns>"`) never deploys: not as a
+/// manual deploy, not as a rollback target, not from `image.pulled`. Each ends
+/// `deploy.failed` saying why, and the project's containers are left as they were.
+#[tokio::test]
+async fn an_event_naming_another_projects_image_deploys_nothing() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config(&ns, &project, ports);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let v1 = web_image(&ns, "v1", true);
+    // Present on the host, healthy, and not the project's repository.
+    let evil =
+        ferry_testkit::web_image(&docker_hosts()[0], &format!("evil-{ns}"), "v1", true).unwrap();
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    publisher
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let before = project_containers(&project);
+    assert!(before.contains(&v1), "{before}");
+
+    let manual = request(&project, &evil, "v9");
+    let mut rollback = request(&project, &evil, "v0");
+    if let Event::DeployRequested(r) = &mut rollback.event {
+        r.reason = "rollback".into();
+    }
+    let mut pulled = Envelope::new_run(
+        &project,
+        Event::ImagePulled(ferry_shared::event::ImagePulled {
+            revision: "v8".into(),
+            image: evil.clone(),
+            hosts: vec![],
+        }),
+    );
+    pulled.environment = Some("staging".into());
+    for (what, forged) in [
+        ("manual deploy", manual),
+        ("rollback", rollback),
+        ("image.pulled", pulled),
+    ] {
+        publisher.publish(&forged).await.unwrap();
+        let failed = tap
+            .expect_run(
+                "deploy.failed.staging",
+                forged.run_id,
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let Event::DeployFailed(f) = &failed.event else {
+            panic!()
+        };
+        assert!(
+            f.reason.contains(&format!("ferry-test/evil-{ns}")) && f.reason.contains("not project"),
+            "{what}: {}",
+            f.reason
+        );
+        assert!(
+            !tap.saw("deploy.started.staging", |e| e.run_id == forged.run_id),
+            "{what}: a deploy of the foreign image started"
+        );
+        assert_eq!(project_containers(&project), before, "{what}");
+    }
+    assert_eq!(serving(ports[0]).await.as_deref(), Some("v1"));
     updater.stop().await;
     cleanup(&project);
 }

@@ -48,7 +48,7 @@ fn config_with(ns: &str, rancher_url: &str, secret: &str, extra: &str) -> Arc<Fe
         target = "rancher"
         rancher = {{ url = "{rancher_url}", project_id = "{PROJECT}", service_id = "{SERVICE}", access_key = "{ACCESS_KEY}", secret_key = "{secret}", timeout_secs = 3 {extra} }}
         [projects.web]
-        image = "web"
+        image = "ferry-test/rweb-{ns}"
         environments = ["prod"]
         source = {{ kind = "git", url = "https://example.com/web.git" }}
         "#,

@@ -151,6 +151,16 @@ impl Stage {
                 None => Some(self.cfg.build.docker_host.clone()),
             }
             .unwrap_or_default();
+            // `image = "same"` runs the image the event names: only if it is the
+            // project's own (a forged `deploy.succeeded` must not run a foreign image).
+            if c.image == "same"
+                && let Err(refused) =
+                    ferry_shared::image_ref::deployable(&self.cfg, &event.project, &deployed.image)
+            {
+                return Err(Outcome::GiveUp(format!(
+                    "test container not run: {refused}"
+                )));
+            }
             let subject = container::Subject {
                 project: &event.project,
                 environment: env_name,
