@@ -148,6 +148,30 @@ pub enum TakeError {
     Undecodable(Uuid, String),
 }
 
+/// A fresh channel and the number of messages in hold queue `queue`, `None` when there is
+/// no such queue. A passive declare of a missing queue closes its channel, hence a
+/// channel per probe.
+async fn probe(
+    conn: &lapin::Connection,
+    queue: &str,
+) -> Result<(lapin::Channel, Option<u32>), BusError> {
+    let channel = conn
+        .create_channel()
+        .await
+        .map_err(channel_error("channel.open"))?;
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    Ok((channel, declared.ok().map(|q| q.message_count())))
+}
+
 /// Take run `run_id`'s hold, if it has one waiting in one of `environments`.
 pub async fn take(
     cfg: &BrokerConfig,
@@ -157,24 +181,8 @@ pub async fn take(
     let conn = connect::connect(cfg, &format!("decide {run_id}")).await?;
     for env in environments {
         let queue = queue_name(&cfg.namespace, run_id, env);
-        // A passive declare fails (and closes its channel) when there is no such hold:
-        // a channel per environment.
-        let channel = conn
-            .create_channel()
-            .await
-            .map_err(channel_error("channel.open"))?;
-        let exists = channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .is_ok();
-        if !exists {
+        let (channel, waiting) = probe(&conn, &queue).await?;
+        if waiting.is_none() {
             continue;
         }
         let got = channel
@@ -215,22 +223,8 @@ pub async fn held_in(
     let mut found = None;
     for env in environments {
         let queue = queue_name(&cfg.namespace, run_id, env);
-        // A passive declare of a missing queue closes its channel: one per environment.
-        let channel = conn
-            .create_channel()
-            .await
-            .map_err(channel_error("channel.open"))?;
-        let declared = channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await;
-        if declared.is_ok_and(|q| q.message_count() > 0) {
+        let (_channel, waiting) = probe(&conn, &queue).await?;
+        if waiting.is_some_and(|n| n > 0) {
             found = Some((*env).to_owned());
             break;
         }
