@@ -192,6 +192,10 @@ pub struct HooksConfig {
     pub manual_token: Option<Secret<String>>,
     /// Connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Connections one client address (IPv6: its /64) may have open; more are
+    /// answered 503 and closed (0: no limit). Unset: 64, or `max_connections` if lower;
+    /// read it with `connections_per_address()`.
+    pub max_connections_per_address: Option<usize>,
     /// A request's headers (and a TLS handshake) must arrive within this time.
     pub header_timeout_secs: u64,
     /// A request's body must arrive within this time (408 after).
@@ -212,6 +216,7 @@ impl Default for HooksConfig {
             harbor_auth: None,
             manual_token: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: None,
             header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,

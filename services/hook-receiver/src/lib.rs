@@ -139,6 +139,7 @@ impl HookReceiver {
         };
         let limits = door::Limits {
             max_connections: cfg.hooks.max_connections,
+            max_connections_per_address: cfg.hooks.connections_per_address(),
             header_timeout: Duration::from_secs(cfg.hooks.header_timeout_secs),
             grace: Duration::from_secs(
                 own.shutdown_grace_secs

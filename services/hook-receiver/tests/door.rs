@@ -282,6 +282,102 @@ async fn the_connection_cap_holds_and_a_real_hook_gets_through_once_slow_ones_ar
     rx.stop().await;
 }
 
+/// A connection from `from` (any 127.0.0.0/8 address works on Linux's loopback).
+async fn connect_from(from: &str, addr: SocketAddr) -> BufReader<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(from.parse().unwrap(), 0))
+        .unwrap();
+    BufReader::new(socket.connect(addr).await.unwrap())
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_place_and_another_address_is_still_served() {
+    let (rx, mut tap) = setup("max_connections_per_address = 3\nheader_timeout_secs = 60").await;
+    // One host holds its three places with headers that never finish...
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect_from("127.0.0.1", rx.addr).await;
+        c.get_mut()
+            .write_all(b"POST /hooks/gitlab HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    // ...and its next connection, a real hook even, is refused with a reason.
+    let body = fixture("gitlab-push.json");
+    let headers = gitlab_headers("fourth-from-one-address");
+    let h = head("gitlab", &borrowed(&headers), body.len());
+    let mut over = connect_from("127.0.0.1", rx.addr).await;
+    over.get_mut().write_all(h.as_bytes()).await.unwrap();
+    over.get_mut().write_all(&body).await.unwrap();
+    let reply = read_reply(&mut over).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_connections_per_address"),
+        "{}",
+        reply.body
+    );
+    assert!(closed_by_server(&mut over).await);
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+
+    // Another address is served while the first still holds its places.
+    let headers = gitlab_headers("from-another-address");
+    let h = head("gitlab", &borrowed(&headers), body.len());
+    let mut other = connect_from("127.0.0.2", rx.addr).await;
+    other.get_mut().write_all(h.as_bytes()).await.unwrap();
+    other.get_mut().write_all(&body).await.unwrap();
+    let reply = read_reply(&mut other).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    tap.expect("source.changed", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+
+    // A place given back is a place again.
+    drop(slow.pop());
+    let headers = gitlab_headers("after-one-closed");
+    let mut accepted = false;
+    for _ in 0..50 {
+        let mut c = connect_from("127.0.0.1", rx.addr).await;
+        let h = head("gitlab", &borrowed(&headers), body.len());
+        c.get_mut().write_all(h.as_bytes()).await.unwrap();
+        c.get_mut().write_all(&body).await.unwrap();
+        let reply = read_reply(&mut c).await;
+        if reply.status == 202 {
+            accepted = true;
+            break;
+        }
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "a closed connection's place never came back");
+    tap.expect("source.changed", Duration::from_secs(5))
+        .await
+        .unwrap();
+    drop(slow);
+    rx.stop().await;
+}
+
+#[test]
+fn a_per_address_cap_above_the_global_cap_is_refused_at_start_up() {
+    let text = door_config(
+        "cap",
+        "max_connections = 10\nmax_connections_per_address = 11",
+        "",
+    );
+    let err = ferry_shared::config::FerryConfig::from_toml_with_env(
+        &text,
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("hooks.max_connections_per_address"), "{err}");
+}
+
 #[tokio::test]
 async fn repeated_failed_authentication_blocks_the_address_even_with_the_right_token() {
     let (rx, mut tap) = setup("auth_failures_per_minute = 3").await;

@@ -8,6 +8,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Enough for a forge's bursts of parallel deliveries and a NAT of a few hosts, far
+/// below the global cap so one address cannot hold the door.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
@@ -61,6 +64,14 @@ pub fn tls_server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig
     Ok(config)
 }
 
+impl super::HooksConfig {
+    /// `max_connections_per_address`, or its default (0: no limit).
+    pub fn connections_per_address(&self) -> usize {
+        self.max_connections_per_address
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS.min(self.max_connections))
+    }
+}
+
 impl FerryConfig {
     pub(super) fn door_problems(&self, out: &mut Vec<Problem>) {
         let bad = |out: &mut Vec<Problem>, key: String, message: &str| {
@@ -78,6 +89,15 @@ impl FerryConfig {
             if value == 0 {
                 bad(out, key.into(), "must be greater than 0");
             }
+        }
+        if h.max_connections_per_address
+            .is_some_and(|n| n > h.max_connections)
+        {
+            bad(
+                out,
+                "hooks.max_connections_per_address".into(),
+                "must not exceed hooks.max_connections (0 turns the per-address cap off)",
+            );
         }
         let own = service_key("hook-receiver");
         for (name, s) in &self.services {
