@@ -28,7 +28,7 @@ mod door;
 mod source_checks;
 pub use door::{
     DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,
-    DEFAULT_MAX_CONNECTIONS, tls_server_config,
+    DEFAULT_MAX_CONNECTIONS, parse_ip_or_cidr, tls_server_config,
 };
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
@@ -196,6 +196,9 @@ pub struct HooksConfig {
     /// answered 503 and closed (0: no limit). Unset: 64, or `max_connections` if lower;
     /// read it with `connections_per_address()`.
     pub max_connections_per_address: Option<usize>,
+    /// Reverse proxies (addresses or CIDR blocks) whose connections are not capped per
+    /// address and whose `X-Forwarded-For` names the client for the failed-auth limit.
+    pub trusted_proxies: Vec<String>,
     /// A request's headers (and a TLS handshake) must arrive within this time.
     pub header_timeout_secs: u64,
     /// A request's body must arrive within this time (408 after).
@@ -217,6 +220,7 @@ impl Default for HooksConfig {
             manual_token: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: None,
+            trusted_proxies: Vec::new(),
             header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,

@@ -362,8 +362,82 @@ async fn one_address_cannot_take_every_place_and_another_address_is_still_served
     rx.stop().await;
 }
 
+#[tokio::test]
+async fn behind_a_trusted_proxy_failed_authentications_count_per_forwarded_client() {
+    let (rx, mut tap) = setup(
+        "auth_failures_per_minute = 2\nmax_connections_per_address = 1\n\
+         header_timeout_secs = 60\ntrusted_proxies = [\"127.0.0.1\"]",
+    )
+    .await;
+    let body = br#"{"project":"svnshop","revision":"7"}"#;
+    let right = format!("Bearer {MANUAL_TOKEN}");
+    let send = |xff: &'static str, auth: String| {
+        let addr = rx.addr;
+        async move {
+            let mut c = connect_from("127.0.0.1", addr).await;
+            let h = head(
+                "manual",
+                &[JSON, ("Authorization", &auth), ("X-Forwarded-For", xff)],
+                body.len(),
+            );
+            c.get_mut().write_all(h.as_bytes()).await.unwrap();
+            c.get_mut().write_all(body).await.unwrap();
+            read_reply(&mut c).await
+        }
+    };
+    // The proxy holds a slow connection: it is not capped per address (cap 1 here).
+    let mut held = connect_from("127.0.0.1", rx.addr).await;
+    held.get_mut()
+        .write_all(b"POST /hooks/manual HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    // One client behind the proxy guesses, also spoofing a left-hand address...
+    for xff in ["198.51.100.7", "6.6.6.6, 198.51.100.7"] {
+        let reply = send(xff, "Bearer guess-guess-guess".into()).await;
+        assert_eq!(reply.status, 401, "{xff}: {}", reply.body);
+    }
+    // ...and is blocked whatever it writes on the left, the right token included...
+    let reply = send("1.2.3.4, 198.51.100.7", right.clone()).await;
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+    // ...while another client behind the same proxy is served.
+    let reply = send("198.51.100.8", right.clone()).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    tap.expect("source.changed", Duration::from_secs(5))
+        .await
+        .unwrap();
+    // A peer that is not a trusted proxy cannot choose its address.
+    for i in 0..3 {
+        let mut c = connect_from("127.0.0.2", rx.addr).await;
+        let h = head(
+            "manual",
+            &[
+                JSON,
+                ("Authorization", "Bearer guess-guess-guess"),
+                (
+                    "X-Forwarded-For",
+                    if i == 0 { "10.0.0.1" } else { "10.0.0.2" },
+                ),
+            ],
+            body.len(),
+        );
+        c.get_mut().write_all(h.as_bytes()).await.unwrap();
+        c.get_mut().write_all(body).await.unwrap();
+        let reply = read_reply(&mut c).await;
+        assert_eq!(
+            reply.status,
+            if i < 2 { 401 } else { 429 },
+            "{}",
+            reply.body
+        );
+    }
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+    drop(held);
+    rx.stop().await;
+}
+
 #[test]
-fn a_per_address_cap_above_the_global_cap_is_refused_at_start_up() {
+fn a_per_address_cap_above_the_global_cap_or_a_bad_proxy_is_refused_at_start_up() {
     let text = door_config(
         "cap",
         "max_connections = 10\nmax_connections_per_address = 11",
@@ -376,6 +450,21 @@ fn a_per_address_cap_above_the_global_cap_is_refused_at_start_up() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("hooks.max_connections_per_address"), "{err}");
+    let text = door_config(
+        "cap",
+        "trusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]",
+        "",
+    );
+    let err = ferry_shared::config::FerryConfig::from_toml_with_env(
+        &text,
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("hooks.trusted_proxies") && err.contains("proxy.local"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

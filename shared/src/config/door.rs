@@ -15,6 +15,18 @@ pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
 
+/// One `hooks.trusted_proxies` entry: an address (`192.0.2.1`, a whole /32 or /128)
+/// or a CIDR block (`10.0.0.0/8`).
+pub fn parse_ip_or_cidr(entry: &str) -> Result<ipnet::IpNet, String> {
+    let entry = entry.trim();
+    if let Ok(addr) = entry.parse::<std::net::IpAddr>() {
+        return Ok(addr.into());
+    }
+    entry
+        .parse::<ipnet::IpNet>()
+        .map_err(|_| format!("`{entry}` is neither an IP address nor a CIDR block like 10.0.0.0/8"))
+}
+
 /// A rustls server configuration from a PEM certificate chain and its private key.
 /// The error names the key to fix (`services.hook_receiver.tls_cert` / `tls_key`).
 pub fn tls_server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Problem> {
@@ -98,6 +110,11 @@ impl FerryConfig {
                 "hooks.max_connections_per_address".into(),
                 "must not exceed hooks.max_connections (0 turns the per-address cap off)",
             );
+        }
+        for entry in &h.trusted_proxies {
+            if let Err(e) = parse_ip_or_cidr(entry) {
+                bad(out, "hooks.trusted_proxies".into(), &e);
+            }
         }
         let own = service_key("hook-receiver");
         for (name, s) in &self.services {

@@ -31,11 +31,13 @@ use tower_service::Service;
 /// without an answer (an answer costs a task for up to a second).
 const REFUSING_AT_ONCE: usize = 64;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Limits {
     pub max_connections: usize,
     /// Connections one address may have open (0: no limit).
     pub max_connections_per_address: usize,
+    /// Their connections are not capped per address: they carry many clients.
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
     pub header_timeout: Duration,
     /// How long a stop waits for requests in progress before cutting them.
     pub grace: Duration,
@@ -72,7 +74,11 @@ pub async fn serve(
         };
         while tasks.try_join_next().is_some() {}
         // The address's own cap first: one host holding every place is what it stops.
-        let Ok(place) = per_address.enter(peer.ip()) else {
+        let entered = match limits.trusted_proxies.trusts(peer.ip()) {
+            true => Ok(None),
+            false => per_address.enter(peer.ip()),
+        };
+        let Ok(place) = entered else {
             tracing::debug!(%peer, "connection refused: hooks.max_connections_per_address reached");
             refuse(&mut tasks, &refusals, tcp, tls.is_some(), PER_ADDRESS_FULL);
             continue;
