@@ -28,7 +28,8 @@ mod door;
 mod source_checks;
 pub use door::{
     DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,
-    DEFAULT_MAX_CONNECTIONS, parse_ip_or_cidr, tls_server_config,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, parse_ip_or_cidr,
+    tls_server_config,
 };
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
