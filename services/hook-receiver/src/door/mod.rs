@@ -1,9 +1,9 @@
 //! Serving connections so that no client can hold the door open: a cap on open
 //! connections per client address and one on all of them (the rest are answered 503
-//! and closed), a deadline for each request's
-//! headers and for a TLS handshake (hyper's `header_read_timeout`, which also ends an
-//! idle keep-alive connection), TLS when configured, and a stop that waits for
-//! requests in progress at most `shutdown_grace_secs`.
+//! and closed), a deadline for each request's headers and for a TLS handshake (hyper's
+//! `header_read_timeout`, which also ends an idle keep-alive connection), TLS when
+//! configured, and a stop that waits for requests in progress at most
+//! `shutdown_grace_secs`.
 
 mod fd_limit;
 mod per_address;
