@@ -28,7 +28,8 @@ mod door;
 mod source_checks;
 pub use door::{
     DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,
-    DEFAULT_MAX_CONNECTIONS, tls_server_config,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, parse_ip_or_cidr,
+    tls_server_config,
 };
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ferry/ferry.toml";
@@ -192,6 +193,13 @@ pub struct HooksConfig {
     pub manual_token: Option<Secret<String>>,
     /// Connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Connections one client address (IPv6: its /64) may have open; more are
+    /// answered 503 and closed (0: no limit). Unset: 64, or `max_connections` if lower;
+    /// read it with `connections_per_address()`.
+    pub max_connections_per_address: Option<usize>,
+    /// Reverse proxies (addresses or CIDR blocks) whose connections are not capped per
+    /// address and whose `X-Forwarded-For` names the client for the failed-auth limit.
+    pub trusted_proxies: Vec<String>,
     /// A request's headers (and a TLS handshake) must arrive within this time.
     pub header_timeout_secs: u64,
     /// A request's body must arrive within this time (408 after).
@@ -212,6 +220,8 @@ impl Default for HooksConfig {
             harbor_auth: None,
             manual_token: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: None,
+            trusted_proxies: Vec::new(),
             header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,

@@ -113,7 +113,7 @@ impl State {
 
 /// The address a limit applies to: IPv4 as is (also when mapped into IPv6), IPv6 by
 /// its /64 prefix.
-fn client(addr: IpAddr) -> IpAddr {
+pub(crate) fn client(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -12,6 +12,7 @@
 
 mod api;
 pub mod auth_limit;
+pub mod client_addr;
 pub mod dedup;
 pub mod door;
 pub mod matching;
@@ -55,6 +56,8 @@ pub struct App {
     /// Operator tokens by digest, with each operator's scope.
     pub operators: ferry_shared::config::operators::OperatorKeys,
     pub auth_limit: auth_limit::AuthLimit,
+    /// Who the client is behind `hooks.trusted_proxies`, for `auth_limit`.
+    pub proxies: client_addr::TrustedProxies,
     counters: Counters,
 }
 
@@ -137,8 +140,11 @@ impl HookReceiver {
             ))),
             _ => None,
         };
+        let proxies = client_addr::TrustedProxies::new(&cfg.hooks.trusted_proxies);
         let limits = door::Limits {
             max_connections: cfg.hooks.max_connections,
+            max_connections_per_address: cfg.hooks.connections_per_address(),
+            trusted_proxies: proxies.clone(),
             header_timeout: Duration::from_secs(cfg.hooks.header_timeout_secs),
             grace: Duration::from_secs(
                 own.shutdown_grace_secs
@@ -159,6 +165,7 @@ impl HookReceiver {
                 runs: runs::RunIndex::default(),
                 operators: ferry_shared::config::operators::OperatorKeys::new(&cfg.operators),
                 auth_limit: auth_limit::AuthLimit::new(cfg.hooks.auth_failures_per_minute),
+                proxies,
                 counters: Counters {
                     accepted: metrics.counter(
                         "ferry_hooks_accepted_total",
@@ -246,7 +253,7 @@ impl HookReceiver {
                     l,
                     api_router(self.app.clone()),
                     self.tls.clone(),
-                    self.limits,
+                    self.limits.clone(),
                     shutdown.clone().wait_owned(),
                 );
                 (hooks_router(self.app.clone()), Some(tokio::spawn(serve)))

@@ -25,7 +25,7 @@ pub async fn receive(
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| app.proxies.client(c.0.ip(), request.headers()));
     let (parts, body) = request.into_parts();
     let response = handle(&app, &source, peer, &parts.headers, body).await;
     if response.status() == StatusCode::UNAUTHORIZED

@@ -282,6 +282,191 @@ async fn the_connection_cap_holds_and_a_real_hook_gets_through_once_slow_ones_ar
     rx.stop().await;
 }
 
+/// A connection from `from` (any 127.0.0.0/8 address works on Linux's loopback).
+async fn connect_from(from: &str, addr: SocketAddr) -> BufReader<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(from.parse().unwrap(), 0))
+        .unwrap();
+    BufReader::new(socket.connect(addr).await.unwrap())
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_place_and_another_address_is_still_served() {
+    let (rx, mut tap) = setup("max_connections_per_address = 3\nheader_timeout_secs = 60").await;
+    // One host holds its three places with headers that never finish...
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect_from("127.0.0.1", rx.addr).await;
+        c.get_mut()
+            .write_all(b"POST /hooks/gitlab HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    // ...and its next connection, a real hook even, is refused with a reason.
+    let body = fixture("gitlab-push.json");
+    let headers = gitlab_headers("fourth-from-one-address");
+    let h = head("gitlab", &borrowed(&headers), body.len());
+    let mut over = connect_from("127.0.0.1", rx.addr).await;
+    over.get_mut().write_all(h.as_bytes()).await.unwrap();
+    over.get_mut().write_all(&body).await.unwrap();
+    let reply = read_reply(&mut over).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_connections_per_address"),
+        "{}",
+        reply.body
+    );
+    assert!(closed_by_server(&mut over).await);
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+
+    // Another address is served while the first still holds its places.
+    let headers = gitlab_headers("from-another-address");
+    let h = head("gitlab", &borrowed(&headers), body.len());
+    let mut other = connect_from("127.0.0.2", rx.addr).await;
+    other.get_mut().write_all(h.as_bytes()).await.unwrap();
+    other.get_mut().write_all(&body).await.unwrap();
+    let reply = read_reply(&mut other).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    tap.expect("source.changed", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+
+    // A place given back is a place again.
+    drop(slow.pop());
+    let headers = gitlab_headers("after-one-closed");
+    let mut accepted = false;
+    for _ in 0..50 {
+        let mut c = connect_from("127.0.0.1", rx.addr).await;
+        let h = head("gitlab", &borrowed(&headers), body.len());
+        c.get_mut().write_all(h.as_bytes()).await.unwrap();
+        c.get_mut().write_all(&body).await.unwrap();
+        let reply = read_reply(&mut c).await;
+        if reply.status == 202 {
+            accepted = true;
+            break;
+        }
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "a closed connection's place never came back");
+    tap.expect("source.changed", Duration::from_secs(5))
+        .await
+        .unwrap();
+    drop(slow);
+    rx.stop().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failed_authentications_count_per_forwarded_client() {
+    let (rx, mut tap) = setup(
+        "auth_failures_per_minute = 2\nmax_connections_per_address = 1\n\
+         header_timeout_secs = 60\ntrusted_proxies = [\"127.0.0.1\"]",
+    )
+    .await;
+    let body = br#"{"project":"svnshop","revision":"7"}"#;
+    let right = format!("Bearer {MANUAL_TOKEN}");
+    let send = |xff: &'static str, auth: String| {
+        let addr = rx.addr;
+        async move {
+            let mut c = connect_from("127.0.0.1", addr).await;
+            let h = head(
+                "manual",
+                &[JSON, ("Authorization", &auth), ("X-Forwarded-For", xff)],
+                body.len(),
+            );
+            c.get_mut().write_all(h.as_bytes()).await.unwrap();
+            c.get_mut().write_all(body).await.unwrap();
+            read_reply(&mut c).await
+        }
+    };
+    // The proxy holds a slow connection: it is not capped per address (cap 1 here).
+    let mut held = connect_from("127.0.0.1", rx.addr).await;
+    held.get_mut()
+        .write_all(b"POST /hooks/manual HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    // One client behind the proxy guesses, also spoofing a left-hand address...
+    for xff in ["198.51.100.7", "6.6.6.6, 198.51.100.7"] {
+        let reply = send(xff, "Bearer guess-guess-guess".into()).await;
+        assert_eq!(reply.status, 401, "{xff}: {}", reply.body);
+    }
+    // ...and is blocked whatever it writes on the left, the right token included...
+    let reply = send("1.2.3.4, 198.51.100.7", right.clone()).await;
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+    // ...while another client behind the same proxy is served.
+    let reply = send("198.51.100.8", right.clone()).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    tap.expect("source.changed", Duration::from_secs(5))
+        .await
+        .unwrap();
+    // A peer that is not a trusted proxy cannot choose its address.
+    for i in 0..3 {
+        let mut c = connect_from("127.0.0.2", rx.addr).await;
+        let h = head(
+            "manual",
+            &[
+                JSON,
+                ("Authorization", "Bearer guess-guess-guess"),
+                (
+                    "X-Forwarded-For",
+                    if i == 0 { "10.0.0.1" } else { "10.0.0.2" },
+                ),
+            ],
+            body.len(),
+        );
+        c.get_mut().write_all(h.as_bytes()).await.unwrap();
+        c.get_mut().write_all(body).await.unwrap();
+        let reply = read_reply(&mut c).await;
+        assert_eq!(
+            reply.status,
+            if i < 2 { 401 } else { 429 },
+            "{}",
+            reply.body
+        );
+    }
+    assert!(tap.drain(Duration::from_millis(300)).await.is_empty());
+    drop(held);
+    rx.stop().await;
+}
+
+#[test]
+fn a_per_address_cap_above_the_global_cap_or_a_bad_proxy_is_refused_at_start_up() {
+    let text = door_config(
+        "cap",
+        "max_connections = 10\nmax_connections_per_address = 11",
+        "",
+    );
+    let err = ferry_shared::config::FerryConfig::from_toml_with_env(
+        &text,
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("hooks.max_connections_per_address"), "{err}");
+    let text = door_config(
+        "cap",
+        "trusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]",
+        "",
+    );
+    let err = ferry_shared::config::FerryConfig::from_toml_with_env(
+        &text,
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("hooks.trusted_proxies") && err.contains("proxy.local"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn repeated_failed_authentication_blocks_the_address_even_with_the_right_token() {
     let (rx, mut tap) = setup("auth_failures_per_minute = 3").await;

@@ -8,9 +8,24 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Enough for a forge's bursts of parallel deliveries and a NAT of a few hosts, far
+/// below the global cap so one address cannot hold the door.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
+
+/// One `hooks.trusted_proxies` entry: an address (`192.0.2.1`, a whole /32 or /128)
+/// or a CIDR block (`10.0.0.0/8`).
+pub fn parse_ip_or_cidr(entry: &str) -> Result<ipnet::IpNet, String> {
+    let entry = entry.trim();
+    if let Ok(addr) = entry.parse::<std::net::IpAddr>() {
+        return Ok(addr.into());
+    }
+    entry
+        .parse::<ipnet::IpNet>()
+        .map_err(|_| format!("`{entry}` is neither an IP address nor a CIDR block like 10.0.0.0/8"))
+}
 
 /// A rustls server configuration from a PEM certificate chain and its private key.
 /// The error names the key to fix (`services.hook_receiver.tls_cert` / `tls_key`).
@@ -61,6 +76,14 @@ pub fn tls_server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig
     Ok(config)
 }
 
+impl super::HooksConfig {
+    /// `max_connections_per_address`, or its default (0: no limit).
+    pub fn connections_per_address(&self) -> usize {
+        self.max_connections_per_address
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS.min(self.max_connections))
+    }
+}
+
 impl FerryConfig {
     pub(super) fn door_problems(&self, out: &mut Vec<Problem>) {
         let bad = |out: &mut Vec<Problem>, key: String, message: &str| {
@@ -77,6 +100,20 @@ impl FerryConfig {
         ] {
             if value == 0 {
                 bad(out, key.into(), "must be greater than 0");
+            }
+        }
+        if h.max_connections_per_address
+            .is_some_and(|n| n > h.max_connections)
+        {
+            bad(
+                out,
+                "hooks.max_connections_per_address".into(),
+                "must not exceed hooks.max_connections (0 turns the per-address cap off)",
+            );
+        }
+        for entry in &h.trusted_proxies {
+            if let Err(e) = parse_ip_or_cidr(entry) {
+                bad(out, "hooks.trusted_proxies".into(), &e);
             }
         }
         let own = service_key("hook-receiver");

@@ -3,15 +3,20 @@
 //! real publish with confirm into a quorum queue.
 //!
 //! Under slowloris: 2,000 connections that send their headers (or, authenticated,
-//! their body) a byte at a time and never finish, then the time one real signed hook
-//! takes to be accepted (202).
+//! their body) a byte at a time and never finish, spread over loopback addresses
+//! 127.0.0.2, .3, ... (Linux answers the whole 127.0.0.0/8) at most
+//! `hooks.max_connections_per_address` each, so they all hold places; then the time
+//! one real signed hook from 127.0.0.1 takes to be accepted (202).
+//!
+//! Over the per-address cap: one address opens more slow connections than its cap
+//! (the rest are refused), then the same measure for a hook from another address.
 
 use anyhow::Context as _;
 use ferry_shared::bus::Topology;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::shutdown;
 use hook_receiver::HookReceiver;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,9 +74,20 @@ pub async fn accept(url: &str, connections: usize, requests: usize) -> anyhow::R
     })
 }
 
-/// With `slow` connections held open a byte at a time, how long (ms) one real signed
-/// hook takes to be answered 202.
-pub async fn accept_under_slowloris(url: &str, slow: usize) -> anyhow::Result<f64> {
+/// Slow connections from 127.0.0.2 on, `per_address` from each.
+pub fn spread(slow: usize, per_address: usize) -> Vec<IpAddr> {
+    (0..slow)
+        .map(|i| {
+            let n = 2 + (i / per_address.max(1)) as u32;
+            IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + n))
+        })
+        .collect()
+}
+
+/// With slow connections held open a byte at a time, one from each of `sources`, how
+/// long (ms) one real signed hook from 127.0.0.1 takes to be answered 202.
+pub async fn accept_under_slowloris(url: &str, sources: Vec<IpAddr>) -> anyhow::Result<f64> {
+    let slow = sources.len();
     let cfg = config(url)?;
     let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
@@ -88,10 +104,14 @@ pub async fn accept_under_slowloris(url: &str, slow: usize) -> anyhow::Result<f6
     let (held_tx, mut held_rx) = tokio::sync::mpsc::channel::<()>(slow);
     let (release, released) = tokio::sync::watch::channel(false);
     let mut attackers = Vec::with_capacity(slow);
-    for i in 0..slow {
+    for (i, from) in sources.into_iter().enumerate() {
         let (held, mut released) = (held_tx.clone(), released.clone());
         attackers.push(tokio::spawn(async move {
-            let mut s = TcpStream::connect(addr).await?;
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket
+                .bind(SocketAddr::new(from, 0))
+                .with_context(|| format!("cannot bind a client socket to {from}"))?;
+            let mut s = socket.connect(addr).await?;
             let head = if i % 2 == 0 {
                 "POST /hooks/gitlab HTTP/1.1\r\nHost: x\r\nX-Gitlab-Tok".to_owned()
             } else {
@@ -101,7 +121,9 @@ pub async fn accept_under_slowloris(url: &str, slow: usize) -> anyhow::Result<f6
                 )
             };
             // The first bytes at once, so every connection is open before measuring.
-            s.write_all(&head.as_bytes()[..8]).await?;
+            // (Over the per-address cap the connection is answered 503 and closed:
+            // it still counts as opened.)
+            let _ = s.write_all(&head.as_bytes()[..8]).await;
             let _ = held.send(()).await;
             for b in head.as_bytes()[8..].iter().chain(BODY) {
                 tokio::select! {

@@ -50,8 +50,14 @@ async fn main() -> anyhow::Result<()> {
             fds.is_none_or(|n| n >= 2 * slow as u64 + 256),
             "the open-files limit ({fds:?}) is too low for {slow} slow connections: raise ulimit -n"
         );
-        let ms = hooks::accept_under_slowloris(&url, slow).await?;
+        let cap = ferry_shared::config::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+        // Each address stays under its own cap, so all of them hold places.
+        let ms = hooks::accept_under_slowloris(&url, hooks::spread(slow, cap - 4)).await?;
         println!("bench: hook_accept_under_slowloris_ms = {ms:.1} ms");
+        // One address asks for far more than its cap: the rest are refused.
+        let over = hooks::spread(slow.min(cap * 4), usize::MAX);
+        let ms = hooks::accept_under_slowloris(&url, over).await?;
+        println!("bench: hook_accept_over_connection_cap_ms = {ms:.1} ms");
     }
 
     if wanted("build") {

@@ -95,7 +95,7 @@ impl FromRequestParts<Arc<App>> for Operator {
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
+            .map(|c| app.proxies.client(c.0.ip(), &parts.headers));
         if let Some(left) = peer.and_then(|ip| app.auth_limit.blocked(ip)) {
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
             return Err(ApiError(

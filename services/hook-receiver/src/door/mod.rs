@@ -1,12 +1,15 @@
 //! Serving connections so that no client can hold the door open: a cap on open
-//! connections (the rest are answered 503 and closed), a deadline for each request's
-//! headers and for a TLS handshake (hyper's `header_read_timeout`, which also ends an
-//! idle keep-alive connection), TLS when configured, and a stop that waits for
-//! requests in progress at most `shutdown_grace_secs`.
+//! connections per client address and one on all of them (the rest are answered 503
+//! and closed), a deadline for each request's headers and for a TLS handshake (hyper's
+//! `header_read_timeout`, which also ends an idle keep-alive connection), TLS when
+//! configured, and a stop that waits for requests in progress at most
+//! `shutdown_grace_secs`.
 
 mod fd_limit;
+mod per_address;
 
 pub use fd_limit::raise_fd_limit;
+use per_address::PerAddress;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -28,9 +31,13 @@ use tower_service::Service;
 /// without an answer (an answer costs a task for up to a second).
 const REFUSING_AT_ONCE: usize = 64;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Connections one address may have open (0: no limit).
+    pub max_connections_per_address: usize,
+    /// Their connections are not capped per address: they carry many clients.
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
     pub header_timeout: Duration,
     /// How long a stop waits for requests in progress before cutting them.
     pub grace: Duration,
@@ -46,6 +53,7 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = PerAddress::new(limits.max_connections_per_address);
     let refusals = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     let graceful = GracefulShutdown::new();
     let mut tasks = JoinSet::new();
@@ -65,6 +73,16 @@ pub async fn serve(
             },
         };
         while tasks.try_join_next().is_some() {}
+        // The address's own cap first: one host holding every place is what it stops.
+        let entered = match limits.trusted_proxies.trusts(peer.ip()) {
+            true => Ok(None),
+            false => per_address.enter(peer.ip()),
+        };
+        let Ok(place) = entered else {
+            tracing::debug!(%peer, "connection refused: hooks.max_connections_per_address reached");
+            refuse(&mut tasks, &refusals, tcp, tls.is_some(), PER_ADDRESS_FULL);
+            continue;
+        };
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let conn = Connection {
@@ -76,19 +94,13 @@ pub async fn serve(
                 };
                 tasks.spawn(async move {
                     conn.serve(tcp).await;
-                    drop(permit);
+                    drop((permit, place));
                 });
             }
             Err(_) => {
                 tracing::debug!(%peer, "connection refused: hooks.max_connections reached");
-                if tls.is_none()
-                    && let Ok(slot) = refusals.clone().try_acquire_owned()
-                {
-                    tasks.spawn(async move {
-                        refuse(tcp).await;
-                        drop(slot);
-                    });
-                }
+                drop(place);
+                refuse(&mut tasks, &refusals, tcp, tls.is_some(), ALL_FULL);
             }
         }
     }
@@ -146,11 +158,32 @@ impl Connection {
     }
 }
 
-/// Answer a connection over the cap with a 503 and close it. What the client sent is
+const ALL_FULL: &str =
+    r#"{"error":"too many connections (hooks.max_connections): try again shortly"}"#;
+const PER_ADDRESS_FULL: &str = r#"{"error":"too many connections from this address (hooks.max_connections_per_address): try again shortly"}"#;
+
+/// Refuse a connection over a cap: with plain HTTP a 503 with `body` when few are
+/// being answered already, otherwise (and always with TLS, where an answer would cost
+/// a handshake) just close it.
+fn refuse(
+    tasks: &mut JoinSet<()>,
+    refusals: &Arc<Semaphore>,
+    tcp: TcpStream,
+    tls: bool,
+    body: &'static str,
+) {
+    if !tls && let Ok(slot) = refusals.clone().try_acquire_owned() {
+        tasks.spawn(async move {
+            answer_503(tcp, body).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Answer a connection over a cap with a 503 and close it. What the client sent is
 /// read and dropped first, so that closing does not reset the connection before the
 /// client has read the answer.
-async fn refuse(mut tcp: TcpStream) {
-    let body = r#"{"error":"too many connections (hooks.max_connections): try again shortly"}"#;
+async fn answer_503(mut tcp: TcpStream, body: &str) {
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
