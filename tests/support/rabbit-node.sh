@@ -10,8 +10,9 @@
 #
 # Everything the node owns lives in DIR (config, mnesia data, logs, Erlang cookie, pid file).
 # The node name is "<basename of DIR>@localhost", so nodes with different DIR basenames run side
-# by side; each needs its own AMQP PORT. Its Erlang distribution port is PORT + 20000 (PORT - 20000
-# when PORT > 45535, so that any port a test gets from the kernel works). Everything listens on
+# by side; each needs its own AMQP PORT. Its Erlang distribution port is FERRY_RABBIT_DIST_PORT,
+# else PORT + 20000 (PORT - 20000 when PORT > 45535, so that any port a test gets from the kernel
+# works). Everything listens on
 # 127.0.0.1 only. PORT defaults to the one the node last used (DIR/port).
 #
 # The system RabbitMQ node (/etc/rabbitmq, /var/lib/rabbitmq) is never read or touched.
@@ -126,8 +127,14 @@ cmd_start() {
     if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
         die "bad AMQP port '$port' (1..65535)"
     fi
-    local dist=$((port + 20000)) pid
-    ((dist <= 65535)) || dist=$((port - 20000))
+    # FERRY_RABBIT_DIST_PORT (kept in DIR/dist_port for restarts) lets a caller pick a port
+    # outside the kernel's ephemeral range: PORT + 20000 may be a client socket's by then.
+    local dist=${FERRY_RABBIT_DIST_PORT:-} pid
+    [[ -n "$dist" || ! -s "$DIR/dist_port" ]] || dist=$(<"$DIR/dist_port")
+    if [[ -z "$dist" ]]; then
+        dist=$((port + 20000))
+        ((dist <= 65535)) || dist=$((port - 20000))
+    fi
 
     pid=$(node_pid)
     if [[ -n "$pid" ]]; then
@@ -147,7 +154,7 @@ cmd_start() {
         [[ -z "$owner" ]] || die "AMQP port $port is already in use (not by node $NODE): $owner
   -> stop that process or choose another port (tests/run.sh: FERRY_TEST_AMQP_PORT=...)"
         owner=$(port_owner "$dist")
-        [[ -z "$owner" ]] || die "Erlang distribution port $dist (= $port + 20000) is already in use: $owner"
+        [[ -z "$owner" ]] || die "Erlang distribution port $dist is already in use: $owner"
         if epmd_names=$(epmd -names 2>/dev/null); then
             if grep -q "^name $NAME at port" <<<"$epmd_names"; then
                 die "an Erlang node named '$NAME' is already registered with epmd but it is not the node of $DIR"
@@ -168,6 +175,7 @@ log.console = false
 CONF
         echo '[].' >"$RABBITMQ_ENABLED_PLUGINS_FILE" # no plugins (no management UI)
         echo "$port" >"$DIR/port"
+        echo "$dist" >"$DIR/dist_port"
         export RABBITMQ_DIST_PORT=$dist
 
         log "starting node $NODE on 127.0.0.1:$port (dist port $dist, dir $DIR)"

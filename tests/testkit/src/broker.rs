@@ -8,6 +8,10 @@ use std::process::{Command, Stdio};
 pub struct PrivateBroker {
     dir: PathBuf,
     pub port: u16,
+    /// The node's Erlang distribution port, reserved like `port`: the script's default
+    /// (port + 20000) lies in the kernel's ephemeral range, where a client socket of a
+    /// busy test run may hold it by the time the node starts.
+    dist_port: u16,
     script: String,
 }
 
@@ -16,8 +20,14 @@ impl PrivateBroker {
         let script = crate::harness_var("FERRY_TEST_RABBIT_NODE_SCRIPT");
         let state = crate::harness_var("FERRY_TEST_STATE");
         let port = crate::free_port();
+        let dist_port = crate::free_port();
         let dir = PathBuf::from(state).join(format!("rabbit-{port}"));
-        let b = Self { dir, port, script };
+        let b = Self {
+            dir,
+            port,
+            dist_port,
+            script,
+        };
         b.run("start")?;
         Ok(b)
     }
@@ -30,7 +40,8 @@ impl PrivateBroker {
         let mut cmd = Command::new("bash");
         cmd.arg(&self.script).arg(action).arg(&self.dir);
         if action == "start" {
-            cmd.arg(self.port.to_string());
+            cmd.arg(self.port.to_string())
+                .env("FERRY_RABBIT_DIST_PORT", self.dist_port.to_string());
         }
         // Output goes to a file, not a pipe: the node it starts keeps inherited pipes
         // open, and waiting for their end would wait for the node to exit.
