@@ -2,11 +2,12 @@
 //! `ferry_shared::order`): what the updater compares to decide "older", instead of the
 //! commit date a committer chooses.
 
-use crate::command::run;
+use crate::command::{git as git_cmd, run};
 use crate::error::BuildError;
 use ferry_shared::config::SourceConfig;
 use ferry_shared::event::SourceChanged;
 use ferry_shared::order::{OrderScale, RunOrder};
+use ferry_shared::revision::SvnRevision;
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,12 +30,9 @@ pub async fn order(
 
 /// The revision number the server gave the commit.
 fn svn(revision: &str) -> Result<RunOrder, BuildError> {
-    revision
-        .parse::<u64>()
-        .ok()
-        .filter(|_| revision.bytes().all(|b| b.is_ascii_digit()))
-        .map(|n| RunOrder::new(OrderScale::Svn, n))
-        .ok_or_else(|| not_ordered(format!("SVN revision `{revision}` is not a number"), true))
+    SvnRevision::parse(revision)
+        .map(|r| RunOrder::new(OrderScale::Svn, r.get()))
+        .map_err(|e| not_ordered(e.to_string(), true))
 }
 
 /// The number of commits reachable from `sha`: strictly greater than any ancestor's, so
@@ -44,6 +42,7 @@ async fn git(dir: &Path, sha: &str, timeout: Duration) -> Result<RunOrder, Build
     // A git failure after a good checkout is worth another try.
     let failed =
         |f: crate::command::Failed| not_ordered(format!("{}: {}", f.what, f.detail), false);
+    // No operand, so no marker: `rev-parse` would echo `--end-of-options` back.
     let shallow = run(
         "git",
         &["rev-parse", "--is-shallow-repository"],
@@ -59,15 +58,9 @@ async fn git(dir: &Path, sha: &str, timeout: Duration) -> Result<RunOrder, Build
             true,
         ));
     }
-    let count = run(
-        "git",
-        &["rev-list", "--count", "--end-of-options", sha],
-        Some(dir),
-        None,
-        timeout,
-    )
-    .await
-    .map_err(failed)?;
+    let count = git_cmd(Some(dir), timeout, &["rev-list", "--count"], &[sha])
+        .await
+        .map_err(failed)?;
     count
         .trim()
         .parse()

@@ -14,6 +14,19 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses followed at most; the oldest are forgotten first.
 const TRACKED_AT_MOST: usize = 100_000;
 
+/// Whole seconds (rounded up) an address stays refused, and why, for a 429's
+/// `Retry-After` and its reason; `then` says what to check.
+pub fn refusal(left: Duration, then: &str) -> (u64, String) {
+    let secs = (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1);
+    (
+        secs,
+        format!(
+            "too many failed authentications from this address (hooks.auth_failures_per_minute): \
+             refused for {secs} s more, whatever the token; {then}"
+        ),
+    )
+}
+
 pub struct AuthLimit {
     per_minute: u32,
     state: Mutex<State>,

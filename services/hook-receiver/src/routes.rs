@@ -178,17 +178,11 @@ async fn read_body(
 
 /// 429 with when to try again.
 fn too_many_failures(left: Duration) -> Response {
-    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-    let mut response = reject(Rejection::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!(
-            "too many failed authentications from this address (hooks.auth_failures_per_minute): \
-             refused for {secs} s more, whatever the token; check the webhook's secret"
-        ),
-    ));
+    let (secs, why) = crate::auth_limit::refusal(left, "check the webhook's secret");
+    let mut response = reject(Rejection::new(StatusCode::TOO_MANY_REQUESTS, why));
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, secs.max(1).into());
+        .insert(header::RETRY_AFTER, secs.into());
     response
 }
 

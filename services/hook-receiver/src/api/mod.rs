@@ -97,14 +97,8 @@ impl FromRequestParts<Arc<App>> for Operator {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| app.proxies.client(c.0.ip(), &parts.headers));
         if let Some(left) = peer.and_then(|ip| app.auth_limit.blocked(ip)) {
-            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            return Err(ApiError(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "too many failed authentications from this address \
-                     (hooks.auth_failures_per_minute): refused for {secs} s more, whatever the token"
-                ),
-            ));
+            let (_, why) = crate::auth_limit::refusal(left, "check FERRY_TOKEN");
+            return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, why));
         }
         let failed = |why: &str| {
             if let Some(ip) = peer {
