@@ -1,10 +1,9 @@
 //! `ferry status <project>`: what runs where, read from the hosts, not from memory.
 
 use ferry_shared::config::FerryConfig;
-use rancher_updater::docker_target::running;
-use rancher_updater::rancher_api::Api;
-use rancher_updater::rancher_target::running_of;
-use serde_json::json;
+use ferry_targets::Environment;
+use ferry_targets::status::{HostStatus, State};
+use serde_json::{Value, json};
 use std::process::ExitCode;
 
 pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCode> {
@@ -22,36 +21,12 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
     let rows = runtime.block_on(async {
         let mut rows = Vec::new();
         for env in &p.environments {
-            let Some(e) = cfg.environments.get(env) else { continue };
-            if let (true, Some(r)) = (e.target == "rancher", &e.rancher) {
-                let host = format!("rancher:{}", r.service_id);
-                rows.push(match Api::new(r).service().await {
-                    // Rancher's `active` is what a Docker host's "running" is; other
-                    // states (`upgraded`, `upgrading`...) are shown as they are.
-                    Ok(svc) => match (svc["state"].as_str(), running_of(&svc)) {
-                        (state, Some(run)) => json!({"environment": env, "host": host,
-                            "state": if state == Some("active") { "running" } else { state.unwrap_or("unknown") },
-                            "revision": (!run.revision.is_empty()).then_some(run.revision),
-                            "image": run.image, "run_id": run.run_id}),
-                        (state, None) => json!({"environment": env, "host": host, "state": state}),
-                    },
-                    Err(err) => json!({"environment": env, "host": host, "state": format!("error: {err}")}),
-                });
+            // An environment not configured (or a Rancher one without its section) has
+            // nothing to show.
+            let Ok(target) = Environment::of(cfg, project, env) else {
                 continue;
-            }
-            for host in &e.hosts {
-                let Some(h) = cfg.docker_hosts.get(host) else { continue };
-                let row = match ferry_shared::docker::connect_host(h).await {
-                    Err(err) => json!({"environment": env, "host": host, "state": format!("unreachable: {err}")}),
-                    Ok(docker) => match running(&docker, project, env).await {
-                        Ok(Some(r)) => json!({"environment": env, "host": host, "state": "running",
-                            "revision": r.revision, "image": r.image, "run_id": r.run_id}),
-                        Ok(None) => json!({"environment": env, "host": host, "state": "nothing running"}),
-                        Err(err) => json!({"environment": env, "host": host, "state": format!("error: {err}")}),
-                    },
-                };
-                rows.push(row);
-            }
+            };
+            rows.extend(target.status().await.iter().map(|h| row(env, h)));
         }
         rows
     });
@@ -84,4 +59,38 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
         }
     }
     Ok(())
+}
+
+/// One row of `--output json` (its keys are a contract for scripts).
+fn row(env: &str, h: &HostStatus) -> Value {
+    let host = &h.host;
+    match &h.state {
+        State::Running(r) if host.starts_with("rancher:") => {
+            json!({"environment": env, "host": host, "state": "running",
+                "revision": (!r.revision.is_empty()).then_some(&r.revision),
+                "image": r.image, "run_id": r.run_id})
+        }
+        State::Running(r) => json!({"environment": env, "host": host, "state": "running",
+            "revision": r.revision, "image": r.image, "run_id": r.run_id}),
+        // Rancher's `active` is what a Docker host's "running" is; other states
+        // (`upgraded`, `upgrading`...) are shown as they are.
+        State::Service {
+            state,
+            running: Some(r),
+        } => json!({"environment": env, "host": host,
+            "state": state.as_deref().unwrap_or("unknown"),
+            "revision": (!r.revision.is_empty()).then_some(&r.revision),
+            "image": r.image, "run_id": r.run_id}),
+        State::Service {
+            state,
+            running: None,
+        } => json!({"environment": env, "host": host, "state": state}),
+        State::Nothing => json!({"environment": env, "host": host, "state": "nothing running"}),
+        State::Unreachable(err) => {
+            json!({"environment": env, "host": host, "state": format!("unreachable: {err}")})
+        }
+        State::Error(err) => {
+            json!({"environment": env, "host": host, "state": format!("error: {err}")})
+        }
+    }
 }

@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod deploy_terms;
 mod origin;
 use crate::order::RunOrder;
+pub use deploy_terms::{DeployReason, Endpoint, HostOutcome};
 pub use origin::{GateOverride, Starter};
 
 /// Version of the envelope layout. A consumer refuses (parks) an event with a newer
@@ -445,11 +447,15 @@ pub struct ImagePushed {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostTiming {
+    /// The host's name (`h1`; `h1/r1` for a host's second replica).
     pub host: String,
     pub millis: u64,
-    /// `pulled`, `present` (already had it) or `failed: <cause>`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub outcome: String,
+    #[serde(default, skip_serializing_if = "HostOutcome::is_unknown")]
+    pub outcome: HostOutcome,
+    /// Where the deployed run answers there (in `deploy.succeeded` and
+    /// `deploy.rolled_back` of the `docker` target); none from an older Ferry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -468,8 +474,8 @@ pub struct DeployRequested {
     pub revision: String,
     #[serde(default)]
     pub image: String,
-    /// `promotion`, `manual` or `rollback` (only a rollback may go backwards).
-    pub reason: String,
+    /// Only a rollback may go backwards.
+    pub reason: DeployReason,
     /// The operator who asked (from their API token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
@@ -532,8 +538,21 @@ pub struct DeploySucceeded {
     pub image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_image: Option<String>,
+    /// Per host and replica, in the environment's order: how long it took, and where
+    /// the run answers there (see [`DeploySucceeded::endpoints`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<HostTiming>,
+}
+
+impl DeploySucceeded {
+    /// Where the run can be reached, per host and replica (`(host, endpoint)`, the
+    /// environment's first host first). Empty for a target without Ferry's own
+    /// containers (Rancher) and in an event of an older Ferry.
+    pub fn endpoints(&self) -> impl Iterator<Item = (&str, &Endpoint)> {
+        self.hosts
+            .iter()
+            .filter_map(|h| Some((h.host.as_str(), h.endpoint.as_ref()?)))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -641,6 +660,32 @@ mod tests {
             Envelope::from_json(&serde_json::to_vec(&derived).unwrap()).unwrap(),
             e
         );
+    }
+
+    /// A message in flight during an upgrade, as the previous version wrote it.
+    #[test]
+    fn deploy_events_of_the_previous_version_still_decode() {
+        let old = r#"{"event_id":"0190b5a0-0000-7000-8000-000000000001","run_id":"0190b5a0-0000-7000-8000-000000000002","schema_version":1,"time":"2024-07-01T10:00:00Z","project":"shop","environment":"staging","kind":"deploy.succeeded","payload":{"revision":"5","image":"r/shop:5@sha256:00","previous_image":"r/shop:4@sha256:11","hosts":[{"host":"h1","millis":812,"outcome":"updated"},{"host":"h2","millis":0,"outcome":"already running"},{"host":"h3","millis":3}]}}"#;
+        let e = Envelope::from_json(old.as_bytes()).unwrap();
+        let Event::DeploySucceeded(d) = &e.event else {
+            panic!("{e:?}")
+        };
+        assert_eq!(d.hosts[0].outcome, HostOutcome::Updated);
+        assert_eq!(d.hosts[1].outcome, HostOutcome::AlreadyRunning);
+        assert_eq!(d.hosts[2].outcome, HostOutcome::Unknown);
+        assert_eq!(d.endpoints().count(), 0, "an old event names no endpoints");
+        // Written back, it is the same JSON.
+        let again: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(again, serde_json::from_str::<serde_json::Value>(old).unwrap());
+
+        let requested = r#"{"revision":"","image":"","reason":"rollback","requested_by":"alice"}"#;
+        let r: DeployRequested = serde_json::from_str(requested).unwrap();
+        assert_eq!(r.reason, DeployReason::Rollback);
+        assert_eq!(serde_json::to_string(&r).unwrap(), requested);
+        let pulled = r#"{"revision":"5","image":"r/shop:5@sha256:00","hosts":[{"host":"h1","millis":9,"outcome":"failed: no space left"}]}"#;
+        let p: ImagePulled = serde_json::from_str(pulled).unwrap();
+        assert_eq!(p.hosts[0].outcome, HostOutcome::Failed("no space left".into()));
+        assert_eq!(serde_json::to_string(&p).unwrap(), pulled);
     }
 
     #[test]

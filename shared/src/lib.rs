@@ -7,16 +7,12 @@
 pub mod admin;
 pub mod bus;
 pub mod config;
-#[cfg(feature = "docker")]
-pub mod docker;
 pub mod event;
 pub mod image_ref;
 pub mod metrics;
 pub mod notify_config;
 pub mod order;
 pub mod pipeline;
-#[cfg(feature = "docker")]
-pub mod registry_auth;
 pub mod revision;
 pub mod scrub;
 pub mod secret;

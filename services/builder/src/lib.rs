@@ -47,9 +47,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
 pub const LABEL_SOURCE: &str = "org.opencontainers.image.source";
 pub const LABEL_CREATED: &str = "org.opencontainers.image.created";
-pub const LABEL_RUN: &str = "io.ferry.run-id";
-pub const LABEL_PROJECT: &str = "io.ferry.project";
-pub const LABEL_CONFIG_COMMIT: &str = "io.ferry.config-commit";
+pub use ferry_docker::labels::{LABEL_CONFIG_COMMIT, LABEL_PROJECT, LABEL_RUN};
 
 pub struct Stage {
     cfg: Arc<FerryConfig>,
@@ -115,7 +113,7 @@ impl Stage {
         }
         let context = context::Context::assemble(&code, overlay, &project.dockerfile)?;
 
-        let docker = ferry_shared::docker::connect(&b.docker_host)
+        let docker = ferry_docker::connect(&b.docker_host)
             .await
             .map_err(|e| BuildError::Engine(e.to_string()))?;
         let registry = self

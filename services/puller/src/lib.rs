@@ -7,9 +7,7 @@
 //! the image is not ready; the handler retries (hosts that have it are skipped) and
 //! finally fails the run with `pull.failed` naming each failed host and its cause.
 
-pub mod discover;
-pub mod pull;
-
+use ferry_docker::pull;
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
 use ferry_shared::config::{DockerHostConfig, FerryConfig};
 use ferry_shared::event::{Envelope, Event, ImagePulled, ImagePushed};
@@ -125,7 +123,7 @@ impl Stage {
             .filter_map(|h| self.cfg.docker_hosts.get(h).map(|d| (h.clone(), d.clone())))
             .collect();
         if let Some(r) = env.rancher.as_ref().filter(|r| r.discover_hosts) {
-            let found = discover::rancher_hosts(r)
+            let found = ferry_rancher::rancher_hosts(r)
                 .await
                 .map_err(|why| Outcome::RetryLater(format!("{env_name}: {why}")))?;
             hosts.extend(found);

@@ -105,7 +105,7 @@ async fn an_image_is_pulled_onto_every_host_of_each_environment_by_digest() {
     let mut outcomes: Vec<(String, String)> = p
         .hosts
         .iter()
-        .map(|h| (h.host.clone(), h.outcome.clone()))
+        .map(|h| (h.host.clone(), h.outcome.to_string()))
         .collect();
     outcomes.sort();
     // h1 built and pushed it, so it already had it; the others pulled it.
@@ -249,12 +249,12 @@ async fn rancher_environments_pre_pull_on_the_hosts_rancher_lists() {
     let Event::ImagePulled(p) = &pulled.event else {
         panic!()
     };
-    let hosts: Vec<(&str, &str)> = p
+    let hosts: Vec<(&str, String)> = p
         .hosts
         .iter()
-        .map(|h| (h.host.as_str(), h.outcome.as_str()))
+        .map(|h| (h.host.as_str(), h.outcome.to_string()))
         .collect();
-    assert_eq!(hosts, [("rancher:sim-host-1", "pulled")]);
+    assert_eq!(hosts, [("rancher:sim-host-1", "pulled".to_owned())]);
     docker(
         h1,
         None,

@@ -76,11 +76,11 @@ impl Stage {
             image: image.to_owned(),
             detail,
         };
-        let docker = ferry_shared::docker::connect(&self.cfg.build.docker_host)
+        let docker = ferry_docker::connect(&self.cfg.build.docker_host)
             .await
             .map_err(|e| transient(e.to_string()))?;
         let registry = self.cfg.registry.as_ref();
-        let credentials = ferry_shared::registry_auth::credentials_for(&self.cfg, image);
+        let credentials = ferry_docker::registry_auth::credentials_for(&self.cfg, image);
         let options = PushImageOptionsBuilder::default().tag(tag).build();
         let mut stream = docker.push_image(repo, Some(options), credentials);
         let mut digest = None;

@@ -14,24 +14,22 @@
 //! what runs carries the environment's newest place in a label (container labels, or
 //! the Rancher launchConfig's).
 //!
-//! Targets: `docker` (rolling update over plain Docker hosts, see `docker_target`) and
-//! `rancher` (a Rancher 1.6 service upgrade, see `rancher_target`).
+//! The targets themselves (`docker`: a rolling update over plain Docker hosts;
+//! `rancher`: a Rancher 1.6 service upgrade) live in `ferry_targets`; this crate is the
+//! handler, the approval gate, the run order and what an event asks for.
 
-pub mod docker_target;
 mod gate;
 pub mod ordering;
-pub mod rancher_api;
-pub mod rancher_target;
 mod request;
 
-use docker_target::{Host, Outcome as DeployOutcome, Running, Target};
 use ferry_shared::bus::{Context, Handler, Latest, Lock, Outcome, StageSpec};
-use ferry_shared::config::{DockerHostConfig, EnvironmentConfig, FerryConfig};
+use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{
     ApprovalRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
     Envelope, Event, StageFailed,
 };
 use ferry_shared::service::ServiceDefaults;
+use ferry_targets::{Deploy, DeployError, Environment, Outcome as DeployOutcome, Running, Target};
 use request::{Kind, Request, Step};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,55 +54,24 @@ pub struct Stage {
     cfg: Arc<FerryConfig>,
 }
 
+/// The deploy lock, or why the deploy does not go ahead.
+enum Locked {
+    Held(Lock),
+    /// A newer run was requested for the environment meanwhile.
+    Superseded(uuid::Uuid),
+}
+
 impl Stage {
     pub fn new(cfg: Arc<FerryConfig>) -> Self {
         Self { cfg }
     }
 
-    fn hosts(&self, env_cfg: &EnvironmentConfig) -> Vec<Host> {
-        env_cfg
-            .hosts
-            .iter()
-            .filter_map(|h| {
-                self.cfg.docker_hosts.get(h).map(|d| Host {
-                    name: h.clone(),
-                    config: d.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// What the environment runs now: the first host's container, or the Rancher
-    /// service's launchConfig.
-    async fn current(
-        &self,
-        project: &str,
-        env: &str,
-        env_cfg: &EnvironmentConfig,
-    ) -> Result<Option<Running>, String> {
-        if let Some(r) = env_cfg
-            .rancher
-            .as_ref()
-            .filter(|_| env_cfg.target == "rancher")
-        {
-            return rancher_target::current(r).await;
-        }
-        for host in self.hosts(env_cfg) {
-            let docker = ferry_shared::docker::connect_host(&host.config)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(r) = docker_target::running(&docker, project, env).await? {
-                return Ok(Some(r));
-            }
-        }
-        Ok(None)
-    }
-
     async fn deploy(&self, ctx: &Context, event: &Envelope, mut req: Request) -> Outcome {
         let env = req.environment.clone();
         let env = env.as_str();
-        let Some(env_cfg) = self.cfg.environments.get(env) else {
-            return Outcome::GiveUp(format!("environment `{env}` is not configured"));
+        let target = match Environment::of(&self.cfg, &event.project, env) {
+            Ok(t) => t,
+            Err(e) => return Outcome::GiveUp(e.to_string()),
         };
         // Checked before the request is recorded as the environment's newest: a forged
         // event naming a foreign image must neither deploy nor supersede real runs.
@@ -113,81 +80,25 @@ impl Stage {
         {
             return self.failed(ctx, event, env, refused).await;
         }
-        let lock_name = format!("deploy.{}.{env}", event.project);
-        // Record this request among the environment's recent ones, so that whoever
-        // holds the lock next can see the newest run requested.
-        let latest = match Latest::open(&self.cfg.broker, &lock_name).await {
-            Ok(l) => l,
-            Err(e) => return Outcome::RetryLater(format!("cannot record the deploy request: {e}")),
+        let lock = match self.lock(event, env, &req).await {
+            Ok(Locked::Held(lock)) => lock,
+            Ok(Locked::Superseded(newest)) => return self.superseded(ctx, event, req, newest).await,
+            Err(outcome) => return outcome,
         };
-        if !req.is_rollback()
-            && let Some(order) = &event.order
-            && let Err(e) = latest.offer(&ordering::recorded(order, event.run_id)).await
-        {
-            return Outcome::RetryLater(format!("cannot record the deploy request: {e}"));
-        }
-        let lock = match Lock::acquire(&self.cfg.broker, &lock_name, LOCK_WAIT).await {
-            Ok(Some(lock)) => lock,
-            Ok(None) => {
-                return Outcome::RetryLater(format!(
-                    "another deploy of {} to {env} is still running",
-                    event.project
-                ));
-            }
-            Err(e) => return Outcome::RetryLater(format!("cannot take the deploy lock: {e}")),
-        };
-        if !req.is_rollback()
-            && let Some(order) = &event.order
-            && let Ok(recent) = latest.recent().await
-            && let Some(newest) = ordering::newer_request(order, &recent)
-        {
-            drop(lock);
-            return self.superseded(ctx, event, req, newest).await;
-        }
         // A forward deploy can go ahead without knowing (the target reports its own
         // errors precisely); a rollback must know what to go back from.
-        let current = match self.current(&event.project, env, env_cfg).await {
+        let current = match target.running().await {
             Ok(c) => c,
             Err(e) if req.is_rollback() => {
                 return Outcome::RetryLater(format!("cannot read what runs in {env}: {e}"));
             }
             Err(_) => None,
         };
-        if let Kind::Rollback { only_if_run, .. } = &req.kind {
-            if let Some(run) = only_if_run
-                && current.as_ref().and_then(|c| c.run_id) != Some(*run)
-            {
-                tracing::info!(
-                    environment = env,
-                    "not rolled back: it no longer runs this run"
-                );
-                return Outcome::Done;
-            }
-            if req.image.is_empty() {
-                match current.as_ref().and_then(|c| c.previous_image.clone()) {
-                    Some(image) => {
-                        req.image = image;
-                        req.revision = current
-                            .as_ref()
-                            .and_then(|c| c.previous_revision.clone())
-                            .unwrap_or_default();
-                    }
-                    None => {
-                        return self
-                            .failed(
-                                ctx,
-                                event,
-                                env,
-                                format!(
-                                    "nothing to roll back to: {env} has no earlier deploy recorded \
-                                 (name a revision: ferry rollback {} --env {env} --to <revision>)",
-                                    event.project
-                                ),
-                            )
-                            .await;
-                    }
-                }
-            }
+        if let Err(stop) = self
+            .rollback_source(ctx, event, &mut req, current.as_ref())
+            .await
+        {
+            return stop;
         }
         // What ran before comes from the environment's labels: it must be the project's
         // image too before anything is changed.
@@ -206,11 +117,109 @@ impl Stage {
         if let Err(retry) = ctx.publish(&started).await {
             return retry;
         }
-        let outcome = match self.run_target(event, env, env_cfg, &req).await {
-            Ok(o) => o,
-            Err(retry) => return retry,
-        };
+        let outcome = self.run_target(&target, event, &req).await;
         drop(lock);
+        match outcome {
+            Ok(outcome) => self.announce(ctx, event, req, current, outcome).await,
+            Err(e) if e.is_transient() => Outcome::RetryLater(e.to_string()),
+            Err(e) => Outcome::GiveUp(e.to_string()),
+        }
+    }
+
+    /// Record the request among the environment's recent ones (so that whoever holds
+    /// the lock next can see the newest run requested), then take the deploy lock.
+    async fn lock(&self, event: &Envelope, env: &str, req: &Request) -> Result<Locked, Outcome> {
+        let lock_name = format!("deploy.{}.{env}", event.project);
+        let latest = Latest::open(&self.cfg.broker, &lock_name)
+            .await
+            .map_err(|e| Outcome::RetryLater(format!("cannot record the deploy request: {e}")))?;
+        if !req.is_rollback()
+            && let Some(order) = &event.order
+            && let Err(e) = latest.offer(&ordering::recorded(order, event.run_id)).await
+        {
+            return Err(Outcome::RetryLater(format!(
+                "cannot record the deploy request: {e}"
+            )));
+        }
+        let lock = match Lock::acquire(&self.cfg.broker, &lock_name, LOCK_WAIT).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return Err(Outcome::RetryLater(format!(
+                    "another deploy of {} to {env} is still running",
+                    event.project
+                )));
+            }
+            Err(e) => {
+                return Err(Outcome::RetryLater(format!(
+                    "cannot take the deploy lock: {e}"
+                )));
+            }
+        };
+        if !req.is_rollback()
+            && let Some(order) = &event.order
+            && let Ok(recent) = latest.recent().await
+            && let Some(newest) = ordering::newer_request(order, &recent)
+        {
+            return Ok(Locked::Superseded(newest));
+        }
+        Ok(Locked::Held(lock))
+    }
+
+    /// For a rollback: whether it still applies, and what it goes back to when the
+    /// request names nothing ("what ran before", from the environment's labels).
+    /// `Err` ends the handling with that outcome.
+    async fn rollback_source(
+        &self,
+        ctx: &Context,
+        event: &Envelope,
+        req: &mut Request,
+        current: Option<&Running>,
+    ) -> Result<(), Outcome> {
+        let Kind::Rollback { only_if_run, .. } = &req.kind else {
+            return Ok(());
+        };
+        let env = req.environment.clone();
+        if let Some(run) = only_if_run
+            && current.and_then(|c| c.run_id) != Some(*run)
+        {
+            tracing::info!(
+                environment = env,
+                "not rolled back: it no longer runs this run"
+            );
+            return Err(Outcome::Done);
+        }
+        if !req.image.is_empty() {
+            return Ok(());
+        }
+        match current.and_then(|c| c.previous_image.clone()) {
+            Some(image) => {
+                req.image = image;
+                req.revision = current
+                    .and_then(|c| c.previous_revision.clone())
+                    .unwrap_or_default();
+                Ok(())
+            }
+            None => {
+                let why = format!(
+                    "nothing to roll back to: {env} has no earlier deploy recorded \
+                     (name a revision: ferry rollback {} --env {env} --to <revision>)",
+                    event.project
+                );
+                Err(self.failed(ctx, event, &env, why).await)
+            }
+        }
+    }
+
+    /// Publish how the deploy ended.
+    async fn announce(
+        &self,
+        ctx: &Context,
+        event: &Envelope,
+        req: Request,
+        current: Option<Running>,
+        outcome: DeployOutcome,
+    ) -> Outcome {
+        let env = req.environment.as_str();
         let result = match (outcome, req.kind) {
             (
                 DeployOutcome::Succeeded {
@@ -239,8 +248,8 @@ impl Stage {
                     hosts,
                 })
             }
-            (DeployOutcome::Failed { reason }, _) => {
-                return self.failed(ctx, event, env, reason).await;
+            (DeployOutcome::Failed(failure), _) => {
+                return self.failed(ctx, event, env, failure.to_string()).await;
             }
             (DeployOutcome::Superseded { running }, _) => {
                 Event::DeploySuperseded(DeploySuperseded {
@@ -256,71 +265,25 @@ impl Stage {
 
     async fn run_target(
         &self,
+        target: &Environment<'_>,
         event: &Envelope,
-        env: &str,
-        env_cfg: &EnvironmentConfig,
         req: &Request,
-    ) -> Result<DeployOutcome, Outcome> {
-        // `ferry deploy` (explicit, no rollback) moves the environment's mark to its place.
-        let resets_mark = event.order.as_ref().is_some_and(|o| o.explicit)
-            && event.rollback_to.is_none()
-            && !req.is_rollback();
-        if env_cfg.target == "docker" {
-            let hosts = self.hosts(env_cfg);
-            // A rollback or a manual deploy may name an image the hosts never had (or
-            // one cleaned up since): nothing is stopped before every host has it.
-            let pairs: Vec<(String, DockerHostConfig)> = hosts
-                .iter()
-                .map(|h| (h.name.clone(), h.config.clone()))
-                .collect();
-            let missing: Vec<String> = puller::pull::pull_onto(&self.cfg, &req.image, &pairs)
-                .await
-                .into_iter()
-                .filter_map(|r| r.error)
-                .collect();
-            if !missing.is_empty() {
-                return Ok(DeployOutcome::Failed {
-                    reason: format!(
-                        "the image is not on every host of {env} and could not be pulled ({}); nothing was changed",
-                        missing.join("; ")
-                    ),
-                });
-            }
-            let mut container = self.cfg.projects[&event.project].container.clone();
-            if let Some(ports) = &env_cfg.ports {
-                container.ports.clone_from(ports);
-            }
-            let target = Target {
-                project: &event.project,
-                environment: env,
-                image: &req.image,
-                revision: &req.revision,
-                run_id: event.run_id,
-                order: event.order.as_ref(),
-                resets_mark,
-                container: &container,
-                replica: 0,
-            };
-            return docker_target::deploy(&hosts, &target, req.is_rollback())
-                .await
-                .map_err(|e| Outcome::RetryLater(format!("cannot reach a host of {env}: {e}")));
-        }
-        let Some(r) = &env_cfg.rancher else {
-            return Err(Outcome::GiveUp(format!(
-                "environment `{env}` has target rancher but no [environments.{env}.rancher] section"
-            )));
-        };
-        let deploying = rancher_target::Deploying {
+    ) -> Result<DeployOutcome, DeployError> {
+        let deploy = Deploy {
             image: &req.image,
             revision: &req.revision,
             run_id: event.run_id,
             order: event.order.as_ref(),
-            resets_mark,
-            rollback: req.is_rollback(),
+            // `ferry deploy` (explicit, no rollback) moves the environment's mark to its place.
+            resets_mark: event.order.as_ref().is_some_and(|o| o.explicit)
+                && event.rollback_to.is_none()
+                && !req.is_rollback(),
         };
-        rancher_target::deploy(r, &deploying)
-            .await
-            .map_err(|rancher_target::Retry(why)| Outcome::RetryLater(why))
+        if req.is_rollback() {
+            target.roll_back(&deploy).await
+        } else {
+            target.deploy(&deploy).await
+        }
     }
 
     /// `Err(reason)` when `image` may not be deployed for `project` (another registry,

@@ -1,28 +1,12 @@
 //! Run order at deploy time: which run is newer is decided by the runs' places (see
 //! `ferry_shared::order`), never by run ids or commit dates.
 //!
-//! What runs records the environment's mark in the label [`LABEL_ORDER`]; the recent
-//! requests of an environment (`ferry_shared::bus::Latest`) are recorded as
-//! `<scale>:<value> <run id>`.
+//! What runs records the environment's mark in a label (`ferry_docker::labels::LABEL_ORDER`,
+//! read by `ferry_targets`); the recent requests of an environment
+//! (`ferry_shared::bus::Latest`) are recorded as `<scale>:<value> <run id>`.
 
 use ferry_shared::order::{OrderMark, RunOrder};
 use uuid::Uuid;
-
-/// The newest place deployed to the environment (`git:1234`), on containers and on the
-/// Rancher launchConfig. Absent on what an older Ferry deployed.
-pub const LABEL_ORDER: &str = "io.ferry.order";
-
-/// The mark a label value gives; a value Ferry did not write counts as none (and says so).
-pub fn mark_of(label: Option<&str>) -> Option<OrderMark> {
-    let text = label?;
-    match text.parse() {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!("ignoring the environment's order label: {e}");
-            None
-        }
-    }
-}
 
 /// A request as recorded among the environment's recent ones.
 pub fn recorded(order: &RunOrder, run_id: Uuid) -> String {

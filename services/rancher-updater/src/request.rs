@@ -3,7 +3,7 @@
 
 use ferry_shared::bus::Outcome;
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{ApprovalRequested, Envelope, Event};
+use ferry_shared::event::{ApprovalRequested, DeployReason, Envelope, Event};
 use ferry_shared::service::configured_project;
 use uuid::Uuid;
 
@@ -147,7 +147,7 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
             // The tester gave up (could not run the tests): leave things as they are.
             None => Step::Nothing,
         },
-        Event::DeployRequested(r) if r.reason == "rollback" => Step::Deploy(Request {
+        Event::DeployRequested(r) if r.reason == DeployReason::Rollback => Step::Deploy(Request {
             environment: env,
             image: r.image.clone(),
             revision: r.revision.clone(),

@@ -7,6 +7,7 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     WaitContainerOptions,
 };
+use ferry_docker::labels::{LABEL_PROJECT, LABEL_TEST_RUN};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::CheckResult;
 use ferry_shared::test_plan::TestContainer;
@@ -40,8 +41,8 @@ pub async fn run(
     let started = Instant::now();
     let (host_name, host_url) = host;
     let docker = match cfg.docker_hosts.get(host_name) {
-        Some(h) => ferry_shared::docker::connect_host(h).await,
-        None => ferry_shared::docker::connect(host_url).await,
+        Some(h) => ferry_docker::connect_host(h).await,
+        None => ferry_docker::connect(host_url).await,
     }
     .map_err(|e| e.to_string())?;
     let image = if c.image == "same" {
@@ -51,7 +52,7 @@ pub async fn run(
     };
     if docker.inspect_image(image).await.is_err() {
         let hosts = [(host_name.to_owned(), host_url.to_owned())];
-        if let Some(e) = puller::pull::pull_all(cfg, image, &hosts)
+        if let Some(e) = ferry_docker::pull::pull_all(cfg, image, &hosts)
             .await
             .into_iter()
             .find_map(|r| r.error)
@@ -82,8 +83,8 @@ pub async fn run(
         cmd: (!c.command.is_empty()).then(|| c.command.clone()),
         env: Some(env),
         labels: Some(HashMap::from([
-            ("io.ferry.project".to_owned(), s.project.to_owned()),
-            ("io.ferry.test-run".to_owned(), s.run_id.clone()),
+            (LABEL_PROJECT.to_owned(), s.project.to_owned()),
+            (LABEL_TEST_RUN.to_owned(), s.run_id.clone()),
         ])),
         host_config: Some(HostConfig {
             // The plan's `network`, by default isolated from the host's loopback: the

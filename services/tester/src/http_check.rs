@@ -83,98 +83,17 @@ async fn once(
     let method = reqwest::Method::from_bytes(c.method.as_bytes())
         .map_err(|_| format!("`{}` is not an HTTP method", c.method))?;
     let sent = Instant::now();
-    let mut target = reqwest::Url::parse(&url).map_err(|e| format!("{url}: not a URL: {e}"))?;
-    let mut redirects = 0;
-    let (mut response, unfollowed) = loop {
-        let mut req = client
-            .request(method.clone(), target.clone())
-            .timeout(Duration::from_secs(c.timeout_secs));
-        for (k, v) in &c.headers {
-            req = req.header(k, v.expose());
-        }
-        if let Some(body) = &c.body {
-            req = req.body(body.clone());
-        }
-        let response = req
-            .send()
-            .await
-            .map_err(|e| format!("{url}: no answer: {}", describe(&e)))?;
-        let Some(location) = redirect_location(&response) else {
-            break (response, None);
-        };
-        let next = target.join(&location).ok();
-        let why_not = match &next {
-            _ if !c.follow_redirects => "redirects are not followed (follow_redirects = false)",
-            None => "not a URL",
-            Some(n) if !same_origin(&target, n) => "another scheme, host or port: not followed",
-            Some(_) if redirects == MAX_REDIRECTS => "too many redirects: not followed",
-            Some(_) => "",
-        };
-        match next {
-            Some(n) if why_not.is_empty() => {
-                redirects += 1;
-                target = n;
-            }
-            _ => {
-                break (
-                    response,
-                    Some(format!("Location: {location:?} ({why_not})")),
-                );
-            }
-        }
-    };
+    let target = reqwest::Url::parse(&url).map_err(|e| format!("{url}: not a URL: {e}"))?;
+    let (mut response, unfollowed) = send(client, &method, target, c)
+        .await
+        .map_err(|e| format!("{url}: no answer: {}", describe(&e)))?;
     let latency = sent.elapsed();
     let status = response.status().as_u16();
     let (body, cut) = read_capped(&mut response, MAX_BODY)
         .await
         .map_err(|e| format!("{url}: the body could not be read: {}", describe(&e)))?;
-    let mut problems = Vec::new();
-    match c.status {
-        Some(want) if want != status => {
-            problems.push(format!("expected status {want}, got {status}"))
-        }
-        None if !(200..300).contains(&status) => {
-            problems.push(format!("expected a 2xx status, got {status}"));
-        }
-        _ => {}
-    }
-    // A redirect the check expects (`status = 302`) is an answer like any other.
-    if let Some(location) = unfollowed.filter(|_| c.status != Some(status)) {
-        problems.push(format!("redirected: {location}"));
-    }
-    for needle in &c.body_contains {
-        if !body.contains(needle.as_str()) {
-            problems.push(format!("expected the body to contain {needle:?}"));
-        }
-    }
-    if let Some(re) = &c.body_regex {
-        // Validated at start-up; an invalid one here would be a config reload race.
-        match regex::Regex::new(re) {
-            Ok(r) if !r.is_match(&body) => {
-                problems.push(format!("expected the body to match /{re}/"));
-            }
-            Ok(_) => {}
-            Err(e) => problems.push(format!("body_regex is invalid: {e}")),
-        }
-    }
-    if !c.json.is_empty() {
-        match serde_json::from_str::<serde_json::Value>(&body) {
-            Err(e) => problems.push(format!("expected a JSON body ({e})")),
-            Ok(doc) => {
-                for (pointer, want) in &c.json {
-                    match doc.pointer(pointer) {
-                        Some(got) if got == want => {}
-                        Some(got) => {
-                            problems.push(format!("expected {pointer} = {want}, got {got}"))
-                        }
-                        None => {
-                            problems.push(format!("expected {pointer} = {want}, it is missing"))
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let mut problems = status_problems(c, status, unfollowed);
+    problems.extend(body_problems(c, &body));
     if let Some(max) = c.max_latency_ms
         && latency > Duration::from_millis(max)
     {
@@ -197,6 +116,102 @@ async fn once(
         problems.join("; "),
         quote(&body)
     ))
+}
+
+/// Send the check's request, following redirects only as the check allows (see the
+/// module documentation): the answer, and why a redirect it carries was not followed.
+async fn send(
+    client: &reqwest::Client,
+    method: &reqwest::Method,
+    mut target: reqwest::Url,
+    c: &HttpCheck,
+) -> Result<(reqwest::Response, Option<String>), reqwest::Error> {
+    let mut redirects = 0;
+    loop {
+        let mut req = client
+            .request(method.clone(), target.clone())
+            .timeout(Duration::from_secs(c.timeout_secs));
+        for (k, v) in &c.headers {
+            req = req.header(k, v.expose());
+        }
+        if let Some(body) = &c.body {
+            req = req.body(body.clone());
+        }
+        let response = req.send().await?;
+        let Some(location) = redirect_location(&response) else {
+            return Ok((response, None));
+        };
+        let next = target.join(&location).ok();
+        let why_not = match &next {
+            _ if !c.follow_redirects => "redirects are not followed (follow_redirects = false)",
+            None => "not a URL",
+            Some(n) if !same_origin(&target, n) => "another scheme, host or port: not followed",
+            Some(_) if redirects == MAX_REDIRECTS => "too many redirects: not followed",
+            Some(_) => "",
+        };
+        match next {
+            Some(n) if why_not.is_empty() => {
+                redirects += 1;
+                target = n;
+            }
+            _ => return Ok((response, Some(format!("Location: {location:?} ({why_not})")))),
+        }
+    }
+}
+
+/// What is wrong with the answer's status (and a redirect not followed).
+fn status_problems(c: &HttpCheck, status: u16, unfollowed: Option<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    match c.status {
+        Some(want) if want != status => {
+            problems.push(format!("expected status {want}, got {status}"))
+        }
+        None if !(200..300).contains(&status) => {
+            problems.push(format!("expected a 2xx status, got {status}"));
+        }
+        _ => {}
+    }
+    // A redirect the check expects (`status = 302`) is an answer like any other.
+    if let Some(location) = unfollowed.filter(|_| c.status != Some(status)) {
+        problems.push(format!("redirected: {location}"));
+    }
+    problems
+}
+
+/// What is wrong with the body: text, pattern and JSON values the check expects.
+fn body_problems(c: &HttpCheck, body: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for needle in &c.body_contains {
+        if !body.contains(needle.as_str()) {
+            problems.push(format!("expected the body to contain {needle:?}"));
+        }
+    }
+    if let Some(re) = &c.body_regex {
+        // Validated at start-up; an invalid one here would be a config reload race.
+        match regex::Regex::new(re) {
+            Ok(r) if !r.is_match(body) => {
+                problems.push(format!("expected the body to match /{re}/"));
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("body_regex is invalid: {e}")),
+        }
+    }
+    if c.json.is_empty() {
+        return problems;
+    }
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Err(e) => problems.push(format!("expected a JSON body ({e})")),
+        Ok(doc) => {
+            for (pointer, want) in &c.json {
+                match doc.pointer(pointer) {
+                    Some(got) if got == want => {}
+                    Some(got) => problems.push(format!("expected {pointer} = {want}, got {got}")),
+                    None => problems.push(format!("expected {pointer} = {want}, it is missing")),
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// The `Location` of a redirect (3xx with one).

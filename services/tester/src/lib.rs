@@ -97,8 +97,8 @@ impl Stage {
         let mut started = Instant::now();
         let located = match env {
             Some(e) => {
-                let run = (event.run_id, deployed.image.as_str());
-                target::locate(&self.cfg, &event.project, env_name, e, run)
+                let names = (event.project.as_str(), env_name);
+                target::locate(&self.cfg, names, e, event.run_id, deployed)
                     .await
                     .map_err(|why| {
                         Outcome::RetryLater(format!("cannot tell where {env_name} answers: {why}"))

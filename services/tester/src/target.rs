@@ -2,11 +2,18 @@
 //! the container **this run** started there. The `docker` target moves between two
 //! ports on every deploy, and a newer run may have replaced this one by the time its
 //! tests start; testing "whatever runs there now" would pass or fail the wrong revision.
+//!
+//! `deploy.succeeded` names where the run answers (per host and replica), so finding it
+//! needs no Docker host. Whether the run still serves there (not replaced, not stopped)
+//! is asked of `ferry_targets`, the one place that works out what runs; when the hosts
+//! cannot tell, the run is tested where the event says it answers. An event of an older
+//! Ferry names no endpoint: then the run's container is looked up on the hosts.
 
 use ferry_shared::config::{EnvironmentConfig, FerryConfig};
+use ferry_shared::event::DeploySucceeded;
+use ferry_targets::Environment;
+use ferry_targets::locate::{Whereabouts, fill, needs_endpoint, url_template};
 use uuid::Uuid;
-
-const DEFAULT_DOCKER_URL: &str = "http://{host}:{port}";
 
 /// What the tester found where the run was deployed.
 #[derive(Debug, PartialEq)]
@@ -21,55 +28,44 @@ pub enum Located {
     Stopped(String),
 }
 
-/// Where to test the run `run_id`, which deployed `image`, or why that cannot be told yet
-/// (retried).
+/// Where to test run `run_id`'s deploy, or why that cannot be told yet (retried).
 pub async fn locate(
     cfg: &FerryConfig,
-    project: &str,
-    env_name: &str,
+    (project, env_name): (&str, &str),
     env: &EnvironmentConfig,
-    (run_id, image): (Uuid, &str),
+    run_id: Uuid,
+    deployed: &DeploySucceeded,
 ) -> Result<Located, String> {
-    let template = match (&env.base_url, env.target.as_str()) {
-        (Some(t), _) => t.clone(),
-        (None, "docker") => DEFAULT_DOCKER_URL.to_owned(),
-        (None, _) => return Ok(Located::Url(None)),
+    let Some(template) = url_template(env) else {
+        return Ok(Located::Url(None));
     };
-    if !template.contains("{host}") && !template.contains("{port}") {
+    if !needs_endpoint(&template) {
         return Ok(Located::Url(Some(template)));
     }
-    let Some(host) = env.hosts.first().and_then(|h| cfg.docker_hosts.get(h)) else {
-        return Err(format!(
-            "environments.{env_name} has no hosts to find {{host}}/{{port}} on"
-        ));
+    let target = Environment::of(cfg, project, env_name).map_err(|e| e.to_string())?;
+    let Some(found) = target.find_run(run_id, &deployed.image).await else {
+        // A target without Ferry's containers has no {host}/{port} to fill.
+        return Ok(Located::Url(Some(template)));
     };
-    let docker = ferry_shared::docker::connect_host(host)
-        .await
-        .map_err(|e| e.to_string())?;
-    let running = rancher_updater::docker_target::running_all(&docker, project, env_name)
-        .await
-        .map_err(|e| format!("cannot list the containers on {}: {e}", host.url))?;
-    // The run's own container; else one running the very digest the run deployed (a
-    // deploy that found its image already running leaves that container in place).
-    let ours = running
-        .iter()
-        .filter(|r| r.run_id == Some(run_id))
-        .min_by_key(|r| r.replica)
-        .or_else(|| running.iter().find(|r| r.image == image));
-    Ok(match (ours, running.first()) {
-        (Some(r), _) => Located::Url(Some(
-            template
-                .replace("{host}", &host.address())
-                .replace("{port}", &r.port.to_string()),
-        )),
-        (None, Some(newest)) => Located::Replaced {
-            image: newest.image.clone(),
-            run_id: newest.run_id.unwrap_or_default(),
-        },
-        (None, None) => Located::Stopped(format!(
-            "no container of {project} runs in {env_name} on {} any more: it stopped after \
-             its deploy (see `docker logs` of the stopped container there)",
-            host.url
-        )),
+    // Where the updater says the run answers: its first host and replica.
+    let announced = deployed.endpoints().next().map(|(_, e)| e.clone());
+    let found = match (found, announced) {
+        (Ok(w), _) => w,
+        (Err(why), Some(endpoint)) => {
+            tracing::warn!("cannot check that the run still serves ({why}); testing it where it was deployed");
+            Whereabouts::Here(endpoint)
+        }
+        (Err(why), None) => return Err(why.to_string()),
+    };
+    Ok(match found {
+        Whereabouts::Here(on_host) => {
+            let endpoint = deployed
+                .endpoints()
+                .next()
+                .map_or(on_host, |(_, e)| e.clone());
+            Located::Url(Some(fill(&template, &endpoint)))
+        }
+        Whereabouts::Replaced { image, run_id } => Located::Replaced { image, run_id },
+        Whereabouts::Gone(why) => Located::Stopped(why),
     })
 }

@@ -127,7 +127,7 @@ async fn timed_pull(
     hosts: &[(String, String)],
 ) -> anyhow::Result<f64> {
     let t = Instant::now();
-    let results = puller::pull::pull_all(cfg, image, hosts).await;
+    let results = ferry_docker::pull::pull_all(cfg, image, hosts).await;
     let secs = t.elapsed().as_secs_f64();
     if let Some(e) = results.iter().find_map(|r| r.error.clone()) {
         anyhow::bail!("pull failed: {e}");

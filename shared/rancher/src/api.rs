@@ -2,39 +2,32 @@
 //! keys, JSON in and out, every request with a deadline, over HTTP or HTTPS (public
 //! roots, plus `rancher.ca_file` for a server with its own CA).
 
+use crate::client::{ClientError, rancher_client};
 use ferry_shared::config::RancherConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 /// Why a call failed: the status and Rancher's error `code` (e.g. `ActionNotAvailable`).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("Rancher answered {status} {code}: {message}")]
     Status {
         status: StatusCode,
         code: String,
         message: String,
     },
+    #[error("cannot reach Rancher: {0}")]
     Transport(String),
     /// The server's certificate is not trusted: retrying cannot help.
+    #[error("cannot trust Rancher's certificate: {0}")]
     Certificate(String),
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiError::Status {
-                status,
-                code,
-                message,
-            } => write!(f, "Rancher answered {status} {code}: {message}"),
-            ApiError::Transport(e) => write!(f, "cannot reach Rancher: {e}"),
-            ApiError::Certificate(e) => write!(f, "cannot trust Rancher's certificate: {e}"),
-        }
-    }
+    /// The client could not be set up (`rancher.ca_file`): retrying cannot help.
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 pub struct Api {
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, ClientError>,
     service_url: String,
     access_key: String,
     secret_key: String,
@@ -43,7 +36,7 @@ pub struct Api {
 impl Api {
     pub fn new(r: &RancherConfig) -> Self {
         Self {
-            client: puller::discover::rancher_client(r),
+            client: rancher_client(r),
             service_url: format!(
                 "{}/v2-beta/projects/{}/services/{}",
                 r.url.trim_end_matches('/'),
@@ -74,10 +67,7 @@ impl Api {
         url: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| ApiError::Transport(e.clone()))?;
+        let client = self.client.as_ref().map_err(|e| e.clone())?;
         let mut request = client
             .request(method, url)
             .basic_auth(&self.access_key, Some(&self.secret_key))

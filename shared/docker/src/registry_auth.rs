@@ -4,8 +4,8 @@
 //! (a Harbor hook, a forged `image.pushed`, a test plan's image). Every service that
 //! pulls or pushes asks here, and only an image on `registry.address` gets them.
 
-use crate::config::{FerryConfig, RegistryConfig};
-use crate::image_ref::ImageRef;
+use ferry_shared::config::{FerryConfig, RegistryConfig};
+use ferry_shared::image_ref::ImageRef;
 use bollard::auth::DockerCredentials;
 
 /// The credentials for pulling or pushing `image`: `Some` only when the image's
@@ -36,7 +36,7 @@ pub fn registry_credentials(r: &RegistryConfig, image: &str) -> Option<DockerCre
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use ferry_shared::secret::Secret;
 
     #[test]
     fn credentials_go_to_the_configured_registry_only() {

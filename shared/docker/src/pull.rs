@@ -4,7 +4,7 @@
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use ferry_shared::config::{DockerHostConfig, FerryConfig, PullConfig};
-use ferry_shared::event::HostTiming;
+use ferry_shared::event::{HostOutcome, HostTiming};
 use futures_util::{StreamExt, stream};
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ pub async fn pull_onto(
     let p = &cfg.pull;
     // Only an image on registry.address gets the registry's credentials: the engine
     // would hand them to whatever host the reference names.
-    let credentials = ferry_shared::registry_auth::credentials_for(cfg, image);
+    let credentials = crate::registry_auth::credentials_for(cfg, image);
     stream::iter(hosts.iter().cloned())
         .map(|(name, host)| {
             let credentials = credentials.clone();
@@ -79,9 +79,13 @@ async fn pull_one(
         }
         match tokio::time::timeout(left, try_pull(host, image, credentials.clone())).await {
             Ok(Ok(present)) => {
-                let outcome = if present { "present" } else { "pulled" };
+                let outcome = if present {
+                    HostOutcome::Present
+                } else {
+                    HostOutcome::Pulled
+                };
                 return HostResult {
-                    timing: timing(name, started, outcome.into()),
+                    timing: timing(name, started, outcome),
                     error: None,
                 };
             }
@@ -94,16 +98,17 @@ async fn pull_one(
     }
     let error = format!("{name} ({}): {last}", host.url);
     HostResult {
-        timing: timing(name, started, format!("failed: {last}")),
+        timing: timing(name, started, HostOutcome::Failed(last)),
         error: Some(error),
     }
 }
 
-fn timing(host: &str, started: Instant, outcome: String) -> HostTiming {
+fn timing(host: &str, started: Instant, outcome: HostOutcome) -> HostTiming {
     HostTiming {
         host: host.to_owned(),
         millis: started.elapsed().as_millis() as u64,
         outcome,
+        endpoint: None,
     }
 }
 
@@ -113,7 +118,7 @@ async fn try_pull(
     image: &str,
     credentials: Option<DockerCredentials>,
 ) -> Result<bool, String> {
-    let docker = ferry_shared::docker::connect_host(host)
+    let docker = crate::connect_host(host)
         .await
         .map_err(|e| e.to_string())?;
     if docker.inspect_image(image).await.is_ok() {

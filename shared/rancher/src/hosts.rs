@@ -1,35 +1,32 @@
 //! The Docker hosts of a Rancher environment, from Rancher's own hosts API: what the
 //! SaltStack step read from its roster, kept current by Rancher instead of by hand.
 
+use crate::client::{ClientError, rancher_client};
 use ferry_shared::config::{DockerHostConfig, RancherConfig};
 use std::time::Duration;
 
-/// The HTTP client for a Rancher server: HTTP or HTTPS with the public roots, plus the
-/// CA in `ca_file` (a Rancher behind its own CA), and a deadline on every request.
-pub fn rancher_client(r: &RancherConfig) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30));
-    if let Some(path) = &r.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read rancher.ca_file {}: {e}", path.display()))?;
-        let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-            format!(
-                "rancher.ca_file {} is not a PEM certificate: {e}",
-                path.display()
-            )
-        })?;
-        builder = builder.add_root_certificate(ca);
-    }
-    builder
-        .build()
-        .map_err(|e| format!("cannot set up the HTTP client for Rancher: {e}"))
+#[derive(Debug, thiserror::Error)]
+pub enum HostsError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot list Rancher's hosts at {url}: {why}")]
+    Unreachable { url: String, why: String },
+    #[error(
+        "Rancher answered {status} listing its hosts at {url}; check the rancher keys and project_id"
+    )]
+    Refused {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("Rancher's host list at {url} is not understood: {why}")]
+    NotUnderstood { url: String, why: String },
 }
 
 /// The active hosts as `(name, how to reach its engine)`; hosts not `active`
 /// (disconnected, reconnecting, inactive) are left out.
-pub async fn rancher_hosts(r: &RancherConfig) -> Result<Vec<(String, DockerHostConfig)>, String> {
+pub async fn rancher_hosts(
+    r: &RancherConfig,
+) -> Result<Vec<(String, DockerHostConfig)>, HostsError> {
     #[derive(serde::Deserialize)]
     struct Hosts {
         data: Vec<Host>,
@@ -55,17 +52,23 @@ pub async fn rancher_hosts(r: &RancherConfig) -> Result<Vec<(String, DockerHostC
         .timeout(Duration::from_secs(15))
         .send()
         .await
-        .map_err(|e| format!("cannot list Rancher's hosts at {url}: {e}"))?;
+        .map_err(|e| HostsError::Unreachable {
+            url: url.clone(),
+            why: e.to_string(),
+        })?;
     if !res.status().is_success() {
-        return Err(format!(
-            "Rancher answered {} listing its hosts at {url}; check the rancher keys and project_id",
-            res.status()
-        ));
+        return Err(HostsError::Refused {
+            url,
+            status: res.status(),
+        });
     }
     let hosts: Hosts = res
         .json()
         .await
-        .map_err(|e| format!("Rancher's host list at {url} is not understood: {e}"))?;
+        .map_err(|e| HostsError::NotUnderstood {
+            url: url.clone(),
+            why: e.to_string(),
+        })?;
     Ok(hosts
         .data
         .into_iter()

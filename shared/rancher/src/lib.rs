@@ -1,0 +1,12 @@
+//! Rancher 1.6 (Cattle) through its `v2-beta` API: a service's state and the upgrade
+//! actions on it, what the service runs (Ferry's labels on its launchConfig), and the
+//! environment's active hosts.
+
+pub mod api;
+pub mod client;
+pub mod hosts;
+pub mod service;
+
+pub use api::{Api, ApiError};
+pub use hosts::rancher_hosts;
+pub use service::{ServiceState, running_of, state_of};

@@ -1,0 +1,247 @@
+//! The `docker` target: a rolling update over plain Docker hosts, one host (and replica)
+//! at a time. On each the new container starts on the free blue/green port, must pass
+//! its health check, and only then is the old one stopped and kept (renamed `-retired`)
+//! so a rollback is instant. Nothing is stopped before every host has the image and
+//! the new container is healthy; if a host fails, the hosts already switched are
+//! switched back.
+
+mod names;
+mod retire;
+mod switch;
+mod verify;
+
+use crate::{Deploy, DeployError, Failure, Outcome, ReadError, Running, Target};
+use ferry_docker::{Docker, connect_host, running_all};
+use ferry_shared::config::{ContainerConfig, DockerHostConfig, FerryConfig};
+use ferry_shared::event::{Endpoint, HostOutcome, HostTiming};
+use ferry_shared::order::RunOrder;
+use retire::{Switched, force, retire_all, undo};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// A Docker host of the environment.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub name: String,
+    /// How it is reached (URL, TLS certificates, SSH key) and where its containers answer.
+    pub config: DockerHostConfig,
+}
+
+/// One environment's Docker hosts.
+pub struct DockerTarget<'a> {
+    /// For pulls: the registry's credentials and the pull settings.
+    pub(crate) cfg: &'a FerryConfig,
+    pub(crate) project: &'a str,
+    pub(crate) environment: &'a str,
+    pub(crate) hosts: Vec<Host>,
+    /// The project's container, with the environment's ports.
+    pub(crate) container: ContainerConfig,
+}
+
+/// What one replica's switch puts there.
+#[derive(Clone, Copy)]
+pub(crate) struct Spec<'a> {
+    project: &'a str,
+    environment: &'a str,
+    image: &'a str,
+    revision: &'a str,
+    run_id: Uuid,
+    order: Option<&'a RunOrder>,
+    resets_mark: bool,
+    container: &'a ContainerConfig,
+    /// Which replica on each host.
+    replica: u32,
+}
+
+impl DockerTarget<'_> {
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// Every host's running containers of the project and environment, newest first
+    /// (in the environment's host order).
+    pub async fn running_per_host(&self) -> Vec<(&Host, Result<Vec<Running>, ReadError>)> {
+        let mut all = Vec::new();
+        for host in &self.hosts {
+            all.push((host, self.running_on(host).await.map(|(_, r)| r)));
+        }
+        all
+    }
+
+    /// The running containers of the project and environment on `host`, newest first.
+    pub(crate) async fn running_per_host_of(&self, host: &Host) -> Result<Vec<Running>, ReadError> {
+        Ok(self.running_on(host).await?.1)
+    }
+
+    async fn running_on(&self, host: &Host) -> Result<(Docker, Vec<Running>), ReadError> {
+        let docker = connect_host(&host.config)
+            .await
+            .map_err(|source| ReadError::Connect {
+                host: host.name.clone(),
+                source,
+            })?;
+        let running = running_all(&docker, self.project, self.environment)
+            .await
+            .map_err(|source| ReadError::List {
+                host: host.name.clone(),
+                source,
+            })?;
+        Ok((docker, running))
+    }
+
+    /// Pull the image onto every host first: a rollback or a manual deploy may name an
+    /// image the hosts never had (or one cleaned up since).
+    async fn missing_image(&self, image: &str) -> Option<Failure> {
+        let pairs: Vec<(String, DockerHostConfig)> = self
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.config.clone()))
+            .collect();
+        let missing: Vec<String> = ferry_docker::pull::pull_onto(self.cfg, image, &pairs)
+            .await
+            .into_iter()
+            .filter_map(|r| r.error)
+            .collect();
+        (!missing.is_empty()).then(|| Failure::ImageMissing {
+            environment: self.environment.to_owned(),
+            missing,
+        })
+    }
+
+    async fn apply(&self, d: &Deploy<'_>, rollback: bool) -> Result<Outcome, DeployError> {
+        if let Some(failure) = self.missing_image(d.image).await {
+            return Ok(Outcome::Failed(failure));
+        }
+        let spec = Spec {
+            project: self.project,
+            environment: self.environment,
+            image: d.image,
+            revision: d.revision,
+            run_id: d.run_id,
+            order: d.order,
+            resets_mark: d.resets_mark,
+            container: &self.container,
+            replica: 0,
+        };
+        self.rolling(&spec, rollback)
+            .await
+            .map_err(|source| DeployError::Read {
+                environment: self.environment.to_owned(),
+                source,
+            })
+    }
+
+    /// Switch every host and replica in turn; undo them all if one fails.
+    async fn rolling(&self, spec: &Spec<'_>, rollback: bool) -> Result<Outcome, ReadError> {
+        let mut switched: Vec<Switched> = Vec::new();
+        let mut timings = Vec::new();
+        let (mut previous_image, mut previous_revision) = (None, None);
+        let replicas = spec.container.replicas.max(1);
+        for (host, replica) in self
+            .hosts
+            .iter()
+            .flat_map(|h| (0..replicas).map(move |r| (h, r)))
+        {
+            let t = &Spec { replica, ..*spec };
+            let label = t.host_label(&host.name);
+            let started = Instant::now();
+            let (docker, all) = self.running_on(host).await?;
+            let all = all.into_iter().filter(|r| r.replica == replica).collect();
+            let old = settle(&docker, host, t, all).await;
+            let timing = |outcome, port| HostTiming {
+                host: label.clone(),
+                millis: started.elapsed().as_millis() as u64,
+                outcome,
+                endpoint: Some(Endpoint {
+                    address: host.config.address(),
+                    port,
+                }),
+            };
+            if let Some(old) = &old {
+                if old.image == t.image {
+                    timings.push(HostTiming {
+                        millis: 0,
+                        ..timing(HostOutcome::AlreadyRunning, old.port)
+                    });
+                    continue;
+                }
+                if !rollback
+                    && t.order
+                        .is_some_and(|o| o.is_behind(old.order.as_ref(), &old.revision, t.revision))
+                {
+                    undo(&switched).await;
+                    return Ok(Outcome::Superseded {
+                        running: old.clone(),
+                    });
+                }
+                previous_image.get_or_insert_with(|| old.image.clone());
+                previous_revision.get_or_insert_with(|| old.revision.clone());
+            }
+            match switch::switch_host(&docker, host, t, old.as_ref()).await {
+                Ok((new_name, port)) => {
+                    timings.push(timing(HostOutcome::Updated, port));
+                    switched.push(Switched {
+                        docker,
+                        old,
+                        new_name,
+                    });
+                }
+                Err(why) => {
+                    undo(&switched).await;
+                    return Ok(Outcome::Failed(Failure::Host { host: label, why }));
+                }
+            }
+        }
+        Ok(Outcome::Succeeded {
+            previous_image,
+            previous_revision,
+            hosts: timings,
+        })
+    }
+}
+
+/// What this replica runs, once the leftovers of an interrupted switch are settled.
+///
+/// More than one running means a switch was interrupted (the updater killed between
+/// starting the new container and retiring the old one). It is finished first, so a
+/// leftover neither keeps serving nor holds the port the new container needs.
+async fn settle(docker: &Docker, host: &Host, t: &Spec<'_>, all: Vec<Running>) -> Option<Running> {
+    let (mut mine, others): (Vec<Running>, Vec<Running>) =
+        all.into_iter().partition(|r| r.image == t.image);
+    // Next to the old one, a container of this image was never confirmed healthy (the
+    // switch stopped during its check): check it now, or start afresh.
+    if let (Some(leftover), Some(_)) = (mine.first(), others.first())
+        && let Err(why) = verify::verify(docker, host, t, &leftover.id, leftover.port).await
+    {
+        tracing::warn!(container = %leftover.id, "a container an interrupted deploy left {why}; starting a new one");
+        for c in mine.drain(..) {
+            let _ = docker.remove_container(&c.id, force()).await;
+        }
+    }
+    if !mine.is_empty() {
+        let extra: Vec<Running> = mine.iter().skip(1).chain(&others).cloned().collect();
+        retire_all(docker, t, &extra).await;
+    } else if others.len() > 1 {
+        retire_all(docker, t, &others[1..]).await;
+    }
+    mine.into_iter().next().or(others.into_iter().next())
+}
+
+impl Target for DockerTarget<'_> {
+    async fn running(&self) -> Result<Option<Running>, ReadError> {
+        for host in &self.hosts {
+            if let Some(r) = self.running_on(host).await?.1.into_iter().next() {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn deploy(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
+        self.apply(d, false).await
+    }
+
+    async fn roll_back(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
+        self.apply(d, true).await
+    }
+}

@@ -1,0 +1,113 @@
+//! The switch on one host (replica): start the new container on the free blue/green
+//! port next to the old one, check it, and only then retire the old one.
+
+use super::names::inside_port;
+use super::retire::{force, retire};
+use super::verify::verify;
+use super::{Host, Spec};
+use crate::error::SwitchError;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+use ferry_docker::labels::{Deployed, LABEL_ENVIRONMENT, LABEL_PORT, LABEL_PROJECT, LABEL_REPLICA};
+use ferry_docker::{Docker, Running};
+use ferry_shared::order::next_mark;
+use std::collections::HashMap;
+
+/// The new container's name and port, once it serves and `old` is retired.
+pub(super) async fn switch_host(
+    docker: &Docker,
+    host: &Host,
+    t: &Spec<'_>,
+    old: Option<&Running>,
+) -> Result<(String, u16), SwitchError> {
+    let port = t.free_port(old.map(|o| o.port));
+    let (name, _) = t.names();
+    // A container of this very run left by an earlier, interrupted attempt.
+    let _ = docker.remove_container(&name, force()).await;
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+            body(t, port, old),
+        )
+        .await
+        .map_err(SwitchError::Create)?;
+    if let Err(e) = docker.start_container(&name, None).await {
+        let _ = docker.remove_container(&name, force()).await;
+        return Err(SwitchError::Start(e));
+    }
+    if let Err(why) = verify(docker, host, t, &name, port).await {
+        let _ = docker.remove_container(&name, force()).await;
+        return Err(why.into());
+    }
+    if let Some(old) = old {
+        retire(docker, t, &old.id).await;
+    }
+    Ok((name, port))
+}
+
+/// The new container: the image, its environment and command with the slot's port, the
+/// labels that record the deploy, and the port published on the slot.
+fn body(t: &Spec<'_>, port: u16, old: Option<&Running>) -> ContainerCreateBody {
+    let c = t.container;
+    let inside = inside_port(c, port);
+    let mut env: Vec<String> = c
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.expose()))
+        .collect();
+    env.push(format!("PORT={inside}"));
+    let deployed = Deployed {
+        image: t.image,
+        revision: t.revision,
+        run_id: t.run_id,
+        mark: next_mark(old.and_then(|o| o.order), t.order, t.resets_mark),
+        previous: old.map(|o| (o.image.as_str(), o.revision.as_str())),
+    };
+    let labels = [
+        (LABEL_PROJECT, t.project.to_owned()),
+        (LABEL_ENVIRONMENT, t.environment.to_owned()),
+        (LABEL_PORT, port.to_string()),
+        (LABEL_REPLICA, t.replica.to_string()),
+    ]
+    .into_iter()
+    .chain(deployed.labels())
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cmd = (!c.command.is_empty()).then(|| {
+        c.command
+            .iter()
+            .map(|a| a.replace("{port}", &inside.to_string()))
+            .collect()
+    });
+    let host_network = c.network == "host";
+    let published = format!("{inside}/tcp");
+    let port_bindings = (!host_network).then(|| {
+        HashMap::from([(
+            published.clone(),
+            Some(vec![PortBinding {
+                host_ip: Some(c.publish_address.clone()),
+                host_port: Some(port.to_string()),
+            }]),
+        )])
+    });
+    ContainerCreateBody {
+        image: Some(t.image.to_owned()),
+        env: Some(env),
+        cmd,
+        labels: Some(labels),
+        exposed_ports: (!host_network).then(|| vec![published]),
+        host_config: Some(HostConfig {
+            network_mode: Some(c.network.clone()),
+            port_bindings,
+            init: Some(c.init),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

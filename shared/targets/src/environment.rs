@@ -1,0 +1,86 @@
+//! Which target an environment deploys to, read from its configuration. The one place
+//! here that reads `environments.<name>` (its `target`, `hosts`, `ports`, `rancher`).
+
+use crate::docker::{DockerTarget, Host};
+use crate::rancher::RancherTarget;
+use crate::{Deploy, DeployError, Outcome, ReadError, Running, Target};
+use ferry_shared::config::{EnvironmentConfig, FerryConfig};
+
+/// An environment's target.
+pub enum Environment<'a> {
+    Docker(DockerTarget<'a>),
+    Rancher(RancherTarget<'a>),
+}
+
+impl<'a> Environment<'a> {
+    /// The target of `project`'s environment `env`.
+    pub fn of(cfg: &'a FerryConfig, project: &'a str, env: &'a str) -> Result<Self, DeployError> {
+        let Some(env_cfg) = cfg.environments.get(env) else {
+            return Err(DeployError::NotConfigured(env.to_owned()));
+        };
+        if is_rancher(env_cfg) {
+            return match &env_cfg.rancher {
+                Some(config) => Ok(Self::Rancher(RancherTarget { config })),
+                None => Err(DeployError::NoRancherSection(env.to_owned())),
+            };
+        }
+        let mut container = cfg
+            .projects
+            .get(project)
+            .map(|p| p.container.clone())
+            .unwrap_or_default();
+        if let Some(ports) = &env_cfg.ports {
+            container.ports.clone_from(ports);
+        }
+        Ok(Self::Docker(DockerTarget {
+            cfg,
+            project,
+            environment: env,
+            hosts: docker_hosts(cfg, env_cfg),
+            container,
+        }))
+    }
+}
+
+/// Whether the environment deploys to a Rancher service.
+fn is_rancher(env_cfg: &EnvironmentConfig) -> bool {
+    env_cfg.target == "rancher"
+}
+
+/// The environment's configured Docker hosts, in its order (names not in
+/// `[docker_hosts]` are refused by the configuration's checks).
+fn docker_hosts(cfg: &FerryConfig, env_cfg: &EnvironmentConfig) -> Vec<Host> {
+    env_cfg
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            cfg.docker_hosts.get(h).map(|d| Host {
+                name: h.clone(),
+                config: d.clone(),
+            })
+        })
+        .collect()
+}
+
+impl Target for Environment<'_> {
+    async fn running(&self) -> Result<Option<Running>, ReadError> {
+        match self {
+            Self::Docker(t) => t.running().await,
+            Self::Rancher(t) => t.running().await,
+        }
+    }
+
+    async fn deploy(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
+        match self {
+            Self::Docker(t) => t.deploy(d).await,
+            Self::Rancher(t) => t.deploy(d).await,
+        }
+    }
+
+    async fn roll_back(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
+        match self {
+            Self::Docker(t) => t.roll_back(d).await,
+            Self::Rancher(t) => t.roll_back(d).await,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The `rancher` target: upgrade a Rancher 1.6 service to `imageUuid:
+//! docker:<repo>@<digest>` with an in-service strategy, wait for `upgraded`, then
+//! `finishupgrade` and wait for `active`. A service an earlier run left `upgraded` is
+//! finished or rolled back first (`on_leftover_upgraded`); an upgrade stuck past the
+//! timeout is cancelled and rolled back. Every Rancher error ends in a clear failure
+//! or a retry, never a stuck run.
+
+use crate::{Deploy, DeployError, Failure, Outcome, ReadError, Running, Target};
+use ferry_docker::labels::Deployed;
+use ferry_rancher::{Api, ApiError, ServiceState, running_of, state_of};
+use ferry_shared::config::RancherConfig;
+use ferry_shared::order::next_mark;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// One environment's Rancher service.
+pub struct RancherTarget<'a> {
+    pub(crate) config: &'a RancherConfig,
+}
+
+impl RancherTarget<'_> {
+    /// The service resource as Rancher reports it now.
+    pub async fn service(&self) -> Result<Value, ApiError> {
+        Api::new(self.config).service().await
+    }
+
+    /// `rancher:<service id>`, as the service is named among hosts.
+    pub fn name(&self) -> String {
+        format!("rancher:{}", self.config.service_id)
+    }
+}
+
+impl Target for RancherTarget<'_> {
+    async fn running(&self) -> Result<Option<Running>, ReadError> {
+        Ok(running_of(&self.service().await?))
+    }
+
+    async fn deploy(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
+        upgrade(self.config, d, false).await
+    }
+
+    async fn roll_back(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
+        upgrade(self.config, d, true).await
+    }
+}
+
+/// The service settled (`active`): what an earlier run or another client left
+/// `upgraded` is finished or rolled back first (`on_leftover_upgraded`).
+async fn settled(api: &Api, r: &RancherConfig, timeout: Duration) -> Result<Value, Settle> {
+    let service = api
+        .service()
+        .await
+        .map_err(|e| Settle::Api(e, "reading the service"))?;
+    match state_of(&service) {
+        ServiceState::Active => Ok(service),
+        ServiceState::Upgraded => {
+            let action = if r.on_leftover_upgraded == "rollback" {
+                "rollback"
+            } else {
+                "finishupgrade"
+            };
+            tracing::warn!("service was left upgraded by an earlier run: {action}");
+            api.action(action, json!({}))
+                .await
+                .map_err(|e| Settle::Api(e, action))?;
+            wait_for(api, &["active"], timeout)
+                .await
+                .map_err(|why| Settle::Other(DeployError::RancherUnsettled(why)))
+        }
+        other => Err(Settle::Other(DeployError::RancherUnsettled(format!(
+            "the service is `{other}`; waiting for it to settle"
+        )))),
+    }
+}
+
+/// Why the service could not be settled.
+enum Settle {
+    Api(ApiError, &'static str),
+    Other(DeployError),
+}
+
+/// The launchConfig that runs `d`, recording it in Ferry's labels so the next deploy
+/// (and `ferry status`) can read what runs and what ran before.
+fn launch_config(service: &Value, running: Option<&Running>, d: &Deploy<'_>) -> Value {
+    let mut launch = service["launchConfig"].clone();
+    launch["imageUuid"] = json!(format!("docker:{}", d.image));
+    if !launch["labels"].is_object() {
+        launch["labels"] = json!({});
+    }
+    let deployed = Deployed {
+        image: d.image,
+        revision: d.revision,
+        run_id: d.run_id,
+        mark: next_mark(running.and_then(|o| o.order), d.order, d.resets_mark),
+        previous: running.map(|o| (o.image.as_str(), o.revision.as_str())),
+    };
+    for (k, v) in deployed.labels() {
+        launch["labels"][k] = json!(v);
+    }
+    launch
+}
+
+async fn upgrade(r: &RancherConfig, d: &Deploy<'_>, rollback: bool) -> Result<Outcome, DeployError> {
+    let api = Api::new(r);
+    let timeout = Duration::from_secs(r.timeout_secs);
+    let service = match settled(&api, r, timeout).await {
+        Ok(s) => s,
+        Err(Settle::Api(e, doing)) => return fail_or_retry(e, doing),
+        Err(Settle::Other(e)) => return Err(e),
+    };
+    let running = running_of(&service);
+    if let Some(old) = &running {
+        if old.image == d.image {
+            return Ok(Outcome::Succeeded {
+                previous_image: old.previous_image.clone(),
+                previous_revision: old.previous_revision.clone(),
+                hosts: vec![],
+            });
+        }
+        if !rollback
+            && d.order
+                .is_some_and(|o| o.is_behind(old.order.as_ref(), &old.revision, d.revision))
+        {
+            return Ok(Outcome::Superseded {
+                running: old.clone(),
+            });
+        }
+    }
+    let launch = launch_config(&service, running.as_ref(), d);
+    let strategy = json!({ "inServiceStrategy": {
+        "batchSize": r.batch_size, "intervalMillis": r.interval_millis, "startFirst": r.start_first,
+        "launchConfig": launch, "secondaryLaunchConfigs": []
+    }});
+    if let Err(e) = api.action("upgrade", strategy).await {
+        return fail_or_retry(e, "upgrade");
+    }
+    if let Err(why) = wait_for(&api, &["upgraded"], timeout).await {
+        // Stuck: cancel and roll back so the service is left as it was.
+        let _ = api.action("cancelupgrade", json!({})).await;
+        let _ = wait_for(&api, &["canceled-upgrade", "upgraded"], timeout).await;
+        let _ = api.action("rollback", json!({})).await;
+        let rolled_back = wait_for(&api, &["active"], timeout).await.is_ok();
+        return Ok(Outcome::Failed(Failure::UpgradeIncomplete { why, rolled_back }));
+    }
+    if let Err(e) = api.action("finishupgrade", json!({})).await {
+        return fail_or_retry(e, "finishupgrade");
+    }
+    match wait_for(&api, &["active"], timeout).await {
+        Ok(_) => Ok(Outcome::Succeeded {
+            previous_image: running.as_ref().map(|o| o.image.clone()),
+            previous_revision: running.map(|o| o.revision),
+            hosts: vec![],
+        }),
+        Err(why) => Err(DeployError::RancherUnsettled(why)),
+    }
+}
+
+/// Poll until the service reaches one of `states`.
+async fn wait_for(api: &Api, states: &[&str], timeout: Duration) -> Result<Value, String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("unknown");
+    while Instant::now() < deadline {
+        match api.service().await {
+            Ok(s) if states.contains(&state_of(&s).as_str()) => return Ok(s),
+            Ok(s) => last = state_of(&s).to_string(),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(format!(
+        "still `{last}` after {} s, expected {states:?}",
+        timeout.as_secs()
+    ))
+}
+
+/// Client errors are failures a person must fix; the rest are worth retrying.
+fn fail_or_retry(e: ApiError, doing: &str) -> Result<Outcome, DeployError> {
+    let doing = doing.to_owned();
+    let failure = match &e {
+        ApiError::Status { status, .. }
+            if *status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN =>
+        {
+            Failure::RancherKeys { doing, source: e }
+        }
+        ApiError::Certificate(_) => Failure::RancherCertificate { doing, source: e },
+        ApiError::Client(c) => Failure::RancherClient(c.clone()),
+        ApiError::Status { status, .. } if *status == StatusCode::NOT_FOUND => {
+            Failure::RancherNoService(e)
+        }
+        // ActionNotAvailable: the state changed under us; read it again later.
+        ApiError::Status { status, .. }
+            if status.is_client_error() && *status != StatusCode::UNPROCESSABLE_ENTITY =>
+        {
+            Failure::RancherRefused { doing, source: e }
+        }
+        _ => return Err(DeployError::Rancher { doing, source: e }),
+    };
+    Ok(Outcome::Failed(failure))
+}
