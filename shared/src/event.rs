@@ -676,7 +676,10 @@ mod tests {
         assert_eq!(d.endpoints().count(), 0, "an old event names no endpoints");
         // Written back, it is the same JSON.
         let again: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
-        assert_eq!(again, serde_json::from_str::<serde_json::Value>(old).unwrap());
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(old).unwrap()
+        );
 
         let requested = r#"{"revision":"","image":"","reason":"rollback","requested_by":"alice"}"#;
         let r: DeployRequested = serde_json::from_str(requested).unwrap();
@@ -684,7 +687,10 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), requested);
         let pulled = r#"{"revision":"5","image":"r/shop:5@sha256:00","hosts":[{"host":"h1","millis":9,"outcome":"failed: no space left"}]}"#;
         let p: ImagePulled = serde_json::from_str(pulled).unwrap();
-        assert_eq!(p.hosts[0].outcome, HostOutcome::Failed("no space left".into()));
+        assert_eq!(
+            p.hosts[0].outcome,
+            HostOutcome::Failed("no space left".into())
+        );
         assert_eq!(serde_json::to_string(&p).unwrap(), pulled);
     }
 

@@ -82,7 +82,9 @@ impl Stage {
         }
         let lock = match self.lock(event, env, &req).await {
             Ok(Locked::Held(lock)) => lock,
-            Ok(Locked::Superseded(newest)) => return self.superseded(ctx, event, req, newest).await,
+            Ok(Locked::Superseded(newest)) => {
+                return self.superseded(ctx, event, req, newest).await;
+            }
             Err(outcome) => return outcome,
         };
         // A forward deploy can go ahead without knowing (the target reports its own

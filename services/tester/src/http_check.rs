@@ -154,7 +154,12 @@ async fn send(
                 redirects += 1;
                 target = n;
             }
-            _ => return Ok((response, Some(format!("Location: {location:?} ({why_not})")))),
+            _ => {
+                return Ok((
+                    response,
+                    Some(format!("Location: {location:?} ({why_not})")),
+                ));
+            }
         }
     }
 }

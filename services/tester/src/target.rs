@@ -52,7 +52,9 @@ pub async fn locate(
     let found = match (found, announced) {
         (Ok(w), _) => w,
         (Err(why), Some(endpoint)) => {
-            tracing::warn!("cannot check that the run still serves ({why}); testing it where it was deployed");
+            tracing::warn!(
+                "cannot check that the run still serves ({why}); testing it where it was deployed"
+            );
             Whereabouts::Here(endpoint)
         }
         (Err(why), None) => return Err(why.to_string()),

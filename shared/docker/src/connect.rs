@@ -22,7 +22,9 @@ pub enum DockerError {
 }
 
 /// A configured Docker host: TLS when it has a `tls_dir`, SSH for `ssh://`.
-pub async fn connect_host(h: &ferry_shared::config::DockerHostConfig) -> Result<Docker, DockerError> {
+pub async fn connect_host(
+    h: &ferry_shared::config::DockerHostConfig,
+) -> Result<Docker, DockerError> {
     if h.url.starts_with("ssh://") {
         return connect_ssh(&h.url, h.ssh_key.as_deref()).await;
     }

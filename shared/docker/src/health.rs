@@ -197,7 +197,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_redirect_is_an_answer_not_followed() {
-        let port = answer("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n").await;
+        let port = answer(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
         assert_eq!(http_status("127.0.0.1", port, "/healthz").await, Ok(302));
     }
 

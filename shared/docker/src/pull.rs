@@ -118,9 +118,7 @@ async fn try_pull(
     image: &str,
     credentials: Option<DockerCredentials>,
 ) -> Result<bool, String> {
-    let docker = crate::connect_host(host)
-        .await
-        .map_err(|e| e.to_string())?;
+    let docker = crate::connect_host(host).await.map_err(|e| e.to_string())?;
     if docker.inspect_image(image).await.is_ok() {
         return Ok(true);
     }

@@ -4,9 +4,9 @@
 //! (a Harbor hook, a forged `image.pushed`, a test plan's image). Every service that
 //! pulls or pushes asks here, and only an image on `registry.address` gets them.
 
+use bollard::auth::DockerCredentials;
 use ferry_shared::config::{FerryConfig, RegistryConfig};
 use ferry_shared::image_ref::ImageRef;
-use bollard::auth::DockerCredentials;
 
 /// The credentials for pulling or pushing `image`: `Some` only when the image's
 /// registry host is the configured `registry.address`. An unparsable reference gets

@@ -62,13 +62,10 @@ pub async fn rancher_hosts(
             status: res.status(),
         });
     }
-    let hosts: Hosts = res
-        .json()
-        .await
-        .map_err(|e| HostsError::NotUnderstood {
-            url: url.clone(),
-            why: e.to_string(),
-        })?;
+    let hosts: Hosts = res.json().await.map_err(|e| HostsError::NotUnderstood {
+        url: url.clone(),
+        why: e.to_string(),
+    })?;
     Ok(hosts
         .data
         .into_iter()

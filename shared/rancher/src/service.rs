@@ -53,10 +53,10 @@ pub fn running_of(service: &Value) -> Option<Running> {
     let launch = &service["launchConfig"];
     let image = launch["imageUuid"].as_str()?.trim_start_matches("docker:");
     let labels = &launch["labels"];
-    let mut running = Running::from_labels(
-        service["id"].as_str().unwrap_or_default().to_owned(),
-        |k| labels[k].as_str(),
-    );
+    let mut running =
+        Running::from_labels(service["id"].as_str().unwrap_or_default().to_owned(), |k| {
+            labels[k].as_str()
+        });
     // Deployed by hand or by an older Ferry: the image is the launchConfig's.
     if labels[LABEL_IMAGE].as_str().is_none() {
         running.image = image.to_owned();
@@ -86,7 +86,8 @@ mod tests {
         );
         assert_eq!(r.previous_image.as_deref(), Some("r/shop:1@sha256:00"));
         assert_eq!(state_of(&service), ServiceState::Active);
-        let by_hand = json!({"state": "upgrading", "launchConfig": {"imageUuid": "docker:nginx:1"}});
+        let by_hand =
+            json!({"state": "upgrading", "launchConfig": {"imageUuid": "docker:nginx:1"}});
         assert_eq!(running_of(&by_hand).unwrap().image, "nginx:1");
         assert_eq!(state_of(&by_hand).as_str(), "upgrading");
         assert!(running_of(&json!({"state": "active"})).is_none());

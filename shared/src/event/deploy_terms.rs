@@ -152,7 +152,14 @@ mod tests {
             assert_eq!(serde_json::to_string(&r).unwrap(), format!("{text:?}"));
         }
         assert_eq!(DeployReason::from("rollback"), DeployReason::Rollback);
-        for text in ["pulled", "present", "updated", "already running", "failed: no space", "odd"] {
+        for text in [
+            "pulled",
+            "present",
+            "updated",
+            "already running",
+            "failed: no space",
+            "odd",
+        ] {
             let o: HostOutcome = serde_json::from_str(&format!("{text:?}")).unwrap();
             assert_eq!(o, text);
             assert_eq!(serde_json::to_string(&o).unwrap(), format!("{text:?}"));

@@ -72,12 +72,17 @@ pub enum Failure {
     RancherRefused { doing: String, source: ApiError },
     #[error("{0}")]
     RancherClient(ClientError),
-    #[error("the upgrade did not complete ({why}); {}", if *.rolled_back {
+    #[error("the upgrade did not complete ({why}); {}", after_cancel(.rolled_back))]
+    UpgradeIncomplete { why: String, rolled_back: bool },
+}
+
+/// What a stuck upgrade left: the previous image, or a service to look at.
+fn after_cancel(rolled_back: &bool) -> &'static str {
+    if *rolled_back {
         "rolled back to the previous image"
     } else {
         "the rollback did not complete either: check the service in Rancher"
-    })]
-    UpgradeIncomplete { why: String, rolled_back: bool },
+    }
 }
 
 /// Why a host could not be switched to the new container.

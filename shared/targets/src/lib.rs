@@ -56,8 +56,7 @@ pub trait Target {
     fn running(&self) -> impl Future<Output = Result<Option<Running>, ReadError>> + Send;
 
     /// Deploy a run forward: a run behind the one running ends superseded.
-    fn deploy(&self, d: &Deploy<'_>)
-    -> impl Future<Output = Result<Outcome, DeployError>> + Send;
+    fn deploy(&self, d: &Deploy<'_>) -> impl Future<Output = Result<Outcome, DeployError>> + Send;
 
     /// Go back to an earlier run's image (a rollback, or a revision rebuilt for one),
     /// even if it is behind the one running.

@@ -101,7 +101,11 @@ fn launch_config(service: &Value, running: Option<&Running>, d: &Deploy<'_>) -> 
     launch
 }
 
-async fn upgrade(r: &RancherConfig, d: &Deploy<'_>, rollback: bool) -> Result<Outcome, DeployError> {
+async fn upgrade(
+    r: &RancherConfig,
+    d: &Deploy<'_>,
+    rollback: bool,
+) -> Result<Outcome, DeployError> {
     let api = Api::new(r);
     let timeout = Duration::from_secs(r.timeout_secs);
     let service = match settled(&api, r, timeout).await {
@@ -141,7 +145,10 @@ async fn upgrade(r: &RancherConfig, d: &Deploy<'_>, rollback: bool) -> Result<Ou
         let _ = wait_for(&api, &["canceled-upgrade", "upgraded"], timeout).await;
         let _ = api.action("rollback", json!({})).await;
         let rolled_back = wait_for(&api, &["active"], timeout).await.is_ok();
-        return Ok(Outcome::Failed(Failure::UpgradeIncomplete { why, rolled_back }));
+        return Ok(Outcome::Failed(Failure::UpgradeIncomplete {
+            why,
+            rolled_back,
+        }));
     }
     if let Err(e) = api.action("finishupgrade", json!({})).await {
         return fail_or_retry(e, "finishupgrade");

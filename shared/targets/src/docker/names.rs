@@ -32,7 +32,10 @@ impl Spec<'_> {
             r => format!("-r{r}"),
         };
         (
-            format!("{base}-{}{replica}", &self.run_id.simple().to_string()[..12]),
+            format!(
+                "{base}-{}{replica}",
+                &self.run_id.simple().to_string()[..12]
+            ),
             format!("{base}-retired{replica}"),
         )
     }
