@@ -30,6 +30,12 @@ impl DeployReason {
     }
 }
 
+impl DeployReason {
+    fn wire_eq(&self, text: &str) -> bool {
+        self.as_str() == text
+    }
+}
+
 impl From<&str> for DeployReason {
     fn from(s: &str) -> Self {
         match s {
@@ -65,6 +71,18 @@ impl HostOutcome {
     /// Nothing to write: the field is left out of the JSON.
     pub fn is_unknown(&self) -> bool {
         matches!(self, Self::Unknown)
+    }
+
+    fn wire_eq(&self, text: &str) -> bool {
+        match self {
+            Self::Failed(cause) => text.strip_prefix("failed: ") == Some(cause.as_str()),
+            Self::Other(other) => other == text,
+            Self::Unknown => text.is_empty(),
+            Self::Pulled => text == "pulled",
+            Self::Present => text == "present",
+            Self::Updated => text == "updated",
+            Self::AlreadyRunning => text == "already running",
+        }
     }
 }
 
@@ -104,17 +122,18 @@ impl fmt::Display for DeployReason {
     }
 }
 
-/// Both compare with the wire string, as the plain `String` fields they replace did.
+/// Both compare with a wire string (as the plain `String` fields they replace did) and
+/// are written and read as one.
 macro_rules! as_wire_string {
     ($($t:ty),*) => {$(
         impl PartialEq<&str> for $t {
             fn eq(&self, other: &&str) -> bool {
-                self.to_string() == *other
+                self.wire_eq(other)
             }
         }
         impl PartialEq<str> for $t {
             fn eq(&self, other: &str) -> bool {
-                self.to_string() == other
+                self.wire_eq(other)
             }
         }
         impl Serialize for $t {

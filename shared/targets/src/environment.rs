@@ -8,7 +8,8 @@ use ferry_shared::config::{EnvironmentConfig, FerryConfig};
 
 /// An environment's target.
 pub enum Environment<'a> {
-    Docker(DockerTarget<'a>),
+    /// Boxed: it carries the project's container settings.
+    Docker(Box<DockerTarget<'a>>),
     Rancher(RancherTarget<'a>),
 }
 
@@ -32,13 +33,13 @@ impl<'a> Environment<'a> {
         if let Some(ports) = &env_cfg.ports {
             container.ports.clone_from(ports);
         }
-        Ok(Self::Docker(DockerTarget {
+        Ok(Self::Docker(Box::new(DockerTarget {
             cfg,
             project,
             environment: env,
             hosts: docker_hosts(cfg, env_cfg),
             container,
-        }))
+        })))
     }
 }
 

@@ -24,7 +24,7 @@ pub enum DeployError {
     #[error("cannot reach a host of {environment}: {source}")]
     Read {
         environment: String,
-        source: ReadError,
+        source: Box<ReadError>,
     },
     /// Rancher was unreachable, answered 5xx, or was busy with a state change.
     #[error("{doing}: {source}")]

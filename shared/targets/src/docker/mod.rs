@@ -127,7 +127,7 @@ impl DockerTarget<'_> {
             .await
             .map_err(|source| DeployError::Read {
                 environment: self.environment.to_owned(),
-                source,
+                source: Box::new(source),
             })
     }
 
