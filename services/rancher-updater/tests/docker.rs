@@ -4,7 +4,7 @@
 
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{DeployRequested, Envelope, Event};
+use ferry_shared::event::{DeployRequested, Endpoint, Envelope, Event, HostOutcome};
 use ferry_shared::order::{OrderScale, RunOrder};
 use ferry_testkit::{
     Tap, amqp_url, docker, docker_hosts, free_port, http_request, unique_namespace,
@@ -1044,6 +1044,64 @@ async fn an_event_naming_another_projects_image_deploys_nothing() {
         assert_eq!(project_containers(&project), before, "{what}");
     }
     assert_eq!(serving(ports[0]).await.as_deref(), Some("v1"));
+    updater.stop().await;
+    cleanup(&project);
+}
+
+/// `deploy.succeeded` names where the run answers on each host, so the tester finds it
+/// without reading the hosts; a deploy that found its image already running names the
+/// container that serves it.
+#[tokio::test]
+async fn deploy_succeeded_names_where_the_run_answers() {
+    let ns = unique_namespace();
+    let project = format!("web{}", &ns[1..9]);
+    let ports = [free_port(), free_port()];
+    let cfg = config(&ns, &project, ports);
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2) = (web_image(&ns, "v1", true), web_image(&ns, "v2", true));
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let address = cfg.docker_hosts["h1"].address();
+    for (image, version, port) in [(&v1, "v1", ports[0]), (&v2, "v2", ports[1])] {
+        publisher
+            .publish(&request(&project, image, version))
+            .await
+            .unwrap();
+        let done = tap
+            .expect("deploy.succeeded.staging", Duration::from_secs(30))
+            .await
+            .unwrap();
+        let Event::DeploySucceeded(d) = &done.event else {
+            panic!()
+        };
+        let endpoints: Vec<(&str, Endpoint)> = d.endpoints().map(|(h, e)| (h, e.clone())).collect();
+        assert_eq!(
+            endpoints,
+            [(
+                "h1",
+                Endpoint {
+                    address: address.clone(),
+                    port
+                }
+            )],
+            "{d:?}"
+        );
+        assert_eq!(serving(port).await.as_deref(), Some(version));
+    }
+    // v2 again: nothing changes, and the event still says where it answers.
+    publisher
+        .publish(&request(&project, &v2, "v2"))
+        .await
+        .unwrap();
+    let again = tap
+        .expect("deploy.succeeded.staging", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let Event::DeploySucceeded(d) = &again.event else {
+        panic!()
+    };
+    assert_eq!(d.hosts[0].outcome, HostOutcome::AlreadyRunning, "{d:?}");
+    assert_eq!(d.endpoints().next().map(|(_, e)| e.port), Some(ports[1]));
     updater.stop().await;
     cleanup(&project);
 }
