@@ -13,7 +13,11 @@ use ferry_shared::config::{EnvironmentConfig, FerryConfig};
 use ferry_shared::event::DeploySucceeded;
 use ferry_targets::Environment;
 use ferry_targets::locate::{Whereabouts, fill, needs_endpoint, url_template};
+use std::time::Duration;
 use uuid::Uuid;
+
+/// How long asking the first host whether the run still serves may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the tester found where the run was deployed.
 #[derive(Debug, PartialEq)]
@@ -43,30 +47,35 @@ pub async fn locate(
         return Ok(Located::Url(Some(template)));
     }
     let target = Environment::of(cfg, project, env_name).map_err(|e| e.to_string())?;
-    let Some(found) = target.find_run(run_id, &deployed.image).await else {
+    let check = tokio::time::timeout(CHECK_TIMEOUT, target.find_run(run_id, &deployed.image));
+    let found = match check.await {
+        Ok(found) => found.map(|r| r.map_err(|e| e.to_string())),
+        Err(_) => Some(Err(format!(
+            "the environment's first host did not answer within {} s",
+            CHECK_TIMEOUT.as_secs()
+        ))),
+    };
+    let Some(found) = found else {
         // A target without Ferry's containers has no {host}/{port} to fill.
         return Ok(Located::Url(Some(template)));
     };
     // Where the updater says the run answers: its first host and replica.
     let announced = deployed.endpoints().next().map(|(_, e)| e.clone());
-    let found = match (found, announced) {
+    let found = match (found, &announced) {
         (Ok(w), _) => w,
         (Err(why), Some(endpoint)) => {
             tracing::warn!(
                 "cannot check that the run still serves ({why}); testing it where it was deployed"
             );
-            Whereabouts::Here(endpoint)
+            Whereabouts::Here(endpoint.clone())
         }
-        (Err(why), None) => return Err(why.to_string()),
+        (Err(why), None) => return Err(why),
     };
     Ok(match found {
-        Whereabouts::Here(on_host) => {
-            let endpoint = deployed
-                .endpoints()
-                .next()
-                .map_or(on_host, |(_, e)| e.clone());
-            Located::Url(Some(fill(&template, &endpoint)))
-        }
+        Whereabouts::Here(on_host) => Located::Url(Some(fill(
+            &template,
+            announced.as_ref().unwrap_or(&on_host),
+        ))),
         Whereabouts::Replaced { image, run_id } => Located::Replaced { image, run_id },
         Whereabouts::Gone(why) => Located::Stopped(why),
     })
