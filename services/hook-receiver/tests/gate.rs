@@ -930,7 +930,7 @@ async fn a_gitlab_push_reaches_a_rancher_production() {
     let mut body: serde_json::Value = serde_json::from_slice(
         &std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/gitlab-push.json"
+            "/../../shared/hooks/tests/fixtures/gitlab-push.json"
         ))
         .unwrap(),
     )

@@ -171,7 +171,7 @@ impl World {
     async fn post(&self, stack: &Stack, body: &[u8], delivery: Option<&str>) -> Uuid {
         let signature = format!(
             "sha256={}",
-            hook_receiver::verify::hmac_sha256_hex(SECRET, body)
+            ferry_hooks::verify::hmac_sha256_hex(SECRET, body)
         );
         let mut headers = vec![
             ("Content-Type", "application/json"),

@@ -82,7 +82,7 @@ async fn a_harbor_image_runs_every_later_stage_to_production() {
     let stack = spawn_stack(cfg).await;
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/harbor-push-artifact.json"
+        "/../../shared/hooks/tests/fixtures/harbor-push-artifact.json"
     ))
     .unwrap();
     let headers = [

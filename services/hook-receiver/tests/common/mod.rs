@@ -128,9 +128,10 @@ impl Receiver {
     }
 }
 
+/// A real webhook payload, kept with the parsers in ferry-hooks.
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
+        "{}/../../shared/hooks/tests/fixtures/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
@@ -139,6 +140,6 @@ pub fn fixture(name: &str) -> Vec<u8> {
 pub fn github_signature(body: &[u8]) -> String {
     format!(
         "sha256={}",
-        hook_receiver::verify::hmac_sha256_hex(GITHUB_SECRET, body)
+        ferry_hooks::verify::hmac_sha256_hex(GITHUB_SECRET, body)
     )
 }

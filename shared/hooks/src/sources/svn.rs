@@ -2,9 +2,9 @@
 //! with `Authorization: Bearer <hooks.svn_token>`.
 
 use crate::trigger::{Parsed, Push, Rejection, Source, json, require_json};
-use axum::http::HeaderMap;
 use ferry_shared::revision::SvnRevision;
 use ferry_shared::secret::Secret;
+use http::HeaderMap;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -2,9 +2,9 @@
 //! and `{"project": "...", "revision": "..."}`.
 
 use crate::trigger::{Manual, Parsed, Rejection, json, require_json};
-use axum::http::HeaderMap;
 use ferry_shared::revision::Revision;
 use ferry_shared::secret::Secret;
+use http::HeaderMap;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -12,8 +12,8 @@ pub mod manual;
 pub mod svn;
 
 use crate::trigger::{Parsed, Rejection, Source};
-use axum::http::HeaderMap;
 use ferry_shared::secret::Secret;
+use http::HeaderMap;
 
 /// Parse one request from `source`. `secret` is what the sender must prove it knows;
 /// `None` skips the check (only `ferry hook inspect` does that, when given no secret).

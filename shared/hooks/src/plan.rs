@@ -2,10 +2,10 @@
 
 use crate::matching;
 use crate::trigger::{Parsed, Push, Rejection};
-use axum::http::StatusCode;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, ImagePushed, SourceChanged, Starter};
 use ferry_shared::order::{OrderScale, RunOrder};
+use http::StatusCode;
 use uuid::Uuid;
 
 /// Namespace of run ids derived from delivery ids.

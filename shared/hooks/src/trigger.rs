@@ -1,7 +1,7 @@
 //! What a webhook is turned into, once, at the edge: a typed trigger or a rejection.
 
-use axum::http::{HeaderMap, StatusCode};
 use ferry_shared::revision::{CommitId, RefName};
+use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
 /// Where a request came from (the path segment of `/hooks/<source>`).

@@ -1,11 +1,11 @@
 //! Real payloads from the forges' documentation and example collections (see
 //! `fixtures/SOURCES.md`), parsed into the normalized trigger.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use ferry_hooks::sources::parse;
+use ferry_hooks::trigger::{Parsed, Reference, Source};
+use ferry_hooks::verify::hmac_sha256_hex;
 use ferry_shared::secret::Secret;
-use hook_receiver::sources::parse;
-use hook_receiver::trigger::{Parsed, Reference, Source};
-use hook_receiver::verify::hmac_sha256_hex;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(

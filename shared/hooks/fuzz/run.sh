@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz every webhook parser and the signature checks, SECONDS_EACH (default 300) each:
-#   services/hook-receiver/fuzz/run.sh [SECONDS_EACH] [TARGET...]
+#   shared/hooks/fuzz/run.sh [SECONDS_EACH] [TARGET...]
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); RUSTC_BOOTSTRAP lets the stable
 # toolchain build with the sanitizer flags cargo-fuzz passes. Seeds come from the
 # real payloads in ../tests/fixtures. Not part of tests/run.sh (it takes half an hour).

@@ -3,7 +3,7 @@
 //! never panic, and a signature computed for the body always verifies.
 
 use ferry_shared::secret::Secret;
-use hook_receiver::verify::{hmac_sha256_hex, hmac_sha256_matches, token_matches};
+use ferry_hooks::verify::{hmac_sha256_hex, hmac_sha256_matches, token_matches};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

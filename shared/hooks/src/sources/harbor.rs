@@ -3,9 +3,9 @@
 
 use crate::trigger::{ImagePush, Parsed, Rejection, header, json, require_json};
 use crate::verify::token_matches;
-use axum::http::HeaderMap;
 use ferry_shared::image_ref::ImageRef;
 use ferry_shared::secret::Secret;
+use http::HeaderMap;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -5,8 +5,8 @@ use crate::trigger::{
     Parsed, Push, Reference, Rejection, Source, git_revision, header, is_zero_sha, require_json,
 };
 use crate::verify::hmac_sha256_matches;
-use axum::http::HeaderMap;
 use ferry_shared::secret::Secret;
+use http::HeaderMap;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 

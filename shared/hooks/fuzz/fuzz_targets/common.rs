@@ -2,10 +2,10 @@
 //! byte says whether a secret is checked. Parsing must never panic, and a parse that
 //! succeeds must also survive matching against a configuration.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::secret::Secret;
-use hook_receiver::trigger::Source;
+use ferry_hooks::trigger::Source;
 use std::sync::OnceLock;
 
 fn config() -> &'static FerryConfig {
@@ -37,7 +37,7 @@ pub fn run(source: Source, data: &[u8]) {
     }
     let secret = Secret::new("fuzz-secret-123".to_owned());
     let secret = (flags & 1 == 1).then_some(&secret);
-    if let Ok(parsed) = hook_receiver::sources::parse(source, &headers, body, secret) {
-        let _ = hook_receiver::plan::plan(config(), parsed);
+    if let Ok(parsed) = ferry_hooks::sources::parse(source, &headers, body, secret) {
+        let _ = ferry_hooks::plan::plan(config(), parsed);
     }
 }

@@ -3,8 +3,8 @@
 
 use super::forge::{SignedForge, parse_signed};
 use crate::trigger::{Parsed, Rejection, Source};
-use axum::http::HeaderMap;
 use ferry_shared::secret::Secret;
+use http::HeaderMap;
 
 pub const GITEA: SignedForge = SignedForge {
     source: Source::Gitea,

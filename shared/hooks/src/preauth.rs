@@ -8,8 +8,8 @@
 
 use crate::sources::{check_bearer, forge::SignedForge, gitea, github, gitlab, harbor};
 use crate::trigger::{Rejection, Source, header};
-use axum::http::HeaderMap;
 use ferry_shared::secret::Secret;
+use http::HeaderMap;
 
 /// Longest delivery id accepted (GitHub's and Gitea's are UUIDs, GitLab's too).
 pub const MAX_DELIVERY_ID_BYTES: usize = 200;

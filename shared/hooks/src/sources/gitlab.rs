@@ -7,8 +7,8 @@ use crate::trigger::{
     require_json,
 };
 use crate::verify::token_matches;
-use axum::http::HeaderMap;
 use ferry_shared::secret::Secret;
+use http::HeaderMap;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
