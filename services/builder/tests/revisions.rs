@@ -109,10 +109,10 @@ async fn a_revision_that_is_an_option_runs_no_command() {
     let work = root.path().join("raw");
     std::fs::create_dir_all(&work).unwrap();
     let t = Duration::from_secs(30);
-    builder::command::git(Some(&work), t, &["init", "-q"], &[])
+    ferry_vcs::git(Some(&work), t, &["init", "-q"], &[])
         .await
         .unwrap();
-    builder::command::git(Some(&work), t, &["remote", "add"], &["origin", &r.url])
+    ferry_vcs::git(Some(&work), t, &["remote", "add"], &["origin", &r.url])
         .await
         .unwrap();
     for (options, operands) in [
@@ -126,7 +126,7 @@ async fn a_revision_that_is_an_option_runs_no_command() {
             vec![inject.as_str(), "HEAD"],
         ),
     ] {
-        let failed = builder::command::git(Some(&work), t, &options, &operands).await;
+        let failed = ferry_vcs::git(Some(&work), t, &options, &operands).await;
         assert!(failed.is_err(), "git {options:?} {operands:?} succeeded");
         assert!(!marker.exists(), "git {options:?} ran the injected command");
     }

@@ -1,4 +1,6 @@
-//! Running `svn` and `git`: non-interactive, with a deadline, secrets on stdin only.
+//! Running `svn` and `git` for Ferry: non-interactive, with a deadline, every value from
+//! outside after an end-of-options marker, secrets on stdin only. Used for the code
+//! checkouts (builder) and the ops config repo (ferry-config-repo).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -6,7 +8,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-#[derive(Debug)]
+/// A tool that failed: what was run and what it said.
+#[derive(Debug, thiserror::Error)]
+#[error("`{what}` failed: {detail}")]
 pub struct Failed {
     /// What was run, without secrets.
     pub what: String,
