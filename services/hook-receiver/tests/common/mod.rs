@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod stack;
-
 use ferry_shared::config::FerryConfig;
 use ferry_shared::shutdown::{self, ShutdownTrigger};
 use hook_receiver::HookReceiver;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::*;
+use common::build::*;
 use ferry_shared::event::Event;
 use ferry_testkit::{Tap, amqp_url, free_port, harness_var, wait_until};
 use std::process::{Child, Command};
@@ -61,7 +61,7 @@ async fn a_builder_killed_mid_build_builds_again_once_and_one_image_is_pushed() 
     let pusher = start_pusher(&s.cfg).await;
     let spawn = || {
         Reap(
-            Command::new(env!("CARGO_BIN_EXE_builder"))
+            Command::new(builder_binary())
                 .env("FERRY_CONFIG", &s.config_path)
                 .spawn()
                 .unwrap(),

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::*;
+use common::build::*;
 use ferry_shared::event::Event;
 use ferry_testkit::{free_port, harness_var};
 use std::process::{Child, Command, Stdio};
