@@ -115,7 +115,7 @@ impl Stage {
         let (millis, log_path) = self
             .run_engine(&docker, context, req, &run_id, secrets)
             .await?;
-        Ok((built(tag.clone(), Some(millis), log_path), order))
+        Ok((built(tag, Some(millis), log_path), order))
     }
 
     /// The project's config repo at its latest commit: what it lays over the code, and
