@@ -1,13 +1,13 @@
 //! `ferry hook inspect`: read one webhook request offline and show what Ferry makes of
-//! it, exactly as the hook-receiver would (same parsers).
+//! it, exactly as the hook-receiver would (same parsers, from ferry-hooks).
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use clap::Subcommand;
+use ferry_hooks::plan::{Plan, plan};
+use ferry_hooks::sources;
+use ferry_hooks::trigger::Source;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::secret::Secret;
-use hook_receiver::plan::{Plan, plan};
-use hook_receiver::sources;
-use hook_receiver::trigger::Source;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -122,7 +122,7 @@ fn inspect_with_secret(args: &[&str], body: &[u8], secret: Option<&str>) -> Outp
 fn github_fixture() -> Vec<u8> {
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../services/hook-receiver/tests/fixtures/github-push.json"),
+            .join("../shared/hooks/tests/fixtures/github-push.json"),
     )
     .unwrap()
 }
@@ -132,7 +132,7 @@ fn hook_inspect_prints_the_normalized_trigger_and_never_the_secret() {
     let body = github_fixture();
     let sig = format!(
         "sha256={}",
-        hook_receiver::verify::hmac_sha256_hex("s3cret-hook", &body)
+        ferry_hooks::verify::hmac_sha256_hex("s3cret-hook", &body)
     );
     let sig_header = format!("X-Hub-Signature-256: {sig}");
     let out = inspect_with_secret(
@@ -208,7 +208,7 @@ fn hook_inspect_refuses_a_secret_on_the_command_line_and_reads_a_file() {
     let body = github_fixture();
     let sig_header = format!(
         "X-Hub-Signature-256: sha256={}",
-        hook_receiver::verify::hmac_sha256_hex("s3cret-hook", &body)
+        ferry_hooks::verify::hmac_sha256_hex("s3cret-hook", &body)
     );
     let base = [
         "--source",

@@ -1,13 +1,13 @@
-//! Working copies: the code at exactly the triggering revision, and the config repo at
-//! its latest commit. One folder per project, updated in place between builds; a copy
-//! a crash left broken is thrown away and checked out afresh.
+//! The code's working copy, at exactly the triggering revision (the config repo's is
+//! `ferry_config_repo`'s). One folder per project, updated in place between builds; a
+//! copy a crash left broken is thrown away and checked out afresh.
 
-use crate::command::{Failed, git, svn};
 use crate::error::BuildError;
 use crate::remote::{RemoteRefs, Tie};
-use ferry_shared::config::{BuildConfig, ConfigRepo, SourceConfig};
+use ferry_shared::config::{BuildConfig, SourceConfig};
 use ferry_shared::event::SourceChanged;
 use ferry_shared::revision::{GitRevision, PushedRef, Revision, SvnRevision};
+use ferry_vcs::{Failed, git, svn};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -218,78 +218,6 @@ impl Checkouts<'_> {
             // A name is recorded as the commit it named (a tag peeled to its commit).
             GitRevision::Ref(_) => found.trim().to_owned(),
         })
-    }
-
-    /// The config repo's branch at its latest commit: its folder (the configured
-    /// sub-path) and the commit id.
-    pub async fn config(
-        &self,
-        project: &str,
-        repo: &ConfigRepo,
-    ) -> Result<(PathBuf, String), BuildError> {
-        self.config_in("config", project, repo).await
-    }
-
-    /// The same, in `<work_dir>/<project>/<folder>`: another service on the builder's
-    /// machine must not share the builder's working copy.
-    pub async fn config_in(
-        &self,
-        folder: &str,
-        project: &str,
-        repo: &ConfigRepo,
-    ) -> Result<(PathBuf, String), BuildError> {
-        let dir = self.cfg.work_dir.join(project).join(folder);
-        let t = self.timeout;
-        let here = Some(dir.as_path());
-        let update = async {
-            if !dir.join(".git").is_dir() {
-                fresh(&dir).map_err(|e| Failed {
-                    what: "mkdir".into(),
-                    detail: e.to_string(),
-                })?;
-                git(here, t, &["init", "-q"], &["."]).await?;
-            }
-            let _ = git(here, t, &["remote", "remove"], &["origin"]).await;
-            git(here, t, &["remote", "add"], &["origin", &repo.url]).await?;
-            let refspec = format!("+refs/heads/{b}:refs/remotes/origin/{b}", b = repo.branch);
-            git(here, t, &["fetch", "-q"], &["origin", &refspec]).await?;
-            let target = format!("refs/remotes/origin/{}", repo.branch);
-            let detach = ["switch", "-q", "--discard-changes", "--detach"];
-            git(here, t, &detach, &[&target]).await?;
-            git(here, t, &["clean", "-q", "-ffdx"], &[]).await?;
-            git(here, t, &["rev-list", "--max-count=1"], &["HEAD"]).await
-        };
-        let commit = match update.await {
-            Ok(c) => c,
-            Err(_) => {
-                // One clean retry from scratch before calling it failed.
-                fresh(&dir)?;
-                let d = dir.to_string_lossy().into_owned();
-                git(
-                    None,
-                    t,
-                    &["clone", "-q", "--branch", &repo.branch],
-                    &[&repo.url, &d],
-                )
-                .await
-                .map_err(|f| BuildError::ConfigCheckout(describe_git(&f)))?;
-                git(here, t, &["rev-list", "--max-count=1"], &["HEAD"])
-                    .await
-                    .map_err(|f| BuildError::ConfigCheckout(describe_git(&f)))?
-            }
-        };
-        let root = match &repo.path {
-            Some(p) => dir.join(p.trim_matches('/')),
-            None => dir.clone(),
-        };
-        if !root.is_dir() {
-            return Err(BuildError::ConfigCheckout(format!(
-                "the config repo has no folder `{}` on branch {}",
-                repo.path.as_deref().unwrap_or(""),
-                repo.branch
-            )));
-        }
-        Ok((root, commit.trim().to_owned()))
     }
 }
 

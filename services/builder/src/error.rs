@@ -51,3 +51,15 @@ impl BuildError {
         }
     }
 }
+
+/// The config repo's errors keep the builder's wording and retry rules.
+impl From<ferry_config_repo::ConfigRepoError> for BuildError {
+    fn from(e: ferry_config_repo::ConfigRepoError) -> Self {
+        use ferry_config_repo::ConfigRepoError as E;
+        match e {
+            E::Checkout(why) => BuildError::ConfigCheckout(why),
+            E::MissingFile(file) => BuildError::MissingConfigFile(file),
+            E::Workspace(why) => BuildError::Workspace(why),
+        }
+    }
+}

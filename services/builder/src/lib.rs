@@ -8,7 +8,6 @@
 
 mod buildlog;
 pub mod checkout;
-pub mod command;
 mod context;
 mod dockerignore;
 mod error;
@@ -20,12 +19,13 @@ pub use buildlog::BuildLog;
 pub use error::BuildError;
 
 use checkout::Checkouts;
+use ferry_config_repo::Overlay;
 use ferry_shared::bus::{Context as BusContext, Handler, Outcome, StageSpec};
-use ferry_shared::config::{ConfigRepo, FerryConfig, ProjectConfig};
+use ferry_shared::config::{FerryConfig, ProjectConfig};
 use ferry_shared::event::{Envelope, Event, ImageBuilt, SourceChanged};
 use ferry_shared::order::RunOrder;
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +76,68 @@ impl Stage {
             ..source.clone()
         };
         let order = lineage::order(&project.source, &code, source, timeout).await?;
-        let mut overlay = BTreeMap::new();
+        let (overlay, config_commit) = self.config_overlay(event, project, timeout).await?;
+        let mut secrets = self.known_secrets();
+        secrets.extend(overlay.secrets);
+        let context = context::Context::assemble(&code, overlay.files, &project.dockerfile)?;
+
+        let docker = ferry_docker::connect(&b.docker_host)
+            .await
+            .map_err(|e| BuildError::Engine(e.to_string()))?;
+        let built = |image, docker_millis, build_log| ImageBuilt {
+            docker_millis,
+            revision: source.revision.clone(),
+            image,
+            config_commit: config_commit.clone(),
+            build_log,
+        };
+        let tag = match self
+            .tag(&docker, project, &source.revision, config_commit.as_ref())
+            .await
+        {
+            Tag::Built(tag) => {
+                // Built before (a redelivery): the image is already what this run needs.
+                tracing::info!(%tag, "image already built for this revision and config commit");
+                return Ok((built(tag, None, None), order));
+            }
+            Tag::New(tag) => tag,
+        };
+        let run_id = event.run_id.to_string();
+        let req = image::Request {
+            tag: &tag,
+            dockerfile: &project.dockerfile,
+            args: build_args(&run_id, &source.revision, config_commit.as_ref()),
+            labels: labels(event, project, &source.revision, config_commit.as_ref()),
+            network: &b.network,
+        };
+        let (millis, log_path) = self
+            .run_engine(&docker, context, req, &run_id, secrets)
+            .await?;
+        Ok((built(tag, Some(millis), log_path), order))
+    }
+
+    /// The project's config repo at its latest commit: what it lays over the code, and
+    /// the commit; nothing without a config repo.
+    async fn config_overlay(
+        &self,
+        event: &Envelope,
+        project: &ProjectConfig,
+        timeout: Duration,
+    ) -> Result<(Overlay, Option<String>), BuildError> {
+        let Some(repo) = &project.config_repo else {
+            return Ok((Overlay::default(), None));
+        };
+        let dir = ferry_config_repo::working_copy(&self.cfg.build, &event.project, "config");
+        let checkout = ferry_config_repo::checkout(&dir, repo, timeout).await?;
+        let overlay = ferry_config_repo::overlay(&checkout.root, repo, &project.dockerfile)?;
+        Ok((overlay, Some(checkout.commit)))
+    }
+
+    /// What the build log must never show: the SVN and registry passwords and every
+    /// configured secret, the tokens in repository URLs included (a failing `git clone`
+    /// quotes its URL).
+    fn known_secrets(&self) -> Vec<String> {
+        let b = &self.cfg.build;
         let mut secrets: Vec<String> = [
             b.svn_password.as_ref(),
             self.cfg.registry.as_ref().map(|r| &r.password),
@@ -85,37 +146,19 @@ impl Stage {
         .flatten()
         .map(|s| s.expose().clone())
         .collect();
-        // Every configured secret, the tokens in repository URLs included: a failing
-        // `git clone` quotes its URL.
         secrets.extend(self.cfg.secret_values());
-        let mut config_commit = None;
-        if let Some(repo) = &project.config_repo {
-            let (root, commit) = checkouts.config(&event.project, repo).await?;
-            for (from, to) in &repo.files {
-                let file = root.join(from);
-                if !file.is_file() {
-                    return Err(BuildError::MissingConfigFile(from.clone()));
-                }
-                if is_secret_file(repo, from, to) {
-                    secrets.extend(ferry_shared::scrub::secret_file_values(
-                        from,
-                        &std::fs::read_to_string(&file).unwrap_or_default(),
-                    ));
-                }
-                overlay.insert(to.clone(), file);
-            }
-            if root.join("Dockerfile").is_file()
-                && !repo.files.values().any(|t| *t == project.dockerfile)
-            {
-                overlay.insert(project.dockerfile.clone(), root.join("Dockerfile"));
-            }
-            config_commit = Some(commit);
-        }
-        let context = context::Context::assemble(&code, overlay, &project.dockerfile)?;
+        secrets
+    }
 
-        let docker = ferry_docker::connect(&b.docker_host)
-            .await
-            .map_err(|e| BuildError::Engine(e.to_string()))?;
+    /// `<registry>/<image>:<revision>`, unless that tag holds an image built with another
+    /// config commit: then `<revision>-cfg<commit[..8]>`, so no tag is ever moved.
+    async fn tag(
+        &self,
+        docker: &bollard::Docker,
+        project: &ProjectConfig,
+        revision: &str,
+        config_commit: Option<&String>,
+    ) -> Tag {
         let registry = self
             .cfg
             .registry
@@ -123,84 +166,51 @@ impl Stage {
             .map(|r| r.address.as_str())
             .unwrap_or("localhost");
         let repo_name = format!("{registry}/{}", project.image);
-        let mut tag = format!("{repo_name}:{}", source.revision);
-        if let Some(existing) = image::labels(&docker, &tag).await {
-            if existing.get(LABEL_CONFIG_COMMIT) == config_commit.as_ref() {
-                // Built before (a redelivery): the image is already what this run needs.
-                tracing::info!(%tag, "image already built for this revision and config commit");
-                let built = ImageBuilt {
-                    docker_millis: None,
-                    revision: source.revision.clone(),
-                    image: tag,
-                    config_commit,
-                    build_log: None,
-                };
-                return Ok((built, order));
-            }
-            let short: String = config_commit
-                .as_deref()
-                .unwrap_or("none")
-                .chars()
-                .take(8)
-                .collect();
-            tag = format!("{repo_name}:{}-cfg{short}", source.revision);
+        let tag = format!("{repo_name}:{revision}");
+        let Some(existing) = image::labels(docker, &tag).await else {
+            return Tag::New(tag);
+        };
+        if existing.get(LABEL_CONFIG_COMMIT) == config_commit {
+            return Tag::Built(tag);
         }
+        let short: String = config_commit
+            .map_or("none", String::as_str)
+            .chars()
+            .take(8)
+            .collect();
+        Tag::New(format!("{repo_name}:{revision}-cfg{short}"))
+    }
 
-        let run_id = event.run_id.to_string();
-        let mut labels = HashMap::from([
-            (LABEL_REVISION.to_owned(), source.revision.clone()),
-            (LABEL_SOURCE.to_owned(), project.source.public_url()),
-            (LABEL_CREATED.to_owned(), chrono::Utc::now().to_rfc3339()),
-            (LABEL_RUN.to_owned(), run_id.clone()),
-            (LABEL_PROJECT.to_owned(), event.project.clone()),
-        ]);
-        if let Some(c) = &config_commit {
-            labels.insert(LABEL_CONFIG_COMMIT.to_owned(), c.clone());
-        }
-        // Build args are visible in `docker history`: only what is not secret.
-        let args = HashMap::from([
-            ("FERRY_REVISION".to_owned(), source.revision.clone()),
-            ("FERRY_RUN_ID".to_owned(), run_id.clone()),
-            (
-                "FERRY_CONFIG_COMMIT".to_owned(),
-                config_commit.clone().unwrap_or_default(),
-            ),
-        ]);
+    /// Build `req` on the engine within `build.timeout_secs`, its log (scrubbed of
+    /// `secrets`) stored under `build.log_dir`: the milliseconds inside Docker and where
+    /// the log is. A failed step's message says where to read the whole log.
+    async fn run_engine(
+        &self,
+        docker: &bollard::Docker,
+        context: context::Context,
+        req: image::Request<'_>,
+        run_id: &str,
+        secrets: Vec<String>,
+    ) -> Result<(u64, Option<String>), BuildError> {
+        let b = &self.cfg.build;
         let mut log = BuildLog::new(b.max_log_bytes, secrets);
         log.push(&format!(
-            "ferry: building {tag} from {} files\n",
+            "ferry: building {} from {} files\n",
+            req.tag,
             context.len()
         ));
-        let req = image::Request {
-            tag: &tag,
-            dockerfile: &project.dockerfile,
-            args,
-            labels,
-            network: &self.cfg.build.network,
-        };
         let docker_started = std::time::Instant::now();
-        let result = match tokio::time::timeout(
-            timeout,
-            image::build(&docker, context, req, &mut log),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(BuildError::Timeout(b.timeout_secs)),
-        };
-        let stored = BuildLog::store(&log.finish(), &b.log_dir, &run_id);
+        let timeout = Duration::from_secs(b.timeout_secs);
+        let result =
+            match tokio::time::timeout(timeout, image::build(docker, context, req, &mut log)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(BuildError::Timeout(b.timeout_secs)),
+            };
+        let stored = BuildLog::store(&log.finish(), &b.log_dir, run_id);
         let log_path = stored.as_ref().map(|p| p.display().to_string()).ok();
         match result {
-            Ok(()) => Ok((
-                ImageBuilt {
-                    docker_millis: Some(docker_started.elapsed().as_millis() as u64),
-                    revision: source.revision.clone(),
-                    image: tag,
-                    config_commit,
-                    build_log: log_path,
-                },
-                order,
-            )),
+            Ok(()) => Ok((docker_started.elapsed().as_millis() as u64, log_path)),
             Err(BuildError::StepFailed { step, tail }) => Err(BuildError::StepFailed {
                 step,
                 tail: format!(
@@ -211,6 +221,50 @@ impl Stage {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Which tag a build gets.
+enum Tag {
+    /// The tag already holds this revision built with this config commit.
+    Built(String),
+    /// A tag no image holds yet.
+    New(String),
+}
+
+/// The image's labels: where its code came from, which run built it, with which config.
+fn labels(
+    event: &Envelope,
+    project: &ProjectConfig,
+    revision: &str,
+    config_commit: Option<&String>,
+) -> HashMap<String, String> {
+    let mut labels = HashMap::from([
+        (LABEL_REVISION.to_owned(), revision.to_owned()),
+        (LABEL_SOURCE.to_owned(), project.source.public_url()),
+        (LABEL_CREATED.to_owned(), chrono::Utc::now().to_rfc3339()),
+        (LABEL_RUN.to_owned(), event.run_id.to_string()),
+        (LABEL_PROJECT.to_owned(), event.project.clone()),
+    ]);
+    if let Some(c) = config_commit {
+        labels.insert(LABEL_CONFIG_COMMIT.to_owned(), c.clone());
+    }
+    labels
+}
+
+/// Build args are visible in `docker history`: only what is not secret.
+fn build_args(
+    run_id: &str,
+    revision: &str,
+    config_commit: Option<&String>,
+) -> HashMap<String, String> {
+    HashMap::from([
+        ("FERRY_REVISION".to_owned(), revision.to_owned()),
+        ("FERRY_RUN_ID".to_owned(), run_id.to_owned()),
+        (
+            "FERRY_CONFIG_COMMIT".to_owned(),
+            config_commit.cloned().unwrap_or_default(),
+        ),
+    ])
 }
 
 impl Handler for Stage {
@@ -246,39 +300,4 @@ impl Handler for Stage {
 /// Where a run's build log is stored.
 pub fn log_path(cfg: &FerryConfig, run_id: &str) -> PathBuf {
     cfg.build.log_dir.join(run_id).join("build.log")
-}
-
-/// Whether a config-repo file holds secrets: those listed in `secret_files`, or by
-/// default any whose name says `env` (`.env`, `app.env`, `env/production`).
-fn is_secret_file(repo: &ConfigRepo, from: &str, to: &str) -> bool {
-    match &repo.secret_files {
-        Some(list) => list.iter().any(|f| f == from),
-        None => from.contains("env") || to.contains("env"),
-    }
-}
-
-/// The secret values in a project's config repo (its secret files, at the branch's
-/// latest commit), for services that must scrub what they record but do not build: the
-/// tester quotes the application's answers and output. Checked out in
-/// `<build.work_dir>/<project>/<folder>`.
-pub async fn config_secrets(
-    cfg: &FerryConfig,
-    project: &str,
-    repo: &ConfigRepo,
-    folder: &str,
-) -> Result<Vec<String>, BuildError> {
-    let b = &cfg.build;
-    let checkouts = Checkouts {
-        cfg: b,
-        timeout: Duration::from_secs(b.timeout_secs),
-    };
-    let (root, _) = checkouts.config_in(folder, project, repo).await?;
-    let mut secrets = Vec::new();
-    for (from, to) in &repo.files {
-        if is_secret_file(repo, from, to) {
-            let text = std::fs::read_to_string(root.join(from)).unwrap_or_default();
-            secrets.extend(ferry_shared::scrub::secret_file_values(from, &text));
-        }
-    }
-    Ok(secrets)
 }

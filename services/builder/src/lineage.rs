@@ -2,12 +2,12 @@
 //! `ferry_shared::order`): what the updater compares to decide "older", instead of the
 //! commit date a committer chooses.
 
-use crate::command::{git as git_cmd, run};
 use crate::error::BuildError;
 use ferry_shared::config::SourceConfig;
 use ferry_shared::event::SourceChanged;
 use ferry_shared::order::{OrderScale, RunOrder};
 use ferry_shared::revision::SvnRevision;
+use ferry_vcs::{git as git_cmd, run};
 use std::path::Path;
 use std::time::Duration;
 
@@ -40,8 +40,7 @@ fn svn(revision: &str) -> Result<RunOrder, BuildError> {
 /// the checkout fetches (never shallow).
 async fn git(dir: &Path, sha: &str, timeout: Duration) -> Result<RunOrder, BuildError> {
     // A git failure after a good checkout is worth another try.
-    let failed =
-        |f: crate::command::Failed| not_ordered(format!("{}: {}", f.what, f.detail), false);
+    let failed = |f: ferry_vcs::Failed| not_ordered(format!("{}: {}", f.what, f.detail), false);
     // No operand, so no marker: `rev-parse` would echo `--end-of-options` back.
     let shallow = run(
         "git",

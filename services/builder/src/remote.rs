@@ -3,9 +3,9 @@
 //! commit is on them. A push names its branch and commit separately; nothing is built
 //! unless the commit really is on that branch (or is what that tag points to).
 
-use crate::command::{Failed, git};
 use ferry_shared::config::SourceConfig;
 use ferry_shared::revision::{GitRef, RefName, glob};
+use ferry_vcs::{Failed, git};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;

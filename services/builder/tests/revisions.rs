@@ -1,75 +1,17 @@
 //! What the builder checks out: never an option smuggled in as a revision, a branch or
 //! tag name resolved to its commit and recorded, a commit only if it is on the branch
 //! it was pushed to (or the tag points to it), SVN externals only where allowed. Real
-//! git repositories made here, real svnserve, real Docker and registry.
+//! git repositories made here, real svnserve, real Docker and registry. (A branch name
+//! built and pushed is proved in `tests/e2e`, `build_push.rs`.)
 
 mod common;
 
 use builder::checkout::Checkouts;
 use common::*;
-use ferry_shared::event::{Envelope, Event, SourceChanged};
+use ferry_shared::event::Event;
 use ferry_testkit::harness_var;
 use std::path::Path;
 use std::time::Duration;
-
-fn changed(revision: &str, reference: Option<&str>) -> SourceChanged {
-    SourceChanged {
-        source: "manual".into(),
-        repository: "test".into(),
-        reference: reference.map(str::to_owned),
-        revision: revision.into(),
-        author: Some("mallory".into()),
-        message: None,
-        changed_paths: vec![],
-    }
-}
-
-async fn publish(s: &Setup, event: SourceChanged) -> Envelope {
-    let e = Envelope::new_run("shop", Event::SourceChanged(event));
-    ferry_shared::bus::Publisher::new(&s.cfg.broker, "test", None)
-        .publish(&e)
-        .await
-        .unwrap();
-    e
-}
-
-/// A git repository: `main` with commits `one` and `two`, a branch `side` off `one`
-/// with commit `side`, and tags `v1` (annotated, on `one`).
-struct Repo {
-    url: String,
-    one: String,
-    two: String,
-    side: String,
-}
-
-fn repo(root: &Path) -> Repo {
-    let code = root.join("code");
-    std::fs::create_dir_all(&code).unwrap();
-    git(&code, &["init", "-q", "-b", "main"]);
-    std::fs::write(code.join("index.html"), "<h1>one</h1>\n").unwrap();
-    git(&code, &["add", "."]);
-    git(&code, &["commit", "-q", "-m", "one"]);
-    let one = git(&code, &["rev-parse", "HEAD"]);
-    git(&code, &["tag", "-a", "v1", "-m", "v1"]);
-    git(&code, &["checkout", "-q", "-b", "side"]);
-    std::fs::write(code.join("index.html"), "<h1>side</h1>\n").unwrap();
-    git(&code, &["commit", "-q", "-am", "side"]);
-    let side = git(&code, &["rev-parse", "HEAD"]);
-    git(&code, &["checkout", "-q", "main"]);
-    std::fs::write(code.join("index.html"), "<h1>two</h1>\n").unwrap();
-    git(&code, &["commit", "-q", "-am", "two"]);
-    let two = git(&code, &["rev-parse", "HEAD"]);
-    Repo {
-        url: format!("file://{}", code.display()),
-        one,
-        two,
-        side,
-    }
-}
-
-fn git_source(url: &str) -> String {
-    format!("{{ kind = \"git\", url = \"{url}\", branches = [\"main\"], tags = [\"v*\"] }}")
-}
 
 #[tokio::test]
 async fn a_revision_that_is_an_option_runs_no_command() {
@@ -109,10 +51,10 @@ async fn a_revision_that_is_an_option_runs_no_command() {
     let work = root.path().join("raw");
     std::fs::create_dir_all(&work).unwrap();
     let t = Duration::from_secs(30);
-    builder::command::git(Some(&work), t, &["init", "-q"], &[])
+    ferry_vcs::git(Some(&work), t, &["init", "-q"], &[])
         .await
         .unwrap();
-    builder::command::git(Some(&work), t, &["remote", "add"], &["origin", &r.url])
+    ferry_vcs::git(Some(&work), t, &["remote", "add"], &["origin", &r.url])
         .await
         .unwrap();
     for (options, operands) in [
@@ -126,7 +68,7 @@ async fn a_revision_that_is_an_option_runs_no_command() {
             vec![inject.as_str(), "HEAD"],
         ),
     ] {
-        let failed = builder::command::git(Some(&work), t, &options, &operands).await;
+        let failed = ferry_vcs::git(Some(&work), t, &options, &operands).await;
         assert!(failed.is_err(), "git {options:?} {operands:?} succeeded");
         assert!(!marker.exists(), "git {options:?} ran the injected command");
     }
@@ -157,48 +99,6 @@ async fn a_revision_that_is_an_option_runs_no_command() {
         assert!(err.contains("not an SVN revision"), "{rev}: {err}");
         assert!(!marker.exists());
     }
-}
-
-#[tokio::test]
-async fn a_branch_name_is_built_as_the_commit_it_names() {
-    let root = tempfile::tempdir().unwrap();
-    let r = repo(root.path());
-    let Running {
-        setup: s,
-        mut tap,
-        stages,
-    } = start_build(
-        &git_source(&r.url),
-        &harness_var("FERRY_TEST_REGISTRY_PASSWORD"),
-        DOCKERFILE,
-    )
-    .await;
-    publish(&s, changed("main", None)).await;
-    let built = tap
-        .expect("image.built", Duration::from_secs(120))
-        .await
-        .unwrap();
-    let Event::ImageBuilt(b) = &built.event else {
-        panic!()
-    };
-    assert_eq!(b.revision, r.two, "the branch's commit is recorded");
-    assert!(b.image.ends_with(&format!(":{}", r.two)), "{}", b.image);
-    let pushed = tap
-        .expect("image.pushed", Duration::from_secs(60))
-        .await
-        .unwrap();
-    let image = pushed.event.image().unwrap().to_owned();
-    assert_eq!(read_in_image(&image, &["/app/index.html"]), "<h1>two</h1>");
-    assert_eq!(labels(&image)["org.opencontainers.image.revision"], r.two);
-
-    // An annotated tag: recorded as the commit it points to, not the tag object.
-    publish(&s, changed("refs/tags/v1", None)).await;
-    let built = tap
-        .expect("image.built", Duration::from_secs(120))
-        .await
-        .unwrap();
-    assert_eq!(built.event.revision(), Some(r.one.as_str()));
-    stages.stop().await;
 }
 
 #[tokio::test]

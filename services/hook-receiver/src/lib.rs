@@ -3,7 +3,7 @@
 //!
 //! Endpoints: `POST /hooks/{gitlab,github,gitea,svn,harbor,manual}`. Each request is
 //! authenticated on its raw bytes, parsed once into a typed trigger, matched to the
-//! configured projects, and published as one event per run.
+//! configured projects (all three by `ferry_hooks`), and published as one event per run.
 //!
 //! It also serves the operator API under `/api` (see `api`), which reads the run
 //! history stream into memory (see `runs`): on the webhook port, or only on
@@ -15,19 +15,13 @@ pub mod auth_limit;
 pub mod client_addr;
 pub mod dedup;
 pub mod door;
-pub mod matching;
-pub mod message;
-pub mod plan;
-mod preauth;
 pub mod registry;
 mod routes;
 pub mod runs;
-pub mod sources;
-pub mod trigger;
-pub mod verify;
 
 use axum::Router;
 use axum::routing::post;
+use ferry_hooks::trigger;
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::metrics::Metrics;

@@ -1,15 +1,16 @@
 //! `POST /hooks/<source>`: authenticate, parse, match, publish, and answer 202 only
 //! once every event is confirmed by RabbitMQ.
 
+use crate::App;
 use crate::dedup::Check;
-use crate::plan::{Plan, plan};
-use crate::trigger::{Rejection, Source};
-use crate::{App, message, preauth, sources};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ferry_hooks::plan::{Plan, plan};
+use ferry_hooks::trigger::{Rejection, Source};
+use ferry_hooks::{message, preauth, sources};
 use futures_util::future::join_all;
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
@@ -157,8 +158,8 @@ async fn read_body(
             format!("body larger than {limit} bytes (hooks.max_body_bytes)"),
         )
     };
-    let declared =
-        crate::trigger::header(headers, "content-length").and_then(|v| v.parse::<usize>().ok());
+    let declared = ferry_hooks::trigger::header(headers, "content-length")
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }

@@ -140,7 +140,7 @@ impl RunIndex {
         }
         if let Event::SourceChanged(s) = &e.event {
             // Thousands of runs are kept: of what the sender wrote, only a little.
-            use crate::message::{KEPT_BYTES, cut, subject};
+            use ferry_hooks::message::{KEPT_BYTES, cut, subject};
             run.author = s.author.as_deref().map(|a| cut(a, KEPT_BYTES));
             run.message = s.message.as_deref().map(|m| subject(m, KEPT_BYTES));
         }
@@ -260,11 +260,11 @@ mod tests {
         let run = index.get(id).unwrap();
         let message = run.message.unwrap();
         assert!(
-            message.len() <= crate::message::KEPT_BYTES,
+            message.len() <= ferry_hooks::message::KEPT_BYTES,
             "{}",
             message.len()
         );
         assert!(message.ends_with('…') && message.starts_with("sss"));
-        assert!(run.author.unwrap().len() <= crate::message::KEPT_BYTES);
+        assert!(run.author.unwrap().len() <= ferry_hooks::message::KEPT_BYTES);
     }
 }

@@ -118,7 +118,7 @@ async fn one_github_push_starts_every_project_whose_filters_match() {
 async fn gitea_push_and_harbor_image_start_their_runs() {
     let (rx, mut tap) = setup().await;
     let body = fixture("gitea-push.json");
-    let sig = hook_receiver::verify::hmac_sha256_hex(GITEA_SECRET, &body);
+    let sig = ferry_hooks::verify::hmac_sha256_hex(GITEA_SECRET, &body);
     let (status, reply) = rx
         .post(
             "gitea",
@@ -423,7 +423,7 @@ async fn bad_input_gets_a_clear_error_and_publishes_nothing() {
     ));
     let wrong_key = format!(
         "sha256={}",
-        hook_receiver::verify::hmac_sha256_hex("another-secret", &github)
+        ferry_hooks::verify::hmac_sha256_hex("another-secret", &github)
     );
     cases.push((
         "github: signed with another secret",
@@ -524,7 +524,7 @@ async fn bad_input_gets_a_clear_error_and_publishes_nothing() {
         400,
     ));
     // Gitea
-    let gt_sig = hook_receiver::verify::hmac_sha256_hex(GITEA_SECRET, &gitea);
+    let gt_sig = ferry_hooks::verify::hmac_sha256_hex(GITEA_SECRET, &gitea);
     cases.push((
         "gitea: no signature",
         "gitea",
@@ -551,7 +551,7 @@ async fn bad_input_gets_a_clear_error_and_publishes_nothing() {
         400,
     ));
     let truncated = gitea[..gitea.len() / 2].to_vec();
-    let tr_sig = hook_receiver::verify::hmac_sha256_hex(GITEA_SECRET, &truncated);
+    let tr_sig = ferry_hooks::verify::hmac_sha256_hex(GITEA_SECRET, &truncated);
     cases.push((
         "gitea: truncated JSON",
         "gitea",

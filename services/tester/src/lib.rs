@@ -70,7 +70,7 @@ impl Stage {
         else {
             return Ok(self.scrubber.clone());
         };
-        match builder::config_secrets(&self.cfg, project, repo, "tester-config").await {
+        match ferry_config_repo::config_secrets(&self.cfg, project, repo, "tester-config").await {
             Ok(more) => Ok(self.scrubber.with(more)),
             Err(e) => Err(Outcome::RetryLater(format!(
                 "cannot read the config repo's secret files, which the test results must be \

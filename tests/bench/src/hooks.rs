@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-const BODY: &[u8] =
-    include_bytes!("../../../services/hook-receiver/tests/fixtures/gitlab-push.json");
+const BODY: &[u8] = include_bytes!("../../../shared/hooks/tests/fixtures/gitlab-push.json");
 const TOKEN: &str = "bench-gitlab-token";
 
 pub struct Figures {

@@ -2,6 +2,7 @@
 //! environment variables (never guessed), plus helpers to look inside RabbitMQ.
 
 mod broker;
+pub mod build;
 mod docker;
 pub mod project;
 pub mod rancher;

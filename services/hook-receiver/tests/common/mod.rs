@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod stack;
-
 use ferry_shared::config::FerryConfig;
 use ferry_shared::shutdown::{self, ShutdownTrigger};
 use hook_receiver::HookReceiver;
@@ -128,9 +126,10 @@ impl Receiver {
     }
 }
 
+/// A real webhook payload, kept with the parsers in ferry-hooks.
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
+        "{}/../../shared/hooks/tests/fixtures/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
@@ -139,6 +138,6 @@ pub fn fixture(name: &str) -> Vec<u8> {
 pub fn github_signature(body: &[u8]) -> String {
     format!(
         "sha256={}",
-        hook_receiver::verify::hmac_sha256_hex(GITHUB_SECRET, body)
+        ferry_hooks::verify::hmac_sha256_hex(GITHUB_SECRET, body)
     )
 }

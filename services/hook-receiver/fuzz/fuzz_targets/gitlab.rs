@@ -1,5 +1,0 @@
-#![no_main]
-#[path = "common.rs"]
-mod common;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(hook_receiver::trigger::Source::Gitlab, data));
