@@ -1,6 +1,6 @@
 //! `ferry status <project>`: what runs where, read from the hosts, not from memory.
 
-use ferry_shared::config::FerryConfig;
+use ferry_shared::config::{FerryConfig, Target};
 use rancher_updater::docker_target::running;
 use rancher_updater::rancher_api::Api;
 use rancher_updater::rancher_target::running_of;
@@ -23,7 +23,7 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
         let mut rows = Vec::new();
         for env in &p.environments {
             let Some(e) = cfg.environments.get(env) else { continue };
-            if let (true, Some(r)) = (e.target == "rancher", &e.rancher) {
+            if let Target::Rancher(r) = &e.target {
                 let host = format!("rancher:{}", r.service_id);
                 rows.push(match Api::new(r).service().await {
                     // Rancher's `active` is what a Docker host's "running" is; other

@@ -26,7 +26,7 @@ mod request;
 
 use docker_target::{Host, Outcome as DeployOutcome, Running, Target};
 use ferry_shared::bus::{Context, Handler, Latest, Lock, Outcome, StageSpec};
-use ferry_shared::config::{DockerHostConfig, EnvironmentConfig, FerryConfig};
+use ferry_shared::config::{DockerHostConfig, EnvironmentConfig, FerryConfig, Target as EnvTarget};
 use ferry_shared::event::{
     ApprovalRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
     Envelope, Event, StageFailed,
@@ -82,11 +82,7 @@ impl Stage {
         env: &str,
         env_cfg: &EnvironmentConfig,
     ) -> Result<Option<Running>, String> {
-        if let Some(r) = env_cfg
-            .rancher
-            .as_ref()
-            .filter(|_| env_cfg.target == "rancher")
-        {
+        if let EnvTarget::Rancher(r) = &env_cfg.target {
             return rancher_target::current(r).await;
         }
         for host in self.hosts(env_cfg) {
@@ -265,7 +261,7 @@ impl Stage {
         let resets_mark = event.order.as_ref().is_some_and(|o| o.explicit)
             && event.rollback_to.is_none()
             && !req.is_rollback();
-        if env_cfg.target == "docker" {
+        if matches!(env_cfg.target, EnvTarget::Docker) {
             let hosts = self.hosts(env_cfg);
             // A rollback or a manual deploy may name an image the hosts never had (or
             // one cleaned up since): nothing is stopped before every host has it.
@@ -305,9 +301,9 @@ impl Stage {
                 .await
                 .map_err(|e| Outcome::RetryLater(format!("cannot reach a host of {env}: {e}")));
         }
-        let Some(r) = &env_cfg.rancher else {
+        let EnvTarget::Rancher(r) = &env_cfg.target else {
             return Err(Outcome::GiveUp(format!(
-                "environment `{env}` has target rancher but no [environments.{env}.rancher] section"
+                "environment `{env}` is not a Rancher environment"
             )));
         };
         let deploying = rancher_target::Deploying {

@@ -11,7 +11,7 @@ use crate::docker_target::{
 };
 use crate::ordering::{LABEL_ORDER, mark_of};
 use crate::rancher_api::{Api, ApiError};
-use ferry_shared::config::RancherConfig;
+use ferry_shared::config::{LeftoverAction, RancherConfig};
 use ferry_shared::order::{RunOrder, next_mark};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -69,10 +69,9 @@ pub async fn deploy(r: &RancherConfig, d: &Deploying<'_>) -> Result<Outcome, Ret
     service = match state(&service) {
         "active" => service,
         "upgraded" => {
-            let action = if r.on_leftover_upgraded == "rollback" {
-                "rollback"
-            } else {
-                "finishupgrade"
+            let action = match r.on_leftover_upgraded {
+                LeftoverAction::Rollback => "rollback",
+                LeftoverAction::Finish => "finishupgrade",
             };
             tracing::warn!("service was left upgraded by an earlier run: {action}");
             if let Err(e) = api.action(action, json!({})).await {

@@ -3,7 +3,7 @@
 //! ports on every deploy, and a newer run may have replaced this one by the time its
 //! tests start; testing "whatever runs there now" would pass or fail the wrong revision.
 
-use ferry_shared::config::{EnvironmentConfig, FerryConfig};
+use ferry_shared::config::{EnvironmentConfig, FerryConfig, Target};
 use uuid::Uuid;
 
 const DEFAULT_DOCKER_URL: &str = "http://{host}:{port}";
@@ -30,10 +30,10 @@ pub async fn locate(
     env: &EnvironmentConfig,
     (run_id, image): (Uuid, &str),
 ) -> Result<Located, String> {
-    let template = match (&env.base_url, env.target.as_str()) {
+    let template = match (&env.base_url, &env.target) {
         (Some(t), _) => t.clone(),
-        (None, "docker") => DEFAULT_DOCKER_URL.to_owned(),
-        (None, _) => return Ok(Located::Url(None)),
+        (None, Target::Docker) => DEFAULT_DOCKER_URL.to_owned(),
+        (None, Target::Rancher(_)) => return Ok(Located::Url(None)),
     };
     if !template.contains("{host}") && !template.contains("{port}") {
         return Ok(Located::Url(Some(template)));

@@ -42,6 +42,30 @@ impl ChannelKind {
             ChannelKind::Email(_) => "email",
         }
     }
+
+    /// The webhook URL (every platform but email).
+    pub fn url(&self) -> Option<&Secret<String>> {
+        match self {
+            ChannelKind::DingTalk(c) => Some(&c.url),
+            ChannelKind::WeCom(c) => Some(&c.url),
+            ChannelKind::Feishu(c) => Some(&c.url),
+            ChannelKind::Slack(c) => Some(&c.url),
+            ChannelKind::Webhook(c) => Some(&c.url),
+            ChannelKind::Email(_) => None,
+        }
+    }
+
+    /// Every secret of the channel (URL, signing secret, SMTP password), for scrubbing.
+    pub fn secrets(&self) -> Vec<&Secret<String>> {
+        let signing = match self {
+            ChannelKind::DingTalk(c) => c.secret.as_ref(),
+            ChannelKind::Feishu(c) => c.secret.as_ref(),
+            ChannelKind::Webhook(c) => c.secret.as_ref(),
+            ChannelKind::Email(c) => c.password.as_ref(),
+            ChannelKind::WeCom(_) | ChannelKind::Slack(_) => None,
+        };
+        self.url().into_iter().chain(signing).collect()
+    }
 }
 
 /// A DingTalk group robot.
