@@ -6,7 +6,7 @@
 //! at once, each naming its key, so a bad file is fixed in one go.
 //!
 //! One module per section holds its types and their checks. The file is read into its
-//! written form ([`file`]), where one-word values are still strings, then parsed into
+//! written form (`file.rs`), where one-word values are still strings, then parsed into
 //! the types below: enums instead of words (`Target`, `Approval`, `PullPolicy`,
 //! `SourceKind`, `LogFormat`, a channel's `ChannelKind`), so nothing downstream
 //! compares strings, and a bad word is one problem among the others.
