@@ -145,7 +145,7 @@ fn one_word_keys_parse_into_enums() {
 
 #[test]
 fn a_bad_word_names_its_full_key_and_the_valid_words() {
-    let err = load(&format!(
+    let err = load(
         r#"
         [log]
         format = "xml"
@@ -154,14 +154,14 @@ fn a_bad_word_names_its_full_key_and_the_valid_words() {
         [environments.production]
         target = "kubernetes"
         approval = "maybe"
-        rancher = {{ url = "https://rancher.example.com", project_id = "1a5",
+        rancher = { url = "https://rancher.example.com", project_id = "1a5",
             service_id = "1s12", access_key = "k", secret_key = "s",
-            on_leftover_upgraded = "finsh" }}
+            on_leftover_upgraded = "finsh" }
         [projects.shop]
         image = "shop/web"
-        source = {{ kind = "cvs", url = "x" }}
-        "#
-    ))
+        source = { kind = "cvs", url = "x" }
+        "#,
+    )
     .unwrap_err()
     .to_string();
     for line in [
@@ -183,7 +183,7 @@ fn a_bad_word_names_its_full_key_and_the_valid_words() {
 
 #[test]
 fn bad_words_and_every_other_problem_are_reported_together_by_key() {
-    let problems = match load(&format!(
+    let problems = match load(
         r#"
         [log]
         format = "xml"
@@ -191,14 +191,14 @@ fn bad_words_and_every_other_problem_are_reported_together_by_key() {
         target = "rancher"
         approval_timeout_secs = 0
         hosts = ["nowhere"]
-        rancher = {{ url = "rancher.example.com", project_id = "", service_id = "1s12",
-            access_key = "k", secret_key = "s", on_leftover_upgraded = "finsh" }}
+        rancher = { url = "rancher.example.com", project_id = "", service_id = "1s12",
+            access_key = "k", secret_key = "s", on_leftover_upgraded = "finsh" }
         [projects.shop]
         image = ""
         environments = ["production"]
-        source = {{ kind = "cvs", url = "" }}
-        "#
-    )) {
+        source = { kind = "cvs", url = "" }
+        "#,
+    ) {
         Err(ConfigError::Invalid { problems, .. }) => problems,
         other => panic!("{other:?}"),
     };
