@@ -10,7 +10,8 @@ pub mod config;
 pub mod event;
 pub mod image_ref;
 pub mod metrics;
-pub mod notify_config;
+/// The path the services import `[notify]` from.
+pub use config::notify as notify_config;
 pub mod order;
 pub mod pipeline;
 pub mod revision;

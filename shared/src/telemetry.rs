@@ -2,7 +2,7 @@
 //! `log.format = "json"`. Handlers run inside a span carrying `run_id` and `event_id`,
 //! so every line a stage writes about a run can be found by its run id.
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 pub fn init(log: &LogConfig) {
@@ -13,13 +13,12 @@ pub fn init(log: &LogConfig) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // try_init: a test process may initialise logging more than once.
-    let _ = if log.format == "json" {
-        builder
+    let _ = match log.format {
+        LogFormat::Json => builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init()
-    } else {
-        builder.with_target(false).try_init()
+            .try_init(),
+        LogFormat::Text => builder.with_target(false).try_init(),
     };
 }

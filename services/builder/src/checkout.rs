@@ -40,7 +40,7 @@ impl Checkouts<'_> {
     ) -> Result<(PathBuf, String), BuildError> {
         let dir = self.cfg.work_dir.join(project).join("code");
         // Events are input too: parsed again here, whoever published them.
-        let revision = Revision::parse(&source.kind, &event.revision)
+        let revision = Revision::parse(source.kind.as_str(), &event.revision)
             .map_err(|e| BuildError::Refused(format!("{e}; nothing was checked out")))?;
         match revision {
             Revision::Svn(r) => {

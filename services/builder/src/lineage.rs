@@ -3,7 +3,7 @@
 //! commit date a committer chooses.
 
 use crate::error::BuildError;
-use ferry_shared::config::SourceConfig;
+use ferry_shared::config::{SourceConfig, SourceKind};
 use ferry_shared::event::SourceChanged;
 use ferry_shared::order::{OrderScale, RunOrder};
 use ferry_shared::revision::SvnRevision;
@@ -20,9 +20,9 @@ pub async fn order(
     source: &SourceChanged,
     timeout: Duration,
 ) -> Result<RunOrder, BuildError> {
-    let mut order = match kind.kind.as_str() {
-        "svn" => svn(&source.revision)?,
-        _ => git(dir, &source.revision, timeout).await?,
+    let mut order = match kind.kind {
+        SourceKind::Svn => svn(&source.revision)?,
+        SourceKind::Git => git(dir, &source.revision, timeout).await?,
     };
     order.explicit = source.source == "manual";
     Ok(order)

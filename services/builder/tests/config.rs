@@ -49,3 +49,22 @@ fn a_missing_file_exits_64_and_says_how_to_point_at_one() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FERRY_CONFIG"));
 }
+
+#[test]
+fn a_bad_word_in_an_override_exits_64_naming_the_key_and_the_words() {
+    let out = run_builder(
+        "[environments.prod]\ntarget = \"docker\"\n",
+        &[
+            ("FERRY__ENVIRONMENTS__PROD__TARGET", "kubernetes"),
+            ("FERRY__PULL__POLICY", "most"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "environments.prod.target: `kubernetes` is not a target; use `docker` or `rancher`",
+        "pull.policy: `most` is not a policy; use `all` or `any`",
+    ] {
+        assert!(err.contains(line), "{line} missing from:\n{err}");
+    }
+}

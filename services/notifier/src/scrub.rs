@@ -12,11 +12,11 @@ impl Scrubber {
     pub fn from_config(cfg: &FerryConfig) -> Self {
         let mut secrets = cfg.secret_values();
         for c in cfg.notify.channels.values() {
-            for s in [&c.url, &c.secret, &c.password].into_iter().flatten() {
+            for s in c.kind.secrets() {
                 secrets.push(s.expose().clone());
             }
             // The token inside a robot URL (`access_token=...`, `key=...`, `/hooks/T../B../x`).
-            if let Some(url) = &c.url {
+            if let Some(url) = c.kind.url() {
                 secrets.extend(url_tokens(url.expose()));
             }
         }

@@ -9,7 +9,7 @@
 
 use ferry_docker::pull;
 use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
-use ferry_shared::config::{DockerHostConfig, FerryConfig};
+use ferry_shared::config::{DockerHostConfig, FerryConfig, PullPolicy};
 use ferry_shared::event::{Envelope, Event, ImagePulled, ImagePushed};
 use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
 use std::sync::Arc;
@@ -122,7 +122,7 @@ impl Stage {
             .iter()
             .filter_map(|h| self.cfg.docker_hosts.get(h).map(|d| (h.clone(), d.clone())))
             .collect();
-        if let Some(r) = env.rancher.as_ref().filter(|r| r.discover_hosts) {
+        if let Some(r) = env.rancher().filter(|r| r.discover_hosts) {
             let found = ferry_rancher::rancher_hosts(r)
                 .await
                 .map_err(|why| Outcome::RetryLater(format!("{env_name}: {why}")))?;
@@ -130,9 +130,9 @@ impl Stage {
         }
         let results = pull::pull_onto(&self.cfg, image, &hosts).await;
         let failed: Vec<String> = results.iter().filter_map(|r| r.error.clone()).collect();
-        let ok = match self.cfg.pull.policy.as_str() {
-            "any" => failed.len() < results.len() || results.is_empty(),
-            _ => failed.is_empty(),
+        let ok = match self.cfg.pull.policy {
+            PullPolicy::Any => failed.len() < results.len() || results.is_empty(),
+            PullPolicy::All => failed.is_empty(),
         };
         for r in &results {
             tracing::info!(environment = %env_name, host = %r.timing.host, millis = r.timing.millis, "{}", r.timing.outcome);

@@ -2,7 +2,7 @@
 //! the reason in its hook log).
 
 use crate::trigger::{ImagePush, Push, Reference, Source};
-use ferry_shared::config::{FerryConfig, ProjectConfig};
+use ferry_shared::config::{FerryConfig, ProjectConfig, SourceKind};
 
 /// The names of the projects this push starts, or why it starts none.
 pub fn projects_for_push<'a>(cfg: &'a FerryConfig, push: &Push) -> Result<Vec<&'a str>, String> {
@@ -70,14 +70,14 @@ fn describe(push: &Push) -> String {
 fn follows(project: &ProjectConfig, push: &Push) -> bool {
     let s = &project.source;
     let url_matches = push.repository_urls.iter().any(|u| same_url(u, &s.url));
-    match (s.kind.as_str(), push.source) {
-        ("svn", Source::Svn) => {
+    match (s.kind, push.source) {
+        (SourceKind::Svn, Source::Svn) => {
             url_matches
                 || s.uuid
                     .as_ref()
                     .is_some_and(|u| Some(u) == push.repository_uuid.as_ref())
         }
-        ("git", Source::Gitlab | Source::Github | Source::Gitea) => {
+        (SourceKind::Git, Source::Gitlab | Source::Github | Source::Gitea) => {
             url_matches
                 || s.repository
                     .as_ref()

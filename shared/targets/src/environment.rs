@@ -4,7 +4,7 @@
 use crate::docker::{DockerTarget, Host};
 use crate::rancher::RancherTarget;
 use crate::{Deploy, DeployError, Outcome, ReadError, Running, Target};
-use ferry_shared::config::{EnvironmentConfig, FerryConfig};
+use ferry_shared::config::{EnvironmentConfig, FerryConfig, Target as EnvTarget};
 
 /// An environment's target.
 pub enum Environment<'a> {
@@ -19,11 +19,8 @@ impl<'a> Environment<'a> {
         let Some(env_cfg) = cfg.environments.get(env) else {
             return Err(DeployError::NotConfigured(env.to_owned()));
         };
-        if is_rancher(env_cfg) {
-            return match &env_cfg.rancher {
-                Some(config) => Ok(Self::Rancher(RancherTarget { config })),
-                None => Err(DeployError::NoRancherSection(env.to_owned())),
-            };
+        if let EnvTarget::Rancher(config) = &env_cfg.target {
+            return Ok(Self::Rancher(RancherTarget { config }));
         }
         let mut container = cfg
             .projects
@@ -41,11 +38,6 @@ impl<'a> Environment<'a> {
             container,
         })))
     }
-}
-
-/// Whether the environment deploys to a Rancher service.
-fn is_rancher(env_cfg: &EnvironmentConfig) -> bool {
-    env_cfg.target == "rancher"
 }
 
 /// The environment's configured Docker hosts, in its order (names not in

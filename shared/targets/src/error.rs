@@ -31,10 +31,6 @@ pub enum DeployError {
     Rancher { doing: String, source: ApiError },
     #[error("{0}")]
     RancherUnsettled(String),
-    #[error(
-        "environment `{0}` has target rancher but no [environments.{0}.rancher] section; add it, or set target = \"docker\""
-    )]
-    NoRancherSection(String),
     #[error("environment `{0}` is not configured; add [environments.{0}]")]
     NotConfigured(String),
 }
@@ -43,7 +39,7 @@ impl DeployError {
     /// Worth retrying later (the host or Rancher may answer then); otherwise only a
     /// change of the configuration helps.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, Self::NoRancherSection(_) | Self::NotConfigured(_))
+        !matches!(self, Self::NotConfigured(_))
     }
 }
 

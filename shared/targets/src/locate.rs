@@ -5,7 +5,7 @@
 
 use crate::docker::DockerTarget;
 use crate::{Environment, ReadError};
-use ferry_shared::config::EnvironmentConfig;
+use ferry_shared::config::{EnvironmentConfig, Target as EnvTarget};
 use ferry_shared::event::Endpoint;
 use uuid::Uuid;
 
@@ -15,10 +15,10 @@ const DEFAULT_DOCKER_URL: &str = "http://{host}:{port}";
 /// The environment's base URL, maybe with `{host}` and `{port}` still to fill; none
 /// when it has no URL (a Rancher service without `base_url`).
 pub fn url_template(env_cfg: &EnvironmentConfig) -> Option<String> {
-    match (&env_cfg.base_url, env_cfg.target.as_str()) {
+    match (&env_cfg.base_url, &env_cfg.target) {
         (Some(t), _) => Some(t.clone()),
-        (None, "docker") => Some(DEFAULT_DOCKER_URL.to_owned()),
-        (None, _) => None,
+        (None, EnvTarget::Docker) => Some(DEFAULT_DOCKER_URL.to_owned()),
+        (None, EnvTarget::Rancher(_)) => None,
     }
 }
 

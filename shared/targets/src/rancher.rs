@@ -8,7 +8,7 @@
 use crate::{Deploy, DeployError, Failure, Outcome, ReadError, Running, Target};
 use ferry_docker::labels::Deployed;
 use ferry_rancher::{Api, ApiError, ServiceState, running_of, state_of};
-use ferry_shared::config::RancherConfig;
+use ferry_shared::config::{LeftoverAction, RancherConfig};
 use ferry_shared::order::next_mark;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -55,10 +55,9 @@ async fn settled(api: &Api, r: &RancherConfig, timeout: Duration) -> Result<Valu
     match state_of(&service) {
         ServiceState::Active => Ok(service),
         ServiceState::Upgraded => {
-            let action = if r.on_leftover_upgraded == "rollback" {
-                "rollback"
-            } else {
-                "finishupgrade"
+            let action = match r.on_leftover_upgraded {
+                LeftoverAction::Rollback => "rollback",
+                LeftoverAction::Finish => "finishupgrade",
             };
             tracing::warn!("service was left upgraded by an earlier run: {action}");
             api.action(action, json!({}))

@@ -152,7 +152,7 @@ pub async fn rollback(
     let to = body.to.as_deref().map(str::trim).filter(|t| !t.is_empty());
     // Images are tagged by exact revision: `to` is an SVN number or a full commit id.
     let to = to
-        .map(|t| Revision::parse_exact(&proj.source.kind, t).map(|r| r.to_string()))
+        .map(|t| Revision::parse_exact(proj.source.kind.as_str(), t).map(|r| r.to_string()))
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("`to`: {e}")))?;
     let (image, revision) = match to.as_deref() {
@@ -343,7 +343,7 @@ pub async fn deploy(
         return Err(ApiError::bad_request("revision must not be empty"));
     }
     // An SVN number, or for git a full commit id or a branch/tag the builder resolves.
-    let revision = &Revision::parse(&proj.source.kind, revision)
+    let revision = &Revision::parse(proj.source.kind.as_str(), revision)
         .map_err(|e| ApiError::bad_request(e.to_string()))?
         .to_string();
     let mut event = Envelope::new_run(

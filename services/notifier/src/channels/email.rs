@@ -5,7 +5,7 @@
 
 use super::{SendError, pick};
 use crate::notice::Notice;
-use ferry_shared::notify_config::{AuthorConfig, ChannelConfig, NotifyConfig};
+use ferry_shared::notify_config::{AuthorConfig, EmailChannel, NotifyConfig, SmtpTls};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -23,21 +23,17 @@ pub struct Email {
 }
 
 impl Email {
-    pub fn new(name: &str, c: &ChannelConfig, notify: &NotifyConfig) -> Result<Self, String> {
-        let host = c.smtp_host.clone().ok_or("`smtp_host` is required")?;
-        let tls = c.tls.as_deref().unwrap_or("starttls");
+    pub fn new(name: &str, c: &EmailChannel, notify: &NotifyConfig) -> Result<Self, String> {
+        let host = c.smtp_host.clone();
+        let tls = c.tls;
         let params = || tls_parameters(&host, c.ca_file.as_deref());
         let builder =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host).tls(match tls {
-                "tls" => Tls::Wrapper(params()?),
-                "starttls" => Tls::Required(params()?),
-                _ => Tls::None,
+                SmtpTls::Tls => Tls::Wrapper(params()?),
+                SmtpTls::StartTls => Tls::Required(params()?),
+                SmtpTls::Plain => Tls::None,
             });
-        let port = c.smtp_port.unwrap_or(match tls {
-            "tls" => 465,
-            "starttls" => 587,
-            _ => 25,
-        });
+        let port = c.port();
         let mut builder = builder
             .port(port)
             .timeout(Some(Duration::from_millis(notify.timeout_ms)));
@@ -46,11 +42,9 @@ impl Email {
         }
         let from = c
             .from
-            .as_deref()
-            .unwrap_or_default()
             .parse::<Mailbox>()
             .map_err(|e| format!("`from` is not a mailbox ({e})"))?;
-        tracing::debug!(channel = name, %host, port, tls, "email channel ready");
+        tracing::debug!(channel = name, %host, port, %tls, "email channel ready");
         Ok(Self {
             transport: builder.build(),
             host,

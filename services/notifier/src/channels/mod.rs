@@ -11,7 +11,9 @@ mod wecom;
 use crate::http::Http;
 use crate::i18n::Lang;
 use crate::notice::Notice;
-use ferry_shared::notify_config::{AuthorConfig, ChannelConfig, NotifyConfig, RateLimit};
+use ferry_shared::notify_config::{
+    AuthorConfig, ChannelConfig, ChannelKind, ChatMsgType, FeishuMsgType, NotifyConfig, RateLimit,
+};
 use std::time::Duration;
 
 /// Why a message did not go out.
@@ -75,43 +77,36 @@ impl Channel {
             name: name.to_owned(),
             message,
         };
-        let url = || {
-            c.url
-                .clone()
-                .ok_or_else(|| invalid("`url` is required".into()))
-        };
-        let text = c.msgtype.as_deref() == Some("text");
-        let kind = match c.kind.as_str() {
-            "dingtalk" => Kind::DingTalk(dingtalk::DingTalk {
+        let kind = match &c.kind {
+            ChannelKind::DingTalk(d) => Kind::DingTalk(dingtalk::DingTalk {
                 http: http.clone(),
-                url: url()?,
-                secret: c.secret.clone(),
-                text,
+                url: d.url.clone(),
+                secret: d.secret.clone(),
+                text: d.msgtype == ChatMsgType::Text,
             }),
-            "wecom" => Kind::WeCom(wecom::WeCom {
+            ChannelKind::WeCom(w) => Kind::WeCom(wecom::WeCom {
                 http: http.clone(),
-                url: url()?,
-                text,
+                url: w.url.clone(),
+                text: w.msgtype == ChatMsgType::Text,
             }),
-            "feishu" => Kind::Feishu(feishu::Feishu {
+            ChannelKind::Feishu(f) => Kind::Feishu(feishu::Feishu {
                 http: http.clone(),
-                url: url()?,
-                secret: c.secret.clone(),
-                text,
+                url: f.url.clone(),
+                secret: f.secret.clone(),
+                text: f.msgtype == FeishuMsgType::Text,
             }),
-            "slack" => Kind::Slack(slack::Slack {
+            ChannelKind::Slack(s) => Kind::Slack(slack::Slack {
                 http: http.clone(),
-                url: url()?,
+                url: s.url.clone(),
             }),
-            "webhook" => Kind::Webhook(webhook::Webhook {
+            ChannelKind::Webhook(w) => Kind::Webhook(webhook::Webhook {
                 http: http.clone(),
-                url: url()?,
-                secret: c.secret.clone(),
+                url: w.url.clone(),
+                secret: w.secret.clone(),
             }),
-            "email" => Kind::Email(Box::new(
-                email::Email::new(name, c, notify).map_err(invalid)?,
+            ChannelKind::Email(e) => Kind::Email(Box::new(
+                email::Email::new(name, e, notify).map_err(invalid)?,
             )),
-            other => return Err(invalid(format!("unknown kind `{other}`"))),
         };
         Ok(Channel {
             name: name.to_owned(),

@@ -56,7 +56,7 @@ pub fn revision_for(
     project: &ferry_shared::config::ProjectConfig,
     text: &str,
 ) -> Result<String, Rejection> {
-    Revision::parse(&project.source.kind, text)
+    Revision::parse(project.source.kind.as_str(), text)
         .map(|r| r.to_string())
         .map_err(|e| Rejection::bad_request(format!("{e} ({} source)", project.source.kind)))
 }
