@@ -1,0 +1,120 @@
+use super::*;
+use crate::order::RunOrder;
+
+fn source() -> Envelope {
+    Envelope::new_run(
+        "shop",
+        Event::SourceChanged(SourceChanged {
+            source: "svn".into(),
+            repository: "svn://127.0.0.1/shop".into(),
+            reference: None,
+            revision: "5".into(),
+            author: Some("alice".into()),
+            message: None,
+            changed_paths: vec![],
+        }),
+    )
+}
+
+#[test]
+fn wire_format_has_kind_and_payload_next_to_the_envelope_fields() {
+    let json: serde_json::Value = serde_json::from_slice(&source().to_json()).unwrap();
+    assert_eq!(json["kind"], "source.changed");
+    assert_eq!(json["payload"]["revision"], "5");
+    assert_eq!(json["project"], "shop");
+    assert_eq!(json["schema_version"], 1);
+    assert!(json.get("environment").is_none());
+}
+
+#[test]
+fn the_fast_encoder_and_decoder_agree_with_the_derived_serde_form() {
+    let e = source().follow(
+        Event::DeploySucceeded(DeploySucceeded {
+            revision: "5".into(),
+            image: "r/x:5@sha256:00".into(),
+            previous_image: Some("r/x:4@sha256:11".into()),
+            hosts: vec![],
+        }),
+        Some("staging"),
+    );
+    let fast: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+    assert_eq!(fast, serde_json::to_value(&e).unwrap());
+    let derived: Envelope = serde_json::from_value(fast).unwrap();
+    assert_eq!(
+        Envelope::from_json(&serde_json::to_vec(&derived).unwrap()).unwrap(),
+        e
+    );
+}
+
+#[test]
+fn round_trip_keeps_every_field() {
+    let e = source();
+    assert_eq!(Envelope::from_json(&e.to_json()).unwrap(), e);
+}
+
+#[test]
+fn the_run_order_is_carried_by_every_following_event() {
+    let mut e = source();
+    e.order = Some(RunOrder::new(crate::order::OrderScale::Svn, 5));
+    let json: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+    assert_eq!(
+        json["order"],
+        serde_json::json!({"scale": "svn", "value": 5})
+    );
+    assert_eq!(Envelope::from_json(&e.to_json()).unwrap(), e);
+    let next = e.follow(e.event.clone(), Some("staging"));
+    assert_eq!(next.order, e.order);
+    // Events of an older Ferry have none.
+    assert_eq!(
+        Envelope::from_json(&source().to_json()).unwrap().order,
+        None
+    );
+}
+
+#[test]
+fn routing_key_appends_the_environment() {
+    let e = source();
+    assert_eq!(e.routing_key(), "source.changed");
+    let d = e.follow(
+        Event::DeploySucceeded(DeploySucceeded {
+            revision: "5".into(),
+            image: "r/shop:5@sha256:00".into(),
+            previous_image: None,
+            hosts: vec![],
+        }),
+        Some("staging"),
+    );
+    assert_eq!(d.routing_key(), "deploy.succeeded.staging");
+}
+
+#[test]
+fn follow_is_deterministic_and_keeps_the_run() {
+    let e = source();
+    let built = Event::ImageBuilt(ImageBuilt {
+        docker_millis: None,
+        revision: "5".into(),
+        image: "r/shop:5".into(),
+        config_commit: None,
+        build_log: None,
+    });
+    let a = e.follow(built.clone(), None);
+    let b = e.follow(built, None);
+    assert_eq!(a.event_id, b.event_id);
+    assert_ne!(a.event_id, e.event_id);
+    assert_eq!(a.run_id, e.run_id);
+    assert_eq!(a.causation_id, Some(e.event_id));
+}
+
+#[test]
+fn unknown_kind_and_newer_schema_are_errors_not_panics() {
+    let mut json: serde_json::Value = serde_json::from_slice(&source().to_json()).unwrap();
+    json["kind"] = "nonsense.happened".into();
+    assert!(Envelope::from_json(json.to_string().as_bytes()).is_err());
+    let mut json: serde_json::Value = serde_json::from_slice(&source().to_json()).unwrap();
+    json["schema_version"] = 9.into();
+    assert!(matches!(
+        Envelope::from_json(json.to_string().as_bytes()),
+        Err(EventDecodeError::NewerSchema(9))
+    ));
+    assert!(Envelope::from_json(b"{not json").is_err());
+}
