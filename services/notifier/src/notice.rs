@@ -5,7 +5,9 @@
 use crate::i18n::{self, Lang, Word};
 use crate::runs::RunInfo;
 use chrono::{DateTime, Utc};
-use ferry_shared::event::{CheckResult, Envelope, Event, HostTiming, StageFailed, TestReport};
+use ferry_shared::event::{
+    CheckResult, Envelope, Event, HostTiming, RunId, StageFailed, TestReport,
+};
 use uuid::Uuid;
 
 /// Longest cause kept (a build step's last lines fit; a whole log does not).
@@ -26,7 +28,7 @@ pub enum Tone {
 #[derive(Clone, Debug)]
 pub struct Notice {
     pub event_id: Uuid,
-    pub run_id: Uuid,
+    pub run_id: RunId,
     pub kind: String,
     pub project: String,
     pub environment: Option<String>,

@@ -122,7 +122,9 @@ impl Stage {
         };
         if !req.is_rollback()
             && let Some(order) = &event.order
-            && let Err(e) = latest.offer(&ordering::recorded(order, event.run_id)).await
+            && let Err(e) = latest
+                .offer(&ordering::recorded(order, event.run_id.into()))
+                .await
         {
             return Outcome::RetryLater(format!("cannot record the deploy request: {e}"));
         }
@@ -295,7 +297,7 @@ impl Stage {
                 environment: env,
                 image: &req.image,
                 revision: &req.revision,
-                run_id: event.run_id,
+                run_id: event.run_id.into(),
                 order: event.order.as_ref(),
                 resets_mark,
                 container: &container,
@@ -313,7 +315,7 @@ impl Stage {
         let deploying = rancher_target::Deploying {
             image: &req.image,
             revision: &req.revision,
-            run_id: event.run_id,
+            run_id: event.run_id.into(),
             order: event.order.as_ref(),
             resets_mark,
             rollback: req.is_rollback(),

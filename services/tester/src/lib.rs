@@ -97,7 +97,7 @@ impl Stage {
         let mut started = Instant::now();
         let located = match env {
             Some(e) => {
-                let run = (event.run_id, deployed.image.as_str());
+                let run = (event.run_id.into(), deployed.image.as_str());
                 target::locate(&self.cfg, &event.project, env_name, e, run)
                     .await
                     .map_err(|why| {

@@ -1,7 +1,7 @@
 //! The envelope every event travels in: the run it belongs to, what caused it, and
 //! what every stage of the run carries along.
 
-use super::{Event, GateOverride, Starter};
+use super::{Event, GateOverride, RunId, Starter};
 use crate::order::RunOrder;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ pub struct Envelope {
     /// handler that runs twice publishes the same ids and consumers can drop repeats.
     pub event_id: Uuid,
     /// One per pipeline run, carried unchanged by every stage.
-    pub run_id: Uuid,
+    pub run_id: RunId,
     /// The event this one was produced in reaction to; `None` for the event that
     /// started the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,7 +63,7 @@ impl Envelope {
         };
         Self {
             event_id: Uuid::now_v7(),
-            run_id: Uuid::now_v7(),
+            run_id: RunId::new(),
             causation_id: None,
             schema_version: SCHEMA_VERSION,
             time: Utc::now(),
@@ -79,10 +79,11 @@ impl Envelope {
 
     /// The first event of a run whose id the caller chose (e.g. derived from a
     /// webhook's delivery id, so a redelivered hook yields the same ids).
-    pub fn start_run(run_id: Uuid, project: impl Into<String>, event: Event) -> Self {
+    pub fn start_run(run_id: impl Into<RunId>, project: impl Into<String>, event: Event) -> Self {
+        let run_id = run_id.into();
         let mut e = Self::new_run(project, event);
         e.run_id = run_id;
-        e.event_id = Uuid::new_v5(&FERRY_EVENT_NAMESPACE, run_id.as_bytes());
+        e.event_id = Uuid::new_v5(&FERRY_EVENT_NAMESPACE, run_id.as_uuid().as_bytes());
         e
     }
 
@@ -109,7 +110,7 @@ impl Envelope {
     /// that could not be decoded as a whole).
     pub fn caused_by(
         cause: Uuid,
-        run_id: Uuid,
+        run_id: RunId,
         project: &str,
         event: Event,
         environment: Option<&str>,

@@ -12,6 +12,7 @@ mod envelope;
 mod failure;
 mod kinds;
 mod origin;
+mod run_id;
 mod test_report;
 #[cfg(test)]
 mod tests;
@@ -27,5 +28,6 @@ pub use envelope::{Envelope, SCHEMA_VERSION};
 pub use failure::StageFailed;
 pub use kinds::{ALL_KINDS, Event, EventKind};
 pub use origin::{GateOverride, Starter};
+pub use run_id::RunId;
 pub use test_report::{CheckResult, TestFailure, TestReport};
 pub use wire::EventDecodeError;

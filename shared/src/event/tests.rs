@@ -118,3 +118,34 @@ fn unknown_kind_and_newer_schema_are_errors_not_panics() {
     ));
     assert!(Envelope::from_json(b"{not json").is_err());
 }
+
+/// A `deploy.succeeded` as the version before typed ids and the `event/` split wrote it:
+/// an event in flight during an upgrade must still be handled, and forwarded unchanged.
+#[test]
+fn an_event_written_by_the_previous_version_still_decodes() {
+    let written = r#"{"event_id":"0190a5e2-7c1d-7b3e-9f00-3c2a1b4d5e6f","run_id":"0190a5e2-70aa-7cc1-8d2e-112233445566","causation_id":"0190a5e2-7b00-7000-8000-000000000001","schema_version":1,"time":"2024-07-01T10:20:30.123456Z","project":"shop","environment":"staging","started_by":{"push":{"pusher":"bob","authors":["jane"]}},"order":{"scale":"git","value":42,"explicit":true},"kind":"deploy.succeeded","payload":{"revision":"5","image":"127.0.0.1:5000/shop/web:5@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","previous_image":"127.0.0.1:5000/shop/web:4@sha256:00","hosts":[{"host":"web-1","millis":1200,"outcome":"pulled"}]}}"#;
+    let e = Envelope::from_json(written.as_bytes()).unwrap();
+    assert_eq!(
+        e.run_id,
+        "0190a5e2-70aa-7cc1-8d2e-112233445566"
+            .parse::<uuid::Uuid>()
+            .unwrap()
+    );
+    assert_eq!(e.routing_key(), "deploy.succeeded.staging");
+    assert_eq!(
+        e.started_by,
+        Some(Starter::Push {
+            pusher: "bob".into(),
+            authors: vec!["jane".into()]
+        })
+    );
+    let Event::DeploySucceeded(d) = &e.event else {
+        panic!("{e:?}")
+    };
+    assert_eq!(d.hosts[0].host, "web-1");
+    // Written back byte-compatible: same JSON value, through both encoders.
+    let original: serde_json::Value = serde_json::from_str(written).unwrap();
+    let fast: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+    assert_eq!(fast, original);
+    assert_eq!(serde_json::to_value(&e).unwrap(), original);
+}

@@ -2,7 +2,7 @@
 //! without the buffering `#[serde(flatten)]` would do on every message.
 
 use super::envelope::SCHEMA_VERSION;
-use super::{Envelope, Event, GateOverride, Starter};
+use super::{Envelope, Event, GateOverride, RunId, Starter};
 use crate::order::RunOrder;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ impl Envelope {
         #[derive(Serialize)]
         struct Wire<'a> {
             event_id: &'a Uuid,
-            run_id: &'a Uuid,
+            run_id: &'a RunId,
             #[serde(skip_serializing_if = "Option::is_none")]
             causation_id: &'a Option<Uuid>,
             schema_version: u16,
@@ -58,7 +58,7 @@ impl Envelope {
         #[derive(Deserialize)]
         struct Wire<'a> {
             event_id: Uuid,
-            run_id: Uuid,
+            run_id: RunId,
             #[serde(default)]
             causation_id: Option<Uuid>,
             schema_version: u16,

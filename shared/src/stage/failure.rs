@@ -2,7 +2,7 @@
 //! that fails a run itself ([`Disposition::Fail`](super::Disposition::Fail)).
 
 use super::StageName;
-use crate::event::{Envelope, StageFailed};
+use crate::event::{Envelope, RunId, StageFailed};
 use uuid::Uuid;
 
 /// What a run failed on.
@@ -18,7 +18,7 @@ pub enum FailedCause<'a> {
     /// Only the ids of a message, read leniently (it may not decode as a whole).
     Ids {
         event_id: Uuid,
-        run_id: Uuid,
+        run_id: RunId,
         project: &'a str,
         environment: Option<&'a str>,
         kind: &'a str,

@@ -188,7 +188,7 @@ async fn park<H>(
 #[derive(serde::Deserialize)]
 struct About {
     event_id: Uuid,
-    run_id: Uuid,
+    run_id: crate::event::RunId,
     project: String,
     #[serde(default)]
     environment: Option<String>,
