@@ -39,7 +39,7 @@ impl Context {
             .await
             .map_err(|source| PublishFailed {
                 routing_key: event.routing_key(),
-                source,
+                source: Box::new(source),
             })
     }
 

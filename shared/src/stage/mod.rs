@@ -181,7 +181,9 @@ pub trait StageHandler: Send + Sync + 'static {
 #[error("cannot publish {routing_key}: {source}")]
 pub struct PublishFailed {
     pub routing_key: String,
-    pub source: crate::bus::BusError,
+    /// Boxed: it is carried in every stage's error enum, which it would otherwise
+    /// make several times larger.
+    pub source: Box<crate::bus::BusError>,
 }
 
 /// The event names a project the configuration does not have: retrying cannot make it
