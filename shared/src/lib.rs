@@ -19,6 +19,7 @@ pub mod scrub;
 pub mod secret;
 pub mod service;
 pub mod shutdown;
+pub mod stage;
 pub mod telemetry;
 pub mod test_plan;
 

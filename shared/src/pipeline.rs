@@ -1,54 +1,19 @@
-//! Who consumes what: every stage's queue bindings, in one place, so the topology
-//! (and `deploy/rabbitmq/definitions.json`) can be derived without the services.
+//! Who consumes what: every stage's queue bindings, derived from the stages' input
+//! declarations (`stage::inputs`), so the topology (and
+//! `deploy/rabbitmq/definitions.json`) can be derived without the services.
 
 use crate::bus::StageSpec;
+use crate::stage::{BuildInput, DeployInput, Input, NotifyInput, PullInput, PushInput, TestInput};
 
 /// The consuming stages in pipeline order. The hook-receiver only publishes.
 pub fn stages() -> Vec<StageSpec> {
-    let spec = |service, stage, bindings: &[&str]| StageSpec {
-        service,
-        stage,
-        bindings: bindings.iter().map(|b| (*b).to_owned()).collect(),
-    };
     vec![
-        spec("builder", "build", &["source.changed"]),
-        spec("pusher", "push", &["image.built"]),
-        spec("puller", "pull", &["image.pushed"]),
-        // First environment after the pull, later ones on promotion, any on request.
-        spec(
-            "rancher-updater",
-            "deploy",
-            &[
-                "image.pulled.*",
-                "test.passed.*",
-                "test.failed.*",
-                "deploy.requested.*",
-                "approval.granted.*",
-                // Approval holds whose time ran out (dead-lettered by RabbitMQ).
-                "hold.expired.*",
-            ],
-        ),
-        spec("tester", "test", &["deploy.succeeded.*"]),
-        // Whatever a person may want to hear about. This also gives every deploy event
-        // a queue: publishes are mandatory, so an event nobody takes is an error.
-        spec(
-            "notifier",
-            "notify",
-            &[
-                "*.failed.#",
-                // The run's author, commit message and stage durations for messages.
-                "source.changed",
-                "image.built",
-                "image.pushed",
-                "image.pulled.#",
-                "deploy.started.#",
-                "deploy.succeeded.#",
-                "deploy.superseded.#",
-                "deploy.rolled_back.#",
-                "test.passed.#",
-                "approval.#",
-            ],
-        ),
+        BuildInput::spec(),
+        PushInput::spec(),
+        PullInput::spec(),
+        DeployInput::spec(),
+        TestInput::spec(),
+        NotifyInput::spec(),
     ]
 }
 
@@ -58,4 +23,59 @@ pub fn stage(service: &str) -> StageSpec {
         .into_iter()
         .find(|s| s.service == service)
         .unwrap_or_else(|| panic!("`{service}` is not a consuming stage of the pipeline"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bindings as they were listed by hand before they were derived: queue names
+    /// and patterns are a contract with running brokers.
+    #[test]
+    fn derived_stages_keep_every_queue_and_binding() {
+        let listed: Vec<(&str, &str, Vec<&str>)> = vec![
+            ("builder", "build", vec!["source.changed"]),
+            ("pusher", "push", vec!["image.built"]),
+            ("puller", "pull", vec!["image.pushed"]),
+            (
+                "rancher-updater",
+                "deploy",
+                vec![
+                    "image.pulled.*",
+                    "test.passed.*",
+                    "test.failed.*",
+                    "deploy.requested.*",
+                    "approval.granted.*",
+                    "hold.expired.*",
+                ],
+            ),
+            ("tester", "test", vec!["deploy.succeeded.*"]),
+            (
+                "notifier",
+                "notify",
+                vec![
+                    "*.failed.#",
+                    "source.changed",
+                    "image.built",
+                    "image.pushed",
+                    "image.pulled.#",
+                    "deploy.started.#",
+                    "deploy.succeeded.#",
+                    "deploy.superseded.#",
+                    "deploy.rolled_back.#",
+                    "test.passed.#",
+                    "approval.#",
+                ],
+            ),
+        ];
+        let stages = stages();
+        let derived: Vec<(&str, &str, Vec<&str>)> = stages
+            .iter()
+            .map(|s| {
+                let bindings = s.bindings.iter().map(String::as_str).collect();
+                (s.service, s.stage.as_str(), bindings)
+            })
+            .collect();
+        assert_eq!(derived, listed);
+    }
 }

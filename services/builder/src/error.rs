@@ -1,6 +1,6 @@
 //! Why a build failed, said so a person can act on it, and whether retrying can help.
 
-use ferry_shared::bus::Outcome;
+use ferry_shared::stage::{Disposition, PublishFailed, StageError, UnknownProject};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -29,25 +29,28 @@ pub enum BuildError {
     /// A revision that must not be built (not a revision, or not on its branch).
     #[error("the revision was refused: {0}")]
     Refused(String),
-    #[error("project `{0}` is not in the configuration")]
-    UnknownProject(String),
+    #[error(transparent)]
+    UnknownProject(#[from] UnknownProject),
+    #[error(transparent)]
+    Publish(#[from] PublishFailed),
 }
 
-impl BuildError {
-    /// What the bus should do with the message.
-    pub fn outcome(&self) -> Outcome {
+impl StageError for BuildError {
+    /// Whether the bus retries the build or gives up on it.
+    fn disposition(&self) -> Disposition {
         let retry = match self {
             BuildError::Checkout { permanent, .. } => !permanent,
             BuildError::ConfigCheckout(_)
             | BuildError::Engine(_)
             | BuildError::Workspace(_)
-            | BuildError::Timeout(_) => true,
+            | BuildError::Timeout(_)
+            | BuildError::Publish(_) => true,
             _ => false,
         };
         if retry {
-            Outcome::RetryLater(self.to_string())
+            Disposition::Retry
         } else {
-            Outcome::GiveUp(self.to_string())
+            Disposition::GiveUp
         }
     }
 }

@@ -20,20 +20,21 @@ pub use error::BuildError;
 
 use checkout::Checkouts;
 use ferry_config_repo::Overlay;
-use ferry_shared::bus::{Context as BusContext, Handler, Outcome, StageSpec};
+use ferry_shared::bus::{Context as BusContext, StageSpec};
 use ferry_shared::config::{FerryConfig, ProjectConfig};
 use ferry_shared::event::{Envelope, Event, ImageBuilt, SourceChanged};
 use ferry_shared::order::RunOrder;
-use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
+use ferry_shared::service::ServiceDefaults;
+use ferry_shared::stage::{BuildInput, Input, Received, StageHandler};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const SERVICE: &str = "builder";
+pub const SERVICE: &str = BuildInput::SERVICE;
 
 pub fn spec() -> StageSpec {
-    ferry_shared::pipeline::stage(SERVICE)
+    BuildInput::spec()
 }
 
 /// One build at a time per process: builds are CPU- and disk-bound; scale with replicas.
@@ -267,33 +268,27 @@ fn build_args(
     ])
 }
 
-impl Handler for Stage {
-    async fn handle(&self, ctx: BusContext, event: Envelope) -> Outcome {
-        let Event::SourceChanged(source) = &event.event else {
-            return not_handled(SERVICE, &event);
-        };
-        let project = match configured_project(&self.cfg, &event) {
-            Ok(p) => p,
-            Err(outcome) => return outcome,
-        };
-        match self.build(&event, project, source).await {
-            Ok((built, order)) => {
-                tracing::info!(image = %built.image, order = %order.mark(), "image built");
-                let mut done = event.follow(Event::ImageBuilt(built), None);
-                done.order = Some(order);
-                ctx.publish_all(&[done]).await
-            }
-            Err(e) => {
-                // A checkout error quotes the repository URL, token and all.
-                let scrub = ferry_shared::scrub::Scrubber::new(self.cfg.secret_values());
-                tracing::warn!("build failed: {}", scrub.text(&e.to_string()));
-                match e.outcome() {
-                    Outcome::RetryLater(why) => Outcome::RetryLater(scrub.text(&why)),
-                    Outcome::GiveUp(why) => Outcome::GiveUp(scrub.text(&why)),
-                    done => done,
-                }
-            }
-        }
+impl StageHandler for Stage {
+    type Input = BuildInput;
+    type Error = BuildError;
+
+    async fn run(&self, ctx: &BusContext, event: &Received<BuildInput>) -> Result<(), BuildError> {
+        let BuildInput::SourceChanged(source) = &event.input;
+        let project = ferry_shared::stage::project(&self.cfg, event)?;
+        let (built, order) = self
+            .build(event, project, source)
+            .await
+            .inspect_err(|e| tracing::warn!("build failed: {}", self.reason(e)))?;
+        tracing::info!(image = %built.image, order = %order.mark(), "image built");
+        let mut done = event.follow(Event::ImageBuilt(built), None);
+        done.order = Some(order);
+        Ok(ctx.emit(&done).await?)
+    }
+
+    /// A checkout error quotes the repository URL, token and all.
+    fn reason(&self, error: &BuildError) -> String {
+        let scrub = ferry_shared::scrub::Scrubber::new(self.cfg.secret_values());
+        scrub.text(&error.to_string())
     }
 }
 

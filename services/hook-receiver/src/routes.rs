@@ -101,7 +101,7 @@ async fn handle(
             mut events,
         } => {
             message::bound(&mut events);
-            let run_ids: Vec<_> = events.iter().map(|e| e.run_id).collect();
+            let run_ids: Vec<_> = events.iter().map(|e| e.run_id.into()).collect();
             // One step: of two identical deliveries arriving together, one publishes.
             let reservation = match &delivery {
                 None => None,

@@ -108,13 +108,14 @@ impl RunIndex {
     pub fn record(&self, e: Envelope, last_env: impl Fn(&str) -> Option<String>) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let inner = &mut *inner;
-        if !inner.runs.contains_key(&e.run_id) {
+        let run_id = Uuid::from(e.run_id);
+        if !inner.runs.contains_key(&run_id) {
             inner.seen += 1;
-            inner.order.insert((inner.seen, e.run_id), ());
+            inner.order.insert((inner.seen, run_id), ());
             inner.runs.insert(
-                e.run_id,
+                run_id,
                 Run {
-                    run_id: e.run_id,
+                    run_id,
                     project: e.project.clone(),
                     started: e.time,
                     revision: None,
@@ -132,7 +133,7 @@ impl RunIndex {
                 inner.runs.remove(&oldest);
             }
         }
-        let Some(run) = inner.runs.get_mut(&e.run_id) else {
+        let Some(run) = inner.runs.get_mut(&run_id) else {
             return;
         };
         if run.events.iter().any(|l| l.event_id == e.event_id) {
@@ -257,7 +258,7 @@ mod tests {
         );
         let id = e.run_id;
         index.record(e, |_| None);
-        let run = index.get(id).unwrap();
+        let run = index.get(id.into()).unwrap();
         let message = run.message.unwrap();
         assert!(
             message.len() <= ferry_hooks::message::KEPT_BYTES,

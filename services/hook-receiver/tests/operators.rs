@@ -152,7 +152,7 @@ async fn held(cfg: &FerryConfig, project: &str, env: &str, cause: Option<&Envelo
     hold::place(&cfg.broker, &e, Duration::from_secs(600))
         .await
         .unwrap();
-    e.run_id
+    e.run_id.into()
 }
 
 async fn still_held(cfg: &FerryConfig, run: Uuid, env: &str) -> bool {

@@ -27,11 +27,12 @@ pub mod sign;
 
 use channels::{Channel, ChannelError, SendError};
 use counters::{Count, Counters};
-use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
+use ferry_shared::bus::{Context, StageSpec};
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{Envelope, Event};
+use ferry_shared::event::Envelope;
 use ferry_shared::notify_config::NotifyConfig;
 use ferry_shared::service::ServiceDefaults;
+use ferry_shared::stage::{Disposition, Input, NotifyInput, Received, StageError, StageHandler};
 use i18n::Lang;
 use notice::Notice;
 use outbox::{Delivered, Outbox, Retry};
@@ -40,10 +41,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
-pub const SERVICE: &str = "notifier";
+pub const SERVICE: &str = NotifyInput::SERVICE;
 
 pub fn spec() -> StageSpec {
-    ferry_shared::pipeline::stage(SERVICE)
+    NotifyInput::spec()
 }
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -67,6 +68,40 @@ pub enum NotifierError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Why an event's notifications are not all delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryFailed {
+    /// The channels could not be set up: the events wait in the retry queues.
+    #[error("the notifier is not set up: {0}")]
+    NotSetUp(String),
+    /// Some channels may work on another try (others may have failed for good).
+    #[error("{}", transient_reason(.transient, .permanent))]
+    Transient {
+        transient: Vec<(String, String)>,
+        permanent: Vec<(String, String)>,
+    },
+    /// Every failed channel failed for good.
+    #[error("notification not delivered: {}", list(.0))]
+    Permanent(Vec<(String, String)>),
+}
+
+impl StageError for DeliveryFailed {
+    fn disposition(&self) -> Disposition {
+        match self {
+            DeliveryFailed::NotSetUp(_) | DeliveryFailed::Transient { .. } => Disposition::Retry,
+            DeliveryFailed::Permanent(_) => Disposition::GiveUp,
+        }
+    }
+}
+
+fn transient_reason(transient: &[(String, String)], permanent: &[(String, String)]) -> String {
+    let why = list(transient);
+    match permanent.is_empty() {
+        true => why,
+        false => format!("{why}; failed for good: {}", list(permanent)),
+    }
 }
 
 struct Route {
@@ -258,15 +293,22 @@ impl Stage {
     }
 }
 
-impl Handler for Stage {
-    async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
-        let notifier = match &self.notifier {
-            Ok(n) => n,
-            Err(e) => return Outcome::RetryLater(format!("the notifier is not set up: {e}")),
-        };
-        let report = notifier.notify(&event).await;
+impl StageHandler for Stage {
+    type Input = NotifyInput;
+    type Error = DeliveryFailed;
+
+    async fn run(
+        &self,
+        ctx: &Context,
+        event: &Received<NotifyInput>,
+    ) -> Result<(), DeliveryFailed> {
+        let notifier = self
+            .notifier
+            .as_ref()
+            .map_err(|e| DeliveryFailed::NotSetUp(e.clone()))?;
+        let report = notifier.notify(event).await;
         let counters = &notifier.counters;
-        if matches!(event.event, Event::NotifyFailed(_)) {
+        if let NotifyInput::NotifyFailed(_) = event.input {
             // Best effort: failing here would park it and publish another notify.failed.
             let failed = [report.transient.as_slice(), report.permanent.as_slice()].concat();
             if !failed.is_empty() {
@@ -276,28 +318,24 @@ impl Handler for Stage {
                     list(&failed)
                 );
             }
-            return Outcome::Done;
+            return Ok(());
         }
         if !report.transient.is_empty() {
-            let mut why = list(&report.transient);
-            if !report.permanent.is_empty() {
-                why = format!("{why}; failed for good: {}", list(&report.permanent));
-            }
             if ctx.attempt >= self.max_attempts {
                 counters.add(
                     Count::Failed,
                     (report.transient.len() + report.permanent.len()) as u64,
                 );
             }
-            return Outcome::RetryLater(why);
+            return Err(DeliveryFailed::Transient {
+                transient: report.transient,
+                permanent: report.permanent,
+            });
         }
         if !report.permanent.is_empty() {
             counters.add(Count::Failed, report.permanent.len() as u64);
-            return Outcome::GiveUp(format!(
-                "notification not delivered: {}",
-                list(&report.permanent)
-            ));
+            return Err(DeliveryFailed::Permanent(report.permanent));
         }
-        Outcome::Done
+        Ok(())
     }
 }

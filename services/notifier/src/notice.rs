@@ -5,7 +5,9 @@
 use crate::i18n::{self, Lang, Word};
 use crate::runs::RunInfo;
 use chrono::{DateTime, Utc};
-use ferry_shared::event::{CheckResult, Envelope, Event, HostTiming, StageFailed, TestReport};
+use ferry_shared::event::{
+    CheckResult, Envelope, Event, HostTiming, RunId, StageFailed, TestReport,
+};
 use uuid::Uuid;
 
 /// Longest cause kept (a build step's last lines fit; a whole log does not).
@@ -26,7 +28,7 @@ pub enum Tone {
 #[derive(Clone, Debug)]
 pub struct Notice {
     pub event_id: Uuid,
-    pub run_id: Uuid,
+    pub run_id: RunId,
     pub kind: String,
     pub project: String,
     pub environment: Option<String>,
@@ -55,7 +57,44 @@ pub struct Notice {
 impl Notice {
     /// Build the notice for an event. `cli` is the operators' command (`ferry`).
     pub fn build(e: &Envelope, run: &RunInfo, lang: Lang, cli: &str) -> Notice {
-        let w = |x| i18n::word(lang, x).to_owned();
+        let mut n = Notice::headline(e, run, lang);
+        let (failure, report) = n.describe(&e.event);
+        if let Some(f) = failure {
+            n.reason = Some(cut(f.reason.trim(), MAX_REASON));
+            n.fact(Word::Attempts, &f.attempts.to_string());
+        }
+        if let Some(r) = report {
+            n.checks = failed_checks(lang, &r.checks);
+            if r.millis > 0 {
+                n.stages.push((
+                    i18n::stage(lang, "test").into(),
+                    i18n::duration(lang, r.millis),
+                ));
+            }
+        }
+        let mut stages: Vec<(String, String)> = run
+            .durations(e.environment.as_deref())
+            .into_iter()
+            .map(|(s, ms)| (i18n::stage(lang, s).to_owned(), i18n::duration(lang, ms)))
+            .collect();
+        stages.append(&mut n.stages);
+        if let Some(start) = run.marks.get("source.changed")
+            && e.time > *start
+            && !stages.is_empty()
+        {
+            let total = (e.time - *start).num_milliseconds() as u64;
+            stages.push((
+                i18n::word(lang, Word::Total).to_owned(),
+                i18n::duration(lang, total),
+            ));
+        }
+        n.stages = stages;
+        n.commands = commands(e, lang, cli);
+        n
+    }
+
+    /// The notice's envelope part: what happened where, to which revision, by whom.
+    fn headline(e: &Envelope, run: &RunInfo, lang: Lang) -> Notice {
         let kind = e.kind();
         let rollback = matches!(&e.event, Event::DeployStarted(d) if d.rollback);
         let outcome = match rollback {
@@ -67,7 +106,7 @@ impl Notice {
             Some(env) => format!("{} · {env}", e.project),
             None => e.project.clone(),
         };
-        let mut n = Notice {
+        Notice {
             event_id: e.event_id,
             run_id: e.run_id,
             kind: kind.to_owned(),
@@ -90,15 +129,18 @@ impl Notice {
             checks: Vec::new(),
             stages: Vec::new(),
             commands: Vec::new(),
-        };
-        let mut fact = |label: Word, value: &str| {
-            if !value.is_empty() {
-                n.facts.push((w(label), value.to_owned()));
-            }
-        };
+        }
+    }
+
+    /// The payload's facts; the failure and the test report, where the event has them.
+    fn describe<'a>(
+        &mut self,
+        event: &'a Event,
+    ) -> (Option<&'a StageFailed>, Option<&'a TestReport>) {
+        let lang = self.lang;
         let mut report: Option<&TestReport> = None;
         let mut failure: Option<&StageFailed> = None;
-        match &e.event {
+        match event {
             Event::BuildFailed(f)
             | Event::PushFailed(f)
             | Event::PullFailed(f)
@@ -110,77 +152,57 @@ impl Notice {
             }
             Event::TestPassed(t) => report = Some(t),
             Event::DeployStarted(d) => {
-                fact(Word::Image, &d.image);
-                fact(
+                self.fact(Word::Image, &d.image);
+                self.fact(
                     Word::PreviousImage,
                     d.previous_image.as_deref().unwrap_or(""),
                 );
             }
             Event::DeploySucceeded(d) => {
-                fact(Word::Image, &d.image);
-                fact(
+                self.fact(Word::Image, &d.image);
+                self.fact(
                     Word::PreviousImage,
                     d.previous_image.as_deref().unwrap_or(""),
                 );
-                fact(Word::Hosts, &hosts(lang, &d.hosts));
+                self.fact(Word::Hosts, &hosts(lang, &d.hosts));
             }
             Event::DeploySuperseded(d) => {
-                fact(Word::Image, &d.image);
-                fact(Word::RunningNow, &d.running_image);
+                self.fact(Word::Image, &d.image);
+                self.fact(Word::RunningNow, &d.running_image);
             }
             Event::DeployRolledBack(d) => {
-                fact(Word::Image, &d.image);
-                fact(Word::PreviousImage, d.from_image.as_deref().unwrap_or(""));
-                fact(Word::Hosts, &hosts(lang, &d.hosts));
-                n.reason = Some(cut(&d.reason, MAX_REASON));
+                self.fact(Word::Image, &d.image);
+                self.fact(Word::PreviousImage, d.from_image.as_deref().unwrap_or(""));
+                self.fact(Word::Hosts, &hosts(lang, &d.hosts));
+                self.reason = Some(cut(&d.reason, MAX_REASON));
             }
             Event::ApprovalRequested(a) => {
-                fact(Word::Image, &a.image);
-                fact(
+                self.fact(Word::Image, &a.image);
+                self.fact(
                     Word::ExpiresAt,
                     &a.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
                 );
             }
             Event::ApprovalGranted(d) | Event::ApprovalRejected(d) | Event::ApprovalExpired(d) => {
-                fact(Word::By, &d.by);
-                fact(Word::Comment, d.comment.as_deref().unwrap_or(""));
+                self.fact(Word::By, &d.by);
+                self.fact(Word::Comment, d.comment.as_deref().unwrap_or(""));
             }
             Event::DeployRequested(d) => {
-                fact(Word::Image, &d.image);
-                fact(Word::By, d.requested_by.as_deref().unwrap_or(""));
+                self.fact(Word::Image, &d.image);
+                self.fact(Word::By, d.requested_by.as_deref().unwrap_or(""));
             }
             // Kinds added after this notifier: the envelope alone says enough.
             _ => {}
         }
-        if let Some(f) = failure {
-            n.reason = Some(cut(f.reason.trim(), MAX_REASON));
-            fact(Word::Attempts, &f.attempts.to_string());
+        (failure, report)
+    }
+
+    /// A (label, value) fact in the notice's language; empty values are left out.
+    fn fact(&mut self, label: Word, value: &str) {
+        if !value.is_empty() {
+            self.facts
+                .push((i18n::word(self.lang, label).to_owned(), value.to_owned()));
         }
-        if let Some(r) = report {
-            n.checks = failed_checks(lang, &r.checks);
-            if r.millis > 0 {
-                n.stages.push((
-                    i18n::stage(lang, "test").into(),
-                    i18n::duration(lang, r.millis),
-                ));
-            }
-        }
-        let mut stages: Vec<(String, String)> = run
-            .durations(e.environment.as_deref())
-            .into_iter()
-            .map(|(s, ms)| (i18n::stage(lang, s).to_owned(), i18n::duration(lang, ms)))
-            .collect();
-        stages.append(&mut n.stages);
-        if let Some(start) = run.marks.get("source.changed")
-            && e.time > *start
-            && !stages.is_empty()
-        {
-            let total = (e.time - *start).num_milliseconds() as u64;
-            stages.push((w(Word::Total), i18n::duration(lang, total)));
-        }
-        n.stages = stages;
-        n.commands = commands(e, lang, cli);
-        n
     }
 
     /// Everything that goes to chat as plain words, for scrubbing and size checks.

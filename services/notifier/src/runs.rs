@@ -4,10 +4,9 @@
 //! and then this one's messages say less, never something wrong).
 
 use chrono::{DateTime, Utc};
-use ferry_shared::event::{Envelope, Event};
+use ferry_shared::event::{Envelope, Event, RunId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use uuid::Uuid;
 
 const CAPACITY: usize = 4096;
 
@@ -58,8 +57,8 @@ pub struct Runs {
 
 #[derive(Default)]
 struct Inner {
-    runs: HashMap<Uuid, RunInfo>,
-    order: VecDeque<Uuid>,
+    runs: HashMap<RunId, RunInfo>,
+    order: VecDeque<RunId>,
 }
 
 impl Runs {

@@ -8,16 +8,21 @@
 //! finally fails the run with `pull.failed` naming each failed host and its cause.
 
 use ferry_docker::pull;
-use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
+use ferry_shared::bus::{Context, StageSpec};
 use ferry_shared::config::{DockerHostConfig, FerryConfig, PullPolicy};
 use ferry_shared::event::{Envelope, Event, ImagePulled, ImagePushed};
-use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
+use ferry_shared::image_ref::ImageRefused;
+use ferry_shared::service::ServiceDefaults;
+use ferry_shared::stage::{
+    Disposition, Input, PublishFailed, PullInput, Received, StageError, StageHandler,
+    UnknownProject,
+};
 use std::sync::Arc;
 
-pub const SERVICE: &str = "puller";
+pub const SERVICE: &str = PullInput::SERVICE;
 
 pub fn spec() -> StageSpec {
-    ferry_shared::pipeline::stage(SERVICE)
+    PullInput::spec()
 }
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -26,6 +31,52 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     handler_timeout_secs: 900,
     shutdown_grace_secs: 25,
 };
+
+/// Why an image is not (yet) on an environment's hosts.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Project(#[from] UnknownProject),
+    /// The event names an image this project may not pull (see `image_ref::deployable`).
+    #[error(transparent)]
+    Refused(#[from] ImageRefused),
+    #[error("`{0}` has no sha256 digest: deploys go by digest only")]
+    NoDigest(String),
+    #[error("environment `{0}` is not configured")]
+    UnknownEnvironment(String),
+    #[error("{environment}: {why}")]
+    Discover { environment: String, why: String },
+    /// Hosts of one environment lack the image (per `pull.policy`).
+    #[error("{environment}: {}", failed.join("; "))]
+    NotReady {
+        environment: String,
+        failed: Vec<String>,
+    },
+    /// Environments not ready yet, each with its cause: the whole event is retried
+    /// (hosts that have the image are skipped).
+    #[error("image {image} is missing on: {}", failures.join(" | "))]
+    Missing {
+        image: String,
+        failures: Vec<String>,
+    },
+    #[error(transparent)]
+    Publish(#[from] PublishFailed),
+}
+
+impl StageError for PullError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            PullError::Project(_)
+            | PullError::Refused(_)
+            | PullError::NoDigest(_)
+            | PullError::UnknownEnvironment(_) => Disposition::GiveUp,
+            PullError::Discover { .. }
+            | PullError::NotReady { .. }
+            | PullError::Missing { .. }
+            | PullError::Publish(_) => Disposition::Retry,
+        }
+    }
+}
 
 pub struct Stage {
     cfg: Arc<FerryConfig>,
@@ -49,28 +100,23 @@ pub fn by_digest(image: &str) -> Option<String> {
         .then(|| format!("{repo}@{digest}"))
 }
 
-impl Handler for Stage {
-    async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
-        let Event::ImagePushed(pushed) = &event.event else {
-            return not_handled(SERVICE, &event);
-        };
-        let project = match configured_project(&self.cfg, &event) {
-            Ok(p) => p,
-            Err(outcome) => return outcome,
-        };
+impl StageHandler for Stage {
+    type Input = PullInput;
+    type Error = PullError;
+
+    async fn run(&self, ctx: &Context, event: &Received<PullInput>) -> Result<(), PullError> {
+        let PullInput::ImagePushed(pushed) = &event.input;
+        let project = ferry_shared::stage::project(&self.cfg, event)?;
         // The event is not trusted to name the project's image: a broker user that can
         // publish `image.pushed` must not get another image onto the hosts.
         if let Err(refused) =
             ferry_shared::image_ref::deployable(&self.cfg, &event.project, &pushed.image)
         {
             tracing::warn!("image refused: {refused}");
-            return Outcome::GiveUp(refused.to_string());
+            return Err(refused.into());
         }
         let Some(image) = by_digest(&pushed.image) else {
-            return Outcome::GiveUp(format!(
-                "`{}` has no sha256 digest: deploys go by digest only",
-                pushed.image
-            ));
+            return Err(PullError::NoDigest(pushed.image.clone()));
         };
         // Every environment at once, each published the moment its hosts are ready:
         // staging does not wait for production's slowest host.
@@ -78,25 +124,21 @@ impl Handler for Stage {
             project
                 .environments
                 .iter()
-                .map(|env| self.prepare(&ctx, &event, pushed, &image, env)),
+                .map(|env| self.prepare(ctx, event, pushed, &image, env)),
         )
         .await;
         let mut failures = Vec::new();
         for r in results {
             match r {
                 Ok(()) => {}
-                Err(Outcome::GiveUp(why)) => return Outcome::GiveUp(why),
-                Err(Outcome::RetryLater(why)) => failures.push(why),
-                Err(other) => return other,
+                Err(e) if e.disposition() == Disposition::GiveUp => return Err(e),
+                Err(e) => failures.push(e.to_string()),
             }
         }
         if failures.is_empty() {
-            Outcome::Done
+            Ok(())
         } else {
-            Outcome::RetryLater(format!(
-                "image {image} is missing on: {}",
-                failures.join(" | ")
-            ))
+            Err(PullError::Missing { image, failures })
         }
     }
 }
@@ -111,11 +153,9 @@ impl Stage {
         pushed: &ImagePushed,
         image: &str,
         env_name: &str,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), PullError> {
         let Some(env) = self.cfg.environments.get(env_name) else {
-            return Err(Outcome::GiveUp(format!(
-                "environment `{env_name}` is not configured"
-            )));
+            return Err(PullError::UnknownEnvironment(env_name.to_owned()));
         };
         let mut hosts: Vec<(String, DockerHostConfig)> = env
             .hosts
@@ -123,9 +163,13 @@ impl Stage {
             .filter_map(|h| self.cfg.docker_hosts.get(h).map(|d| (h.clone(), d.clone())))
             .collect();
         if let Some(r) = env.rancher().filter(|r| r.discover_hosts) {
-            let found = ferry_rancher::rancher_hosts(r)
-                .await
-                .map_err(|why| Outcome::RetryLater(format!("{env_name}: {why}")))?;
+            let found =
+                ferry_rancher::rancher_hosts(r)
+                    .await
+                    .map_err(|why| PullError::Discover {
+                        environment: env_name.to_owned(),
+                        why: why.to_string(),
+                    })?;
             hosts.extend(found);
         }
         let results = pull::pull_onto(&self.cfg, image, &hosts).await;
@@ -138,18 +182,19 @@ impl Stage {
             tracing::info!(environment = %env_name, host = %r.timing.host, millis = r.timing.millis, "{}", r.timing.outcome);
         }
         if !ok {
-            return Err(Outcome::RetryLater(format!(
-                "{env_name}: {}",
-                failed.join("; ")
-            )));
+            return Err(PullError::NotReady {
+                environment: env_name.to_owned(),
+                failed,
+            });
         }
         let pulled = ImagePulled {
             revision: pushed.revision.clone(),
             image: pushed.image.clone(),
             hosts: results.into_iter().map(|r| r.timing).collect(),
         };
-        ctx.publish(&event.follow(Event::ImagePulled(pulled), Some(env_name)))
-            .await
+        Ok(ctx
+            .emit(&event.follow(Event::ImagePulled(pulled), Some(env_name)))
+            .await?)
     }
 }
 

@@ -7,18 +7,22 @@
 //! refused credentials and unknown repositories fail at once (`push.failed`).
 
 use bollard::query_parameters::PushImageOptionsBuilder;
-use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
+use ferry_shared::bus::{Context, StageSpec};
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{Envelope, Event, ImagePushed};
-use ferry_shared::service::{ServiceDefaults, not_handled};
+use ferry_shared::event::{Event, ImagePushed};
+use ferry_shared::image_ref::ImageRefused;
+use ferry_shared::service::ServiceDefaults;
+use ferry_shared::stage::{
+    Disposition, Input, PublishFailed, PushInput, Received, StageError, StageHandler,
+};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const SERVICE: &str = "pusher";
+pub const SERVICE: &str = PushInput::SERVICE;
 
 pub fn spec() -> StageSpec {
-    ferry_shared::pipeline::stage(SERVICE)
+    PushInput::spec()
 }
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -46,13 +50,18 @@ pub enum PushError {
     Transient { image: String, detail: String },
     #[error("`{0}` is not `<registry>/<name>:<tag>`")]
     BadReference(String),
+    /// The event names an image this project may not push (see `image_ref::belongs_to`).
+    #[error("not pushed: {0}")]
+    Refused(#[from] ImageRefused),
+    #[error(transparent)]
+    Publish(#[from] PublishFailed),
 }
 
-impl PushError {
-    fn outcome(&self) -> Outcome {
+impl StageError for PushError {
+    fn disposition(&self) -> Disposition {
         match self {
-            PushError::Transient { .. } => Outcome::RetryLater(self.to_string()),
-            _ => Outcome::GiveUp(self.to_string()),
+            PushError::Transient { .. } | PushError::Publish(_) => Disposition::Retry,
+            _ => Disposition::GiveUp,
         }
     }
 }
@@ -149,36 +158,33 @@ fn classify(image: &str, user: Option<&str>, detail: String) -> PushError {
     }
 }
 
-impl Handler for Stage {
-    async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
-        let Event::ImageBuilt(built) = &event.event else {
-            return not_handled(SERVICE, &event);
-        };
+impl StageHandler for Stage {
+    type Input = PushInput;
+    type Error = PushError;
+
+    async fn run(&self, ctx: &Context, event: &Received<PushInput>) -> Result<(), PushError> {
+        let PushInput::ImageBuilt(built) = &event.input;
         // The builder's broker user must not get another project's image (or an image
         // for another registry) pushed under this run's name.
         if let Err(refused) =
             ferry_shared::image_ref::belongs_to(&self.cfg, &event.project, &built.image)
         {
             tracing::warn!("image refused: {refused}");
-            return Outcome::GiveUp(format!("not pushed: {refused}"));
+            return Err(refused.into());
         }
         let started = std::time::Instant::now();
-        match self.push(&built.image).await {
-            Ok(digest) => {
-                tracing::info!(image = %built.image, %digest, "image pushed");
-                let pushed = ImagePushed {
-                    docker_millis: Some(started.elapsed().as_millis() as u64),
-                    revision: built.revision.clone(),
-                    image: format!("{}@{digest}", built.image),
-                };
-                ctx.publish_all(&[event.follow(Event::ImagePushed(pushed), None)])
-                    .await
-            }
-            Err(e) => {
-                tracing::warn!("{e}");
-                e.outcome()
-            }
-        }
+        let digest = self.push(&built.image).await.inspect_err(|e| {
+            tracing::warn!("{e}");
+        })?;
+        tracing::info!(image = %built.image, %digest, "image pushed");
+        let pushed = ImagePushed {
+            docker_millis: Some(started.elapsed().as_millis() as u64),
+            revision: built.revision.clone(),
+            image: format!("{}@{digest}", built.image),
+        };
+        Ok(ctx
+            .emit(&event.follow(Event::ImagePushed(pushed), None))
+            .await?)
     }
 }
 
@@ -194,21 +200,21 @@ mod tests {
             "unauthorized: authentication required".into(),
         );
         assert!(matches!(auth, PushError::Auth { .. }));
-        assert!(matches!(auth.outcome(), Outcome::GiveUp(_)));
+        assert_eq!(auth.disposition(), Disposition::GiveUp);
         let down = classify(
             "r/x:1",
             Some("u"),
             "Get \"http://127.0.0.1:5000/v2/\": dial tcp: connection refused".into(),
         );
-        assert!(matches!(down.outcome(), Outcome::RetryLater(_)));
-        assert!(matches!(
+        assert_eq!(down.disposition(), Disposition::Retry);
+        assert_eq!(
             classify(
                 "r/x:1",
                 None,
                 "received unexpected HTTP status: 500 Internal Server Error".into()
             )
-            .outcome(),
-            Outcome::RetryLater(_)
-        ));
+            .disposition(),
+            Disposition::Retry
+        );
     }
 }

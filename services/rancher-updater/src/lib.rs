@@ -137,7 +137,9 @@ impl Stage {
             .map_err(|e| Outcome::RetryLater(format!("cannot record the deploy request: {e}")))?;
         if !req.is_rollback()
             && let Some(order) = &event.order
-            && let Err(e) = latest.offer(&ordering::recorded(order, event.run_id)).await
+            && let Err(e) = latest
+                .offer(&ordering::recorded(order, event.run_id.into()))
+                .await
         {
             return Err(Outcome::RetryLater(format!(
                 "cannot record the deploy request: {e}"
@@ -274,7 +276,7 @@ impl Stage {
         let deploy = Deploy {
             image: &req.image,
             revision: &req.revision,
-            run_id: event.run_id,
+            run_id: event.run_id.into(),
             order: event.order.as_ref(),
             // `ferry deploy` (explicit, no rollback) moves the environment's mark to its place.
             resets_mark: event.order.as_ref().is_some_and(|o| o.explicit)

@@ -141,7 +141,7 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
                 revision: String::new(),
                 kind: Kind::Rollback {
                     reason: format!("tests failed in {env}: {}", f.failure.reason),
-                    only_if_run: Some(event.run_id),
+                    only_if_run: Some(event.run_id.into()),
                 },
             }),
             // The tester gave up (could not run the tests): leave things as they are.

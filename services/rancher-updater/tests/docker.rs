@@ -502,7 +502,14 @@ async fn a_switch_interrupted_before_the_old_container_was_retired_is_finished_n
         "-h",
         "/www",
     ];
-    run_leftover(&project, &v2, "v2", v2_request.run_id, port, &command);
+    run_leftover(
+        &project,
+        &v2,
+        "v2",
+        v2_request.run_id.into(),
+        port,
+        &command,
+    );
     assert_eq!(running_revisions(&project), ["v1", "v2"]);
 
     // The redelivered request finishes the switch instead of leaving two running.
@@ -556,7 +563,7 @@ async fn an_unchecked_container_left_by_an_interrupted_switch_is_checked_before_
         &project,
         &v2,
         "v2",
-        v2_request.run_id,
+        v2_request.run_id.into(),
         ports[1],
         &["/bin/sleep", "3600"],
     );

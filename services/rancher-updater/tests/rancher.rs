@@ -138,7 +138,7 @@ impl World {
         e.environment = Some("prod".into());
         e.order = order;
         self.publisher.publish(&e).await.unwrap();
-        e.run_id
+        e.run_id.into()
     }
 
     async fn serving(&self) -> Option<String> {

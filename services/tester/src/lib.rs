@@ -98,7 +98,7 @@ impl Stage {
         let located = match env {
             Some(e) => {
                 let names = (event.project.as_str(), env_name);
-                target::locate(&self.cfg, names, e, event.run_id, deployed)
+                target::locate(&self.cfg, names, e, event.run_id.into(), deployed)
                     .await
                     .map_err(|why| {
                         Outcome::RetryLater(format!("cannot tell where {env_name} answers: {why}"))

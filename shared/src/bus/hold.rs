@@ -11,6 +11,7 @@ use super::connect::channel_error;
 use super::{BusError, connect, topology};
 use crate::config::BrokerConfig;
 use crate::event::Envelope;
+use crate::event::RunId;
 use lapin::message::BasicGetMessage;
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions,
@@ -19,11 +20,11 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 use std::time::Duration;
-use uuid::Uuid;
 
 /// One queue per run and environment: a run can be held more than once (a manual
 /// staging, then a manual production), each with its own expiry.
-pub fn queue_name(namespace: &str, run_id: Uuid, environment: &str) -> String {
+pub fn queue_name(namespace: &str, run_id: impl Into<RunId>, environment: &str) -> String {
+    let run_id = run_id.into();
     format!("{namespace}.hold.{run_id}.{environment}")
 }
 
@@ -145,7 +146,7 @@ pub enum TakeError {
     #[error(transparent)]
     Bus(#[from] BusError),
     #[error("the held request of run {0} is not a Ferry event: {1}")]
-    Undecodable(Uuid, String),
+    Undecodable(RunId, String),
 }
 
 /// A fresh channel and the number of messages in hold queue `queue`, `None` when there is
@@ -175,9 +176,10 @@ async fn probe(
 /// Take run `run_id`'s hold, if it has one waiting in one of `environments`.
 pub async fn take(
     cfg: &BrokerConfig,
-    run_id: Uuid,
+    run_id: impl Into<RunId>,
     environments: &[&str],
 ) -> Result<Option<Taken>, TakeError> {
+    let run_id = run_id.into();
     let conn = connect::connect(cfg, &format!("decide {run_id}")).await?;
     for env in environments {
         let queue = queue_name(&cfg.namespace, run_id, env);
@@ -216,9 +218,10 @@ pub async fn take(
 /// it (so an operator who may not answer it leaves it untouched).
 pub async fn held_in(
     cfg: &BrokerConfig,
-    run_id: Uuid,
+    run_id: impl Into<RunId>,
     environments: &[&str],
 ) -> Result<Option<String>, BusError> {
+    let run_id = run_id.into();
     let conn = connect::connect(cfg, &format!("look up {run_id}")).await?;
     let mut found = None;
     for env in environments {

@@ -4,6 +4,7 @@
 pub mod connect;
 mod consumer;
 mod error;
+mod handler;
 pub mod headers;
 pub mod history;
 pub mod hold;
@@ -14,8 +15,9 @@ mod publisher;
 pub mod topology;
 pub mod users;
 
-pub use consumer::{Consumer, ConsumerOptions, Context, Handler, Outcome, Settled, SettledAs};
+pub use consumer::{Consumer, ConsumerOptions, Settled, SettledAs};
 pub use error::BusError;
+pub use handler::{Context, Handler, Outcome};
 pub use latest::Latest;
 pub use lock::Lock;
 pub use publisher::Publisher;

@@ -19,12 +19,13 @@ use lapin::{Channel, ExchangeKind};
 use serde_json::{Value, json};
 
 /// What a consuming service declares: its queue and the routing patterns it takes.
+/// Derived from the stage's input declaration (`stage::Input::spec`).
 #[derive(Clone, Debug)]
 pub struct StageSpec {
     /// The binary's name, e.g. `builder`: names the queue.
     pub service: &'static str,
     /// The stage in routing keys, e.g. `build` for `build.failed`.
-    pub stage: &'static str,
+    pub stage: crate::stage::StageName,
     /// Topic patterns, e.g. `source.changed` or `deploy.succeeded.*`.
     pub bindings: Vec<String>,
 }

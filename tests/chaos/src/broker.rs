@@ -111,7 +111,7 @@ pub async fn waiting(url: &str, queues: &[String]) -> anyhow::Result<HashMap<Uui
             };
             if let Ok(e) = Envelope::from_json(&msg.delivery.data) {
                 found
-                    .entry(e.run_id)
+                    .entry(e.run_id.into())
                     .or_default()
                     .push(format!("{} in {q}", e.routing_key()));
             }

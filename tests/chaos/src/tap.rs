@@ -144,7 +144,7 @@ async fn consume(
                         if let Some(feed) = &r.feed {
                             let _ = feed.send(e.routing_key());
                         }
-                        r.runs.entry(e.run_id).or_default().push(Seen {
+                        r.runs.entry(e.run_id.into()).or_default().push(Seen {
                             routing_key: e.routing_key(),
                             kind: e.kind(),
                             time_ns: e.time.timestamp_nanos_opt().unwrap_or_default(),

@@ -192,7 +192,7 @@ async fn start_in_staging(cfg: &FerryConfig, project: &str, event: Event) -> Uui
         .publish(&e)
         .await
         .unwrap();
-    e.run_id
+    e.run_id.into()
 }
 
 /// Run the `ferry` CLI against the stack's operator API (off the runtime's threads:

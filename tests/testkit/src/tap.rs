@@ -83,9 +83,10 @@ impl Tap {
     pub async fn expect_run(
         &mut self,
         routing_key: &str,
-        run_id: uuid::Uuid,
+        run_id: impl Into<ferry_shared::event::RunId>,
         timeout: Duration,
     ) -> anyhow::Result<Envelope> {
+        let run_id = run_id.into();
         self.expect_where(routing_key, timeout, |e| e.run_id == run_id)
             .await
     }

@@ -1,0 +1,46 @@
+//! Payloads of the build half of a run: the source change, the built and the pushed image.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceChanged {
+    /// `svn`, `gitlab`, `github`, `gitea` or `manual`.
+    pub source: String,
+    pub repository: String,
+    /// Branch or tag, where the source has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub revision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_paths: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageBuilt {
+    pub revision: String,
+    /// `<registry>/<image>:<tag>`
+    pub image: String,
+    /// The config repo's commit overlaid on the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_commit: Option<String>,
+    /// Where the build log is stored on the build host (`ferry logs <run>` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_log: Option<String>,
+    /// Time spent inside the Docker build (the rest of the stage is Ferry's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_millis: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImagePushed {
+    pub revision: String,
+    /// `<registry>/<image>:<tag>@sha256:...`: later stages deploy by digest only.
+    pub image: String,
+    /// Time spent inside the Docker push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_millis: Option<u64>,
+}
