@@ -2,11 +2,8 @@
 //! the publisher, and an orderly stop. A service's `main.rs` is then three lines.
 
 use crate::admin;
-use crate::bus::{
-    BusError, Consumer, ConsumerOptions, Handler, Outcome, Publisher, Settled, StageSpec,
-};
-use crate::config::{EXIT_BAD_CONFIG, FerryConfig, ProjectConfig, config_path};
-use crate::event::Envelope;
+use crate::bus::{BusError, Consumer, ConsumerOptions, Handler, Publisher, Settled, StageSpec};
+use crate::config::{EXIT_BAD_CONFIG, FerryConfig, config_path};
 use crate::metrics::Metrics;
 use crate::shutdown;
 use std::future::Future;
@@ -42,29 +39,6 @@ pub enum ServiceError {
     /// changed in between).
     #[error("{0}")]
     Config(crate::config::Problem),
-}
-
-/// The configuration of the project an event belongs to; giving up when it is not
-/// configured, since retrying cannot make it appear.
-///
-/// Compatibility for handlers not yet converted to `stage::StageHandler`
-/// (rancher-updater, tester), which use `stage::project`: remove with them.
-pub fn configured_project<'a>(
-    cfg: &'a FerryConfig,
-    event: &Envelope,
-) -> Result<&'a ProjectConfig, Outcome> {
-    crate::stage::project(cfg, event).map_err(|e| Outcome::GiveUp(e.to_string()))
-}
-
-/// The outcome for an event kind a stage is not bound to (a binding mistake).
-///
-/// Compatibility for handlers not yet converted to `stage::StageHandler`
-/// (rancher-updater, tester), whose input type rules this out: remove with them.
-pub fn not_handled(service: &str, event: &Envelope) -> Outcome {
-    Outcome::GiveUp(format!(
-        "{service} does not handle `{}` events; check the queue bindings",
-        event.kind()
-    ))
 }
 
 /// Load the configuration named by `FERRY_CONFIG` and start logging; on a bad

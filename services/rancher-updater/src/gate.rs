@@ -3,7 +3,8 @@
 //! lives in RabbitMQ (see `ferry_shared::bus::hold`); this side places it and turns an
 //! expired one into `approval.expired`.
 
-use ferry_shared::bus::{Context, Outcome, hold};
+use crate::UpdaterError;
+use ferry_shared::bus::{Context, hold};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{ApprovalRequested, Decision, Envelope, Event};
 use std::time::Duration;
@@ -15,18 +16,22 @@ pub async fn place(
     request: ApprovalRequested,
     environment: &str,
     timeout: Duration,
-) -> Outcome {
+) -> Result<(), UpdaterError> {
     let requested = event.follow(Event::ApprovalRequested(request), Some(environment));
     // The hold first: an announced approval must be decidable.
-    if let Err(e) = hold::place(&cfg.broker, &requested, timeout).await {
-        return Outcome::RetryLater(format!("cannot hold the run for approval: {e}"));
-    }
+    hold::place(&cfg.broker, &requested, timeout)
+        .await
+        .map_err(|e| UpdaterError::Hold(e.to_string()))?;
     tracing::info!(environment, run_id = %event.run_id, "held for approval");
-    ctx.publish_all(&[requested]).await
+    Ok(ctx.emit(&requested).await?)
 }
 
 /// The hold of `event` (its `approval.requested`) ran out unanswered.
-pub async fn expired(ctx: &Context, event: &Envelope, request: &ApprovalRequested) -> Outcome {
+pub async fn expired(
+    ctx: &Context,
+    event: &Envelope,
+    request: &ApprovalRequested,
+) -> Result<(), UpdaterError> {
     let decision = Decision {
         revision: request.revision.clone(),
         image: request.image.clone(),
@@ -38,9 +43,9 @@ pub async fn expired(ctx: &Context, event: &Envelope, request: &ApprovalRequeste
         )),
     };
     tracing::info!(environment = ?event.environment, run_id = %event.run_id, "approval expired");
-    ctx.publish_all(&[event.follow(
+    let expired = event.follow(
         Event::ApprovalExpired(decision),
         event.environment.as_deref(),
-    )])
-    .await
+    );
+    Ok(ctx.emit(&expired).await?)
 }

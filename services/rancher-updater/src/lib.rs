@@ -18,26 +18,30 @@
 //! `rancher`: a Rancher 1.6 service upgrade) live in `ferry_targets`; this crate is the
 //! handler, the approval gate, the run order and what an event asks for.
 
+mod error;
 mod gate;
 pub mod ordering;
 mod request;
 
-use ferry_shared::bus::{Context, Handler, Latest, Lock, Outcome, StageSpec};
+pub use error::UpdaterError;
+
+use ferry_shared::bus::{Context, Latest, Lock, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{
     ApprovalRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
-    Envelope, Event, StageFailed,
+    Envelope, Event,
 };
 use ferry_shared::service::ServiceDefaults;
+use ferry_shared::stage::{DeployInput, Input, Received, StageHandler};
 use ferry_targets::{Deploy, DeployError, Environment, Outcome as DeployOutcome, Running, Target};
 use request::{Kind, Request, Step};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const SERVICE: &str = "rancher-updater";
+pub const SERVICE: &str = DeployInput::SERVICE;
 
 pub fn spec() -> StageSpec {
-    ferry_shared::pipeline::stage(SERVICE)
+    DeployInput::spec()
 }
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -66,47 +70,42 @@ impl Stage {
         Self { cfg }
     }
 
-    async fn deploy(&self, ctx: &Context, event: &Envelope, mut req: Request) -> Outcome {
+    async fn deploy(
+        &self,
+        ctx: &Context,
+        event: &Envelope,
+        mut req: Request,
+    ) -> Result<(), UpdaterError> {
         let env = req.environment.clone();
         let env = env.as_str();
-        let target = match Environment::of(&self.cfg, &event.project, env) {
-            Ok(t) => t,
-            Err(e) => return Outcome::GiveUp(e.to_string()),
-        };
+        let target = Environment::of(&self.cfg, &event.project, env)?;
         // Checked before the request is recorded as the environment's newest: a forged
         // event naming a foreign image must neither deploy nor supersede real runs.
-        if !req.image.is_empty()
-            && let Err(refused) = self.refuse_foreign(&event.project, &req.image)
-        {
-            return self.failed(ctx, event, env, refused).await;
+        if !req.image.is_empty() {
+            self.refuse_foreign(&event.project, &req.image, env)?;
         }
-        let lock = match self.lock(event, env, &req).await {
-            Ok(Locked::Held(lock)) => lock,
-            Ok(Locked::Superseded(newest)) => {
-                return self.superseded(ctx, event, req, newest).await;
-            }
-            Err(outcome) => return outcome,
+        let lock = match self.lock(event, env, &req).await? {
+            Locked::Held(lock) => lock,
+            Locked::Superseded(newest) => return self.superseded(ctx, event, req, newest).await,
         };
         // A forward deploy can go ahead without knowing (the target reports its own
         // errors precisely); a rollback must know what to go back from.
         let current = match target.running().await {
             Ok(c) => c,
-            Err(e) if req.is_rollback() => {
-                return Outcome::RetryLater(format!("cannot read what runs in {env}: {e}"));
+            Err(source) if req.is_rollback() => {
+                return Err(UpdaterError::Running {
+                    environment: env.to_owned(),
+                    source: Box::new(source),
+                });
             }
             Err(_) => None,
         };
-        if let Err(stop) = self
-            .rollback_source(ctx, event, &mut req, current.as_ref())
-            .await
-        {
-            return stop;
+        if !self.rollback_source(event, &mut req, current.as_ref())? {
+            return Ok(());
         }
         // What ran before comes from the environment's labels: it must be the project's
         // image too before anything is changed.
-        if let Err(refused) = self.refuse_foreign(&event.project, &req.image) {
-            return self.failed(ctx, event, env, refused).await;
-        }
+        self.refuse_foreign(&event.project, &req.image, env)?;
         let started = event.follow(
             Event::DeployStarted(DeployStarted {
                 revision: req.revision.clone(),
@@ -116,49 +115,39 @@ impl Stage {
             }),
             Some(env),
         );
-        if let Err(retry) = ctx.publish(&started).await {
-            return retry;
-        }
+        ctx.emit(&started).await?;
         let outcome = self.run_target(&target, event, &req).await;
         drop(lock);
-        match outcome {
-            Ok(outcome) => self.announce(ctx, event, req, current, outcome).await,
-            Err(e) if e.is_transient() => Outcome::RetryLater(e.to_string()),
-            Err(e) => Outcome::GiveUp(e.to_string()),
-        }
+        self.announce(ctx, event, req, current, outcome?).await
     }
 
     /// Record the request among the environment's recent ones (so that whoever holds
     /// the lock next can see the newest run requested), then take the deploy lock.
-    async fn lock(&self, event: &Envelope, env: &str, req: &Request) -> Result<Locked, Outcome> {
+    async fn lock(
+        &self,
+        event: &Envelope,
+        env: &str,
+        req: &Request,
+    ) -> Result<Locked, UpdaterError> {
         let lock_name = format!("deploy.{}.{env}", event.project);
         let latest = Latest::open(&self.cfg.broker, &lock_name)
             .await
-            .map_err(|e| Outcome::RetryLater(format!("cannot record the deploy request: {e}")))?;
+            .map_err(|e| UpdaterError::Record(e.to_string()))?;
         if !req.is_rollback()
             && let Some(order) = &event.order
-            && let Err(e) = latest
+        {
+            latest
                 .offer(&ordering::recorded(order, event.run_id.into()))
                 .await
-        {
-            return Err(Outcome::RetryLater(format!(
-                "cannot record the deploy request: {e}"
-            )));
+                .map_err(|e| UpdaterError::Record(e.to_string()))?;
         }
-        let lock = match Lock::acquire(&self.cfg.broker, &lock_name, LOCK_WAIT).await {
-            Ok(Some(lock)) => lock,
-            Ok(None) => {
-                return Err(Outcome::RetryLater(format!(
-                    "another deploy of {} to {env} is still running",
-                    event.project
-                )));
-            }
-            Err(e) => {
-                return Err(Outcome::RetryLater(format!(
-                    "cannot take the deploy lock: {e}"
-                )));
-            }
-        };
+        let lock = Lock::acquire(&self.cfg.broker, &lock_name, LOCK_WAIT)
+            .await
+            .map_err(|e| UpdaterError::Lock(e.to_string()))?
+            .ok_or_else(|| UpdaterError::Busy {
+                project: event.project.clone(),
+                environment: env.to_owned(),
+            })?;
         if !req.is_rollback()
             && let Some(order) = &event.order
             && let Ok(recent) = latest.recent().await
@@ -169,49 +158,41 @@ impl Stage {
         Ok(Locked::Held(lock))
     }
 
-    /// For a rollback: whether it still applies, and what it goes back to when the
-    /// request names nothing ("what ran before", from the environment's labels).
-    /// `Err` ends the handling with that outcome.
-    async fn rollback_source(
+    /// For a rollback: whether it still applies (`false`: nothing to do), and what it
+    /// goes back to when the request names nothing ("what ran before", from the
+    /// environment's labels).
+    fn rollback_source(
         &self,
-        ctx: &Context,
         event: &Envelope,
         req: &mut Request,
         current: Option<&Running>,
-    ) -> Result<(), Outcome> {
+    ) -> Result<bool, UpdaterError> {
         let Kind::Rollback { only_if_run, .. } = &req.kind else {
-            return Ok(());
+            return Ok(true);
         };
-        let env = req.environment.clone();
         if let Some(run) = only_if_run
             && current.and_then(|c| c.run_id) != Some(*run)
         {
             tracing::info!(
-                environment = env,
+                environment = req.environment,
                 "not rolled back: it no longer runs this run"
             );
-            return Err(Outcome::Done);
+            return Ok(false);
         }
         if !req.image.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
-        match current.and_then(|c| c.previous_image.clone()) {
-            Some(image) => {
-                req.image = image;
-                req.revision = current
-                    .and_then(|c| c.previous_revision.clone())
-                    .unwrap_or_default();
-                Ok(())
-            }
-            None => {
-                let why = format!(
-                    "nothing to roll back to: {env} has no earlier deploy recorded \
-                     (name a revision: ferry rollback {} --env {env} --to <revision>)",
-                    event.project
-                );
-                Err(self.failed(ctx, event, &env, why).await)
-            }
-        }
+        let Some(image) = current.and_then(|c| c.previous_image.clone()) else {
+            return Err(UpdaterError::NothingToRollBack {
+                project: event.project.clone(),
+                environment: req.environment.clone(),
+            });
+        };
+        req.image = image;
+        req.revision = current
+            .and_then(|c| c.previous_revision.clone())
+            .unwrap_or_default();
+        Ok(true)
     }
 
     /// Publish how the deploy ended.
@@ -222,7 +203,7 @@ impl Stage {
         req: Request,
         current: Option<Running>,
         outcome: DeployOutcome,
-    ) -> Outcome {
+    ) -> Result<(), UpdaterError> {
         let env = req.environment.as_str();
         let result = match (outcome, req.kind) {
             (
@@ -253,7 +234,10 @@ impl Stage {
                 })
             }
             (DeployOutcome::Failed(failure), _) => {
-                return self.failed(ctx, event, env, failure.to_string()).await;
+                return Err(UpdaterError::Failed {
+                    environment: req.environment,
+                    why: failure.to_string(),
+                });
             }
             (DeployOutcome::Superseded { running }, _) => {
                 Event::DeploySuperseded(DeploySuperseded {
@@ -264,7 +248,7 @@ impl Stage {
                 })
             }
         };
-        ctx.publish_all(&[event.follow(result, Some(env))]).await
+        Ok(ctx.emit(&event.follow(result, Some(env))).await?)
     }
 
     async fn run_target(
@@ -290,24 +274,21 @@ impl Stage {
         }
     }
 
-    /// `Err(reason)` when `image` may not be deployed for `project` (another registry,
-    /// another project's repository, no digest): see `image_ref::deployable`.
-    fn refuse_foreign(&self, project: &str, image: &str) -> Result<(), String> {
+    /// Refused when `image` may not be deployed for `project` into `environment`
+    /// (another registry, another project's repository, no digest): see
+    /// `image_ref::deployable`.
+    fn refuse_foreign(
+        &self,
+        project: &str,
+        image: &str,
+        environment: &str,
+    ) -> Result<(), UpdaterError> {
         ferry_shared::image_ref::deployable(&self.cfg, project, image)
             .map(drop)
-            .map_err(|refused| format!("not deployed: {refused}"))
-    }
-
-    async fn failed(&self, ctx: &Context, event: &Envelope, env: &str, reason: String) -> Outcome {
-        tracing::warn!(environment = env, "deploy failed: {reason}");
-        let e = Event::DeployFailed(StageFailed {
-            service: SERVICE.to_owned(),
-            reason,
-            attempts: ctx.attempt,
-            failed_event_id: event.event_id,
-            failed_kind: event.kind().to_owned(),
-        });
-        ctx.publish_all(&[event.follow(e, Some(env))]).await
+            .map_err(|refused| UpdaterError::Refused {
+                environment: environment.to_owned(),
+                why: refused.to_string(),
+            })
     }
 
     /// A newer run was requested for the environment: this one is not deployed.
@@ -317,7 +298,7 @@ impl Stage {
         event: &Envelope,
         req: Request,
         newer: uuid::Uuid,
-    ) -> Outcome {
+    ) -> Result<(), UpdaterError> {
         tracing::info!(environment = %req.environment, newer = %newer, "superseded by a newer deploy request");
         let e = Event::DeploySuperseded(DeploySuperseded {
             revision: req.revision,
@@ -325,40 +306,41 @@ impl Stage {
             running_image: String::new(),
             running_run_id: newer,
         });
-        ctx.publish_all(&[event.follow(e, Some(&req.environment))])
-            .await
+        Ok(ctx.emit(&event.follow(e, Some(&req.environment))).await?)
+    }
+
+    /// Hold the run for an operator's approval in `environment`.
+    async fn hold(
+        &self,
+        ctx: &Context,
+        event: &Envelope,
+        hold: request::Hold,
+    ) -> Result<(), UpdaterError> {
+        // No approval is asked for an image the project may not deploy.
+        self.refuse_foreign(&event.project, &hold.image, &hold.environment)?;
+        let timeout = Duration::from_secs(hold.timeout_secs);
+        let request = ApprovalRequested {
+            revision: hold.revision,
+            image: hold.image,
+            passed_in: hold.passed_in,
+            expires_at: event.time
+                + chrono::Duration::from_std(timeout)
+                    .unwrap_or_else(|_| chrono::Duration::days(36_500)),
+        };
+        gate::place(&self.cfg, ctx, event, request, &hold.environment, timeout).await
     }
 }
 
-impl Handler for Stage {
-    async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
-        match request::step(&self.cfg, &event, SERVICE) {
-            Ok(Step::Deploy(req)) => self.deploy(&ctx, &event, req).await,
-            Ok(Step::Hold {
-                environment,
-                image,
-                revision,
-                passed_in,
-                timeout_secs,
-            }) => {
-                // No approval is asked for an image the project may not deploy.
-                if let Err(refused) = self.refuse_foreign(&event.project, &image) {
-                    return self.failed(&ctx, &event, &environment, refused).await;
-                }
-                let timeout = Duration::from_secs(timeout_secs);
-                let request = ApprovalRequested {
-                    revision,
-                    image,
-                    passed_in,
-                    expires_at: event.time
-                        + chrono::Duration::from_std(timeout)
-                            .unwrap_or_else(|_| chrono::Duration::days(36_500)),
-                };
-                gate::place(&self.cfg, &ctx, &event, request, &environment, timeout).await
-            }
-            Ok(Step::Expired(request)) => gate::expired(&ctx, &event, &request).await,
-            Ok(Step::Nothing) => Outcome::Done,
-            Err(outcome) => outcome,
+impl StageHandler for Stage {
+    type Input = DeployInput;
+    type Error = UpdaterError;
+
+    async fn run(&self, ctx: &Context, event: &Received<DeployInput>) -> Result<(), UpdaterError> {
+        match request::step(&self.cfg, event, &event.input)? {
+            Step::Deploy(req) => self.deploy(ctx, event, req).await,
+            Step::Hold(hold) => self.hold(ctx, event, hold).await,
+            Step::Expired(request) => gate::expired(ctx, event, &request).await,
+            Step::Nothing => Ok(()),
         }
     }
 }

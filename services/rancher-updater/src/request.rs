@@ -1,27 +1,30 @@
 //! What an event asks the updater to do, decided from the event and the project's
 //! configuration alone (what runs now is read later, under the deploy lock).
 
-use ferry_shared::bus::Outcome;
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{ApprovalRequested, DeployReason, Envelope, Event};
-use ferry_shared::service::configured_project;
+use ferry_shared::event::{ApprovalRequested, DeployReason, Envelope};
+use ferry_shared::stage::{DeployInput, UnknownProject};
 use uuid::Uuid;
 
 pub enum Step {
     Deploy(Request),
     /// The environment needs an operator's approval first.
-    Hold {
-        environment: String,
-        image: String,
-        revision: String,
-        passed_in: Option<String>,
-        timeout_secs: u64,
-    },
+    Hold(Hold),
     /// An approval hold ran out (it came back dead-lettered by RabbitMQ).
     Expired(ApprovalRequested),
     /// Nothing to deploy: an image ready in a later environment waits for promotion,
     /// a pass in the last environment ends the run.
     Nothing,
+}
+
+/// A run waiting for approval to go into `environment`.
+pub struct Hold {
+    pub environment: String,
+    pub image: String,
+    pub revision: String,
+    /// The environment whose tests it passed (none when it waits for the first).
+    pub passed_in: Option<String>,
+    pub timeout_secs: u64,
 }
 
 pub struct Request {
@@ -77,8 +80,13 @@ fn kind_into(event: &Envelope, env: &str) -> Kind {
     }
 }
 
-pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, Outcome> {
-    let project = configured_project(cfg, event)?;
+/// What `event` (taken as `input`) asks for.
+pub fn step(
+    cfg: &FerryConfig,
+    event: &Envelope,
+    input: &DeployInput,
+) -> Result<Step, UnknownProject> {
+    let project = ferry_shared::stage::project(cfg, event)?;
     let env = event.environment.clone().unwrap_or_default();
     let forward = |environment: String, image: &str, revision: &str| {
         Step::Deploy(Request {
@@ -92,25 +100,25 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
     // before it and their tests like any run, and stops there; with an operator's
     // recorded override (`gate_override`) it goes straight there instead.
     let overridden = event.rollback_to.is_some() && event.gate_override.is_some();
-    Ok(match &event.event {
-        Event::ImagePulled(p) => match &event.rollback_to {
+    Ok(match input {
+        DeployInput::ImagePulled(p) => match &event.rollback_to {
             Some(target) if overridden && *target == env => forward(env, &p.image, &p.revision),
             _ if overridden => Step::Nothing,
             // The first environment needs approval too when it says so (a project that
             // deploys straight to a manual production).
             _ if project.environments.first() == Some(&env) => match cfg.environments.get(&env) {
-                Some(c) if c.needs_approval() => Step::Hold {
+                Some(c) if c.needs_approval() => Step::Hold(Hold {
                     environment: env.clone(),
                     image: p.image.clone(),
                     revision: p.revision.clone(),
                     passed_in: None,
                     timeout_secs: c.approval_timeout_secs,
-                },
+                }),
                 _ => forward(env, &p.image, &p.revision),
             },
             _ => Step::Nothing,
         },
-        Event::TestPassed(t) => {
+        DeployInput::TestPassed(t) => {
             let next = project
                 .environments
                 .iter()
@@ -122,18 +130,18 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
                     Step::Nothing
                 }
                 Some(n) => match cfg.environments.get(n) {
-                    Some(next_cfg) if next_cfg.needs_approval() => Step::Hold {
+                    Some(next_cfg) if next_cfg.needs_approval() => Step::Hold(Hold {
                         environment: n.clone(),
                         image: t.image.clone(),
                         revision: t.revision.clone(),
                         passed_in: Some(env),
                         timeout_secs: next_cfg.approval_timeout_secs,
-                    },
+                    }),
                     _ => forward(n.clone(), &t.image, &t.revision),
                 },
             }
         }
-        Event::TestFailed(f) => match &f.report {
+        DeployInput::TestFailed(f) => match &f.report {
             // The checks failed: put back what ran before.
             Some(_) => Step::Deploy(Request {
                 environment: env.clone(),
@@ -147,29 +155,37 @@ pub fn step(cfg: &FerryConfig, event: &Envelope, service: &str) -> Result<Step, 
             // The tester gave up (could not run the tests): leave things as they are.
             None => Step::Nothing,
         },
-        Event::DeployRequested(r) if r.reason == DeployReason::Rollback => Step::Deploy(Request {
-            environment: env,
-            image: r.image.clone(),
-            revision: r.revision.clone(),
-            kind: Kind::Rollback {
-                reason: match &r.requested_by {
-                    Some(who) => format!("rollback requested by {who}"),
-                    None => "rollback requested".into(),
+        DeployInput::DeployRequested(r) if r.reason == DeployReason::Rollback => {
+            Step::Deploy(Request {
+                environment: env,
+                image: r.image.clone(),
+                revision: r.revision.clone(),
+                kind: Kind::Rollback {
+                    reason: match &r.requested_by {
+                        Some(who) => format!("rollback requested by {who}"),
+                        None => "rollback requested".into(),
+                    },
+                    only_if_run: None,
                 },
-                only_if_run: None,
-            },
-        }),
-        Event::DeployRequested(r) => forward(env, &r.image, &r.revision),
-        Event::ApprovalGranted(d) => forward(env, &d.image, &d.revision),
-        Event::ApprovalRequested(a) => Step::Expired(a.clone()),
-        _ => return Err(ferry_shared::service::not_handled(service, event)),
+            })
+        }
+        DeployInput::DeployRequested(r) => forward(env, &r.image, &r.revision),
+        DeployInput::ApprovalGranted(d) => forward(env, &d.image, &d.revision),
+        DeployInput::HoldExpired(a) => Step::Expired(a.clone()),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_shared::event::{Decision, GateOverride, ImagePulled, TestReport};
+    use ferry_shared::event::{Decision, Event, GateOverride, ImagePulled, TestReport};
+    use ferry_shared::stage::Input;
+
+    /// What `event` asks for, taken the way the consumer hands it over.
+    fn step_of(cfg: &FerryConfig, event: &Envelope) -> Step {
+        let input = DeployInput::from_event(&event.event).expect("an event the updater takes");
+        step(cfg, event, &input).unwrap()
+    }
 
     fn cfg(production: &str) -> FerryConfig {
         let text = format!(
@@ -227,21 +243,21 @@ mod tests {
     #[test]
     fn a_rebuilt_rollback_passes_staging_and_its_tests_before_production() {
         let cfg = cfg("");
-        let staged = deploy(step(&cfg, &rebuilt(pulled(), "staging", None), "t").unwrap());
+        let staged = deploy(step_of(&cfg, &rebuilt(pulled(), "staging", None)));
         assert_eq!(staged.environment, "staging");
         assert!(
             matches!(staged.kind, Kind::Restore),
             "announced for testing"
         );
         assert!(matches!(
-            step(&cfg, &rebuilt(pulled(), "production", None), "t").unwrap(),
+            step_of(&cfg, &rebuilt(pulled(), "production", None)),
             Step::Nothing
         ));
-        let prod = deploy(step(&cfg, &rebuilt(passed(), "staging", None), "t").unwrap());
+        let prod = deploy(step_of(&cfg, &rebuilt(passed(), "staging", None)));
         assert_eq!(prod.environment, "production");
         assert!(matches!(prod.kind, Kind::Rollback { .. }));
         assert!(matches!(
-            step(&cfg, &rebuilt(passed(), "production", None), "t").unwrap(),
+            step_of(&cfg, &rebuilt(passed(), "production", None)),
             Step::Nothing
         ));
     }
@@ -250,8 +266,8 @@ mod tests {
     fn a_rebuilt_rollback_into_a_manual_production_waits_for_approval() {
         let cfg = cfg(r#"approval = "manual""#);
         assert!(matches!(
-            step(&cfg, &rebuilt(passed(), "staging", None), "t").unwrap(),
-            Step::Hold { .. }
+            step_of(&cfg, &rebuilt(passed(), "staging", None)),
+            Step::Hold(_)
         ));
         let granted = Event::ApprovalGranted(Decision {
             revision: "2".into(),
@@ -260,7 +276,7 @@ mod tests {
             at: chrono::Utc::now(),
             comment: None,
         });
-        let prod = deploy(step(&cfg, &rebuilt(granted, "production", None), "t").unwrap());
+        let prod = deploy(step_of(&cfg, &rebuilt(granted, "production", None)));
         assert!(matches!(prod.kind, Kind::Rollback { .. }));
     }
 
@@ -268,11 +284,13 @@ mod tests {
     fn an_override_goes_straight_to_production_and_says_who_skipped_the_gate() {
         let cfg = cfg(r#"approval = "manual""#);
         assert!(matches!(
-            step(&cfg, &rebuilt(pulled(), "staging", Some("alice")), "t").unwrap(),
+            step_of(&cfg, &rebuilt(pulled(), "staging", Some("alice"))),
             Step::Nothing
         ));
-        let prod =
-            deploy(step(&cfg, &rebuilt(pulled(), "production", Some("alice")), "t").unwrap());
+        let prod = deploy(step_of(
+            &cfg,
+            &rebuilt(pulled(), "production", Some("alice")),
+        ));
         let Kind::Rollback { reason, .. } = prod.kind else {
             panic!()
         };

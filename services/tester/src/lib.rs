@@ -12,25 +12,29 @@
 //! revision.
 
 pub mod container;
+mod error;
 pub mod http_check;
 mod target;
 
-use ferry_shared::bus::{Context, Handler, Outcome, StageSpec};
+pub use error::TesterError;
+
+use ferry_shared::bus::{Context, StageSpec};
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{
-    CheckResult, DeploySucceeded, DeploySuperseded, Envelope, Event, StageFailed, TestFailure,
-    TestReport,
+    CheckResult, DeploySucceeded, DeploySuperseded, Envelope, Event, TestReport,
 };
 use ferry_shared::scrub::Scrubber;
-use ferry_shared::service::{ServiceDefaults, configured_project, not_handled};
+use ferry_shared::service::ServiceDefaults;
+use ferry_shared::stage::{Input, Received, StageHandler, TestInput, tests_failed};
+use ferry_shared::test_plan::TestContainer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use target::Located;
 
-pub const SERVICE: &str = "tester";
+pub const SERVICE: &str = TestInput::SERVICE;
 
 pub fn spec() -> StageSpec {
-    ferry_shared::pipeline::stage(SERVICE)
+    TestInput::spec()
 }
 
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -61,7 +65,7 @@ impl Stage {
     /// What to scrub from this project's results: the configured secrets and the
     /// values in its config repo's secret files (a debug page or a test printing the
     /// environment would otherwise carry the production `.env` into events and chat).
-    async fn scrubber_for(&self, project: &str) -> Result<Scrubber, Outcome> {
+    async fn scrubber_for(&self, project: &str) -> Result<Scrubber, TesterError> {
         let Some(repo) = self
             .cfg
             .projects
@@ -70,17 +74,18 @@ impl Stage {
         else {
             return Ok(self.scrubber.clone());
         };
-        match ferry_config_repo::config_secrets(&self.cfg, project, repo, "tester-config").await {
-            Ok(more) => Ok(self.scrubber.with(more)),
-            Err(e) => Err(Outcome::RetryLater(format!(
-                "cannot read the config repo's secret files, which the test results must be \
-                 scrubbed of: {e}"
-            ))),
-        }
+        let more = ferry_config_repo::config_secrets(&self.cfg, project, repo, "tester-config")
+            .await
+            .map_err(|e| TesterError::Secrets(e.to_string()))?;
+        Ok(self.scrubber.with(more))
     }
 
-    async fn test(&self, event: &Envelope, deployed: &DeploySucceeded) -> Result<Verdict, Outcome> {
-        let project = configured_project(&self.cfg, event)?;
+    async fn test(
+        &self,
+        event: &Envelope,
+        deployed: &DeploySucceeded,
+    ) -> Result<Verdict, TesterError> {
+        let project = ferry_shared::stage::project(&self.cfg, event)?;
         let env_name = event.environment.as_deref().unwrap_or_default();
         let env = self.cfg.environments.get(env_name);
         let mut report = TestReport {
@@ -100,8 +105,9 @@ impl Stage {
                 let names = (event.project.as_str(), env_name);
                 target::locate(&self.cfg, names, e, event.run_id.into(), deployed)
                     .await
-                    .map_err(|why| {
-                        Outcome::RetryLater(format!("cannot tell where {env_name} answers: {why}"))
+                    .map_err(|why| TesterError::Locate {
+                        environment: env_name.to_owned(),
+                        why,
                     })?
             }
             None => Located::Url(None),
@@ -142,49 +148,63 @@ impl Stage {
             report.checks.push(result);
         }
         if let Some(c) = plan.container.as_ref().filter(|c| c.runs_in(env_name)) {
-            let host_name = c
-                .host
-                .clone()
-                .or_else(|| env.and_then(|e| e.hosts.first().cloned()));
-            let host_url = match &host_name {
-                Some(h) => self.cfg.docker_hosts.get(h).map(|d| d.url.clone()),
-                None => Some(self.cfg.build.docker_host.clone()),
-            }
-            .unwrap_or_default();
-            // `image = "same"` runs the image the event names: only if it is the
-            // project's own (a forged `deploy.succeeded` must not run a foreign image).
-            if c.image == "same"
-                && let Err(refused) =
-                    ferry_shared::image_ref::deployable(&self.cfg, &event.project, &deployed.image)
-            {
-                return Err(Outcome::GiveUp(format!(
-                    "test container not run: {refused}"
-                )));
-            }
-            let subject = container::Subject {
-                project: &event.project,
-                environment: env_name,
-                run_id: event.run_id.to_string(),
-                revision: &deployed.revision,
-                image: &deployed.image,
-                target_url: base_url.unwrap_or_default(),
-            };
-            let host = (
-                host_name.as_deref().unwrap_or("build host"),
-                host_url.as_str(),
-            );
-            match container::run(&self.cfg, host, c, &subject).await {
-                Ok(ran) => {
-                    let mut check = ran.check;
-                    check.detail = check.detail.map(|d| scrubber.text(&d));
-                    report.checks.push(check);
-                    report.output = Some(scrubber.text(&ran.output));
-                }
-                Err(why) => return Err(Outcome::RetryLater(scrubber.text(&why))),
-            }
+            let ran = self
+                .run_container(event, deployed, c, base_url.unwrap_or_default())
+                .await
+                .map_err(|e| match e {
+                    TesterError::Container(why) => TesterError::Container(scrubber.text(&why)),
+                    other => other,
+                })?;
+            let mut check = ran.check;
+            check.detail = check.detail.map(|d| scrubber.text(&d));
+            report.checks.push(check);
+            report.output = Some(scrubber.text(&ran.output));
         }
         report.millis = started.elapsed().as_millis() as u64;
         Ok(Verdict::Tested(report))
+    }
+
+    /// Run the plan's test container on its host (or the environment's first, or the
+    /// build host) against `target_url`.
+    async fn run_container(
+        &self,
+        event: &Envelope,
+        deployed: &DeploySucceeded,
+        c: &TestContainer,
+        target_url: &str,
+    ) -> Result<container::Ran, TesterError> {
+        let env_name = event.environment.as_deref().unwrap_or_default();
+        let env = self.cfg.environments.get(env_name);
+        let host_name = c
+            .host
+            .clone()
+            .or_else(|| env.and_then(|e| e.hosts.first().cloned()));
+        let host_url = match &host_name {
+            Some(h) => self.cfg.docker_hosts.get(h).map(|d| d.url.clone()),
+            None => Some(self.cfg.build.docker_host.clone()),
+        }
+        .unwrap_or_default();
+        // `image = "same"` runs the image the event names: only if it is the
+        // project's own (a forged `deploy.succeeded` must not run a foreign image).
+        if c.image == "same" {
+            ferry_shared::image_ref::deployable(&self.cfg, &event.project, &deployed.image)
+                .map_err(TesterError::Refused)?;
+        }
+        let subject = container::Subject {
+            project: &event.project,
+            environment: env_name,
+            run_id: event.run_id.to_string(),
+            revision: &deployed.revision,
+            image: &deployed.image,
+            target_url,
+        };
+        let host = (
+            host_name.as_deref().unwrap_or("build host"),
+            host_url.as_str(),
+        );
+        container::run(&self.cfg, host, c, &subject)
+            .await
+            .map_err(TesterError::Container)
     }
 }
 
@@ -213,39 +233,30 @@ fn summary(checks: &[CheckResult]) -> String {
     )
 }
 
-impl Handler for Stage {
-    async fn handle(&self, ctx: Context, event: Envelope) -> Outcome {
-        let Event::DeploySucceeded(deployed) = &event.event else {
-            return not_handled(SERVICE, &event);
-        };
+impl StageHandler for Stage {
+    type Input = TestInput;
+    type Error = TesterError;
+
+    async fn run(&self, ctx: &Context, event: &Received<TestInput>) -> Result<(), TesterError> {
+        let TestInput::DeploySucceeded(deployed) = &event.input;
         let env = event.environment.as_deref();
-        let report = match self.test(&event, deployed).await {
-            Ok(Verdict::Tested(r)) => r,
-            Ok(Verdict::Replaced(superseded)) => {
+        let report = match self.test(event, deployed).await? {
+            Verdict::Tested(r) => r,
+            Verdict::Replaced(superseded) => {
                 tracing::info!(environment = ?env, newer = %superseded.running_run_id,
                     "not tested: a newer run replaced this one");
                 let e = Event::DeploySuperseded(superseded);
-                return ctx.publish_all(&[event.follow(e, env)]).await;
+                return Ok(ctx.emit(&event.follow(e, env)).await?);
             }
-            Err(outcome) => return outcome,
         };
         let result = if report.checks.iter().all(|c| c.passed) {
             tracing::info!(environment = ?env, checks = report.checks.len(), "tests passed");
-            Event::TestPassed(report)
+            event.follow(Event::TestPassed(report), env)
         } else {
             let reason = summary(&report.checks);
             tracing::warn!(environment = ?env, "tests failed: {reason}");
-            Event::TestFailed(TestFailure {
-                failure: StageFailed {
-                    service: SERVICE.to_owned(),
-                    reason,
-                    attempts: ctx.attempt,
-                    failed_event_id: event.event_id,
-                    failed_kind: event.kind().to_owned(),
-                },
-                report: Some(report),
-            })
+            tests_failed(SERVICE, event, ctx.attempt, reason, report)
         };
-        ctx.publish_all(&[event.follow(result, env)]).await
+        Ok(ctx.emit(&result).await?)
     }
 }

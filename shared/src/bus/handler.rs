@@ -70,10 +70,9 @@ impl Context {
 /// What the consumer runs per event: takes one event, returns an outcome. Must be safe
 /// to run twice for the same event (see "Idempotent handlers" in the README).
 ///
-/// Stages implement [`StageHandler`](crate::stage::StageHandler) instead, which makes
-/// them a `Handler`. Implementing `Handler` in a service (taking the raw envelope and
-/// re-checking its kind) is the compatibility path for the stages not yet converted
-/// (rancher-updater, tester): to be removed with them.
+/// Every stage implements [`StageHandler`](crate::stage::StageHandler) instead, which
+/// makes it a `Handler` taking only its own kinds. A plain `Handler` takes any envelope:
+/// for tests and benchmarks of the bus itself.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, ctx: Context, event: Envelope) -> impl Future<Output = Outcome> + Send;
 }

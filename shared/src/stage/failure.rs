@@ -2,7 +2,7 @@
 //! that fails a run itself ([`Disposition::Fail`](super::Disposition::Fail)).
 
 use super::StageName;
-use crate::event::{Envelope, RunId, StageFailed};
+use crate::event::{Envelope, Event, RunId, StageFailed, TestFailure, TestReport};
 use uuid::Uuid;
 
 /// What a run failed on.
@@ -58,4 +58,28 @@ pub fn failed_event(
             ..
         } => Envelope::caused_by(event_id, run_id, project, failed, environment),
     }
+}
+
+/// `test.failed.<env>` for tests that ran and failed: the failure with every check's
+/// result (the updater rolls back on it; a `test.failed` without a report only fails
+/// the run).
+pub fn tests_failed(
+    service: &str,
+    event: &Envelope,
+    attempts: u32,
+    reason: String,
+    report: TestReport,
+) -> Envelope {
+    let failure = StageFailed {
+        service: service.to_owned(),
+        reason,
+        attempts,
+        failed_event_id: event.event_id,
+        failed_kind: event.kind().to_owned(),
+    };
+    let failed = Event::TestFailed(TestFailure {
+        failure,
+        report: Some(report),
+    });
+    event.follow(failed, event.environment.as_deref())
 }

@@ -16,7 +16,7 @@ mod adapter;
 mod failure;
 mod inputs;
 
-pub use failure::{FailedCause, failed_event};
+pub use failure::{FailedCause, failed_event, tests_failed};
 pub use inputs::{BuildInput, DeployInput, NotifyInput, PullInput, PushInput, TestInput};
 
 use crate::bus::{Context, StageSpec};
