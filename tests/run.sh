@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Ferry's test command: starts the real components the tests use (private RabbitMQ node, three
-# Docker daemons, a registry v2 with auth, svnserve, sshd; all on loopback; and a build Docker
-# daemon in its own network namespace behind NAT), runs the whole workspace's
-# tests with cargo-nextest, and stops the components again.
+# Docker daemons, a registry v2 with auth, svnserve, sshd; all on loopback; a build Docker
+# daemon in its own network namespace behind NAT; and the compose host, a namespace where
+# Ferry runs as containers), runs the whole workspace's tests with cargo-nextest, and stops
+# the components again.
 #
 #   tests/run.sh [--keep] [NEXTEST ARGS...]
 #
@@ -26,7 +27,7 @@ harness_disk_budget
 rm -rf "$FERRY_TEST_STATE/ports"
 # The first Docker host also listens on TCP behind TLS, for the TLS host tests.
 export FERRY_TEST_DOCKER_TLS=1
-ferry_start_components rabbitmq dockerd:3 registry svnserve sshd dockerd-build
+ferry_start_components rabbitmq dockerd:3 registry svnserve sshd dockerd-build compose-host
 
 set +e
 # Service binaries first: tests start them as processes, and cargo builds a package's

@@ -14,8 +14,11 @@
 #   ferry_start_dockerd_build    a build Docker daemon in its own network namespace behind NAT
 #                                (what a production build host needs), plus a "dependency
 #                                mirror" namespace the builds may reach
+#   ferry_start_compose_host     a "machine" of its own (network namespace) for Ferry as
+#                                containers: a bridge-networked engine for docker-compose,
+#                                two deploy hosts, svnserve (compose-host.sh)
 #   ferry_start_components C...  the above by name: rabbitmq dockerd[:N] registry svnserve
-#                                sshd dockerd-build
+#                                sshd dockerd-build compose-host
 #   ferry_stop_all               stop everything started under $FERRY_TEST_STATE (by PID files)
 #
 # Functions return non-zero (after printing the component's name and log tail) when a component
@@ -187,7 +190,8 @@ _ferry_missing_packages() {
         docker-registry:docker-registry htpasswd:apache2-utils svnserve:subversion svn:subversion \
         svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux openssl:openssl \
         sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client iptables:iptables \
-        nsenter:util-linux ip:iproute2; do
+        nsenter:util-linux ip:iproute2 mmdebstrap:mmdebstrap docker-compose:docker-compose \
+        strip:binutils git:git; do
         pkg=${cmd#*:}
         cmd=${cmd%%:*}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || want[$pkg]=1
@@ -249,9 +253,9 @@ _ferry_docker_sockdir() {
 }
 
 # Certificates for a Docker host behind TLS (dockerd --tlsverify): a CA, a server
-# certificate for 127.0.0.1 and a client certificate, in $1/{server,client}.
+# certificate for the address $2 (127.0.0.1) and a client certificate, in $1/{server,client}.
 _ferry_docker_tls_certs() {
-    local d=$1
+    local d=$1 ip=${2:-127.0.0.1}
     [[ -s "$d/client/key.pem" ]] && return 0
     mkdir -p "$d/server" "$d/client"
     (
@@ -259,8 +263,8 @@ _ferry_docker_tls_certs() {
         openssl genrsa -out ca-key.pem 2048 &&
             openssl req -x509 -new -key ca-key.pem -days 3 -subj /CN=ferry-test-ca -out ca.pem &&
             openssl genrsa -out server/key.pem 2048 &&
-            openssl req -new -key server/key.pem -subj /CN=127.0.0.1 -out server.csr &&
-            printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext &&
+            openssl req -new -key server/key.pem -subj "/CN=$ip" -out server.csr &&
+            printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$ip" >server.ext &&
             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3 \
                 -extfile server.ext -out server/cert.pem &&
             openssl genrsa -out client/key.pem 2048 &&
@@ -671,6 +675,7 @@ ferry_start_components() {
         svnserve) ferry_start_svnserve || return 1 ;;
         sshd) ferry_start_sshd || return 1 ;;
         dockerd-build) ferry_start_dockerd_build || return 1 ;;
+        compose-host) ferry_start_compose_host || return 1 ;;
         *)
             echo "ferry_start_components: unknown component '$c'" >&2
             return 1
@@ -701,6 +706,7 @@ _ferry_stop_all_impl() {
     _ferry_stop_pidfile svnserve "$s/pids/svnserve.pid" "$s/svn" &
     _ferry_stop_pidfile sshd "$s/pids/sshd.pid" "$s/sshd/sshd_config" &
     _ferry_stop_dockerd_build &
+    _ferry_stop_compose_host &
     [[ -s "$s/sshd/alias-file" ]] && rm -f "$(<"$s/sshd/alias-file")"
     wait
     _ferry_log "ferry_stop_all done"
@@ -782,3 +788,6 @@ _ferry_stop_dockerds() {
         rm -rf --one-file-system "$sockdir" && rm -f "$s/docker/short-root"
     fi
 }
+
+# shellcheck source=tests/lib/compose-host.sh
+source "$FERRY_TESTS_DIR/lib/compose-host.sh"

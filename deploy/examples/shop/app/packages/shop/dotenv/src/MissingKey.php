@@ -1,0 +1,9 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Shop\DotEnv;
+
+final class MissingKey extends \RuntimeException
+{
+}
