@@ -31,6 +31,14 @@ set +e
 CARGO_TERM_COLOR=never cargo build --release -q --workspace --bins || exit 1
 CARGO_TERM_COLOR=never cargo run --release -q -p ferry-bench -- "${HARNESS_ARGS[@]}"
 rc=$?
+# Ferry's images (figures image_<name>_mb): deploy/images.sh, as users build them (release
+# binaries, bases from Debian's packages), onto the first Docker host. BENCH_ONLY=images.
+if [[ -z "${BENCH_ONLY:-}" || ",${BENCH_ONLY}," == *,images,* ]]; then
+    started=$SECONDS
+    DOCKER_HOST=${FERRY_TEST_DOCKER_HOSTS%%,*} deploy/images.sh 2>"$FERRY_TEST_STATE/logs/images.log" |
+        awk '/^image: / { printf "bench: image_%s_mb = %s MB\n", $2, $3 }' || rc=1
+    echo "bench: images_s = $((SECONDS - started)) s"
+fi
 # The chaos suite (its own driver, tests/chaos): BENCH_ONLY=chaos, or tests/chaos.sh.
 if [[ ",${BENCH_ONLY:-}," == *,chaos,* ]]; then
     CARGO_TERM_COLOR=never cargo build -q --workspace --bins && target/debug/ferry-chaos || rc=1
