@@ -10,6 +10,12 @@
 #   deploy/quickstart.sh status   what runs where, and the last runs
 #   deploy/quickstart.sh stop     stop everything it started (state is kept for a look)
 #
+#   --example hello|shop          which example to ship (before the command; default hello):
+#                                 hello is a static page on busybox, shop the PHP
+#                                 application our users ship (deploy/examples/shop: nginx +
+#                                 php-fpm, composer, esbuild; its Debian bases take ~2 min
+#                                 the first time). A state holds one example.
+#
 # Environment: FERRY_QUICKSTART_STATE (/var/tmp/ferry-quickstart), FERRY_QUICKSTART_API_PORT
 # (8480), FERRY_QUICKSTART_AMQP_PORT (5692), FERRY_QUICKSTART_REGISTRY_PORT (5020),
 # FERRY_QUICKSTART_SVN_PORT (3710), FERRY_QUICKSTART_SMTP_PORT (2526). Ports other than the
@@ -30,7 +36,38 @@ BIN=$ROOT/target/release
 BASE_IMAGE=ferry-quickstart/busybox:1
 # Debian's Python, which has python3-aiosmtpd (a pyenv or venv python3 may not).
 PYTHON=/usr/bin/python3
-PROJECT=hello
+
+example=
+while [[ ${1:-} == --* ]]; do
+    case $1 in
+        --example) example=${2:?--example needs hello or shop}; shift 2 ;;
+        --containers)
+            echo "quickstart: --containers is not available yet; Ferry as containers runs in the" \
+                "test suite (tests/e2e/tests/containers.rs) and by hand: README, Running as containers" >&2
+            exit 2 ;;
+        *) sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+    esac
+done
+# The example this state ships: chosen once, remembered for `commit` and `status`.
+if [[ -s "$STATE/example" ]]; then
+    [[ -z "$example" || "$example" == "$(<"$STATE/example")" ]] ||
+        { echo "quickstart: error: $STATE ships $(<"$STATE/example"); run 'deploy/quickstart.sh stop' and delete $STATE to ship $example" >&2; exit 1; }
+    example=$(<"$STATE/example")
+fi
+example=${example:-hello}
+PROJECT=$example
+EXAMPLE_DIR=deploy/examples/$example
+case $example in
+    hello)
+        FILES='{ "env/production.env" = ".env" }'
+        COMMAND='["/bin/httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"]'
+        ;;
+    shop)
+        FILES='{ "env/production.env" = ".env", "nginx/site.conf" = "docker/nginx.conf", "nginx/nginx-main.conf" = "docker/nginx-main.conf", "php/fpm.conf" = "docker/php-fpm.conf", "bin/shop-serve" = "docker/shop-serve" }'
+        COMMAND='["shop-serve", "127.0.0.1:{port}"]'
+        ;;
+    *) echo "quickstart: error: no example '$example' (hello or shop)" >&2; exit 2 ;;
+esac
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { echo "quickstart: error: $*" >&2; exit 1; }
@@ -92,8 +129,13 @@ seed() {
     local hosts build_host url wc cfg
     IFS=, read -r -a hosts <<<"$FERRY_TEST_DOCKER_HOSTS"
     build_host=${hosts[0]}
-    say "seeding the example project: SVN repository, config repo, base image"
-    if ! docker -H "$build_host" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    say "seeding the example project ($PROJECT): SVN repository, config repo, base images"
+    if [[ $PROJECT == shop ]]; then
+        # nginx + php-fpm and php-cli + composer + esbuild, from Debian's packages.
+        mkdir -p "$STATE/logs"
+        DOCKER_HOST=$build_host "$EXAMPLE_DIR/bases.sh" >/dev/null 2>>"$STATE/logs/bases.log" ||
+            die "the shop's base images failed: see $STATE/logs/bases.log"
+    elif ! docker -H "$build_host" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
         local d
         d=$(mktemp -d)
         cp /bin/busybox "$d/busybox"
@@ -107,17 +149,17 @@ seed() {
     local auth=(--username "$FERRY_TEST_SVN_USER" --password "$FERRY_TEST_SVN_PASSWORD" --non-interactive --no-auth-cache)
     svn checkout -q "${auth[@]}" "$url" "$wc"
     mkdir -p "$wc/trunk"
-    cp -r deploy/examples/hello/app "$wc/trunk/$PROJECT"
+    cp -r "$EXAMPLE_DIR/app" "$wc/trunk/$PROJECT"
     svn add -q "$wc/trunk"
-    svn commit -q "${auth[@]}" -m "hello: first version" "$wc"
+    svn commit -q "${auth[@]}" -m "$PROJECT: first version" "$wc"
 
     cfg="$STATE/config-repo"
     rm -rf "$cfg"
     mkdir -p "$cfg"
-    cp -r deploy/examples/hello/config/hello "$cfg/hello"
+    cp -r "$EXAMPLE_DIR/config/$PROJECT" "$cfg/$PROJECT"
     git -C "$cfg" init -q -b main
     git -C "$cfg" add .
-    git -C "$cfg" -c user.name=Ops -c user.email=ops@example.com commit -q -m "hello: ops config"
+    git -C "$cfg" -c user.name=Ops -c user.email=ops@example.com commit -q -m "$PROJECT: ops config"
 
     random_token >"$STATE/svn-token"
     random_token >"$STATE/operator-token"
@@ -134,6 +176,7 @@ FERRY_TOKEN=$(<"$STATE/svn-token")
 FERRY_REPO_URL=$url
 CONF
     chmod 600 "$repo/conf/ferry-hook.conf"
+    echo "$PROJECT" >"$STATE/example"
     touch "$STATE/seeded"
 }
 
@@ -183,12 +226,12 @@ ports = [18090, 18091]
 image = "examples/$PROJECT"
 environments = ["staging", "production"]
 source = { kind = "svn", url = "$url", path = "/trunk/$PROJECT" }
-config_repo = { url = "file://$STATE/config-repo", branch = "main", path = "$PROJECT", files = { "env/production.env" = ".env" } }
+config_repo = { url = "file://$STATE/config-repo", branch = "main", path = "$PROJECT", files = $FILES }
 
 [projects.$PROJECT.container]
-command = ["/bin/httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"]
+command = $COMMAND
 health_path = "/healthz"
-health_timeout_secs = 20
+health_timeout_secs = 30
 
 [notify]
 allow_hosts = ["127.0.0.1"]
@@ -209,7 +252,7 @@ channels = ["mail"]
 email = "$FERRY_TEST_SVN_USER@quickstart.invalid"
 
 TOML
-        cat "deploy/examples/hello/config/hello/tests.toml"
+        cat "$EXAMPLE_DIR/config/$PROJECT/tests.toml"
         echo
         local port=9680
         for s in "${SERVICES[@]}"; do
@@ -259,8 +302,13 @@ start_services() {
 commit_change() {
     local wc="$STATE/$PROJECT-wc" rev run deadline
     local auth=(--username "$FERRY_TEST_SVN_USER" --password "$FERRY_TEST_SVN_PASSWORD" --non-interactive --no-auth-cache)
-    echo "<p>changed at $(date -u +%H:%M:%S) by the quickstart</p>" >>"$wc/trunk/$PROJECT/public/index.html"
-    rev=$(svn commit "${auth[@]}" -m "hello: a change shipped by the quickstart" "$wc" |
+    if [[ $PROJECT == shop ]]; then
+        # One PHP file changed: the image's code layers are rebuilt, vendor/ and assets not.
+        echo "// changed at $(date -u +%H:%M:%S) by the quickstart" >>"$wc/trunk/$PROJECT/src/App.php"
+    else
+        echo "<p>changed at $(date -u +%H:%M:%S) by the quickstart</p>" >>"$wc/trunk/$PROJECT/public/index.html"
+    fi
+    rev=$(svn commit "${auth[@]}" -m "$PROJECT: a change shipped by the quickstart" "$wc" |
         sed -n 's/^Committed revision \([0-9]*\)\.$/\1/p')
     [[ -n "$rev" ]] || die "svn commit did not report a revision"
     say "committed r$rev to SVN; its post-commit hook told Ferry. The run:"
@@ -330,5 +378,5 @@ status)
     ferry_cli runs "$PROJECT" --limit 5
     ;;
 stop) stop_all ;;
-*) sed -n '2,12s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+*) sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac
