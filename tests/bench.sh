@@ -39,6 +39,40 @@ if [[ -z "${BENCH_ONLY:-}" || ",${BENCH_ONLY}," == *,images,* ]]; then
         awk '/^image: / { printf "bench: image_%s_mb = %s MB\n", $2, $3 }' || rc=1
     echo "bench: images_s = $((SECONDS - started)) s"
 fi
+# The PHP example's commit to production (figure shop_commit_to_prod_warm_s): the quickstart
+# with --example shop on ports of its own, then three commits of one PHP file each; from
+# just before `svn commit` to the run's test.passed.production, the median.
+if [[ -z "${BENCH_ONLY:-}" || ",${BENCH_ONLY}," == *,shop,* ]]; then
+    qs=(env FERRY_QUICKSTART_STATE="$FERRY_TEST_STATE/quickstart-shop" FERRY_QUICKSTART_API_PORT=8491
+        FERRY_QUICKSTART_AMQP_PORT=5697 FERRY_QUICKSTART_REGISTRY_PORT=5027
+        FERRY_QUICKSTART_SVN_PORT=3717 FERRY_QUICKSTART_SMTP_PORT=2537 deploy/quickstart.sh)
+    qs_log="$FERRY_TEST_STATE/logs/quickstart-shop.log"
+    if "${qs[@]}" --example shop >>"$qs_log" 2>&1; then
+        times=()
+        for _ in 1 2 3; do
+            t0=$(date +%s.%N)
+            out=$("${qs[@]}" commit 2>&1) || { echo "$out" >>"$qs_log"; rc=1; break; }
+            echo "$out" >>"$qs_log"
+            rev=$(sed -n 's/.*committed r\([0-9]*\) to SVN.*/\1/p' <<<"$out" | head -n 1)
+            times+=("$(FERRY_SERVER=http://127.0.0.1:8491 FERRY_TOKEN=$(<"$FERRY_TEST_STATE/quickstart-shop/operator-token") \
+                target/release/ferry runs shop --output json | python3 -c '
+import datetime, json, sys
+t0, rev = float(sys.argv[1]), sys.argv[2]
+run = next(r for r in json.load(sys.stdin)["runs"] if r.get("revision") == rev)
+end = next(e["time"] for e in run["events"] if e["kind"] == "test.passed" and e.get("environment") == "production")
+end = datetime.datetime.fromisoformat(end[:26].rstrip("Z") + "+00:00").timestamp()
+print(f"{end - t0:.2f}")' "$t0" "$rev")")
+        done
+        if ((${#times[@]} == 3)); then
+            median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
+            echo "bench: shop_commit_to_prod_warm_s = $median s"
+        fi
+    else
+        echo "bench: the shop quickstart failed: see $qs_log" >&2
+        rc=1
+    fi
+    "${qs[@]}" stop >>"$qs_log" 2>&1 || true
+fi
 # The chaos suite (its own driver, tests/chaos): BENCH_ONLY=chaos, or tests/chaos.sh.
 if [[ ",${BENCH_ONLY:-}," == *,chaos,* ]]; then
     CARGO_TERM_COLOR=never cargo build -q --workspace --bins && target/debug/ferry-chaos || rc=1

@@ -10,6 +10,7 @@ mod e2e;
 mod hooks;
 mod pulls;
 mod rollback;
+mod shop;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -23,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
 
-    // BENCH_ONLY=bus,hooks,build,pulls,rollback,e2e runs a subset (default: everything).
+    // BENCH_ONLY=bus,hooks,build,pulls,rollback,e2e,shop,images runs a subset (default: everything).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("bus") {
@@ -116,6 +117,21 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("bench: secret_scan_items = {}", f.scanned_items);
         println!("bench: secret_leaks = {}", f.secret_leaks);
+    }
+
+    if wanted("shop") {
+        let s = shop::figures().await?;
+        println!("bench: shop_build_cold_s = {:.2} s", s.build_cold_s);
+        println!("bench: shop_build_warm_s = {:.2} s", s.build_warm_s);
+        println!("bench: shop_image_mb = {:.1} MB", s.image_mb);
+        println!(
+            "bench: shop_pull_linked_single_s = {:.2} s",
+            s.pull_linked_single_s
+        );
+        println!(
+            "bench: shop_pull_linked_parallel4_over_single = {:.2}",
+            s.pull_linked_parallel4_s / s.pull_linked_single_s
+        );
     }
 
     if wanted("rollback") {

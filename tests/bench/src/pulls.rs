@@ -109,7 +109,7 @@ pub async fn pulls() -> anyhow::Result<Figures> {
     })
 }
 
-fn config(registry: &str, concurrency: usize) -> anyhow::Result<FerryConfig> {
+pub fn config(registry: &str, concurrency: usize) -> anyhow::Result<FerryConfig> {
     let text = format!(
         "[registry]\naddress = \"{registry}\"\nusername = \"{}\"\npassword = \"{}\"\n[pull]\nconcurrency = {concurrency}\nattempts_per_host = 1\n",
         harness_var("FERRY_TEST_REGISTRY_USER"),
@@ -121,7 +121,7 @@ fn config(registry: &str, concurrency: usize) -> anyhow::Result<FerryConfig> {
     )?)
 }
 
-async fn timed_pull(
+pub async fn timed_pull(
     cfg: &FerryConfig,
     image: &str,
     hosts: &[(String, String)],
@@ -140,7 +140,7 @@ async fn timed_pull(
 }
 
 /// Remove the image (and its layers) from the hosts, so the next pull starts cold.
-fn clean(hosts: &[(String, String)], image: &str) {
+pub fn clean(hosts: &[(String, String)], image: &str) {
     for (_, h) in hosts {
         let _ = docker(h, None, &["rmi", "-f", image]);
     }
