@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ferry as containers on the compose host (tests/lib/compose-host.sh): the repository's own
-# docker-compose.yml with the images deploy/images.sh builds, shipping the hello example from
-# SVN to the compose host's staging and production Docker hosts.
+# docker-compose.yml with the images deploy/images.sh builds, shipping the PHP example
+# (deploy/examples/shop: code in SVN, ops' Dockerfile, nginx config and .env in git) to the
+# compose host's staging and production Docker hosts.
 #
 #   compose-stack.sh prepare DIR   images, base image, SVN and config repos, ferry.toml and
 #                                  the compose environment in DIR (idempotent)
@@ -25,8 +26,8 @@ shift 2
 source "$FERRY_TEST_STATE/env"
 : "${FERRY_TEST_COMPOSE_DOCKER_HOST:?start the compose host first (ferry_start_components compose-host)}"
 export DOCKER_HOST=$FERRY_TEST_COMPOSE_DOCKER_HOST
-project=hello
-base_image=ferry-quickstart/busybox:1
+project=shop
+example=$ROOT/deploy/examples/shop
 
 compose() {
     # shellcheck source=/dev/null
@@ -39,26 +40,26 @@ random_token() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
 seed_repos() {
     local url wc cfg auth
     auth=(--username "$FERRY_TEST_SVN_USER" --password "$FERRY_TEST_SVN_PASSWORD" --non-interactive --no-auth-cache)
-    "$FERRY_TEST_SVN_REPO_SCRIPT" create compose-hello >/dev/null
-    url="$FERRY_TEST_COMPOSE_SVN_URL/compose-hello"
+    "$FERRY_TEST_SVN_REPO_SCRIPT" create compose-$project >/dev/null
+    url="$FERRY_TEST_COMPOSE_SVN_URL/compose-$project"
     wc="$dir/wc"
     svn checkout -q "${auth[@]}" "$url" "$wc"
     mkdir -p "$wc/trunk"
-    cp -r "$ROOT/deploy/examples/hello/app" "$wc/trunk/$project"
+    cp -r "$example/app" "$wc/trunk/$project"
     svn add -q "$wc/trunk"
-    svn commit -q "${auth[@]}" -m "hello: first version" "$wc"
+    svn commit -q "${auth[@]}" -m "$project: first version" "$wc"
 
     cfg="$FERRY_TEST_COMPOSE_GIT_ROOT/config.git"
     rm -rf "$cfg" "$dir/config-wc"
     mkdir -p "$dir/config-wc"
-    cp -r "$ROOT/deploy/examples/hello/config/hello" "$dir/config-wc/hello"
+    cp -r "$example/config/$project" "$dir/config-wc/$project"
     git -C "$dir/config-wc" init -q -b main
     git -C "$dir/config-wc" add .
-    git -C "$dir/config-wc" -c user.name=Ops -c user.email=ops@example.com commit -q -m "hello: ops config"
+    git -C "$dir/config-wc" -c user.name=Ops -c user.email=ops@example.com commit -q -m "$project: ops config"
     git clone -q --bare "$dir/config-wc" "$cfg"
 
     # The real post-commit hook, posting to the containerised hook-receiver.
-    local repo="$FERRY_TEST_SVN_ROOT/compose-hello"
+    local repo="$FERRY_TEST_SVN_ROOT/compose-$project"
     cp "$ROOT/deploy/hooks/svn-post-commit" "$repo/hooks/post-commit"
     chmod 755 "$repo/hooks/post-commit"
     cat >"$repo/conf/ferry-hook.conf" <<CONF
@@ -120,16 +121,17 @@ approval = "manual"
 [projects.$project]
 image = "examples/$project"
 environments = ["staging", "production"]
-source = { kind = "svn", url = "$FERRY_TEST_COMPOSE_SVN_URL/compose-hello", path = "/trunk/$project" }
-config_repo = { url = "$FERRY_TEST_COMPOSE_GIT_URL/config.git", branch = "main", path = "$project", files = { "env/production.env" = ".env" } }
+source = { kind = "svn", url = "$FERRY_TEST_COMPOSE_SVN_URL/compose-$project", path = "/trunk/$project" }
+config_repo = { url = "$FERRY_TEST_COMPOSE_GIT_URL/config.git", branch = "main", path = "$project", files = { "env/production.env" = ".env", "nginx/site.conf" = "docker/nginx.conf", "nginx/nginx-main.conf" = "docker/nginx-main.conf", "php/fpm.conf" = "docker/php-fpm.conf", "bin/shop-serve" = "docker/shop-serve" } }
 
+# 0.0.0.0: the tester, a container on the engine's bridge, reaches it at the host's address.
 [projects.$project.container]
-command = ["/bin/httpd", "-f", "-p", "0.0.0.0:{port}", "-h", "/www"]
+command = ["shop-serve", "0.0.0.0:{port}"]
 health_path = "/healthz"
-health_timeout_secs = 20
+health_timeout_secs = 30
 
 TOML
-    cat "$ROOT/deploy/examples/hello/config/hello/tests.toml" >>"$dir/ferry.toml"
+    cat "$example/config/$project/tests.toml" >>"$dir/ferry.toml"
     chmod 644 "$dir/ferry.toml"
 }
 
@@ -137,14 +139,8 @@ prepare() {
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd -P)
     FERRY_CARGO_PROFILE=${FERRY_IMAGES_PROFILE:-release} "$ROOT/deploy/images.sh" >"$dir/images.txt"
-    if ! docker image inspect "$base_image" >/dev/null 2>&1; then
-        local d
-        d=$(mktemp -d)
-        cp /bin/busybox "$d/busybox"
-        printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$d/Dockerfile"
-        docker build -q -t "$base_image" "$d" >/dev/null
-        rm -rf "$d"
-    fi
+    # The shop's bases (nginx + php-fpm; php-cli + composer + esbuild) on the build engine.
+    "$example/bases.sh" >/dev/null
     if [[ ! -e "$dir/seeded" ]]; then
         random_token >"$dir/svn-token"
         random_token >"$dir/operator-token"

@@ -1,7 +1,9 @@
 //! Ferry as its users run it: the repository's own `docker-compose.yml`, with the images
 //! `deploy/images.sh` builds, on a host of its own (the compose host: a network namespace
 //! with a Docker engine, two deploy hosts behind TLS, svnserve and a git server; see
-//! `tests/lib/compose-host.sh`). SVN commits go through the containers to production, past
+//! `tests/lib/compose-host.sh`), shipping the PHP application our users ship
+//! (`deploy/examples/shop`: nginx + php-fpm, composer, esbuild, ops' `.env` from the config
+//! repo, which the tests check). SVN commits go through the containers to production, past
 //! the staging tests and an approval hold, while each Ferry service is restarted in turn and
 //! the whole stack is taken down and up again: no run is lost, a hold placed before `down`
 //! is still there to approve after `up`, the history keeps every run, and production serves
@@ -109,7 +111,7 @@ impl Stack {
         loop {
             let ps = self.compose(&["ps"]);
             let healthy = ps.lines().filter(|l| l.contains("(healthy)")).count();
-            if healthy == SERVICES.len() + 1 && self.get("/api/projects/hello/runs").await.is_some()
+            if healthy == SERVICES.len() + 1 && self.get("/api/projects/shop/runs").await.is_some()
             {
                 return;
             }
@@ -122,7 +124,7 @@ impl Stack {
     }
 
     async fn runs(&self) -> Vec<Value> {
-        self.get("/api/projects/hello/runs")
+        self.get("/api/projects/shop/runs")
             .await
             .and_then(|v| v["runs"].as_array().cloned())
             .unwrap_or_default()
@@ -191,13 +193,13 @@ impl Stack {
         None
     }
 
-    /// Commit a change to the hello page; its revision.
+    /// Commit a change to one PHP file, as most commits are; its revision.
     fn commit(&self, message: &str) -> String {
         let wc = self.dir.join("wc");
-        let page = wc.join("trunk/hello/public/index.html");
-        let mut text = std::fs::read_to_string(&page).unwrap();
-        text.push_str(&format!("<p>{message}</p>\n"));
-        std::fs::write(&page, text).unwrap();
+        let code = wc.join("trunk/shop/src/App.php");
+        let mut text = std::fs::read_to_string(&code).unwrap();
+        text.push_str(&format!("// {message}\n"));
+        std::fs::write(&code, text).unwrap();
         let out = run(Command::new("svn")
             .args([
                 "commit",
