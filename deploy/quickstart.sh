@@ -15,10 +15,16 @@
 #                                 application our users ship (deploy/examples/shop: nginx +
 #                                 php-fpm, composer, esbuild; its Debian bases take ~2 min
 #                                 the first time). A state holds one example.
+#   --containers                  Ferry's seven services, RabbitMQ and the registry as
+#                                 docker-compose containers (docker-compose.yml, images built
+#                                 here by deploy/images.sh) on a compose host of their own
+#                                 (a network namespace); the same ports on loopback. A state
+#                                 holds one mode.
 #
 # Environment: FERRY_QUICKSTART_STATE (/var/tmp/ferry-quickstart), FERRY_QUICKSTART_API_PORT
 # (8480), FERRY_QUICKSTART_AMQP_PORT (5692), FERRY_QUICKSTART_REGISTRY_PORT (5020),
-# FERRY_QUICKSTART_SVN_PORT (3710), FERRY_QUICKSTART_SMTP_PORT (2526). Ports other than the
+# FERRY_QUICKSTART_SVN_PORT (3710), FERRY_QUICKSTART_SMTP_PORT (2526); with --containers,
+# FERRY_QUICKSTART_PROFILE (release; dev uses the debug build in the images). Ports other than the
 # test suite's, so both can run on one machine. Needs root (apt, dockerd) and cargo.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,28 +39,29 @@ export FERRY_TEST_REGISTRY_PORT=${FERRY_QUICKSTART_REGISTRY_PORT:-5020}
 export FERRY_TEST_SVN_PORT=${FERRY_QUICKSTART_SVN_PORT:-3710}
 SERVICES=(hook-receiver builder pusher puller rancher-updater tester notifier)
 BIN=$ROOT/target/release
-BASE_IMAGE=ferry-quickstart/busybox:1
 # Debian's Python, which has python3-aiosmtpd (a pyenv or venv python3 may not).
 PYTHON=/usr/bin/python3
 
-example=
+usage() { sed -n '2,24s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+example= mode=
 while [[ ${1:-} == --* ]]; do
     case $1 in
         --example) example=${2:?--example needs hello or shop}; shift 2 ;;
-        --containers)
-            echo "quickstart: --containers is not available yet; Ferry as containers runs in the" \
-                "test suite (tests/e2e/tests/containers.rs) and by hand: README, Running as containers" >&2
-            exit 2 ;;
-        *) sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+        --containers) mode=containers; shift ;;
+        *) usage ;;
     esac
 done
-# The example this state ships: chosen once, remembered for `commit` and `status`.
-if [[ -s "$STATE/example" ]]; then
-    [[ -z "$example" || "$example" == "$(<"$STATE/example")" ]] ||
-        { echo "quickstart: error: $STATE ships $(<"$STATE/example"); run 'deploy/quickstart.sh stop' and delete $STATE to ship $example" >&2; exit 1; }
-    example=$(<"$STATE/example")
-fi
-example=${example:-hello}
+# The example and the mode of this state: chosen once, remembered for `commit` and `status`.
+remembered() {
+    local what=$1 wanted=$2
+    [[ -s "$STATE/$what" ]] || { echo "$wanted"; return; }
+    [[ -z "$wanted" || "$wanted" == "$(<"$STATE/$what")" ]] ||
+        { echo "quickstart: error: $STATE runs $what $(<"$STATE/$what"); run 'deploy/quickstart.sh stop' and delete $STATE to use $wanted" >&2; exit 1; }
+    cat "$STATE/$what"
+}
+example=$(remembered example "$example") || exit 1
+mode=$(remembered mode "$mode") || exit 1
+example=${example:-hello} mode=${mode:-processes}
 PROJECT=$example
 EXAMPLE_DIR=deploy/examples/$example
 case $example in
@@ -69,6 +76,9 @@ case $example in
     *) echo "quickstart: error: no example '$example' (hello or shop)" >&2; exit 2 ;;
 esac
 
+# The SVN working copy the quick start commits from.
+WC=$STATE/$PROJECT-wc
+[[ $mode == containers ]] && WC=$STATE/stack/wc
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { echo "quickstart: error: $*" >&2; exit 1; }
 
@@ -135,16 +145,11 @@ seed() {
         mkdir -p "$STATE/logs"
         DOCKER_HOST=$build_host "$EXAMPLE_DIR/bases.sh" >/dev/null 2>>"$STATE/logs/bases.log" ||
             die "the shop's base images failed: see $STATE/logs/bases.log"
-    elif ! docker -H "$build_host" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-        local d
-        d=$(mktemp -d)
-        cp /bin/busybox "$d/busybox"
-        printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$d/Dockerfile"
-        docker -H "$build_host" build -q --network host -t "$BASE_IMAGE" "$d" >/dev/null
-        rm -rf "$d"
+    else
+        DOCKER_HOST=$build_host "$EXAMPLE_DIR/bases.sh"
     fi
     url=$(tests/support/svn-repo.sh create "$PROJECT")
-    wc="$STATE/$PROJECT-wc"
+    wc=$WC
     rm -rf "$wc"
     local auth=(--username "$FERRY_TEST_SVN_USER" --password "$FERRY_TEST_SVN_PASSWORD" --non-interactive --no-auth-cache)
     svn checkout -q "${auth[@]}" "$url" "$wc"
@@ -177,6 +182,7 @@ FERRY_REPO_URL=$url
 CONF
     chmod 600 "$repo/conf/ferry-hook.conf"
     echo "$PROJECT" >"$STATE/example"
+    echo processes >"$STATE/mode"
     touch "$STATE/seeded"
 }
 
@@ -300,7 +306,7 @@ start_services() {
 }
 
 commit_change() {
-    local wc="$STATE/$PROJECT-wc" rev run deadline
+    local wc=$WC rev run deadline
     local auth=(--username "$FERRY_TEST_SVN_USER" --password "$FERRY_TEST_SVN_PASSWORD" --non-interactive --no-auth-cache)
     if [[ $PROJECT == shop ]]; then
         # One PHP file changed: the image's code layers are rebuilt, vendor/ and assets not.
@@ -357,26 +363,44 @@ stop_all() {
     say "stopped (state and logs kept in $STATE; delete it for a fresh start)"
 }
 
+if [[ $mode == containers ]]; then
+    # shellcheck source=deploy/quickstart-containers.sh
+    source deploy/quickstart-containers.sh
+    running() { qc_services_alive; }
+else
+    running() { services_alive; }
+fi
+
 case "${1:-start}" in
 start)
-    start_components
-    build_ferry
-    seed
-    start_services
+    if [[ $mode == containers ]]; then
+        qc_start_components
+        qc_prepare
+        qc_services_alive || qc_start_services
+    else
+        start_components
+        build_ferry
+        seed
+        start_services
+    fi
     commit_change
-    show_where
+    if [[ $mode == containers ]]; then qc_show_where; else show_where; fi
     ;;
 commit)
-    services_alive || die "the stack is not running: deploy/quickstart.sh"
+    running || die "the stack is not running: deploy/quickstart.sh"
     # shellcheck source=/dev/null
     source "$STATE/env"
     commit_change
     ;;
 status)
-    services_alive || die "the stack is not running: deploy/quickstart.sh"
-    "$BIN/ferry" --config "$STATE/ferry.toml" status "$PROJECT"
+    running || die "the stack is not running: deploy/quickstart.sh"
+    if [[ $mode == containers ]]; then
+        qc_status
+    else
+        "$BIN/ferry" --config "$STATE/ferry.toml" status "$PROJECT"
+    fi
     ferry_cli runs "$PROJECT" --limit 5
     ;;
-stop) stop_all ;;
-*) sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+stop) if [[ $mode == containers ]]; then qc_stop_all; else stop_all; fi ;;
+*) usage ;;
 esac

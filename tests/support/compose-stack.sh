@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # Ferry as containers on the compose host (tests/lib/compose-host.sh): the repository's own
-# docker-compose.yml with the images deploy/images.sh builds, shipping the PHP example
-# (deploy/examples/shop: code in SVN, ops' Dockerfile, nginx config and .env in git) to the
-# compose host's staging and production Docker hosts.
+# docker-compose.yml with the images deploy/images.sh builds, shipping an example (code in
+# SVN, ops' Dockerfile, nginx config and .env in git) to the compose host's staging and
+# production Docker hosts. Used by the containers test and by `deploy/quickstart.sh
+# --containers`.
 #
-#   compose-stack.sh prepare DIR   images, base image, SVN and config repos, ferry.toml and
+#   compose-stack.sh prepare DIR [OPTIONS]
+#                                  images, base images, SVN and config repos, ferry.toml and
 #                                  the compose environment in DIR (idempotent)
+#       --example shop|hello       what to ship (default shop: deploy/examples/<name>)
+#       --project-name NAME        docker-compose's project (default ferrytest)
+#       --approval manual|auto     production's approval (default manual)
+#       --smtp HOST:PORT           e-mail Ferry's notifications to an SMTP server there
 #   compose-stack.sh compose DIR ARGS...
 #                                  docker-compose ARGS with DIR's environment (up -d, restart
 #                                  builder, down, ps, logs ...)
 #
 # DIR/env holds what a test needs: the API address and operator token, the SVN URL and
-# credentials, the production address. Reads the components' variables from
-# $FERRY_TEST_STATE/env. FERRY_IMAGES_PROFILE picks the cargo profile of the binaries in the
-# image (default release; the suite uses its debug build).
+# credentials, the production address; DIR/wc is the SVN working copy. Reads the components'
+# variables from $FERRY_TEST_STATE/env. FERRY_IMAGES_PROFILE picks the cargo profile of the
+# binaries in the image (default release; the suite uses its debug build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 
@@ -26,13 +32,12 @@ shift 2
 source "$FERRY_TEST_STATE/env"
 : "${FERRY_TEST_COMPOSE_DOCKER_HOST:?start the compose host first (ferry_start_components compose-host)}"
 export DOCKER_HOST=$FERRY_TEST_COMPOSE_DOCKER_HOST
-project=shop
-example=$ROOT/deploy/examples/shop
+project=shop compose_project=ferrytest approval=manual smtp=
 
 compose() {
     # shellcheck source=/dev/null
     set -a && source "$dir/compose.env" && set +a
-    docker-compose --project-name ferrytest --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" "$@"
+    docker-compose --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" "$@"
 }
 
 random_token() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
@@ -45,14 +50,14 @@ seed_repos() {
     wc="$dir/wc"
     svn checkout -q "${auth[@]}" "$url" "$wc"
     mkdir -p "$wc/trunk"
-    cp -r "$example/app" "$wc/trunk/$project"
+    cp -r "$ROOT/deploy/examples/$project/app" "$wc/trunk/$project"
     svn add -q "$wc/trunk"
     svn commit -q "${auth[@]}" -m "$project: first version" "$wc"
 
     cfg="$FERRY_TEST_COMPOSE_GIT_ROOT/config.git"
     rm -rf "$cfg" "$dir/config-wc"
     mkdir -p "$dir/config-wc"
-    cp -r "$example/config/$project" "$dir/config-wc/$project"
+    cp -r "$ROOT/deploy/examples/$project/config/$project" "$dir/config-wc/$project"
     git -C "$dir/config-wc" init -q -b main
     git -C "$dir/config-wc" add .
     git -C "$dir/config-wc" -c user.name=Ops -c user.email=ops@example.com commit -q -m "$project: ops config"
@@ -73,7 +78,17 @@ CONF
 }
 
 write_config() {
-    local addr=$FERRY_TEST_COMPOSE_ADDR
+    local addr=$FERRY_TEST_COMPOSE_ADDR files command
+    # 0.0.0.0 / any address: the tester, a container on the engine's bridge, reaches the
+    # app at the deploy host's address.
+    case $project in
+        shop)
+            files='{ "env/production.env" = ".env", "nginx/site.conf" = "docker/nginx.conf", "nginx/nginx-main.conf" = "docker/nginx-main.conf", "php/fpm.conf" = "docker/php-fpm.conf", "bin/shop-serve" = "docker/shop-serve" }'
+            command='["shop-serve", "0.0.0.0:{port}"]' ;;
+        hello)
+            files='{ "env/production.env" = ".env" }'
+            command='["/bin/httpd", "-f", "-p", "{port}", "-h", "/www"]' ;;
+    esac
     cat >"$dir/ferry.toml" <<TOML
 # Written by tests/support/compose-stack.sh: Ferry as containers on the compose host.
 # broker.url comes from docker-compose.yml (FERRY__BROKER__URL).
@@ -116,31 +131,68 @@ ports = [18080, 18081]
 [environments.production]
 hosts = ["production-1"]
 ports = [18090, 18091]
-approval = "manual"
+approval = "$approval"
 
 [projects.$project]
 image = "examples/$project"
 environments = ["staging", "production"]
 source = { kind = "svn", url = "$FERRY_TEST_COMPOSE_SVN_URL/compose-$project", path = "/trunk/$project" }
-config_repo = { url = "$FERRY_TEST_COMPOSE_GIT_URL/config.git", branch = "main", path = "$project", files = { "env/production.env" = ".env", "nginx/site.conf" = "docker/nginx.conf", "nginx/nginx-main.conf" = "docker/nginx-main.conf", "php/fpm.conf" = "docker/php-fpm.conf", "bin/shop-serve" = "docker/shop-serve" } }
+config_repo = { url = "$FERRY_TEST_COMPOSE_GIT_URL/config.git", branch = "main", path = "$project", files = $files }
 
-# 0.0.0.0: the tester, a container on the engine's bridge, reaches it at the host's address.
 [projects.$project.container]
-command = ["shop-serve", "0.0.0.0:{port}"]
+command = $command
 health_path = "/healthz"
 health_timeout_secs = 30
 
 TOML
-    cat "$example/config/$project/tests.toml" >>"$dir/ferry.toml"
+    [[ -z "$smtp" ]] || mail_config >>"$dir/ferry.toml"
+    cat "$ROOT/deploy/examples/$project/config/$project/tests.toml" >>"$dir/ferry.toml"
     chmod 644 "$dir/ferry.toml"
 }
 
+# Notifications by e-mail: failures, deploys, rollbacks and approvals, to the team and to
+# the committer.
+mail_config() {
+    cat <<TOML
+[notify]
+allow_hosts = ["${smtp%:*}"]
+
+[notify.channels.mail]
+kind = "email"
+smtp_host = "${smtp%:*}"
+smtp_port = ${smtp##*:}
+tls = "none"
+from = "ferry@quickstart.invalid"
+to = ["team@quickstart.invalid"]
+
+[[notify.routes]]
+on = ["failed", "deploy.succeeded", "deploy.rolled_back", "approval.*"]
+channels = ["mail"]
+
+[notify.authors."$FERRY_TEST_SVN_USER"]
+email = "$FERRY_TEST_SVN_USER@quickstart.invalid"
+
+TOML
+}
+
 prepare() {
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --example) project=${2:?}; shift 2 ;;
+            --project-name) compose_project=${2:?}; shift 2 ;;
+            --approval) approval=${2:?}; shift 2 ;;
+            --smtp) smtp=${2:?}; shift 2 ;;
+            *) die "unknown option $1" ;;
+        esac
+    done
+    [[ -d "$ROOT/deploy/examples/$project" ]] || die "no example '$project' (shop or hello)"
+    [[ $approval == manual || $approval == auto ]] || die "--approval is manual or auto"
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd -P)
     FERRY_CARGO_PROFILE=${FERRY_IMAGES_PROFILE:-release} "$ROOT/deploy/images.sh" >"$dir/images.txt"
-    # The shop's bases (nginx + php-fpm; php-cli + composer + esbuild) on the build engine.
-    "$example/bases.sh" >/dev/null
+    # The example's base images on the build engine (the shop's: nginx + php-fpm; php-cli +
+    # composer + esbuild, from Debian's packages).
+    "$ROOT/deploy/examples/$project/bases.sh" >/dev/null
     if [[ ! -e "$dir/seeded" ]]; then
         random_token >"$dir/svn-token"
         random_token >"$dir/operator-token"
@@ -154,6 +206,7 @@ prepare() {
     cp "$FERRY_TEST_COMPOSE_TLS_DIR"/*.pem "$dir/docker-certs/compose-hosts/"
     chmod -R a+rX "$dir/docker-certs"
     cat >"$dir/compose.env" <<ENV
+COMPOSE_PROJECT_NAME=$compose_project
 DOCKER_HOST=$FERRY_TEST_COMPOSE_DOCKER_HOST
 FERRY_CONFIG_FILE=$dir/ferry.toml
 FERRY_DOCKER_CERTS=$dir/docker-certs
@@ -169,7 +222,7 @@ ENV
 }
 
 case $cmd in
-    prepare) prepare ;;
+    prepare) prepare "$@" ;;
     compose) dir=$(cd "$dir" && pwd -P); compose "$@" ;;
     *) die "unknown command $cmd" ;;
 esac

@@ -21,7 +21,7 @@ pub use error::BuildError;
 use checkout::Checkouts;
 use ferry_config_repo::Overlay;
 use ferry_shared::bus::{Context as BusContext, StageSpec};
-use ferry_shared::config::{FerryConfig, ProjectConfig};
+use ferry_shared::config::{FerryConfig, HostFiles, ProjectConfig};
 use ferry_shared::event::{Envelope, Event, ImageBuilt, SourceChanged};
 use ferry_shared::order::RunOrder;
 use ferry_shared::service::ServiceDefaults;
@@ -43,6 +43,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     prefetch: 1,
     handler_timeout_secs: 1500,
     shutdown_grace_secs: 25,
+    host_files: HostFiles::Skip,
 };
 
 pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";

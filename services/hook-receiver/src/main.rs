@@ -1,5 +1,8 @@
 fn main() -> std::process::ExitCode {
-    let cfg = ferry_shared::service::load_config_or_exit(hook_receiver::SERVICE);
+    let cfg = ferry_shared::service::load_config_or_exit(
+        hook_receiver::SERVICE,
+        ferry_shared::config::HostFiles::Skip,
+    );
     // Thousands of connections need thousands of file descriptors.
     let fds = hook_receiver::door::raise_fd_limit();
     if fds.is_some_and(|n| n < cfg.hooks.max_connections as u64 + 64) {

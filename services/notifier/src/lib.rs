@@ -28,7 +28,7 @@ pub mod sign;
 use channels::{Channel, ChannelError, SendError};
 use counters::{Count, Counters};
 use ferry_shared::bus::{Context, StageSpec};
-use ferry_shared::config::FerryConfig;
+use ferry_shared::config::{FerryConfig, HostFiles};
 use ferry_shared::event::Envelope;
 use ferry_shared::notify_config::NotifyConfig;
 use ferry_shared::service::ServiceDefaults;
@@ -52,6 +52,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     prefetch: 16,
     handler_timeout_secs: 120,
     shutdown_grace_secs: 10,
+    host_files: HostFiles::Skip,
 };
 
 /// Permanent failures remembered, so a retry of the event does not ask again.

@@ -2,7 +2,7 @@ use ferry_shared::config::EXIT_BAD_CONFIG;
 use ferry_shared::service::{StageService, block_on_service, load_config_or_exit};
 
 fn main() -> std::process::ExitCode {
-    let cfg = load_config_or_exit(notifier::SERVICE);
+    let cfg = load_config_or_exit(notifier::SERVICE, notifier::DEFAULTS.host_files);
     block_on_service(notifier::SERVICE, async move {
         let stage = match notifier::Stage::try_new(cfg.clone()) {
             Ok(s) => s,

@@ -9,7 +9,7 @@
 
 use ferry_docker::pull;
 use ferry_shared::bus::{Context, StageSpec};
-use ferry_shared::config::{DockerHostConfig, FerryConfig, PullPolicy};
+use ferry_shared::config::{DockerHostConfig, FerryConfig, HostFiles, PullPolicy};
 use ferry_shared::event::{Envelope, Event, ImagePulled, ImagePushed};
 use ferry_shared::image_ref::ImageRefused;
 use ferry_shared::service::ServiceDefaults;
@@ -30,6 +30,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     prefetch: 4,
     handler_timeout_secs: 900,
     shutdown_grace_secs: 25,
+    host_files: HostFiles::Check,
 };
 
 /// Why an image is not (yet) on an environment's hosts.

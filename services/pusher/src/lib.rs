@@ -8,7 +8,7 @@
 
 use bollard::query_parameters::PushImageOptionsBuilder;
 use ferry_shared::bus::{Context, StageSpec};
-use ferry_shared::config::FerryConfig;
+use ferry_shared::config::{FerryConfig, HostFiles};
 use ferry_shared::event::{Event, ImagePushed};
 use ferry_shared::image_ref::ImageRefused;
 use ferry_shared::service::ServiceDefaults;
@@ -30,6 +30,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     prefetch: 4,
     handler_timeout_secs: 600,
     shutdown_grace_secs: 25,
+    host_files: HostFiles::Skip,
 };
 
 #[derive(Debug, thiserror::Error)]

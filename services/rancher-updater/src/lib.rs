@@ -26,7 +26,7 @@ mod request;
 pub use error::UpdaterError;
 
 use ferry_shared::bus::{Context, Latest, Lock, StageSpec};
-use ferry_shared::config::FerryConfig;
+use ferry_shared::config::{FerryConfig, HostFiles};
 use ferry_shared::event::{
     ApprovalRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
     Envelope, Event,
@@ -49,6 +49,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     prefetch: 4,
     handler_timeout_secs: 900,
     shutdown_grace_secs: 25,
+    host_files: HostFiles::Check,
 };
 
 /// How long a deploy waits for another deploy of the same environment to finish.

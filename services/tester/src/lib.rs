@@ -19,7 +19,7 @@ mod target;
 pub use error::TesterError;
 
 use ferry_shared::bus::{Context, StageSpec};
-use ferry_shared::config::FerryConfig;
+use ferry_shared::config::{FerryConfig, HostFiles};
 use ferry_shared::event::{
     CheckResult, DeploySucceeded, DeploySuperseded, Envelope, Event, TestReport,
 };
@@ -42,6 +42,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     prefetch: 2,
     handler_timeout_secs: 900,
     shutdown_grace_secs: 25,
+    host_files: HostFiles::Check,
 };
 
 pub struct Stage {

@@ -3,7 +3,7 @@
 
 use crate::admin;
 use crate::bus::{BusError, Consumer, ConsumerOptions, Handler, Publisher, Settled, StageSpec};
-use crate::config::{EXIT_BAD_CONFIG, FerryConfig, config_path};
+use crate::config::{EXIT_BAD_CONFIG, FerryConfig, HostFiles, config_path};
 use crate::metrics::Metrics;
 use crate::shutdown;
 use std::future::Future;
@@ -20,6 +20,8 @@ pub struct ServiceDefaults {
     pub prefetch: u16,
     pub handler_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// Whether the service talks to deploy hosts, and so needs their credential files.
+    pub host_files: HostFiles,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +44,11 @@ pub enum ServiceError {
 }
 
 /// Load the configuration named by `FERRY_CONFIG` and start logging; on a bad
-/// configuration print every problem and exit with code 64.
-pub fn load_config_or_exit(service: &str) -> Arc<FerryConfig> {
+/// configuration print every problem and exit with code 64. The deploy hosts' credential
+/// files are checked only for a service that opens them (`host_files`).
+pub fn load_config_or_exit(service: &str, host_files: HostFiles) -> Arc<FerryConfig> {
     let path = config_path();
-    match FerryConfig::load(&path) {
+    match FerryConfig::load_for(&path, host_files) {
         Ok(mut cfg) => {
             // From here on the process is this service: every connection it opens
             // (consumer, publisher, locks, holds) uses its own broker user.
@@ -218,7 +221,7 @@ pub fn run_stage_main<H: Handler>(
     make: impl FnOnce(Arc<FerryConfig>) -> H,
 ) -> ExitCode {
     let service = spec.service;
-    let cfg = load_config_or_exit(service);
+    let cfg = load_config_or_exit(service, defaults.host_files);
     block_on_service(service, async {
         let handler = make(cfg.clone());
         let svc = StageService::bind(&cfg, spec, defaults, handler).await?;

@@ -82,6 +82,15 @@ impl Stack {
         }
     }
 
+    /// Where things are mounted in a service's container.
+    fn mounts(&self, service: &str) -> Vec<String> {
+        let id = self.compose(&["ps", "-q", service]);
+        let out = run(Command::new("docker")
+            .args(["-H", &harness_var("FERRY_TEST_COMPOSE_DOCKER_HOST"), "inspect"])
+            .args(["--format", "{{range .Mounts}}{{.Destination}} {{end}}", id.trim()]));
+        out.split_whitespace().map(str::to_owned).collect()
+    }
+
     fn compose(&self, args: &[&str]) -> String {
         run(Command::new(script())
             .arg("compose")
@@ -262,6 +271,24 @@ async fn an_svn_commit_reaches_production_through_the_containers_across_restarts
     stack.compose(&["up", "-d"]);
     stack.wait_ready().await;
     let mut shipped = vec![stack.ship("first run in containers", || {}).await];
+
+    // Least privilege: the deploy hosts' client keys only where hosts are deployed to or
+    // looked at, the engine's socket only where images are built, pushed, pulled or run;
+    // every service above started and shipped without what it was not given.
+    for service in ["hook-receiver", "builder", "pusher", "notifier"] {
+        let mounts = stack.mounts(service);
+        assert!(
+            !mounts.iter().any(|m| m == "/etc/ferry/docker-certs"),
+            "{service} was given the deploy hosts' keys: {mounts:?}"
+        );
+    }
+    for service in ["hook-receiver", "notifier"] {
+        let mounts = stack.mounts(service);
+        assert!(
+            !mounts.iter().any(|m| m == "/var/run/docker.sock"),
+            "{service} was given the Docker socket: {mounts:?}"
+        );
+    }
 
     // Each service restarted while a run goes through: the run still reaches production.
     for service in SERVICES {

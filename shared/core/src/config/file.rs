@@ -10,6 +10,7 @@ use super::build::BuildConfig;
 use super::docker_hosts::DockerHostConfig;
 use super::environments::EnvironmentFile;
 use super::hooks::HooksConfig;
+use super::host_files::HostFiles;
 use super::log::LogFile;
 use super::notify::{Known, NotifyFile};
 use super::operators::OperatorConfig;
@@ -51,9 +52,9 @@ pub(super) struct FileConfig {
 }
 
 impl FileConfig {
-    /// Every section parsed and checked: the configuration, or every problem with it,
-    /// ordered by key.
-    pub(super) fn parse(self) -> Result<FerryConfig, Vec<Problem>> {
+    /// Every section parsed and checked (the deploy hosts' credential files when
+    /// `host_files` says so): the configuration, or every problem with it, ordered by key.
+    pub(super) fn parse(self, host_files: HostFiles) -> Result<FerryConfig, Vec<Problem>> {
         let mut out = Vec::new();
         let project_names: Vec<String> = self.projects.keys().cloned().collect();
         let environment_names: Vec<String> = self.environments.keys().cloned().collect();
@@ -87,6 +88,9 @@ impl FileConfig {
             notify: self.notify.parse(&known, &mut out),
         };
         cfg.check(&mut out);
+        if host_files == HostFiles::Check {
+            cfg.host_file_problems(&mut out);
+        }
         if out.is_empty() {
             Ok(cfg)
         } else {

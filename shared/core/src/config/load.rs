@@ -2,6 +2,7 @@
 //! environment, then parsing and checking every section.
 
 use super::file::FileConfig;
+use super::host_files::HostFiles;
 use super::problem::ConfigError;
 use super::{DEFAULT_CONFIG_PATH, FerryConfig};
 use std::path::{Path, PathBuf};
@@ -17,16 +18,27 @@ pub fn config_path() -> PathBuf {
 }
 
 impl FerryConfig {
-    /// Read `path`, apply `FERRY__SECTION__KEY` overrides from the environment, validate.
+    /// Read `path`, apply `FERRY__SECTION__KEY` overrides from the environment, validate
+    /// everything, the deploy hosts' credential files included.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_for(path, HostFiles::Check)
+    }
+
+    /// [`FerryConfig::load`] for a process that opens the deploy hosts' credential files
+    /// or not ([`HostFiles`]).
+    pub fn load_for(path: &Path, host_files: HostFiles) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml_with_env(&text, path)
+        Self::parse_with_env(&text, path, host_files)
     }
 
     pub fn from_toml_with_env(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        Self::parse_with_env(text, path, HostFiles::Check)
+    }
+
+    fn parse_with_env(text: &str, path: &Path, host_files: HostFiles) -> Result<Self, ConfigError> {
         let parse = |source| ConfigError::Parse {
             path: path.to_owned(),
             source,
@@ -55,7 +67,7 @@ impl FerryConfig {
             .map_err(parse)?
             .try_deserialize()
             .map_err(parse)?;
-        file.parse().map_err(|problems| ConfigError::Invalid {
+        file.parse(host_files).map_err(|problems| ConfigError::Invalid {
             path: path.to_owned(),
             problems,
         })

@@ -20,6 +20,7 @@ mod environments;
 mod file;
 mod files;
 mod hooks;
+mod host_files;
 mod load;
 mod log;
 mod maybe_secret;
@@ -48,6 +49,7 @@ pub use door::{
 pub use environments::{Approval, EnvironmentConfig, Target};
 pub use files::pem_certificate_problem;
 pub use hooks::HooksConfig;
+pub use host_files::HostFiles;
 pub use load::config_path;
 pub use log::{LogConfig, LogFormat};
 pub use maybe_secret::MaybeSecret;

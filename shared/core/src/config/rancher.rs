@@ -1,7 +1,7 @@
 //! `[environments.<name>.rancher]`: the Rancher 1.6 (Cattle) service an environment
 //! with `target = "rancher"` upgrades, reached through the `v2-beta` API.
 
-use super::files::{pem_certificate_problem, tls_dir_problems};
+use super::files::pem_certificate_problem;
 use super::problem::{Problem, Report};
 use super::word::{self, words};
 use crate::secret::Secret;
@@ -76,9 +76,6 @@ impl RancherConfig {
         }
         if let Some(why) = self.ca_file.as_deref().and_then(pem_certificate_problem) {
             out.bad(key("ca_file"), why);
-        }
-        for why in self.host_tls_dir.iter().flat_map(|d| tls_dir_problems(d)) {
-            out.bad(key("host_tls_dir"), why);
         }
     }
 }

@@ -246,3 +246,46 @@ fn a_rancher_table_under_a_docker_target_is_checked_but_not_used() {
         .to_string();
     assert!(err.contains("environments.prod.rancher.url"), "{err}");
 }
+
+/// A deploy host's client key is checked by the services that open it, and only there: a
+/// hook-receiver or notifier container is not given the keys and still starts.
+#[test]
+fn host_credential_files_are_checked_only_where_they_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.toml");
+    std::fs::write(
+        &path,
+        r#"
+            [docker_hosts.prod]
+            url = "tcp://10.0.0.12:2376"
+            tls_dir = "/nonexistent/ferry-certs"
+            [docker_hosts.edge]
+            url = "ssh://deploy@10.0.0.13"
+            ssh_key = "/nonexistent/id_ed25519"
+            [environments.production]
+            target = "rancher"
+            [environments.production.rancher]
+            url = "https://rancher.example.com"
+            project_id = "1a5"
+            service_id = "1s9"
+            access_key = "AK"
+            secret_key = "SK"
+            host_tls_dir = "/nonexistent/rancher-hosts"
+            "#,
+    )
+    .unwrap();
+    let err = FerryConfig::load_for(&path, HostFiles::Check)
+        .unwrap_err()
+        .to_string();
+    for key in [
+        "docker_hosts.prod.tls_dir: /nonexistent/ferry-certs has no ca.pem",
+        "docker_hosts.edge.ssh_key: /nonexistent/id_ed25519 is not a file",
+        "environments.production.rancher.host_tls_dir: /nonexistent/rancher-hosts has no key.pem",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
+    }
+    // The CLI's `config check` sees the same.
+    assert!(FerryConfig::load(&path).is_err());
+    let cfg = FerryConfig::load_for(&path, HostFiles::Skip).unwrap();
+    assert_eq!(cfg.docker_hosts.len(), 2);
+}

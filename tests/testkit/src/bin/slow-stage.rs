@@ -43,6 +43,7 @@ fn main() -> std::process::ExitCode {
         prefetch: 1,
         handler_timeout_secs: 600,
         shutdown_grace_secs: 5,
+        host_files: ferry_shared::config::HostFiles::Skip,
     };
     run_stage_main(
         ferry_shared::pipeline::stage("builder"),
