@@ -16,8 +16,6 @@ QC_ADDR=$QC_NET.2
 QC_PROJECT=ferryqs
 QC_FORWARDS=(18080 18081 18090 18091)
 export FERRY_TEST_COMPOSE_NAME=$QC_NAME FERRY_TEST_COMPOSE_NET=$QC_NET
-# The binaries in the image and the CLI here: release, or dev (a debug build already made).
-[[ ${FERRY_QUICKSTART_PROFILE:-release} == dev ]] && BIN=$ROOT/target/debug
 
 qc_compose() { tests/support/compose-stack.sh compose "$STATE/stack" "$@"; }
 
@@ -35,11 +33,7 @@ qc_start_components() {
         return
     fi
     say "installing what is missing and starting the compose host: a Docker engine for the stack, staging and production Docker hosts, svnserve, git daemon"
-    (ferry_stop_all >/dev/null 2>&1) || true
-    rm -rf "$STATE"
-    mkdir -p "$STATE"
-    ferry_install_missing
-    "$PYTHON" -c 'import aiosmtpd' 2>/dev/null || apt-get install -y -q python3-aiosmtpd >/dev/null
+    fresh_state
     command -v socat >/dev/null || apt-get install -y -q socat >/dev/null
     command -v cargo >/dev/null || die "cargo is missing: install Rust (https://rustup.rs) and run again"
     ferry_start_components svnserve compose-host
@@ -52,7 +46,7 @@ qc_start_components() {
 qc_prepare() {
     say "building Ferry's images (deploy/images.sh: cargo build --release and Debian bases; the first time takes several minutes) and seeding $PROJECT"
     mkdir -p "$STATE/logs"
-    FERRY_IMAGES_PROFILE=${FERRY_QUICKSTART_PROFILE:-release} tests/support/compose-stack.sh prepare "$STATE/stack" \
+    FERRY_IMAGES_PROFILE=$PROFILE tests/support/compose-stack.sh prepare "$STATE/stack" \
         --example "$PROJECT" --project-name "$QC_PROJECT" --approval auto \
         --smtp "$QC_ADDR:$SMTP_PORT" >"$STATE/logs/prepare.log" 2>&1 ||
         die "preparing the stack failed: see $STATE/logs/prepare.log"

@@ -23,8 +23,8 @@
 #
 # Environment: FERRY_QUICKSTART_STATE (/var/tmp/ferry-quickstart), FERRY_QUICKSTART_API_PORT
 # (8480), FERRY_QUICKSTART_AMQP_PORT (5692), FERRY_QUICKSTART_REGISTRY_PORT (5020),
-# FERRY_QUICKSTART_SVN_PORT (3710), FERRY_QUICKSTART_SMTP_PORT (2526); with --containers,
-# FERRY_QUICKSTART_PROFILE (release; dev uses the debug build in the images). Ports other than the
+# FERRY_QUICKSTART_SVN_PORT (3710), FERRY_QUICKSTART_SMTP_PORT (2526), FERRY_QUICKSTART_PROFILE
+# (cargo profile: release, or dev for a quicker debug build). Ports other than the
 # test suite's, so both can run on one machine. Needs root (apt, dockerd) and cargo.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,7 +38,9 @@ export FERRY_TEST_AMQP_PORT=${FERRY_QUICKSTART_AMQP_PORT:-5692}
 export FERRY_TEST_REGISTRY_PORT=${FERRY_QUICKSTART_REGISTRY_PORT:-5020}
 export FERRY_TEST_SVN_PORT=${FERRY_QUICKSTART_SVN_PORT:-3710}
 SERVICES=(hook-receiver builder pusher puller rancher-updater tester notifier)
+PROFILE=${FERRY_QUICKSTART_PROFILE:-release}
 BIN=$ROOT/target/release
+[[ $PROFILE == dev ]] && BIN=$ROOT/target/debug
 # Debian's Python, which has python3-aiosmtpd (a pyenv or venv python3 may not).
 PYTHON=/usr/bin/python3
 
@@ -109,18 +111,23 @@ services_alive() {
     pid_alive "$STATE/pids/smtp-sink.pid"
 }
 
+# A half-started earlier attempt is cleared, and its seeds with it; then what is missing
+# is installed.
+fresh_state() {
+    (ferry_stop_all >/dev/null 2>&1) || true
+    rm -rf "$STATE"
+    mkdir -p "$STATE"
+    ferry_install_missing
+    "$PYTHON" -c 'import aiosmtpd' 2>/dev/null || apt-get install -y -q python3-aiosmtpd >/dev/null
+}
+
 start_components() {
     if components_alive; then
         say "components already running (state: $STATE)"
         return
     fi
     say "installing what is missing and starting RabbitMQ, registry, 2 Docker daemons, svnserve"
-    # A half-started earlier attempt: clear it, and its seeds with it.
-    (ferry_stop_all >/dev/null 2>&1) || true
-    rm -rf "$STATE"
-    mkdir -p "$STATE"
-    ferry_install_missing
-    "$PYTHON" -c 'import aiosmtpd' 2>/dev/null || apt-get install -y -q python3-aiosmtpd >/dev/null
+    fresh_state
     ferry_start_components rabbitmq dockerd:2 registry svnserve
     # shellcheck source=/dev/null
     source "$STATE/env"
@@ -128,8 +135,8 @@ start_components() {
 
 build_ferry() {
     command -v cargo >/dev/null || die "cargo is missing: install Rust (https://rustup.rs) and run again"
-    say "building Ferry (cargo build --release; the first time takes a few minutes)"
-    cargo build --release --workspace --bins -q
+    say "building Ferry (cargo build --profile $PROFILE; the first time takes a few minutes)"
+    cargo build --profile "$PROFILE" --workspace --bins -q
 }
 
 random_token() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
@@ -186,6 +193,12 @@ CONF
     touch "$STATE/seeded"
 }
 
+# deploy/examples/notify-mail.toml for an SMTP server at HOST PORT.
+mail_config() {
+    sed -e "s/@SMTP_HOST@/$1/g" -e "s/@SMTP_PORT@/$2/g" -e "s/@SVN_USER@/$FERRY_TEST_SVN_USER/g" \
+        deploy/examples/notify-mail.toml
+}
+
 write_config() {
     local url=$1 staging=$2 production=$3 s
     {
@@ -239,25 +252,9 @@ command = $COMMAND
 health_path = "/healthz"
 health_timeout_secs = 30
 
-[notify]
-allow_hosts = ["127.0.0.1"]
-
-[notify.channels.mail]
-kind = "email"
-smtp_host = "127.0.0.1"
-smtp_port = $SMTP_PORT
-tls = "none"
-from = "ferry@quickstart.invalid"
-to = ["team@quickstart.invalid"]
-
-[[notify.routes]]
-on = ["failed", "deploy.succeeded", "deploy.rolled_back", "approval.*"]
-channels = ["mail"]
-
-[notify.authors."$FERRY_TEST_SVN_USER"]
-email = "$FERRY_TEST_SVN_USER@quickstart.invalid"
-
 TOML
+        mail_config 127.0.0.1 "$SMTP_PORT"
+        echo
         cat "$EXAMPLE_DIR/config/$PROJECT/tests.toml"
         echo
         local port=9680

@@ -145,34 +145,13 @@ health_path = "/healthz"
 health_timeout_secs = 30
 
 TOML
-    [[ -z "$smtp" ]] || mail_config >>"$dir/ferry.toml"
+    if [[ -n "$smtp" ]]; then
+        sed -e "s/@SMTP_HOST@/${smtp%:*}/g" -e "s/@SMTP_PORT@/${smtp##*:}/g" \
+            -e "s/@SVN_USER@/$FERRY_TEST_SVN_USER/g" "$ROOT/deploy/examples/notify-mail.toml" >>"$dir/ferry.toml"
+        echo >>"$dir/ferry.toml"
+    fi
     cat "$ROOT/deploy/examples/$project/config/$project/tests.toml" >>"$dir/ferry.toml"
     chmod 644 "$dir/ferry.toml"
-}
-
-# Notifications by e-mail: failures, deploys, rollbacks and approvals, to the team and to
-# the committer.
-mail_config() {
-    cat <<TOML
-[notify]
-allow_hosts = ["${smtp%:*}"]
-
-[notify.channels.mail]
-kind = "email"
-smtp_host = "${smtp%:*}"
-smtp_port = ${smtp##*:}
-tls = "none"
-from = "ferry@quickstart.invalid"
-to = ["team@quickstart.invalid"]
-
-[[notify.routes]]
-on = ["failed", "deploy.succeeded", "deploy.rolled_back", "approval.*"]
-channels = ["mail"]
-
-[notify.authors."$FERRY_TEST_SVN_USER"]
-email = "$FERRY_TEST_SVN_USER@quickstart.invalid"
-
-TOML
 }
 
 prepare() {

@@ -9,10 +9,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 
-# Both carry perl (~50 MB) that nothing here uses: minbase's init-system-helpers takes
-# usrmerge, which needs perl, unless mmdebstrap runs with its merged-usr hook
-# (--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr, a change to deploy/base-image.sh);
-# naming usr-is-merged here does not help, usrmerge is installed before the packages.
+# No perl in either: deploy/base-image.sh runs mmdebstrap with its merged-usr hook, so
+# minbase's init-system-helpers does not pull in usrmerge (and perl with it).
 # composer pulls in php8.2-cli and its PHP libraries (symfony/console...) as Debian
 # packages; no php extension beyond php8.2-cli's own is needed for path repositories
 # (no zip, no git, no curl: nothing is downloaded).
