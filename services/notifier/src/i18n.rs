@@ -54,6 +54,13 @@ pub enum Word {
     More,
     Truncated,
     RunningNow,
+    RolledBackFrom,
+    Replaced,
+    Waiting,
+    PassedIn,
+    Unchanged,
+    NothingDeployed,
+    RollingBack,
 }
 
 pub fn word(lang: Lang, w: Word) -> &'static str {
@@ -86,6 +93,13 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::En, More) => "more",
         (Lang::En, Truncated) => "(cut to fit the message)",
         (Lang::En, RunningNow) => "Running now",
+        (Lang::En, RolledBackFrom) => "Rolled back from",
+        (Lang::En, Replaced) => "Replaced",
+        (Lang::En, Waiting) => "Waiting to deploy",
+        (Lang::En, PassedIn) => "Passed tests in",
+        (Lang::En, Unchanged) => "unchanged",
+        (Lang::En, NothingDeployed) => "unchanged: nothing was deployed",
+        (Lang::En, RollingBack) => "failed its tests, Ferry rolls it back",
         (Lang::ZhCn, Project) => "项目",
         (Lang::ZhCn, Environment) => "环境",
         (Lang::ZhCn, Revision) => "版本",
@@ -113,6 +127,13 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::ZhCn, More) => "更多",
         (Lang::ZhCn, Truncated) => "（内容过长已截断）",
         (Lang::ZhCn, RunningNow) => "当前运行",
+        (Lang::ZhCn, RolledBackFrom) => "回滚前版本",
+        (Lang::ZhCn, Replaced) => "被替换版本",
+        (Lang::ZhCn, Waiting) => "待部署镜像",
+        (Lang::ZhCn, PassedIn) => "已通过测试的环境",
+        (Lang::ZhCn, Unchanged) => "未变",
+        (Lang::ZhCn, NothingDeployed) => "未变：没有部署任何版本",
+        (Lang::ZhCn, RollingBack) => "测试未通过，Ferry 正在回滚",
     }
 }
 
@@ -149,6 +170,14 @@ pub fn outcome(lang: Lang, kind: &str) -> Option<&'static str> {
         Lang::En => en,
         Lang::ZhCn => zh,
     })
+}
+
+/// `rolled back to r14`: a rollback's outcome, naming what runs now.
+pub fn rolled_back_to(lang: Lang, revision: &str) -> String {
+    match lang {
+        Lang::En => format!("rolled back to {revision}"),
+        Lang::ZhCn => format!("已回滚到 {revision}"),
+    }
 }
 
 /// A stage's name in the durations list.

@@ -3,7 +3,7 @@
 //! Channels only lay it out ([`crate::render`]).
 
 use crate::i18n::{self, Lang, Word};
-use crate::runs::RunInfo;
+use crate::runs::{Release, RunInfo};
 use chrono::{DateTime, Utc};
 use ferry_shared::event::{
     CheckResult, Envelope, Event, HostTiming, RunId, StageFailed, TestReport,
@@ -39,6 +39,7 @@ pub struct Notice {
     pub headline: String,
     /// The outcome alone (`deploy failed`).
     pub outcome: String,
+    /// The revision the notice is about, as the run names it (`15`, a git commit).
     pub revision: Option<String>,
     pub author: Option<String>,
     pub message: Option<String>,
@@ -58,7 +59,7 @@ impl Notice {
     /// Build the notice for an event. `cli` is the operators' command (`ferry`).
     pub fn build(e: &Envelope, run: &RunInfo, lang: Lang, cli: &str) -> Notice {
         let mut n = Notice::headline(e, run, lang);
-        let (failure, report) = n.describe(&e.event);
+        let (failure, report) = n.describe(&e.event, run);
         if let Some(f) = failure {
             n.reason = Some(cut(f.reason.trim(), MAX_REASON));
             n.fact(Word::Attempts, &f.attempts.to_string());
@@ -93,19 +94,36 @@ impl Notice {
         n
     }
 
-    /// The notice's envelope part: what happened where, to which revision, by whom.
+    /// The notice's envelope part: what happened to which revision, where, by whom.
+    /// The headline leads with the revision the event is about (for a rollback, the
+    /// one rolled back), so a subject line alone says which commit it was.
     fn headline(e: &Envelope, run: &RunInfo, lang: Lang) -> Notice {
         let kind = e.kind();
         let rollback = matches!(&e.event, Event::DeployStarted(d) if d.rollback);
-        let outcome = match rollback {
-            true => i18n::outcome(lang, "deploy.started.rollback"),
-            false => i18n::outcome(lang, kind),
+        let outcome = match (&e.event, rollback) {
+            (Event::DeployRolledBack(d), _) if !d.revision.is_empty() => {
+                i18n::rolled_back_to(lang, &display_revision(&d.revision))
+            }
+            (_, true) => i18n::outcome(lang, "deploy.started.rollback")
+                .unwrap_or(kind)
+                .to_owned(),
+            _ => i18n::outcome(lang, kind).unwrap_or(kind).to_owned(),
         };
-        let outcome = outcome.unwrap_or(kind).to_owned();
-        let place = match &e.environment {
-            Some(env) => format!("{} · {env}", e.project),
-            None => e.project.clone(),
-        };
+        let revision = match &e.event {
+            Event::DeployRolledBack(d) => d.from_revision.clone(),
+            other => other.revision().map(str::to_owned),
+        }
+        .filter(|r| !r.is_empty())
+        .or_else(|| run.revision.clone().filter(|r| !r.is_empty()));
+        // The commit is the run's: shown when the notice is about the run's revision.
+        let own = revision.is_some() && revision == run.revision;
+        let mut place = e.project.clone();
+        if let Some(r) = &revision {
+            place = format!("{place} {}", display_revision(r));
+        }
+        if let Some(env) = &e.environment {
+            place = format!("{place} · {env}");
+        }
         Notice {
             event_id: e.event_id,
             run_id: e.run_id,
@@ -115,15 +133,15 @@ impl Notice {
             time: e.time,
             lang,
             tone: tone(kind),
-            headline: format!("{place}: {outcome}"),
+            headline: one_line(&format!("{place}: {outcome}")),
             outcome,
-            revision: e
-                .event
-                .revision()
-                .map(str::to_owned)
-                .or_else(|| run.revision.clone()),
-            author: run.author.clone(),
-            message: run.message.as_deref().map(|m| cut(m.trim(), MAX_COMMIT)),
+            revision: revision.as_deref().map(one_line),
+            author: run.author.clone().filter(|_| own),
+            message: run
+                .message
+                .as_deref()
+                .filter(|_| own)
+                .map(|m| cut(m.trim(), MAX_COMMIT)),
             facts: Vec::new(),
             reason: None,
             checks: Vec::new(),
@@ -132,52 +150,97 @@ impl Notice {
         }
     }
 
-    /// The payload's facts; the failure and the test report, where the event has them.
+    /// The payload's facts, and what the environment runs now; the failure and the
+    /// test report, where the event has them.
     fn describe<'a>(
         &mut self,
         event: &'a Event,
+        run: &RunInfo,
     ) -> (Option<&'a StageFailed>, Option<&'a TestReport>) {
         let lang = self.lang;
+        let env = self.environment.clone();
+        let before = env.as_ref().and_then(|e| run.before.get(e));
+        let running = run.running.as_ref();
+        let unchanged = |lang| i18n::word(lang, Word::Unchanged).to_owned();
         let mut report: Option<&TestReport> = None;
         let mut failure: Option<&StageFailed> = None;
+        if let Some(env) = &env {
+            self.fact(Word::Environment, env);
+        }
         match event {
-            Event::BuildFailed(f)
-            | Event::PushFailed(f)
-            | Event::PullFailed(f)
-            | Event::DeployFailed(f)
-            | Event::NotifyFailed(f) => failure = Some(f),
+            Event::BuildFailed(f) | Event::PushFailed(f) => {
+                failure = Some(f);
+                self.fact(Word::RunningNow, i18n::word(lang, Word::NothingDeployed));
+            }
+            Event::PullFailed(f) | Event::DeployFailed(f) => {
+                failure = Some(f);
+                let now = before.or(running).map(release);
+                let now =
+                    now.map_or_else(|| unchanged(lang), |r| format!("{r} ({})", unchanged(lang)));
+                self.fact(Word::RunningNow, &now);
+            }
+            Event::NotifyFailed(f) => failure = Some(f),
             Event::TestFailed(t) => {
                 failure = Some(&t.failure);
                 report = t.report.as_ref();
+                // With a report, the updater rolls the environment back next.
+                if let (Some(r), Some(_)) = (running, report) {
+                    let now = format!("{} ({})", release(r), i18n::word(lang, Word::RollingBack));
+                    self.fact(Word::RunningNow, &now);
+                } else {
+                    self.fact_release(Word::RunningNow, running);
+                }
             }
-            Event::TestPassed(t) => report = Some(t),
+            Event::TestPassed(t) => {
+                report = Some(t);
+                self.fact_release(Word::RunningNow, running);
+            }
             Event::DeployStarted(d) => {
                 self.fact(Word::Image, &d.image);
-                self.fact(
-                    Word::PreviousImage,
-                    d.previous_image.as_deref().unwrap_or(""),
-                );
+                self.fact_release(Word::RunningNow, before);
             }
             Event::DeploySucceeded(d) => {
-                self.fact(Word::Image, &d.image);
                 self.fact(
-                    Word::PreviousImage,
-                    d.previous_image.as_deref().unwrap_or(""),
+                    Word::RunningNow,
+                    &release(&Release {
+                        revision: Some(d.revision.clone()).filter(|r| !r.is_empty()),
+                        image: d.image.clone(),
+                    }),
                 );
+                match before {
+                    Some(b) => self.fact(Word::Replaced, &release(b)),
+                    None => self.fact(Word::Replaced, d.previous_image.as_deref().unwrap_or("")),
+                }
                 self.fact(Word::Hosts, &hosts(lang, &d.hosts));
             }
             Event::DeploySuperseded(d) => {
                 self.fact(Word::Image, &d.image);
-                self.fact(Word::RunningNow, &d.running_image);
+                self.fact_release(Word::RunningNow, running);
             }
             Event::DeployRolledBack(d) => {
-                self.fact(Word::Image, &d.image);
-                self.fact(Word::PreviousImage, d.from_image.as_deref().unwrap_or(""));
+                self.fact(
+                    Word::RunningNow,
+                    &release(&Release {
+                        revision: Some(d.revision.clone()).filter(|r| !r.is_empty()),
+                        image: d.image.clone(),
+                    }),
+                );
+                if let Some(from) = &d.from_image {
+                    self.fact(
+                        Word::RolledBackFrom,
+                        &release(&Release {
+                            revision: d.from_revision.clone().filter(|r| !r.is_empty()),
+                            image: from.clone(),
+                        }),
+                    );
+                }
                 self.fact(Word::Hosts, &hosts(lang, &d.hosts));
                 self.reason = Some(cut(&d.reason, MAX_REASON));
             }
             Event::ApprovalRequested(a) => {
-                self.fact(Word::Image, &a.image);
+                self.fact(Word::Waiting, &a.image);
+                self.fact(Word::PassedIn, a.passed_in.as_deref().unwrap_or(""));
+                self.fact_release(Word::RunningNow, running);
                 self.fact(
                     Word::ExpiresAt,
                     &a.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -186,15 +249,24 @@ impl Notice {
             Event::ApprovalGranted(d) | Event::ApprovalRejected(d) | Event::ApprovalExpired(d) => {
                 self.fact(Word::By, &d.by);
                 self.fact(Word::Comment, d.comment.as_deref().unwrap_or(""));
+                self.fact_release(Word::RunningNow, running);
             }
             Event::DeployRequested(d) => {
                 self.fact(Word::Image, &d.image);
                 self.fact(Word::By, d.requested_by.as_deref().unwrap_or(""));
+                self.fact_release(Word::RunningNow, running);
             }
             // Kinds added after this notifier: the envelope alone says enough.
             _ => {}
         }
         (failure, report)
+    }
+
+    fn fact_release(&mut self, label: Word, r: Option<&Release>) {
+        if let Some(r) = r {
+            let text = release(r);
+            self.fact(label, &text);
+        }
     }
 
     /// A (label, value) fact in the notice's language; empty values are left out.
@@ -236,6 +308,34 @@ fn hosts(lang: Lang, hosts: &[HostTiming]) -> String {
         .join(", ")
 }
 
+/// `r15` for an SVN revision, the first 10 characters of a git commit, else as given;
+/// on one line (it comes from a webhook).
+pub fn display_revision(r: &str) -> String {
+    let r = one_line(r.trim());
+    if !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()) {
+        format!("r{r}")
+    } else if r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()) {
+        r[..10].to_owned()
+    } else {
+        cut(&r, 64)
+    }
+}
+
+/// `r14 · registry/shop:14@sha256:…`, or the image alone when the revision is unknown.
+fn release(r: &Release) -> String {
+    match &r.revision {
+        Some(rev) => format!("{} · {}", display_revision(rev), r.image),
+        None => r.image.clone(),
+    }
+}
+
+/// Control characters (a CR/LF from a webhook's revision) become spaces.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn failed_checks(lang: Lang, checks: &[CheckResult]) -> Vec<String> {
     let failed: Vec<&CheckResult> = checks.iter().filter(|c| !c.passed).collect();
     let mut out: Vec<String> = failed
@@ -259,17 +359,23 @@ fn failed_checks(lang: Lang, checks: &[CheckResult]) -> Vec<String> {
     out
 }
 
+/// What a reader can run next: the run's log, and what the event calls for (approve
+/// or reject a held run; roll back a release that is live and may be wrong; see what
+/// runs where after a deploy).
 fn commands(e: &Envelope, lang: Lang, cli: &str) -> Vec<(String, String)> {
     let w = |x| i18n::word(lang, x).to_owned();
     let kind = e.kind();
     let run = e.run_id;
     let mut out = vec![(w(Word::Logs), format!("{cli} logs {run}"))];
+    // Tests that failed with a report are rolled back by Ferry itself; a deploy that
+    // failed left the release before it running.
+    let rolled_back_by_ferry = matches!(&e.event, Event::TestFailed(t) if t.report.is_some());
     match (kind, &e.environment) {
         ("approval.requested", _) => {
             out.push((w(Word::Approve), format!("{cli} approve {run}")));
             out.push((w(Word::Reject), format!("{cli} reject {run}")));
         }
-        ("deploy.failed" | "test.failed" | "deploy.succeeded", Some(env)) => {
+        ("test.failed" | "deploy.succeeded", Some(env)) if !rolled_back_by_ferry => {
             out.push((
                 w(Word::Rollback),
                 format!("{cli} rollback {} --env {env}", e.project),
@@ -277,7 +383,7 @@ fn commands(e: &Envelope, lang: Lang, cli: &str) -> Vec<(String, String)> {
         }
         _ => {}
     }
-    if kind.starts_with("deploy.") {
+    if kind.starts_with("deploy.") || kind.starts_with("test.") {
         out.push((w(Word::Status), format!("{cli} status {}", e.project)));
     }
     out
@@ -386,7 +492,7 @@ mod tests {
         let run = runs.observe(&done);
 
         let en = Notice::build(&done, &run, Lang::En, "ferry");
-        assert_eq!(en.headline, "shop · staging: deployed");
+        assert_eq!(en.headline, "shop r42 · staging: deployed");
         assert_eq!(en.tone, Tone::Good);
         assert_eq!(en.author.as_deref(), Some("alice"));
         let stages: Vec<String> = en.stages.iter().map(|(s, d)| format!("{s} {d}")).collect();
@@ -407,7 +513,7 @@ mod tests {
         );
 
         let zh = Notice::build(&done, &run, Lang::ZhCn, "ferry");
-        assert_eq!(zh.headline, "shop · staging: 部署成功");
+        assert_eq!(zh.headline, "shop r42 · staging: 部署成功");
         assert_eq!(zh.stages[0], ("构建".to_owned(), "1分 5秒".to_owned()));
     }
 

@@ -36,7 +36,10 @@ fn label(n: &Notice, w: Word) -> &'static str {
 fn fact_lines(n: &Notice) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if let Some(r) = &n.revision {
-        out.push((label(n, Word::Revision).to_owned(), r.clone()));
+        out.push((
+            label(n, Word::Revision).to_owned(),
+            crate::notice::display_revision(r),
+        ));
     }
     if let Some(a) = &n.author {
         out.push((label(n, Word::Author).to_owned(), a.clone()));

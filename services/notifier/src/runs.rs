@@ -1,7 +1,9 @@
 //! What the notifier remembers of recent runs: the commit (author, message: they are
 //! only in `source.changed`) and when each stage's events arrived, to say how long each
-//! stage took. Bounded; per process (another replica may have seen a run's first event,
-//! and then this one's messages say less, never something wrong).
+//! stage took; and what each environment runs, as the deploys' events said, so that a
+//! message can say what runs there now. Bounded; per process (another replica may have
+//! seen a run's first event, and then this one's messages say less, never something
+//! wrong).
 
 use chrono::{DateTime, Utc};
 use ferry_shared::event::{Envelope, Event, RunId};
@@ -9,6 +11,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 const CAPACITY: usize = 4096;
+
+/// A release in an environment: its image, and its revision where known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Release {
+    pub revision: Option<String>,
+    pub image: String,
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct RunInfo {
@@ -18,6 +27,10 @@ pub struct RunInfo {
     pub reference: Option<String>,
     /// Routing key → when that event was published.
     pub marks: HashMap<String, DateTime<Utc>>,
+    /// Environment → what ran there when this run's deploy started.
+    pub before: HashMap<String, Release>,
+    /// What the event's environment runs after the event, as far as known.
+    pub running: Option<Release>,
 }
 
 impl RunInfo {
@@ -59,6 +72,8 @@ pub struct Runs {
 struct Inner {
     runs: HashMap<RunId, RunInfo>,
     order: VecDeque<RunId>,
+    /// (project, environment) → what runs there, from the last deploy event seen.
+    environments: HashMap<(String, String), Release>,
 }
 
 impl Runs {
@@ -83,6 +98,54 @@ impl Runs {
         if run.revision.is_none() {
             run.revision = e.event.revision().map(str::to_owned);
         }
-        run.clone()
+        let Some(env) = e.environment.clone() else {
+            let mut info = run.clone();
+            info.running = None;
+            return info;
+        };
+        let release = |revision: &str, image: &str| Release {
+            revision: (!revision.is_empty()).then(|| revision.to_owned()),
+            image: image.to_owned(),
+        };
+        let now = match &e.event {
+            Event::DeployStarted(d) => {
+                if let Some(prev) = &d.previous_image {
+                    // The revision is known when the environment's last deploy was seen.
+                    let known = inner
+                        .environments
+                        .get(&(e.project.clone(), env.clone()))
+                        .filter(|r| &r.image == prev)
+                        .cloned();
+                    let before = known.unwrap_or_else(|| release("", prev));
+                    if let Some(run) = inner.runs.get_mut(&e.run_id) {
+                        run.before.insert(env.clone(), before.clone());
+                    }
+                    Some(before)
+                } else {
+                    None
+                }
+            }
+            Event::DeploySucceeded(d) => Some(release(&d.revision, &d.image)),
+            Event::DeployRolledBack(d) => Some(release(&d.revision, &d.image)),
+            Event::DeploySuperseded(d) if !d.running_image.is_empty() => {
+                Some(release("", &d.running_image))
+            }
+            _ => None,
+        };
+        let key = (e.project.clone(), env.clone());
+        let same_image = |known: Option<&Release>, now: &Release| {
+            known.is_some_and(|k| k.image == now.image && now.revision.is_none())
+        };
+        if let Some(now) = now
+            && !same_image(inner.environments.get(&key), &now)
+        {
+            inner.environments.insert(key.clone(), now);
+        }
+        if inner.environments.len() > CAPACITY {
+            inner.environments.clear();
+        }
+        let running = inner.environments.get(&key).cloned();
+        let run = inner.runs.get(&e.run_id).cloned().unwrap_or_default();
+        RunInfo { running, ..run }
     }
 }

@@ -144,7 +144,7 @@ impl Stage {
             let wait = first.then(|| Duration::from_secs(plan.wait_until_healthy_secs));
             first = false;
             let mut result = http_check::run(&self.client, base_url, check, wait).await;
-            result.detail = result.detail.map(|d| scrubber.text(&d));
+            scrub_check(&scrubber, &mut result);
             tracing::info!(check = %result.name, passed = result.passed, millis = result.millis, "check");
             report.checks.push(result);
         }
@@ -157,7 +157,7 @@ impl Stage {
                     other => other,
                 })?;
             let mut check = ran.check;
-            check.detail = check.detail.map(|d| scrubber.text(&d));
+            scrub_check(&scrubber, &mut check);
             report.checks.push(check);
             report.output = Some(scrubber.text(&ran.output));
         }
@@ -207,6 +207,13 @@ impl Stage {
             .await
             .map_err(TesterError::Container)
     }
+}
+
+/// A check's name quotes its URL or its container's command, and its detail the
+/// application's answer: both may hold a secret (the command may echo a `.env` value).
+fn scrub_check(scrubber: &Scrubber, check: &mut CheckResult) {
+    check.name = scrubber.text(&check.name);
+    check.detail = check.detail.take().map(|d| scrubber.text(&d));
 }
 
 /// What testing a deploy came to.

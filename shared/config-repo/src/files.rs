@@ -35,6 +35,7 @@ pub fn overlay(
             overlay.secrets.extend(secret_file_values(
                 from,
                 &std::fs::read_to_string(&file).unwrap_or_default(),
+                &repo.key_rules(),
             ));
         }
         overlay.files.insert(to.clone(), file);
@@ -75,7 +76,7 @@ pub async fn config_secrets(
     for (from, to) in &repo.files {
         if is_secret_file(repo, from, to) {
             let text = std::fs::read_to_string(root.join(from)).unwrap_or_default();
-            secrets.extend(secret_file_values(from, &text));
+            secrets.extend(secret_file_values(from, &text, &repo.key_rules()));
         }
     }
     Ok(secrets)
@@ -95,6 +96,8 @@ mod tests {
                 .map(|(f, t)| (f.to_string(), t.to_string()))
                 .collect(),
             secret_files,
+            secret_keys: vec![],
+            plain_keys: vec![],
         }
     }
 

@@ -22,6 +22,8 @@ fn repo(url: &str, path: Option<&str>) -> ConfigRepo {
         .map(|(f, t)| (f.to_owned(), t.to_owned()))
         .collect(),
         secret_files: None,
+        secret_keys: vec![],
+        plain_keys: vec![],
     }
 }
 

@@ -2,11 +2,14 @@
 //! notifications. Every secret value is replaced by `[redacted]`, and so are its
 //! encoded forms (base64 and base64url in a Basic auth header or a token, URL-encoding
 //! in a DSN or query string, hex in a dump, JSON escaping in a debug page quoting the
-//! environment), which a plain search would miss.
+//! environment), which a plain search would miss. Which values of a config repo's secret
+//! files are secrets is decided by [`rule`].
 
 mod files;
+mod rule;
 
-pub use files::{env_values, secret_file_values};
+pub use files::secret_file_values;
+pub use rule::{KeyPattern, KeyRules, looks_random};
 
 use crate::secret::REDACTED;
 use base64::Engine;

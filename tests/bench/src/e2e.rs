@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 const SERVICES: [&str; 7] = ferry_shared::SERVICES;
 const DB_PASSWORD: &str = "e2e-fake-prod-pa55word-5d2e";
+/// A generated secret under a key that does not say so: found by its look.
+const SHORT_KEYED: &str = "Zq7Lw2Xe9Rt4Ys1Ku8Np";
+/// Ordinary settings next to the secrets: they must stay readable in the build log.
+const SETTINGS: [&str; 3] = ["APP_ENV=production", "DB_PORT=3306", "DB_CHARSET=utf8mb4"];
 const SVN_TOKEN: &str = "e2e-svn-hook-token-7a61";
 const OPERATOR_TOKEN: &str = "e2e-operator-token-000000001";
 const WEBHOOK_SECRET: &str = "e2e-webhook-signing-secret-93";
@@ -33,6 +37,8 @@ pub struct Figures {
     pub rss_after_mb: BTreeMap<String, f64>,
     pub secret_leaks: usize,
     pub scanned_items: usize,
+    /// Ordinary settings the build step printed that its log does not show as written.
+    pub settings_redacted: usize,
 }
 
 struct Stack {
@@ -122,11 +128,14 @@ pub async fn e2e() -> anyhow::Result<Figures> {
     std::fs::create_dir_all(cfg_repo.join("env"))?;
     std::fs::write(
         cfg_repo.join("Dockerfile"),
-        "FROM ferry-test/busybox:1\nARG FERRY_REVISION\nCOPY public /www\nCOPY .env /app/.env\nRUN [\"/bin/sh\", \"-c\", \"echo r$FERRY_REVISION > /www/revision\"]\n",
+        "FROM ferry-test/busybox:1\nARG FERRY_REVISION\nCOPY public /www\nCOPY .env /app/.env\nRUN [\"/bin/sh\", \"-c\", \"echo r$FERRY_REVISION > /www/revision; cat /app/.env\"]\n",
     )?;
     std::fs::write(
         cfg_repo.join("env/production.env"),
-        format!("DB_PASSWORD={DB_PASSWORD}\n"),
+        format!(
+            "DB_PASSWORD={DB_PASSWORD}\nK={SHORT_KEYED}\n{}\n",
+            SETTINGS.join("\n")
+        ),
     )?;
     let git = |args: &[&str]| ferry_testkit::project::git(&root.join("config-repo"), args);
     git(&["init", "-q", "-b", "main"]);
@@ -280,8 +289,13 @@ pub async fn e2e() -> anyhow::Result<Figures> {
             .map(|e| String::from_utf8_lossy(&e.to_json()).into_owned()),
     );
     items.extend(cold.events.iter().chain(&warm.events).cloned());
+    // The build step prints the .env (as a careless build script would): its secrets
+    // must be scrubbed, its settings must not.
+    let mut settings_redacted = 0;
     for entry in walk(&root.join("buildlogs")) {
-        items.push(std::fs::read_to_string(entry).unwrap_or_default());
+        let log = std::fs::read_to_string(entry).unwrap_or_default();
+        settings_redacted += SETTINGS.iter().filter(|s| !log.contains(*s)).count();
+        items.push(log);
     }
     items.extend(
         bodies
@@ -292,6 +306,7 @@ pub async fn e2e() -> anyhow::Result<Figures> {
     );
     let secrets = [
         DB_PASSWORD.to_owned(),
+        SHORT_KEYED.to_owned(),
         SVN_TOKEN.to_owned(),
         OPERATOR_TOKEN.to_owned(),
         WEBHOOK_SECRET.to_owned(),
@@ -330,6 +345,7 @@ pub async fn e2e() -> anyhow::Result<Figures> {
         rss_after_mb,
         secret_leaks,
         scanned_items: items.len(),
+        settings_redacted,
     })
 }
 

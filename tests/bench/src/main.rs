@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("bench: secret_scan_items = {}", f.scanned_items);
         println!("bench: secret_leaks = {}", f.secret_leaks);
+        println!("bench: settings_redacted = {}", f.settings_redacted);
     }
 
     if wanted("shop") {

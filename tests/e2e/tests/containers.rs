@@ -86,8 +86,16 @@ impl Stack {
     fn mounts(&self, service: &str) -> Vec<String> {
         let id = self.compose(&["ps", "-q", service]);
         let out = run(Command::new("docker")
-            .args(["-H", &harness_var("FERRY_TEST_COMPOSE_DOCKER_HOST"), "inspect"])
-            .args(["--format", "{{range .Mounts}}{{.Destination}} {{end}}", id.trim()]));
+            .args([
+                "-H",
+                &harness_var("FERRY_TEST_COMPOSE_DOCKER_HOST"),
+                "inspect",
+            ])
+            .args([
+                "--format",
+                "{{range .Mounts}}{{.Destination}} {{end}}",
+                id.trim(),
+            ]));
         out.split_whitespace().map(str::to_owned).collect()
     }
 

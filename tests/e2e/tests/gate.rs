@@ -991,16 +991,20 @@ async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_
     let g = Gate::new();
     let password = harness_var("FERRY_TEST_REGISTRY_PASSWORD");
     let db = ferry_testkit::project::DB_PASSWORD;
+    let k = ferry_testkit::project::SHORT_KEYED_SECRET;
+    let (hook_port, hooks) = webhook_sink().await;
     // The ops config repo's production .env holds `db`: the tester learns it from there.
     let work = tempfile::tempdir().unwrap();
     let config_repo = ferry_testkit::project::config_repo(work.path(), "FROM scratch\n");
     // Passes while the page says v1; prints a configured secret and the .env's password
-    // (plain and base64, as an Authorization header would), which must not survive.
+    // (plain and base64, as an Authorization header would), and a random value under a
+    // key that does not say it is a secret, none of which may survive; and the .env's
+    // ordinary settings, which must.
     let checks = format!(
         r#"
         [projects.{p}.tests.container]
         image = "same"
-        command = ["/bin/sh", "-c", "echo target=$FERRY_TARGET_URL revision=$FERRY_REVISION; echo password={password}; echo db={db} b64=$(echo -n {db} | base64); wget -q -O - $FERRY_TARGET_URL/ | grep -q v1"]
+        command = ["/bin/sh", "-c", "echo target=$FERRY_TARGET_URL revision=$FERRY_REVISION; echo password={password}; echo db={db} b64=$(echo -n {db} | base64); echo k={k} app_env=production charset=utf8mb4 port=3306; wget -q -O - $FERRY_TARGET_URL/ | grep -q v1"]
         environments = ["staging"]
         timeout_secs = 30
         # The staging app answers on the test host's loopback.
@@ -1016,6 +1020,14 @@ async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_
         files = {{ "env/production.env" = ".env" }}
         [build]
         work_dir = "{work}"
+        [notify]
+        allow_hosts = ["127.0.0.1"]
+        [notify.channels.hook]
+        kind = "webhook"
+        url = "http://127.0.0.1:{hook_port}/hook"
+        [[notify.routes]]
+        on = ["deploy.rolled_back"]
+        channels = ["hook"]
         "#,
         p = g.project,
         work = work.path().join("work").display(),
@@ -1051,6 +1063,11 @@ async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_
         output.contains("b64=[redacted]") && !output.contains(db_b64),
         "{output}"
     );
+    assert!(
+        output.contains("k=[redacted] app_env=production charset=utf8mb4 port=3306")
+            && !output.contains(k),
+        "{output}"
+    );
     tap.expect_run("test.passed.production", run1, WAIT)
         .await
         .unwrap();
@@ -1073,6 +1090,36 @@ async fn the_test_container_runs_against_the_environment_and_its_output_is_kept_
         .await
         .unwrap();
     assert_eq!(g.serving(g.staging).await.as_deref(), Some("v1"));
+    // The committer's message leads with the failed revision and says what runs now.
+    let told = wait_for_hook(&hooks).await;
+    assert_eq!(
+        told["title"],
+        format!("{} v2 · staging: rolled back to v1", g.project)
+    );
+    let facts: Vec<String> = told["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["label"].as_str().unwrap(),
+                f["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        facts.contains(&format!("Running now: v1 · {v1}")),
+        "{facts:?}"
+    );
+    assert!(
+        facts.contains(&format!("Rolled back from: v2 · {v2}")),
+        "{facts:?}"
+    );
+    // The cause quotes the test container's command, which echoes the .env's secrets.
+    let all = told.to_string();
+    assert!(!all.contains(k) && !all.contains(db), "{told}");
+    assert!(all.contains("app_env=production charset=utf8mb4"), "{told}");
     assert_eq!(g.serving(g.production).await.as_deref(), Some("v1"));
     stack.stop().await;
     g.cleanup();
@@ -1214,4 +1261,37 @@ async fn a_manual_first_environment_is_held_before_its_first_deploy() {
         .unwrap();
     stack.stop().await;
     g.cleanup();
+}
+
+/// A generic-webhook endpoint on loopback: every JSON body it is sent.
+async fn webhook_sink() -> (u16, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = bodies.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let store = store.clone();
+            async move {
+                if let Ok(v) = serde_json::from_str(&body) {
+                    store.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, bodies)
+}
+
+/// The first body the sink received (waiting up to 20 s for it).
+async fn wait_for_hook(bodies: &std::sync::Mutex<Vec<serde_json::Value>>) -> serde_json::Value {
+    for _ in 0..200 {
+        if let Some(b) = bodies.lock().unwrap_or_else(|p| p.into_inner()).first() {
+            return b.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no notification reached the webhook sink in 20 s");
 }

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 pub const DB_PASSWORD: &str = "prod-db-pa55word-7f3a";
+/// A real secret under a key that does not say so (`K=`): found by its look.
+pub const SHORT_KEYED_SECRET: &str = "9fQ2xL7pZ3vR8tY1mW4s";
 
 pub fn run(dir: &Path, program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
@@ -50,7 +52,10 @@ pub fn config_repo(root: &Path, dockerfile: &str) -> String {
     std::fs::write(dir.join("shop/Dockerfile"), dockerfile).unwrap();
     std::fs::write(
         dir.join("shop/env/production.env"),
-        format!("APP_ENV=production\nDB_PASSWORD={DB_PASSWORD}\n"),
+        format!(
+            "APP_ENV=production\nDB_PASSWORD={DB_PASSWORD}\nDB_CHARSET=utf8mb4\nDB_PORT=3306\n\
+             K={SHORT_KEYED_SECRET}\n"
+        ),
     )
     .unwrap();
     std::fs::write(

@@ -96,14 +96,9 @@ impl Email {
     }
 
     fn message(&self, channel: &str, n: &Notice, to: &[String]) -> Result<Message, SendError> {
-        let revision = n
-            .revision
-            .as_deref()
-            .map(|r| format!(" (r{r})"))
-            .unwrap_or_default();
-        // The revision comes from the push. lettre encodes a CR/LF in a subject (RFC 2047,
-        // tested), so no header can be added; a subject is one line all the same.
-        let subject: String = format!("[Ferry] {}{revision}", n.headline)
+        // The headline names the revision (from the push) on one line; lettre encodes
+        // a CR/LF in a subject all the same (RFC 2047, tested), so no header can be added.
+        let subject: String = format!("[Ferry] {}", n.headline)
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();

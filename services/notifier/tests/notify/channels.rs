@@ -73,11 +73,11 @@ async fn dingtalk_markdown_is_signed_and_mentions_the_committer() {
     assert_eq!(body["msgtype"], "markdown");
     assert_eq!(body["at"]["atMobiles"], serde_json::json!(["13800000000"]));
     assert_eq!(body["at"]["isAtAll"], false);
-    assert_eq!(body["markdown"]["title"], "❌ shop: build failed");
+    assert_eq!(body["markdown"]["title"], "❌ shop r42: build failed");
     let text = body["markdown"]["text"].as_str().unwrap();
     for needle in [
-        "### ❌ shop: build failed",
-        "**Revision**: 42",
+        "### ❌ shop r42: build failed",
+        "**Revision**: r42",
         "**Author**: alice",
         "**Commit**: Fix the checkout total",
         "> step 3/5 RUN composer install failed",
@@ -146,7 +146,7 @@ async fn wecom_text_lists_mobiles_and_markdown_mentions_user_ids_in_chinese() {
     );
     let content = text["text"]["content"].as_str().unwrap();
     assert!(
-        content.contains("shop: 构建失败") && content.contains("版本: 42"),
+        content.contains("shop r42: 构建失败") && content.contains("版本: r42"),
         "{content}"
     );
     let md = reqs
@@ -214,13 +214,14 @@ async fn feishu_card_is_signed_as_documented_and_code_not_zero_fails() {
     assert_eq!(card["header"]["template"], "red");
     assert_eq!(
         card["header"]["title"]["content"],
-        "❌ shop · staging: tests failed"
+        "❌ shop r42 · staging: tests failed"
     );
     let content = card["elements"][0]["text"]["content"].as_str().unwrap();
     assert_eq!(card["elements"][0]["text"]["tag"], "lark_md");
     for needle in [
         "GET /cart (40 ms): expected 200, got 500",
-        "`ferry rollback shop --env staging`",
+        // Tests that failed with a report are rolled back by Ferry: no rollback to suggest.
+        "`ferry status shop`",
         "test 1.5 s",
     ] {
         assert!(
@@ -262,7 +263,7 @@ async fn slack_gets_text_and_blocks_with_the_member_mentioned() {
     let report = notify(&cfg, &src, &build_failed(&src, "no Dockerfile")).await;
     assert_eq!(report.sent.len(), 1, "{report:?}");
     let body = sink.requests()[0].json();
-    assert_eq!(body["text"], "❌ shop: build failed <@U0ALICE>");
+    assert_eq!(body["text"], "❌ shop r42: build failed <@U0ALICE>");
     let blocks = body["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["text"]["text"], "<@U0ALICE>");
     assert_eq!(blocks[1]["type"], "header");
@@ -271,7 +272,7 @@ async fn slack_gets_text_and_blocks_with_the_member_mentioned() {
     assert_eq!(blocks[2]["text"]["type"], "mrkdwn");
     let text = blocks[2]["text"]["text"].as_str().unwrap();
     assert!(
-        text.contains("*Revision*: 42") && text.contains("```\nno Dockerfile\n```"),
+        text.contains("*Revision*: r42") && text.contains("```\nno Dockerfile\n```"),
         "{text}"
     );
 }

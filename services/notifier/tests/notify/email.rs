@@ -190,12 +190,12 @@ async fn the_team_and_the_committer_get_a_text_and_html_mail() {
     );
     let data = failure["data"].as_str().unwrap();
     for needle in [
-        "Subject: [Ferry] shop: build failed (r42)",
+        "Subject: [Ferry] shop r42: build failed",
         &format!("Message-ID: <{}.mail@ferry>", failed.event_id),
         "multipart/alternative",
         "text/plain",
         "text/html",
-        "Revision: 42",
+        "Revision: r42",
         "&lt;missing header&gt;",
     ] {
         assert!(data.contains(needle), "`{needle}` missing from:\n{data}");
@@ -255,7 +255,7 @@ async fn mail_goes_over_starttls_and_implicit_tls_to_a_relay_with_a_private_ca()
         assert_eq!(mails[0]["to"], serde_json::json!(["team@example.com"]));
         let data = mails[0]["data"].as_str().unwrap();
         assert!(
-            data.contains("Subject: [Ferry] shop: build failed (r42)"),
+            data.contains("Subject: [Ferry] shop r42: build failed"),
             "{data}"
         );
         assert!(!data.contains(SMTP_PASSWORD), "{data}");
@@ -340,7 +340,7 @@ async fn a_hostile_revision_adds_no_header_and_no_recipient() {
     // One (folded) line, control characters replaced.
     let unfolded = headers.replace("\r\n ", " ");
     assert!(
-        unfolded.contains("Subject: [Ferry] shop: build failed (r42  Bcc: attacker@evil.example  X-Injected: yes  body)"),
+        unfolded.contains("Subject: [Ferry] shop 42  Bcc: attacker@evil.example  X-Injected: yes  body: build failed"),
         "{unfolded}"
     );
 }

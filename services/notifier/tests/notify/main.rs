@@ -7,6 +7,7 @@ mod channels;
 mod delivery;
 mod email;
 mod hostile;
+mod messages;
 mod sink;
 
 use ferry_shared::config::FerryConfig;

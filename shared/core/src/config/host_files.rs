@@ -26,7 +26,10 @@ impl FerryConfig {
                 out.bad(key("tls_dir"), why);
             }
             if let Some(ssh_key) = h.ssh_key.as_ref().filter(|k| !k.is_file()) {
-                out.bad(key("ssh_key"), format!("{} is not a file", ssh_key.display()));
+                out.bad(
+                    key("ssh_key"),
+                    format!("{} is not a file", ssh_key.display()),
+                );
             }
         }
         for (name, e) in &self.environments {

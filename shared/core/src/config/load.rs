@@ -67,9 +67,10 @@ impl FerryConfig {
             .map_err(parse)?
             .try_deserialize()
             .map_err(parse)?;
-        file.parse(host_files).map_err(|problems| ConfigError::Invalid {
-            path: path.to_owned(),
-            problems,
-        })
+        file.parse(host_files)
+            .map_err(|problems| ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
     }
 }

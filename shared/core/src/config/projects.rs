@@ -6,6 +6,7 @@ use super::environments::{Target, distinct_pairs};
 use super::maybe_secret::MaybeSecret;
 use super::problem::{Problem, Report};
 use super::source::{SourceConfig, SourceFile};
+use crate::scrub::{KeyPattern, KeyRules};
 use crate::test_plan::TestPlan;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -100,11 +101,18 @@ pub struct ConfigRepo {
     /// used instead of the code's own without being listed.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
-    /// Files whose values are secrets (`KEY=value` lines, or JSON, YAML or PHP by their
-    /// extension): scrubbed from build logs and test reports. By default
-    /// every mapped file whose name contains `env`.
+    /// Files holding secrets (`KEY=value` lines, or JSON, YAML or PHP by their
+    /// extension): their secrets (see `scrub::rule`) are scrubbed from build logs, test
+    /// reports and messages. By default every mapped file whose name contains `env`.
     #[serde(default)]
     pub secret_files: Option<Vec<String>>,
+    /// Keys (case-insensitive, `*` for any text) whose values in the secret files are
+    /// secrets whatever they look like.
+    #[serde(default)]
+    pub secret_keys: Vec<String>,
+    /// Keys whose values are never secrets, even when their name or look says so.
+    #[serde(default)]
+    pub plain_keys: Vec<String>,
 }
 
 fn default_branch() -> String {
@@ -206,6 +214,39 @@ impl ConfigRepo {
                     format!("`{from}` = `{to}` must be relative paths inside the repositories"),
                 );
             }
+        }
+        for (list, keys) in [
+            ("secret_keys", &self.secret_keys),
+            ("plain_keys", &self.plain_keys),
+        ] {
+            for k in keys.iter().filter(|k| KeyPattern::parse(k).is_none()) {
+                out.bad(
+                    format!("{at}.config_repo.{list}"),
+                    format!(
+                        "`{k}` is not a key: use letters, digits, `_ . -`, and `*` for any text"
+                    ),
+                );
+            }
+        }
+        for k in self
+            .secret_keys
+            .iter()
+            .filter(|k| self.plain_keys.contains(k))
+        {
+            out.bad(
+                format!("{at}.config_repo.plain_keys"),
+                format!("`{k}` is also in secret_keys: a key is either a secret or not"),
+            );
+        }
+    }
+
+    /// The project's additions to the secret rule (patterns that do not parse are
+    /// reported by the config check and left out here).
+    pub fn key_rules(&self) -> KeyRules {
+        let parse = |keys: &[String]| keys.iter().filter_map(|k| KeyPattern::parse(k)).collect();
+        KeyRules {
+            secret: parse(&self.secret_keys),
+            plain: parse(&self.plain_keys),
         }
     }
 }

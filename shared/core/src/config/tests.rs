@@ -289,3 +289,46 @@ fn host_credential_files_are_checked_only_where_they_are_used() {
     let cfg = FerryConfig::load_for(&path, HostFiles::Skip).unwrap();
     assert_eq!(cfg.docker_hosts.len(), 2);
 }
+
+#[test]
+fn secret_and_plain_keys_must_be_key_patterns_and_not_both() {
+    let err = load(
+        r#"
+            [projects.shop]
+            image = "shop"
+            source = { kind = "svn", url = "svn://127.0.0.1/shop" }
+            [projects.shop.config_repo]
+            url = "file:///ops"
+            secret_keys = ["LICENSE_*", "MY KEY", "K"]
+            plain_keys = ["K", "*"]
+            "#,
+    )
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "projects.shop.config_repo.secret_keys: `MY KEY` is not a key",
+        "projects.shop.config_repo.plain_keys: `*` is not a key",
+        "projects.shop.config_repo.plain_keys: `K` is also in secret_keys",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+    let ok = load(
+        r#"
+            [projects.shop]
+            image = "shop"
+            source = { kind = "svn", url = "svn://127.0.0.1/shop" }
+            [projects.shop.config_repo]
+            url = "file:///ops"
+            secret_keys = ["LICENSE_*"]
+            plain_keys = ["PUBLIC_KEY"]
+            "#,
+    )
+    .unwrap();
+    let rules = ok.projects["shop"]
+        .config_repo
+        .as_ref()
+        .unwrap()
+        .key_rules();
+    assert!(rules.secret[0].matches("license_id"));
+    assert!(rules.plain[0].matches("PUBLIC_KEY"));
+}

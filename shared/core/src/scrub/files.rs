@@ -1,46 +1,66 @@
-//! The values in a project's secret files (the config repo's production `.env`,
-//! `config.json`, `parameters.yml`, `config.php`): every value counts as a secret, since
-//! the file holds production credentials. Each format is read for what it is; a file
-//! of an unknown kind is read as `KEY=value` lines.
+//! The settings in a project's secret files (the config repo's production `.env`,
+//! `config.json`, `parameters.yml`, `config.php`), each format read for what it is (a
+//! file of an unknown kind as `KEY=value` lines); which of their values are secrets is
+//! the rule's business ([`super::rule`]).
 
+use super::rule::{KeyRules, secrets_in};
 use std::sync::LazyLock;
 
-/// Values that a secret file holds next to its secrets and that are not secrets: blanking
-/// them out of logs would mangle them without protecting anything.
-fn ordinary(v: &str) -> bool {
-    const WORDS: &[&str] = &["true", "false", "null", "none", "yes", "no", "on", "off"];
-    v.len() < super::MIN_SECRET_LEN
-        || WORDS.iter().any(|w| v.eq_ignore_ascii_case(w))
-        || (v.len() <= 5 && v.bytes().all(|b| b.is_ascii_digit()))
+/// A `key = value` setting; `key` is the last name on its path (`password` for
+/// `db.password`, the list's name for a list item).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Setting {
+    key: String,
+    value: String,
+}
+
+fn setting(key: &str, value: impl Into<String>) -> Setting {
+    Setting {
+        key: key.to_owned(),
+        value: value.into(),
+    }
 }
 
 /// The secret values of the file named `name` (its extension says the format).
-pub fn secret_file_values(name: &str, text: &str) -> Vec<String> {
+pub fn secret_file_values(name: &str, text: &str, rules: &KeyRules) -> Vec<String> {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    let mut values = match ext.as_deref() {
-        Some("json") => json_values(text),
-        Some("yml" | "yaml") => yaml_values(text),
-        Some("php" | "inc") => php_values(text),
-        _ => env_values(text),
+    let settings = match ext.as_deref() {
+        Some("json") => json_settings(text),
+        Some("yml" | "yaml") => yaml_settings(text),
+        Some("php" | "inc") => php_settings(text),
+        _ => env_settings(text),
     };
-    values.retain(|v| !ordinary(v));
-    values
+    let mut out = Vec::new();
+    for s in settings {
+        let found = secrets_in(&s.key, &s.value, rules);
+        // A multi-line secret (a PEM key) shows in a log line by line: each line counts.
+        if !found.is_empty() && s.value.contains('\n') {
+            out.extend(
+                s.value
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= super::MIN_SECRET_LEN)
+                    .map(str::to_owned),
+            );
+        }
+        out.extend(found);
+    }
+    out
 }
 
-/// Values of `KEY=value` lines (a `.env` file, optionally with `export`, quotes and a
-/// trailing ` # comment` after an unquoted value). A quoted value may span lines (a PEM
-/// key): each of its lines counts too, since a log shows a multi-line secret line by line.
-pub fn env_values(text: &str) -> Vec<String> {
+/// `KEY=value` lines (a `.env` file, optionally with `export`, quotes and a trailing
+/// ` # comment` after an unquoted value). A quoted value may span lines (a PEM key).
+fn env_settings(text: &str) -> Vec<Setting> {
     let mut out = Vec::new();
     let mut lines = text.lines().map(str::trim);
     while let Some(l) = lines.next() {
         if l.starts_with('#') {
             continue;
         }
-        let Some((_, v)) = l.strip_prefix("export ").unwrap_or(l).split_once('=') else {
+        let Some((key, v)) = l.strip_prefix("export ").unwrap_or(l).split_once('=') else {
             continue;
         };
-        let v = v.trim();
+        let (key, v) = (key.trim(), v.trim());
         let open = ['"', '\''].into_iter().find(|&q| v.starts_with(q));
         if let Some(q) = open.filter(|&q| !v[1..].contains(q)) {
             let mut value = v[1..].to_owned();
@@ -54,19 +74,12 @@ pub fn env_values(text: &str) -> Vec<String> {
                     None => value.push_str(more),
                 }
             }
-            out.extend(
-                value
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned),
-            );
-            out.push(value);
+            out.push(setting(key, value));
             continue;
         }
         let v = scalar(v);
         if !v.is_empty() {
-            out.push(v);
+            out.push(setting(key, v));
         }
     }
     out
@@ -91,87 +104,120 @@ fn scalar(v: &str) -> String {
     v[..end].trim().to_owned()
 }
 
-/// Every string (and long number) in a JSON document.
-fn json_values(text: &str) -> Vec<String> {
-    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+/// Every string (and number) in a JSON document, under its object key.
+fn json_settings(text: &str) -> Vec<Setting> {
+    fn walk(key: &str, v: &serde_json::Value, out: &mut Vec<Setting>) {
         match v {
-            serde_json::Value::String(s) => out.push(s.clone()),
-            serde_json::Value::Number(n) => out.push(n.to_string()),
-            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            serde_json::Value::Object(o) => o.values().for_each(|v| walk(v, out)),
+            serde_json::Value::String(s) => out.push(setting(key, s.clone())),
+            serde_json::Value::Number(n) => out.push(setting(key, n.to_string())),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(key, v, out)),
+            serde_json::Value::Object(o) => o.iter().for_each(|(k, v)| walk(k, v, out)),
             _ => {}
         }
     }
     let mut out = Vec::new();
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(doc) => walk(&doc, &mut out),
-        // Not valid JSON (a comment, a trailing comma): every quoted string instead.
-        Err(_) => out.extend(quoted_strings(text)),
+        Ok(doc) => walk("", &doc, &mut out),
+        // Not valid JSON (a comment, a trailing comma): `"key": "value"` pairs instead.
+        Err(_) => out.extend(quoted_pairs(text)),
     }
     out
 }
 
-/// `key: value` and `- value` lines of YAML; a block scalar (`key: |` or `>`) gives each
-/// of its lines (anchors, aliases and flow collections are not values).
-fn yaml_values(text: &str) -> Vec<String> {
+/// `key: value` and `- value` lines of YAML (a list item under its list's key); a
+/// block scalar (`key: |` or `>`) is one value of many lines. Anchors, aliases and flow
+/// collections are not values.
+fn yaml_settings(text: &str) -> Vec<Setting> {
     let indent = |l: &str| l.len() - l.trim_start().len();
     let mut out = Vec::new();
-    let mut block: Option<usize> = None;
+    // (indent, key) of the keys above the current line.
+    let mut parents: Vec<(usize, String)> = Vec::new();
+    let mut block: Option<(usize, Setting)> = None;
     for raw in text.lines() {
-        if let Some(key_indent) = block {
-            if raw.trim().is_empty() || indent(raw) > key_indent {
-                out.push(raw.trim().to_owned());
+        if let Some((key_indent, s)) = block.as_mut() {
+            if raw.trim().is_empty() || indent(raw) > *key_indent {
+                if !raw.trim().is_empty() {
+                    s.value.push_str(raw.trim());
+                    s.value.push('\n');
+                }
                 continue;
             }
-            block = None;
+            let (_, s) = block.take().expect("a block");
+            out.push(s);
         }
         let l = raw.trim();
-        if l.starts_with('#') {
+        if l.is_empty() || l.starts_with('#') {
             continue;
         }
-        let Some(v) = l
-            .split_once(": ")
-            .map(|(_, v)| v)
-            .or_else(|| l.strip_prefix("- "))
-        else {
-            continue;
+        let at = indent(raw);
+        let (key, v) = match l.split_once(':') {
+            Some((k, v)) if !l.starts_with("- ") && (v.is_empty() || v.starts_with(' ')) => {
+                let key = k.trim().trim_matches(['"', '\'']).to_owned();
+                parents.retain(|(i, _)| *i < at);
+                parents.push((at, key.clone()));
+                (key, v.trim())
+            }
+            _ => match l.strip_prefix("- ") {
+                Some(item) => {
+                    let key = parents
+                        .iter()
+                        .rev()
+                        .find(|(i, _)| *i <= at)
+                        .map(|(_, k)| k.clone())
+                        .unwrap_or_default();
+                    (key, item.trim())
+                }
+                None => continue,
+            },
         };
-        let v = v.trim();
         if v.starts_with(['|', '>']) {
-            block = Some(indent(raw));
+            block = Some((at, setting(&key, String::new())));
             continue;
         }
         let v = scalar(v);
         if !v.is_empty() && !v.starts_with(['&', '*', '{', '[']) {
-            out.push(v);
+            out.push(setting(&key, v));
         }
     }
-    out.retain(|v| !v.is_empty());
+    if let Some((_, s)) = block {
+        out.push(s);
+    }
+    for s in &mut out {
+        s.value = s.value.trim_end().to_owned();
+    }
+    out.retain(|s| !s.value.is_empty());
     out
 }
 
 /// PHP config files: `'key' => 'value'`, `define('KEY', 'value')`, `$key = 'value';`.
-fn php_values(text: &str) -> Vec<String> {
+fn php_settings(text: &str) -> Vec<Setting> {
     static ASSIGNED: LazyLock<regex::Regex> = LazyLock::new(|| {
         regex::Regex::new(
-            r#"(?:=>|=|define\(\s*['"][^'"]*['"]\s*,)\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.]*))"#,
+            r#"(?:['"]([^'"]*)['"]\s*=>|define\(\s*['"]([^'"]*)['"]\s*,|\$([A-Za-z_][A-Za-z0-9_]*)\s*=)\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.]*))"#,
         )
         .expect("a valid pattern")
     });
     ASSIGNED
         .captures_iter(text)
-        .filter_map(|c| c.get(1).or(c.get(2)).or(c.get(3)))
-        .map(|m| m.as_str().replace("\\'", "'").replace("\\\"", "\""))
+        .filter_map(|c| {
+            let key = c.get(1).or(c.get(2)).or(c.get(3))?.as_str();
+            let value = c.get(4).or(c.get(5)).or(c.get(6))?.as_str();
+            Some(setting(
+                key,
+                value.replace("\\'", "'").replace("\\\"", "\""),
+            ))
+        })
         .collect()
 }
 
-fn quoted_strings(text: &str) -> Vec<String> {
-    static QUOTED: LazyLock<regex::Regex> =
-        LazyLock::new(|| regex::Regex::new(r#""((?:[^"\\]|\\.)*)""#).expect("a valid pattern"));
-    QUOTED
-        .captures_iter(text)
-        .filter_map(|c| c.get(1))
-        .map(|m| m.as_str().to_owned())
+/// `"key": "value"` pairs of a JSON-like text that does not parse.
+fn quoted_pairs(text: &str) -> Vec<Setting> {
+    static PAIR: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#""((?:[^"\\]|\\.)*)"\s*:\s*"((?:[^"\\]|\\.)*)""#)
+            .expect("a valid pattern")
+    });
+    PAIR.captures_iter(text)
+        .map(|c| setting(&c[1], &c[2]))
         .collect()
 }
 
@@ -179,49 +225,64 @@ fn quoted_strings(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn values(name: &str, text: &str) -> Vec<String> {
+        secret_file_values(name, text, &KeyRules::default())
+    }
+
     #[test]
-    fn env_values_are_read_from_dotenv_lines() {
-        let v = env_values("# c=omment\nDB_PASSWORD=\"s3cr3t\"\nexport API_KEY='k-123'\nEMPTY=\n");
-        assert_eq!(v, ["s3cr3t", "k-123"]);
+    fn dotenv_lines_give_their_secrets_and_keep_their_settings() {
+        let v = values(
+            ".env",
+            "# c=omment\nAPP_ENV=production\nDB_PASSWORD=\"s3cr3t\"\nexport API_KEY='k-123'\nEMPTY=\n\
+             K=9fQ2xL7pZ3vR8tY1mW4s\nDB_PORT=3306\n",
+        );
+        assert_eq!(v, ["s3cr3t", "k-123", "9fQ2xL7pZ3vR8tY1mW4s"]);
     }
 
     #[test]
     fn a_trailing_comment_is_not_part_of_the_value() {
-        let v = env_values(
-            "APP_KEY=base64:Zm9vYmFy # rotate yearly\nPW=\"a b # c\" # quoted\nHASH=ab#cd\n",
+        let v = values(
+            "app.env",
+            "APP_KEY=base64:Zm9vYmFy # rotate yearly\nPW=\"a b # c\" # quoted\nSECRET=ab#cd\n",
         );
         assert_eq!(v, ["base64:Zm9vYmFy", "a b # c", "ab#cd"]);
     }
 
     #[test]
-    fn json_yaml_and_php_secret_files_are_read_for_their_values() {
-        let json = r#"{"db": {"password": "json-pw-1", "port": 3306}, "keys": ["k-json-2"],
-                      "debug": false, "token": 12345678901}"#;
+    fn json_yaml_and_php_secret_files_are_read_for_their_secrets() {
+        let json = r#"{"db": {"password": "json-pw-1", "port": 3306, "host": "db.internal"},
+                      "api_keys": ["k-json-2"], "debug": false, "token": 12345678901,
+                      "env": "production"}"#;
+        // (serde_json's objects are ordered by key.)
         assert_eq!(
-            secret_file_values("config/prod.json", json),
-            ["json-pw-1", "k-json-2", "12345678901"]
+            values("config/prod.json", json),
+            ["k-json-2", "json-pw-1", "12345678901"]
         );
         let yaml = "parameters:\n  database_password: 'yaml-pw-1' # old\n  secret: yaml-s3cret\n  \
-                    debug: false\n  hosts:\n    - yaml-host-key\n  text: |\n";
+                    debug: false\n  env: production\n  api_tokens:\n    - yaml-host-key\n  text: |\n";
         assert_eq!(
-            secret_file_values("parameters.yml", yaml),
+            values("parameters.yml", yaml),
             ["yaml-pw-1", "yaml-s3cret", "yaml-host-key"]
         );
-        let php = "<?php\nreturn [\n  'db' => ['password' => 'php-pw-1', 'port' => 3306],\n];\n\
-                   define('AUTH_KEY', \"php-auth-2\");\n$secret = 'php-\\'3';\n";
+        let php = "<?php\nreturn [\n  'db' => ['password' => 'php-pw-1', 'port' => 3306, \
+                   'charset' => 'utf8mb4'],\n];\ndefine('AUTH_KEY', \"php-auth-2\");\n\
+                   $secret = 'php-\\'3';\n$env = 'production';\n";
         assert_eq!(
-            secret_file_values("wp-config.php", php),
+            values("wp-config.php", php),
             ["php-pw-1", "php-auth-2", "php-'3"]
         );
+        // Not JSON (a trailing comma): its "key": "value" pairs still count.
+        let broken = r#"{"password": "broken-pw-1", "env": "production",}"#;
+        assert_eq!(values("x.json", broken), ["broken-pw-1"]);
     }
 
     #[test]
     fn multi_line_secrets_count_line_by_line() {
         let pem = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nVJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu";
         let env = format!(
-            "A=1\nJWT_KEY=\"-----BEGIN PRIVATE KEY-----\n{pem}\n-----END PRIVATE KEY-----\"\nB=plain-value-123\n"
+            "A=1\nJWT_KEY=\"-----BEGIN PRIVATE KEY-----\n{pem}\n-----END PRIVATE KEY-----\"\nB_SECRET=plain-value-123\n"
         );
-        let v = env_values(&env);
+        let v = values(".env", &env);
         for line in pem.lines() {
             assert!(v.iter().any(|x| x == line), "{line} missing from {v:?}");
         }
@@ -232,10 +293,10 @@ mod tests {
             pem.lines().next().unwrap(),
             pem.lines().nth(1).unwrap()
         );
-        let v = yaml_values(&yaml);
+        let v = values("a.yaml", &yaml);
         for line in pem.lines() {
             assert!(v.iter().any(|x| x == line), "{line} missing from {v:?}");
         }
-        assert!(v.iter().any(|x| x == "deploy-user-1"), "{v:?}");
+        assert!(!v.iter().any(|x| x == "deploy-user-1"), "{v:?}");
     }
 }
