@@ -13,6 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SERVICES: [&str; 7] = ferry_shared::SERVICES;
+/// Rounds of Ferry against the shell job (each: one job, then one Ferry run).
+const COMPARISON_ROUNDS: usize = 3;
 const DB_PASSWORD: &str = "e2e-fake-prod-pa55word-5d2e";
 /// A generated secret under a key that does not say so: found by its look.
 const SHORT_KEYED: &str = "Zq7Lw2Xe9Rt4Ys1Ku8Np";
@@ -37,6 +39,10 @@ pub struct Figures {
     pub rss_after_mb: BTreeMap<String, f64>,
     pub secret_leaks: usize,
     pub scanned_items: usize,
+    /// Interleaved rounds, commit → production serving the commit: the old chain's
+    /// shell job, and Ferry.
+    pub shell_s: Vec<f64>,
+    pub ferry_s: Vec<f64>,
     /// Ordinary settings the build step printed that its log does not show as written.
     pub settings_redacted: usize,
 }
@@ -273,6 +279,24 @@ pub async fn e2e() -> anyhow::Result<Figures> {
     let cold = commit_to_prod(root, &mut tap, "cold").await?;
     let warm = commit_to_prod(root, &mut tap, "warm").await?;
     let rss_after_mb = rss(&stack);
+
+    // Ferry against the job it replaces, interleaved, on the same hosts and registry.
+    let job = crate::shell_job::Job::new(
+        &root.join("wc"),
+        &url,
+        &root.join("config-repo/app"),
+        "Dockerfile=Dockerfile env/production.env=.env",
+        (hosts[0].as_str(), hosts[0].as_str(), hosts[1].as_str()),
+        &format!("{}/bench/shell-{ns}", harness_var("FERRY_TEST_REGISTRY")),
+        "/bin/httpd -f -p 127.0.0.1:{port} -h /www",
+        "r{revision}",
+    );
+    let (mut shell_s, mut ferry_s) = (Vec::new(), Vec::new());
+    for round in 0..COMPARISON_ROUNDS {
+        shell_s.push(job.round(&format!("round {round}"))?);
+        let ferry = commit_to_prod(root, &mut tap, &format!("round {round}")).await?;
+        ferry_s.push(ferry.run.total_s);
+    }
     drop(stack);
 
     // The scan: every log line, event, build log and notification, for every secret in
@@ -346,6 +370,8 @@ pub async fn e2e() -> anyhow::Result<Figures> {
         secret_leaks,
         scanned_items: items.len(),
         settings_redacted,
+        shell_s,
+        ferry_s,
     })
 }
 

@@ -10,6 +10,7 @@ mod e2e;
 mod hooks;
 mod pulls;
 mod rollback;
+mod shell_job;
 mod shop;
 
 #[tokio::main]
@@ -118,6 +119,22 @@ async fn main() -> anyhow::Result<()> {
         println!("bench: secret_scan_items = {}", f.scanned_items);
         println!("bench: secret_leaks = {}", f.secret_leaks);
         println!("bench: settings_redacted = {}", f.settings_redacted);
+        let (shell, ferry) = (shell_job::median(&f.shell_s), shell_job::median(&f.ferry_s));
+        let rounds = |v: &[f64]| {
+            v.iter()
+                .map(|s| format!("{s:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "bench: commit_to_prod_shell_s = {shell:.2} s (rounds {})",
+            rounds(&f.shell_s[..])
+        );
+        println!(
+            "bench: commit_to_prod_interleaved_s = {ferry:.2} s (rounds {})",
+            rounds(&f.ferry_s[..])
+        );
+        println!("bench: commit_to_prod_over_shell = {:.2}", ferry / shell);
     }
 
     if wanted("shop") {

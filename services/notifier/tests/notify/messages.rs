@@ -75,6 +75,16 @@ fn source(revision: &str, message: &str) -> Event {
     })
 }
 
+fn built(revision: &str) -> Event {
+    Event::ImageBuilt(ImageBuilt {
+        docker_millis: None,
+        revision: revision.into(),
+        image: format!("127.0.0.1:5000/examples/hello:{revision}"),
+        config_commit: None,
+        build_log: None,
+    })
+}
+
 fn failed(service: &str, kind: &str, reason: &str) -> StageFailed {
     StageFailed {
         service: service.into(),
@@ -170,19 +180,7 @@ fn story() -> Vec<(String, String)> {
 
     // r15: built, pushed, pre-pulled, deployed to staging, fails its check, rolled back.
     s.at(R15, 60_000, None, source("15", "break the home page"), None);
-    s.at(
-        R15,
-        61_150,
-        None,
-        Event::ImageBuilt(ImageBuilt {
-            docker_millis: None,
-            revision: "15".into(),
-            image: "127.0.0.1:5000/examples/hello:15".into(),
-            config_commit: None,
-            build_log: None,
-        }),
-        None,
-    );
+    s.at(R15, 61_150, None, built("15"), None);
     s.at(
         R15,
         61_300,
@@ -278,19 +276,7 @@ fn story() -> Vec<(String, String)> {
         "step 3/5 RUN composer install --no-dev failed (exit 2):\n  Your requirements could not be resolved to an installable set of packages.",
     )), Some("build.failed"));
     s.at(17, 68_000, None, source("17", "price in cents"), None);
-    s.at(
-        17,
-        69_400,
-        None,
-        Event::ImageBuilt(ImageBuilt {
-            docker_millis: None,
-            revision: "17".into(),
-            image: "127.0.0.1:5000/examples/hello:17".into(),
-            config_commit: None,
-            build_log: None,
-        }),
-        None,
-    );
+    s.at(17, 69_400, None, built("17"), None);
     s.at(17, 70_100, None, Event::PushFailed(failed(
         "pusher",
         "image.built",
@@ -394,10 +380,11 @@ fn every_message_kind_reads_as_pinned_in_both_languages() {
 #[test]
 fn a_rollback_message_says_which_commit_failed_and_what_runs_now() {
     let told = story();
-    let (_, en) = told
-        .iter()
-        .find(|(n, _)| n == "deploy.rolled_back.en")
-        .unwrap();
+    let said = |name: &str| {
+        let (_, text) = told.iter().find(|(n, _)| n == name).unwrap();
+        text.clone()
+    };
+    let en = said("deploy.rolled_back.en");
     let lines: Vec<&str> = en.lines().collect();
     assert_eq!(
         lines[0],
@@ -414,10 +401,7 @@ fn a_rollback_message_says_which_commit_failed_and_what_runs_now() {
         assert!(en.contains(needle), "`{needle}` missing from:\n{en}");
     }
     assert!(!en.contains("[redacted]"), "{en}");
-    let (_, zh) = told
-        .iter()
-        .find(|(n, _)| n == "deploy.rolled_back.zh-CN")
-        .unwrap();
+    let zh = said("deploy.rolled_back.zh-CN");
     assert!(
         zh.starts_with("Subject: [Ferry] hello r15 · staging: 已回滚到 r14"),
         "{zh}"

@@ -292,19 +292,22 @@ fn host_credential_files_are_checked_only_where_they_are_used() {
 
 #[test]
 fn secret_and_plain_keys_must_be_key_patterns_and_not_both() {
-    let err = load(
-        r#"
+    let with_keys = |keys: &str| {
+        load(&format!(
+            r#"
             [projects.shop]
             image = "shop"
-            source = { kind = "svn", url = "svn://127.0.0.1/shop" }
+            source = {{ kind = "svn", url = "svn://127.0.0.1/shop" }}
             [projects.shop.config_repo]
             url = "file:///ops"
-            secret_keys = ["LICENSE_*", "MY KEY", "K"]
-            plain_keys = ["K", "*"]
-            "#,
-    )
-    .unwrap_err()
-    .to_string();
+            {keys}
+            "#
+        ))
+    };
+    let err =
+        with_keys("secret_keys = [\"LICENSE_*\", \"MY KEY\", \"K\"]\nplain_keys = [\"K\", \"*\"]")
+            .unwrap_err()
+            .to_string();
     for needle in [
         "projects.shop.config_repo.secret_keys: `MY KEY` is not a key",
         "projects.shop.config_repo.plain_keys: `*` is not a key",
@@ -312,18 +315,7 @@ fn secret_and_plain_keys_must_be_key_patterns_and_not_both() {
     ] {
         assert!(err.contains(needle), "{needle} missing from:\n{err}");
     }
-    let ok = load(
-        r#"
-            [projects.shop]
-            image = "shop"
-            source = { kind = "svn", url = "svn://127.0.0.1/shop" }
-            [projects.shop.config_repo]
-            url = "file:///ops"
-            secret_keys = ["LICENSE_*"]
-            plain_keys = ["PUBLIC_KEY"]
-            "#,
-    )
-    .unwrap();
+    let ok = with_keys("secret_keys = [\"LICENSE_*\"]\nplain_keys = [\"PUBLIC_KEY\"]").unwrap();
     let rules = ok.projects["shop"]
         .config_repo
         .as_ref()
