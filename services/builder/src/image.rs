@@ -21,15 +21,19 @@ pub struct Request<'a> {
 /// Build `context` as `req.tag`; the engine's output goes to `log`.
 pub async fn build(
     docker: &Docker,
-    context: Context,
+    mut context: Context,
     req: Request<'_>,
     log: &mut BuildLog,
 ) -> Result<(), BuildError> {
+    // One LABEL step in the Dockerfile rather than one per label from the engine.
+    let in_dockerfile = context.label_in_dockerfile(req.dockerfile, &req.labels);
+    let none = HashMap::new();
+    let labels = if in_dockerfile { &none } else { &req.labels };
     let options = BuildImageOptionsBuilder::default()
         .dockerfile(req.dockerfile)
         .t(req.tag)
         .buildargs(&req.args)
-        .labels(&req.labels)
+        .labels(labels)
         .rm(true)
         .forcerm(true)
         // `build.network`, by default the engine's isolated network: RUN steps run a

@@ -29,7 +29,7 @@ use ferry_shared::stage::{BuildInput, Input, Received, StageHandler};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const SERVICE: &str = BuildInput::SERVICE;
 
@@ -69,23 +69,42 @@ impl Stage {
         let b = &self.cfg.build;
         let timeout = Duration::from_secs(b.timeout_secs);
         let checkouts = Checkouts { cfg: b, timeout };
-        let (code, revision) = checkouts
-            .code(&event.project, &project.source, source)
-            .await?;
+        let started = Instant::now();
+        // The code, the config repo and the engine are independent of each other:
+        // fetched and connected at once (each in its own folder), not one after another.
+        let code = async {
+            let (dir, revision) = checkouts
+                .code(&event.project, &project.source, source)
+                .await?;
+            Ok::<_, BuildError>((dir, revision, started.elapsed()))
+        };
+        let config = async {
+            let overlay = self.config_overlay(event, project, timeout).await?;
+            Ok::<_, BuildError>((overlay, started.elapsed()))
+        };
+        let engine = async {
+            ferry_docker::connect(&b.docker_host)
+                .await
+                .map_err(|e| BuildError::Engine(e.to_string()))
+        };
+        let ((code, revision, code_took), ((overlay, config_commit), config_took), docker) =
+            tokio::try_join!(code, config, engine)?;
         // From here on the revision is the commit checked out (a name resolved).
         let source = &SourceChanged {
             revision,
             ..source.clone()
         };
         let order = lineage::order(&project.source, &code, source, timeout).await?;
-        let (overlay, config_commit) = self.config_overlay(event, project, timeout).await?;
         let mut secrets = self.known_secrets();
         secrets.extend(overlay.secrets);
         let context = context::Context::assemble(&code, overlay.files, &project.dockerfile)?;
-
-        let docker = ferry_docker::connect(&b.docker_host)
-            .await
-            .map_err(|e| BuildError::Engine(e.to_string()))?;
+        tracing::info!(
+            code_ms = code_took.as_millis() as u64,
+            config_ms = config_took.as_millis() as u64,
+            ready_ms = started.elapsed().as_millis() as u64,
+            files = context.len(),
+            "sources ready"
+        );
         let built = |image, docker_millis, build_log| ImageBuilt {
             docker_millis,
             revision: source.revision.clone(),
@@ -115,6 +134,11 @@ impl Stage {
         let (millis, log_path) = self
             .run_engine(&docker, context, req, &run_id, secrets)
             .await?;
+        tracing::info!(
+            engine_ms = millis,
+            total_ms = started.elapsed().as_millis() as u64,
+            "engine done"
+        );
         Ok((built(tag, Some(millis), log_path), order))
     }
 

@@ -103,6 +103,20 @@ async fn svn_revision_5_becomes_image_5_in_the_registry_with_the_ops_config_insi
         b.config_commit.as_deref().unwrap()
     );
     assert!(l["org.opencontainers.image.created"].is_string());
+    // All of them from one LABEL step (the engine's labels option would add one per label).
+    let history = ferry_testkit::docker(
+        &docker_hosts()[1],
+        None,
+        &[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            &p.image,
+        ],
+    )
+    .unwrap();
+    assert_eq!(history.matches("LABEL ").count(), 1, "{history}");
 
     // The production password is in the image, and nowhere else.
     let log = std::fs::read_to_string(b.build_log.as_ref().unwrap()).unwrap();
