@@ -85,10 +85,12 @@ impl Stage {
         if !req.image.is_empty() {
             self.refuse_foreign(&event.project, &req.image, env)?;
         }
+        let asked = std::time::Instant::now();
         let lock = match self.lock(event, env, &req).await? {
             Locked::Held(lock) => lock,
             Locked::Superseded(newest) => return self.superseded(ctx, event, req, newest).await,
         };
+        let locked_ms = asked.elapsed().as_millis() as u64;
         // A forward deploy can go ahead without knowing (the target reports its own
         // errors precisely); a rollback must know what to go back from.
         let current = match target.running().await {
@@ -117,6 +119,12 @@ impl Stage {
             Some(env),
         );
         ctx.emit(&started).await?;
+        tracing::info!(
+            environment = env,
+            locked_ms,
+            started_ms = asked.elapsed().as_millis() as u64,
+            "deploy started"
+        );
         let outcome = self.run_target(&target, event, &req).await;
         drop(lock);
         self.announce(ctx, event, req, current, outcome?).await
@@ -131,9 +139,13 @@ impl Stage {
         req: &Request,
     ) -> Result<Locked, UpdaterError> {
         let lock_name = format!("deploy.{}.{env}", event.project);
-        let latest = Latest::open(&self.cfg.broker, &lock_name)
-            .await
-            .map_err(|e| UpdaterError::Record(e.to_string()))?;
+        // Two connections, opened at once; the offer still comes before the lock.
+        let (latest, contender) = tokio::join!(
+            Latest::open(&self.cfg.broker, &lock_name),
+            Lock::connect(&self.cfg.broker, &lock_name)
+        );
+        let latest = latest.map_err(|e| UpdaterError::Record(e.to_string()))?;
+        let contender = contender.map_err(|e| UpdaterError::Lock(e.to_string()))?;
         if !req.is_rollback()
             && let Some(order) = &event.order
         {
@@ -142,7 +154,8 @@ impl Stage {
                 .await
                 .map_err(|e| UpdaterError::Record(e.to_string()))?;
         }
-        let lock = Lock::acquire(&self.cfg.broker, &lock_name, LOCK_WAIT)
+        let lock = contender
+            .acquire(LOCK_WAIT)
             .await
             .map_err(|e| UpdaterError::Lock(e.to_string()))?
             .ok_or_else(|| UpdaterError::Busy {

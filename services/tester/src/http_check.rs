@@ -39,10 +39,12 @@ pub async fn run(
     let started = Instant::now();
     let deadline = wait.map(|w| started + w);
     let mut attempts = 0u32;
+    // Retries while the app comes up: soon at first, then every 500 ms.
+    let mut pause = Duration::from_millis(50);
     loop {
         attempts += 1;
         let result = once(client, base_url, check).await;
-        let again = deadline.is_some_and(|d| Instant::now() + Duration::from_millis(500) < d);
+        let again = deadline.is_some_and(|d| Instant::now() + pause < d);
         if result.is_ok() || !again {
             let detail = match (result, attempts) {
                 (Ok(()), _) => None,
@@ -59,7 +61,8 @@ pub async fn run(
                 detail,
             };
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
     }
 }
 

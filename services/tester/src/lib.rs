@@ -101,18 +101,25 @@ impl Stage {
             return Ok(Verdict::Tested(report));
         };
         let mut started = Instant::now();
-        let located = match env {
-            Some(e) => {
-                let names = (event.project.as_str(), env_name);
-                target::locate(&self.cfg, names, e, event.run_id.into(), deployed)
-                    .await
-                    .map_err(|why| TesterError::Locate {
-                        environment: env_name.to_owned(),
-                        why,
-                    })?
+        let locate = async {
+            match env {
+                Some(e) => {
+                    let names = (event.project.as_str(), env_name);
+                    target::locate(&self.cfg, names, e, event.run_id.into(), deployed)
+                        .await
+                        .map_err(|why| TesterError::Locate {
+                            environment: env_name.to_owned(),
+                            why,
+                        })
+                }
+                None => Ok(Located::Url(None)),
             }
-            None => Located::Url(None),
         };
+        // Where the run answers, and the config repo's secrets (a fetch): asked at once.
+        // The secrets only matter for a run still there to test; a failure to read them
+        // counts only then.
+        let (located, scrubber) = tokio::join!(locate, self.scrubber_for(&event.project));
+        let located = located?;
         let base_url = match located {
             Located::Url(url) => url,
             Located::Replaced { image, run_id } => {
@@ -134,9 +141,9 @@ impl Stage {
                 return Ok(Verdict::Tested(report));
             }
         };
-        // Only for a run still there to test: reading the config repo is Ferry's own
-        // work, so the tests' time starts after it (the overhead figure depends on it).
-        let scrubber = self.scrubber_for(&event.project).await?;
+        // Reading the config repo is Ferry's own work, so the tests' time starts after
+        // it (the overhead figure depends on it).
+        let scrubber = scrubber?;
         started = Instant::now();
         let base_url = base_url.as_deref();
         let mut first = true;

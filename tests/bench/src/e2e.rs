@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 const SERVICES: [&str; 7] = ferry_shared::SERVICES;
 /// Rounds of Ferry against the shell job (each: one job, then one Ferry run).
-const COMPARISON_ROUNDS: usize = 3;
+const COMPARISON_ROUNDS: usize = 5;
 const DB_PASSWORD: &str = "e2e-fake-prod-pa55word-5d2e";
 /// A generated secret under a key that does not say so: found by its look.
 const SHORT_KEYED: &str = "Zq7Lw2Xe9Rt4Ys1Ku8Np";

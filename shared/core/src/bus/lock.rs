@@ -21,11 +21,34 @@ impl Lock {
         name: &str,
         wait: Duration,
     ) -> Result<Option<Lock>, BusError> {
-        let queue = format!("{}.lock.{name}", cfg.namespace);
+        Self::connect(cfg, name).await?.acquire(wait).await
+    }
+
+    /// The connection that will hold the lock `name`, not taking it yet: a caller can
+    /// connect while it does something else that must come before taking the lock.
+    pub async fn connect(cfg: &BrokerConfig, name: &str) -> Result<Contender, BusError> {
+        let conn = connect::connect(cfg, &format!("lock {name}")).await?;
+        Ok(Contender {
+            conn,
+            queue: format!("{}.lock.{name}", cfg.namespace),
+        })
+    }
+}
+
+/// A connection ready to take a lock.
+pub struct Contender {
+    conn: lapin::Connection,
+    queue: String,
+}
+
+impl Contender {
+    /// Wait up to `wait` for the lock; `Ok(None)` when someone else held it the whole
+    /// time.
+    pub async fn acquire(self, wait: Duration) -> Result<Option<Lock>, BusError> {
+        let Contender { conn, queue } = self;
         let deadline = Instant::now() + wait;
         // One connection for the whole wait: a refused declaration (RESOURCE_LOCKED)
         // closes only the channel, so each attempt needs just a new channel.
-        let conn = connect::connect(cfg, &format!("lock {name}")).await?;
         loop {
             let channel = conn
                 .create_channel()

@@ -19,6 +19,6 @@ pub use consumer::{Consumer, ConsumerOptions, Settled, SettledAs};
 pub use error::BusError;
 pub use handler::{Context, Handler, Outcome};
 pub use latest::Latest;
-pub use lock::Lock;
+pub use lock::{Contender, Lock};
 pub use publisher::Publisher;
 pub use topology::{StageSpec, Topology};

@@ -38,11 +38,14 @@ pub(super) async fn retire_all(docker: &Docker, t: &Spec<'_>, extra: &[Running])
 /// start), replacing the one kept before.
 pub(super) async fn retire(docker: &Docker, t: &Spec<'_>, id: &str) {
     let (_, retired) = t.names();
-    let _ = docker.remove_container(&retired, force()).await;
     let stop = StopContainerOptionsBuilder::default()
         .t(t.container.stop_timeout_secs.min(i32::MAX as u64) as i32)
         .build();
-    let _ = docker.stop_container(id, Some(stop)).await;
+    // The one kept before goes while this one stops: two containers, no order between.
+    let _ = tokio::join!(
+        docker.remove_container(&retired, force()),
+        docker.stop_container(id, Some(stop))
+    );
     let rename = RenameContainerOptionsBuilder::default()
         .name(&retired)
         .build();

@@ -24,6 +24,8 @@ pub(super) async fn switch_host(
 ) -> Result<(String, u16), SwitchError> {
     let port = t.free_port(old.map(|o| o.port));
     let (name, _) = t.names();
+    let t0 = std::time::Instant::now();
+    let ms = |t: std::time::Instant| t.elapsed().as_millis() as u64;
     // A container of this very run left by an earlier, interrupted attempt.
     let _ = docker.remove_container(&name, force()).await;
     docker
@@ -33,17 +35,29 @@ pub(super) async fn switch_host(
         )
         .await
         .map_err(SwitchError::Create)?;
+    let created = ms(t0);
     if let Err(e) = docker.start_container(&name, None).await {
         let _ = docker.remove_container(&name, force()).await;
         return Err(SwitchError::Start(e));
     }
+    let started = ms(t0);
     if let Err(why) = verify(docker, host, t, &name, port).await {
         let _ = docker.remove_container(&name, force()).await;
         return Err(why.into());
     }
+    let healthy = ms(t0);
     if let Some(old) = old {
         retire(docker, t, &old.id).await;
     }
+    // Where a switch spends its time, for whoever tunes it (issue 19).
+    tracing::info!(
+        container = %name,
+        created_ms = created,
+        started_ms = started,
+        healthy_ms = healthy,
+        retired_ms = ms(t0),
+        "switched"
+    );
     Ok((name, port))
 }
 
