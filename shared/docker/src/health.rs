@@ -86,7 +86,9 @@ pub async fn wait_healthy(
     })
 }
 
-/// The probes' client: no redirects, no proxy, a deadline per attempt.
+/// The probes' client: no redirects, no proxy, a deadline per attempt, and no idle
+/// connection kept to the container (it would hold the container's graceful stop at
+/// the next deploy: an nginx waits for its kept-alive connections).
 fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
@@ -94,6 +96,7 @@ fn client() -> &'static reqwest::Client {
             .user_agent(concat!("ferry-health/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            .pool_max_idle_per_host(0)
             .timeout(PROBE_TIMEOUT)
             .build()
             .unwrap_or_default()
