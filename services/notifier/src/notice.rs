@@ -308,8 +308,10 @@ fn hosts(lang: Lang, hosts: &[HostTiming]) -> String {
         .join(", ")
 }
 
-/// `r15` for an SVN revision, the first 10 characters of a git commit, else as given;
-/// on one line (it comes from a webhook).
+/// `r15` for an SVN revision, the first 10 characters of a git commit, else as given,
+/// on one line and made inert: it comes from a push and stands in the headline, which
+/// every channel shows as its title without escaping it (a revision `<at id=all>` or
+/// `@all` must mention no one there).
 pub fn display_revision(r: &str) -> String {
     let r = one_line(r.trim());
     if !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()) {
@@ -317,7 +319,7 @@ pub fn display_revision(r: &str) -> String {
     } else if r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()) {
         r[..10].to_owned()
     } else {
-        cut(&r, 64)
+        crate::escape::markdown(&cut(&r, 64))
     }
 }
 
@@ -515,6 +517,33 @@ mod tests {
         let zh = Notice::build(&done, &run, Lang::ZhCn, "ferry");
         assert_eq!(zh.headline, "shop r42 · staging: 部署成功");
         assert_eq!(zh.stages[0], ("构建".to_owned(), "1分 5秒".to_owned()));
+    }
+
+    /// The headline is every channel's title, unescaped: the revision in it (from a
+    /// push) must be inert in all of them.
+    #[test]
+    fn a_hostile_revision_is_inert_in_every_title() {
+        let runs = crate::runs::Runs::default();
+        let src = Envelope::new_run(
+            "shop",
+            Event::SourceChanged(SourceChanged {
+                source: "git".into(),
+                repository: "https://git.example/shop.git".into(),
+                reference: None,
+                revision: "<at id=all></at> @all [x](https://e.vil/p.png)".into(),
+                author: None,
+                message: None,
+                changed_paths: vec![],
+            }),
+        );
+        let n = Notice::build(&src, &runs.observe(&src), Lang::En, "ferry");
+        let md = crate::render::markdown(&n, crate::render::Dialect::Markdown, true);
+        let slack = crate::render::markdown(&n, crate::render::Dialect::Slack, true);
+        for text in [&n.headline, &md, &slack, &crate::render::chat_text(&n)] {
+            assert!(!text.contains("<at"), "{text}");
+            assert!(!text.contains("@all"), "{text}");
+            assert!(!text.contains("](") && !text.contains("://"), "{text}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub fn overlay(
     dockerfile: &str,
 ) -> Result<Overlay, ConfigRepoError> {
     let mut overlay = Overlay::default();
+    let rules = repo.key_rules();
     for (from, to) in &repo.files {
         let file = root.join(from);
         if !file.is_file() {
@@ -35,7 +36,7 @@ pub fn overlay(
             overlay.secrets.extend(secret_file_values(
                 from,
                 &std::fs::read_to_string(&file).unwrap_or_default(),
-                &repo.key_rules(),
+                &rules,
             ));
         }
         overlay.files.insert(to.clone(), file);
@@ -73,10 +74,11 @@ pub async fn config_secrets(
         .await?
         .root;
     let mut secrets = Vec::new();
+    let rules = repo.key_rules();
     for (from, to) in &repo.files {
         if is_secret_file(repo, from, to) {
             let text = std::fs::read_to_string(root.join(from)).unwrap_or_default();
-            secrets.extend(secret_file_values(from, &text, &repo.key_rules()));
+            secrets.extend(secret_file_values(from, &text, &rules));
         }
     }
     Ok(secrets)
