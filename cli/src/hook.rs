@@ -115,7 +115,7 @@ pub fn run(cmd: HookCommand, cfg: Option<&FerryConfig>) -> ExitCode {
         Ok(parsed) => {
             let mut out = serde_json::to_value(&parsed).unwrap_or_default();
             if let Some(cfg) = cfg {
-                out["would_start"] = match plan(cfg, parsed) {
+                out["would_start"] = match plan(cfg, parsed, &AnyRelease) {
                     Plan::Start { events, .. } => {
                         json!(events.iter().map(|e| &e.project).collect::<Vec<_>>())
                     }
@@ -126,6 +126,19 @@ pub fn run(cmd: HookCommand, cfg: Option<&FerryConfig>) -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `inspect` has no run history: a config change is shown as starting the project
+/// (the receiver rebuilds the revision in production).
+struct AnyRelease;
+
+impl ferry_hooks::plan::Releases for AnyRelease {
+    fn current(&self, _: &str) -> Option<ferry_hooks::plan::Release> {
+        Some(ferry_hooks::plan::Release {
+            revision: "(the revision in production)".into(),
+            reference: None,
+        })
     }
 }
 

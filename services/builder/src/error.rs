@@ -63,6 +63,7 @@ impl From<ferry_config_repo::ConfigRepoError> for BuildError {
             E::Checkout(why) => BuildError::ConfigCheckout(why),
             E::MissingFile(file) => BuildError::MissingConfigFile(file),
             E::Workspace(why) => BuildError::Workspace(why),
+            e @ E::NotOnBranch { .. } => BuildError::Refused(e.to_string()),
         }
     }
 }

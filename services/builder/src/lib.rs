@@ -24,6 +24,7 @@ use ferry_shared::bus::{Context as BusContext, StageSpec};
 use ferry_shared::config::{FerryConfig, HostFiles, ProjectConfig};
 use ferry_shared::event::{Envelope, Event, ImageBuilt, SourceChanged};
 use ferry_shared::order::RunOrder;
+use ferry_shared::revision::CommitId;
 use ferry_shared::service::ServiceDefaults;
 use ferry_shared::stage::{BuildInput, Input, Received, StageHandler};
 use std::collections::HashMap;
@@ -79,7 +80,7 @@ impl Stage {
             Ok::<_, BuildError>((dir, revision, started.elapsed()))
         };
         let config = async {
-            let overlay = self.config_overlay(event, project, timeout).await?;
+            let overlay = self.config_overlay(event, project, source, timeout).await?;
             Ok::<_, BuildError>((overlay, started.elapsed()))
         };
         let engine = async {
@@ -148,13 +149,21 @@ impl Stage {
         &self,
         event: &Envelope,
         project: &ProjectConfig,
+        source: &SourceChanged,
         timeout: Duration,
     ) -> Result<(Overlay, Option<String>), BuildError> {
         let Some(repo) = &project.config_repo else {
             return Ok((Overlay::default(), None));
         };
         let dir = ferry_config_repo::working_copy(&self.cfg.build, &event.project, "config");
-        let checkout = ferry_config_repo::checkout(&dir, repo, timeout).await?;
+        // A config change's run: its commit must be on the branch (events are input too).
+        let pushed = match &source.config_change {
+            Some(c) => Some(CommitId::parse(&c.commit).map_err(|e| {
+                BuildError::Refused(format!("the run's config commit: {e}; nothing was built"))
+            })?),
+            None => None,
+        };
+        let checkout = ferry_config_repo::checkout(&dir, repo, timeout, pushed.as_ref()).await?;
         let overlay = ferry_config_repo::overlay(&checkout.root, repo, &project.dockerfile)?;
         Ok((overlay, Some(checkout.commit)))
     }

@@ -70,6 +70,7 @@ impl App {
             trigger::Source::Gitlab => h.gitlab_token.as_ref(),
             trigger::Source::Github => h.github_secret.as_ref(),
             trigger::Source::Gitea => h.gitea_secret.as_ref(),
+            trigger::Source::Git => h.git_token.as_ref(),
             trigger::Source::Svn => h.svn_token.as_ref(),
             trigger::Source::Harbor => h.harbor_auth.as_ref(),
             trigger::Source::Manual => h.manual_token.as_ref(),

@@ -90,7 +90,7 @@ async fn handle(
             return reject(r);
         }
     };
-    match plan(&app.cfg, parsed) {
+    match plan(&app.cfg, parsed, &app.runs) {
         Plan::Reject(r) => reject(r),
         Plan::Ignore(reason) => {
             tracing::info!(source = source.as_str(), "hook ignored: {reason}");

@@ -3,6 +3,7 @@
 //! replica builds its own copy; nothing here is the system of record.
 
 use chrono::{DateTime, Utc};
+use ferry_hooks::plan::Release;
 use ferry_shared::event::{Envelope, Event, Starter};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +32,10 @@ pub struct Run {
     /// `running`, `waiting for approval`, or the last event's kind for an ended run.
     pub status: String,
     pub events: Vec<Line>,
+    /// The branch or tag its push named (git): a config change rebuilding this
+    /// revision claims the same one.
+    #[serde(skip)]
+    pub reference: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -60,6 +65,14 @@ struct Inner {
     /// (first seen, run) in arrival order, for forgetting the oldest.
     order: BTreeMap<(u64, Uuid), ()>,
     seen: u64,
+    /// Per project: what its last environment runs, and what was built last.
+    releases: HashMap<String, Releases>,
+}
+
+#[derive(Default)]
+struct Releases {
+    deployed: Option<Release>,
+    built: Option<Release>,
 }
 
 /// Whether an event of this kind ends a run (in its environment).
@@ -124,6 +137,7 @@ impl RunIndex {
                     started_by: None,
                     status: "running".into(),
                     events: vec![],
+                    reference: None,
                 },
             );
             while inner.runs.len() > KEPT_RUNS {
@@ -144,6 +158,29 @@ impl RunIndex {
             use ferry_hooks::message::{KEPT_BYTES, cut, subject};
             run.author = s.author.as_deref().map(|a| cut(a, KEPT_BYTES));
             run.message = s.message.as_deref().map(|m| subject(m, KEPT_BYTES));
+            run.reference.clone_from(&s.reference);
+        }
+        let release = |revision: &str| Release {
+            revision: revision.to_owned(),
+            // A rollback to another revision does not know that one's branch: the
+            // builder then accepts it on any followed branch.
+            reference: (run.revision.as_deref().is_none_or(|r| r == revision))
+                .then(|| run.reference.clone())
+                .flatten(),
+        };
+        let in_last_env = || e.environment.is_some() && e.environment == last_env(&e.project);
+        let releases = inner.releases.entry(e.project.clone()).or_default();
+        match &e.event {
+            Event::ImageBuilt(b) if !b.revision.is_empty() => {
+                releases.built = Some(release(&b.revision));
+            }
+            Event::DeploySucceeded(d) if !d.revision.is_empty() && in_last_env() => {
+                releases.deployed = Some(release(&d.revision));
+            }
+            Event::DeployRolledBack(r) if !r.revision.is_empty() && in_last_env() => {
+                releases.deployed = Some(release(&r.revision));
+            }
+            _ => {}
         }
         if let Some(r) = e.event.revision() {
             run.revision.get_or_insert_with(|| r.to_owned());
@@ -171,6 +208,14 @@ impl RunIndex {
             image: e.event.image().map(str::to_owned),
             detail: detail(&e.event),
         });
+    }
+
+    /// What a config change of `project` rebuilds: the revision its last environment
+    /// runs, else the last one built.
+    pub fn current_release(&self, project: &str) -> Option<Release> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let r = inner.releases.get(project)?;
+        r.deployed.clone().or_else(|| r.built.clone())
     }
 
     /// The newest `limit` runs of `project`, newest first.
@@ -235,6 +280,12 @@ impl RunIndex {
     }
 }
 
+impl ferry_hooks::plan::Releases for RunIndex {
+    fn current(&self, project: &str) -> Option<Release> {
+        self.current_release(project)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +305,7 @@ mod tests {
                 author: Some("a".repeat(10_000)),
                 message: Some(long),
                 changed_paths: vec![],
+                config_change: None,
             }),
         );
         let id = e.run_id;

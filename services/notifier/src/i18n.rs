@@ -61,6 +61,7 @@ pub enum Word {
     Unchanged,
     NothingDeployed,
     RollingBack,
+    ConfigChange,
 }
 
 pub fn word(lang: Lang, w: Word) -> &'static str {
@@ -93,6 +94,7 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::En, More) => "more",
         (Lang::En, Truncated) => "(cut to fit the message)",
         (Lang::En, RunningNow) => "Running now",
+        (Lang::En, ConfigChange) => "Config change",
         (Lang::En, RolledBackFrom) => "Rolled back from",
         (Lang::En, Replaced) => "Replaced",
         (Lang::En, Waiting) => "Waiting to deploy",
@@ -127,6 +129,7 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::ZhCn, More) => "更多",
         (Lang::ZhCn, Truncated) => "（内容过长已截断）",
         (Lang::ZhCn, RunningNow) => "当前运行",
+        (Lang::ZhCn, ConfigChange) => "配置变更",
         (Lang::ZhCn, RolledBackFrom) => "回滚前版本",
         (Lang::ZhCn, Replaced) => "被替换版本",
         (Lang::ZhCn, Waiting) => "待部署镜像",
@@ -211,5 +214,32 @@ pub fn duration(lang: Lang, millis: u64) -> String {
     } else {
         let secs = millis / 1000;
         format!("{}{sep}{min} {}{sep}{s}", secs / 60, secs % 60)
+    }
+}
+
+/// What a config change's run changed: `by ops: env/production.env, nginx/site.conf`
+/// (file names only, never their content; at most `MAX_FILES` of them).
+pub fn config_change(lang: Lang, author: Option<&str>, files: &[String]) -> String {
+    const MAX_FILES: usize = 8;
+    let mut names = files
+        .iter()
+        .take(MAX_FILES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if files.len() > MAX_FILES {
+        let more = files.len() - MAX_FILES;
+        names.push_str(&match lang {
+            Lang::En => format!(" and {more} more"),
+            Lang::ZhCn => format!(" 等另外 {more} 个文件"),
+        });
+    }
+    match (lang, author, names.is_empty()) {
+        (Lang::En, Some(a), false) => format!("by {a}: {names}"),
+        (Lang::En, Some(a), true) => format!("by {a}"),
+        (Lang::En, None, _) => names,
+        (Lang::ZhCn, Some(a), false) => format!("{a} 修改：{names}"),
+        (Lang::ZhCn, Some(a), true) => format!("{a} 修改"),
+        (Lang::ZhCn, None, _) => names,
     }
 }

@@ -124,6 +124,15 @@ impl Notice {
         if let Some(env) = &e.environment {
             place = format!("{place} · {env}");
         }
+        // A config change's run says so (its commit is the config repo's), with the
+        // files' names: never their content.
+        let facts = match &run.config_change {
+            Some(c) if own => vec![(
+                i18n::word(lang, Word::ConfigChange).to_owned(),
+                one_line(&i18n::config_change(lang, c.author.as_deref(), &c.files)),
+            )],
+            _ => Vec::new(),
+        };
         Notice {
             event_id: e.event_id,
             run_id: e.run_id,
@@ -142,7 +151,7 @@ impl Notice {
                 .as_deref()
                 .filter(|_| own)
                 .map(|m| cut(m.trim(), MAX_COMMIT)),
-            facts: Vec::new(),
+            facts,
             reason: None,
             checks: Vec::new(),
             stages: Vec::new(),
@@ -432,6 +441,7 @@ mod tests {
                 author: Some("alice".into()),
                 message: Some("line one\nline two".into()),
                 changed_paths: vec![],
+                config_change: None,
             }),
         );
         let t0 = src.time;
@@ -534,6 +544,7 @@ mod tests {
                 author: None,
                 message: None,
                 changed_paths: vec![],
+                config_change: None,
             }),
         );
         let n = Notice::build(&src, &runs.observe(&src), Lang::En, "ferry");

@@ -6,7 +6,7 @@
 //! wrong).
 
 use chrono::{DateTime, Utc};
-use ferry_shared::event::{Envelope, Event, RunId};
+use ferry_shared::event::{ConfigChange, Envelope, Event, RunId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -25,6 +25,8 @@ pub struct RunInfo {
     pub author: Option<String>,
     pub message: Option<String>,
     pub reference: Option<String>,
+    /// Set when a push to the config repo started the run.
+    pub config_change: Option<ConfigChange>,
     /// Routing key → when that event was published.
     pub marks: HashMap<String, DateTime<Utc>>,
     /// Environment → what ran there when this run's deploy started.
@@ -94,6 +96,7 @@ impl Runs {
             run.author.clone_from(&s.author);
             run.message.clone_from(&s.message);
             run.reference.clone_from(&s.reference);
+            run.config_change.clone_from(&s.config_change);
         }
         if run.revision.is_none() {
             run.revision = e.event.revision().map(str::to_owned);

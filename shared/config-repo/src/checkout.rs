@@ -3,6 +3,7 @@
 
 use crate::ConfigRepoError;
 use ferry_shared::config::{BuildConfig, ConfigRepo};
+use ferry_shared::revision::CommitId;
 use ferry_vcs::{Failed, git};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,10 +27,15 @@ pub fn working_copy(build: &BuildConfig, project: &str, folder: &str) -> PathBuf
 /// Bring the working copy in `dir` to the latest commit of `repo`'s branch, within
 /// `timeout` per git command. Anything a crash left behind is discarded; a copy that
 /// cannot be updated gets one clean clone before the checkout counts as failed.
+///
+/// `contains` is a pushed config commit the run was started for: the branch must
+/// contain it (it is the tip, or the tip came after it). The tip is what is built, so
+/// of two quick pushes neither run can put the older config back after the newer.
 pub async fn checkout(
     dir: &Path,
     repo: &ConfigRepo,
     timeout: Duration,
+    contains: Option<&CommitId>,
 ) -> Result<Checkout, ConfigRepoError> {
     let t = timeout;
     let here = Some(dir);
@@ -70,6 +76,23 @@ pub async fn checkout(
                 .map_err(|f| ConfigRepoError::Checkout(describe_git(&f)))?
         }
     };
+    if let Some(pushed) = contains {
+        // Nothing reachable from the pushed commit but not from the tip: it is on the
+        // branch (`git merge-base --is-ancestor`, without its exit-code protocol).
+        let outside = git(
+            here,
+            t,
+            &["rev-list", "--max-count=1"],
+            &[pushed.as_str(), "^HEAD"],
+        )
+        .await;
+        if !outside.is_ok_and(|o| o.trim().is_empty()) {
+            return Err(ConfigRepoError::NotOnBranch {
+                commit: pushed.to_string(),
+                branch: repo.branch.clone(),
+            });
+        }
+    }
     let root = match &repo.path {
         Some(p) => dir.join(p.trim_matches('/')),
         None => dir.to_path_buf(),

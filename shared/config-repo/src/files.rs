@@ -70,7 +70,7 @@ pub async fn config_secrets(
 ) -> Result<Vec<String>, ConfigRepoError> {
     let b = &cfg.build;
     let dir = working_copy(b, project, folder);
-    let root = checkout(&dir, repo, Duration::from_secs(b.timeout_secs))
+    let root = checkout(&dir, repo, Duration::from_secs(b.timeout_secs), None)
         .await?
         .root;
     let mut secrets = Vec::new();

@@ -21,6 +21,12 @@ pub enum ConfigRepoError {
         "config repo file `{0}` does not exist: fix projects.<name>.config_repo.files or add the file"
     )]
     MissingFile(String),
+    /// The run names a config commit its branch does not contain (a forged event, or
+    /// the branch was force-pushed since): nothing is built from it.
+    #[error(
+        "config commit {commit} is not on branch {branch} of the config repo (force-pushed away, or never pushed there); push the change again"
+    )]
+    NotOnBranch { commit: String, branch: String },
     /// The working copy's folder could not be cleared or created.
     #[error("cannot prepare the config repo's working copy: {0}")]
     Workspace(String),

@@ -33,7 +33,7 @@ async fn the_branch_is_checked_out_at_its_latest_commit_and_updated_in_place() {
     let url = config_repo(root.path(), "FROM scratch\n");
     let origin = root.path().join("config-repo");
     let dir = root.path().join("work/shop/config");
-    let first = checkout(&dir, &repo(&url, Some("/shop/")), T)
+    let first = checkout(&dir, &repo(&url, Some("/shop/")), T, None)
         .await
         .unwrap();
     assert_eq!(first.root, dir.join("shop"));
@@ -48,7 +48,9 @@ async fn the_branch_is_checked_out_at_its_latest_commit_and_updated_in_place() {
     git(&origin, &["commit", "-q", "-am", "port 9"]);
     // A file left behind by a crash is discarded.
     std::fs::write(first.root.join("leftover"), "x").unwrap();
-    let second = checkout(&dir, &repo(&url, Some("shop")), T).await.unwrap();
+    let second = checkout(&dir, &repo(&url, Some("shop")), T, None)
+        .await
+        .unwrap();
     assert_eq!(second.commit, git(&origin, &["rev-parse", "HEAD"]));
     assert_ne!(second.commit, first.commit);
     assert!(!second.root.join("leftover").exists());
@@ -61,7 +63,7 @@ async fn a_missing_folder_or_repository_says_what_to_check() {
     let root = tempfile::tempdir().unwrap();
     let url = config_repo(root.path(), "FROM scratch\n");
     let dir = root.path().join("work/shop/config");
-    let e = checkout(&dir, &repo(&url, Some("blog")), T)
+    let e = checkout(&dir, &repo(&url, Some("blog")), T, None)
         .await
         .unwrap_err();
     assert!(matches!(e, ConfigRepoError::Checkout(_)), "{e:?}");
@@ -71,7 +73,9 @@ async fn a_missing_folder_or_repository_says_what_to_check() {
     );
 
     let gone = format!("file://{}", root.path().join("gone").display());
-    let e = checkout(&dir, &repo(&gone, None), T).await.unwrap_err();
+    let e = checkout(&dir, &repo(&gone, None), T, None)
+        .await
+        .unwrap_err();
     assert!(
         e.to_string()
             .starts_with("config repo checkout failed: git clone failed"),
@@ -95,4 +99,42 @@ async fn the_secrets_are_the_values_of_the_secret_files() {
     assert!(secrets.iter().any(|s| s == DB_PASSWORD), "{secrets:?}");
     assert!(!secrets.iter().any(|s| s.contains("listen")), "{secrets:?}");
     assert!(root.path().join("work/shop/tester-config/.git").is_dir());
+}
+
+#[tokio::test]
+async fn a_pushed_config_commit_must_be_on_the_branch() {
+    let root = tempfile::tempdir().unwrap();
+    let url = config_repo(root.path(), "FROM scratch\n");
+    let origin = root.path().join("config-repo");
+    let dir = root.path().join("work/shop/config");
+    let pushed = git(&origin, &["rev-parse", "HEAD"]);
+    let id = |c: &str| ferry_shared::revision::CommitId::parse(c).unwrap();
+    // A later push is fine: the tip is built, and it contains the pushed commit.
+    std::fs::write(
+        origin.join("shop/nginx/site.conf"),
+        "server { listen 7; }\n",
+    )
+    .unwrap();
+    git(&origin, &["commit", "-q", "-am", "port 7"]);
+    let c = checkout(&dir, &repo(&url, Some("shop")), T, Some(&id(&pushed)))
+        .await
+        .unwrap();
+    assert_eq!(c.commit, git(&origin, &["rev-parse", "HEAD"]));
+    // A commit only on another branch (or nowhere) is refused, naming it.
+    git(&origin, &["switch", "-q", "-c", "elsewhere"]);
+    std::fs::write(
+        origin.join("shop/env/production.env"),
+        "DB_PASSWORD=stolen\n",
+    )
+    .unwrap();
+    git(&origin, &["commit", "-q", "-am", "not on main"]);
+    let aside = git(&origin, &["rev-parse", "HEAD"]);
+    git(&origin, &["switch", "-q", "main"]);
+    for bad in [aside.as_str(), "1234567890123456789012345678901234567890"] {
+        let e = checkout(&dir, &repo(&url, Some("shop")), T, Some(&id(bad)))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ConfigRepoError::NotOnBranch { .. }), "{e}");
+        assert!(e.to_string().contains(bad), "{e}");
+    }
 }

@@ -58,6 +58,75 @@ pub fn projects_for_image<'a>(
     }
 }
 
+/// A project whose config repo a push changed, with the changed files (relative to
+/// `config_repo.path`; empty when the sender did not list them all).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigFollower<'a> {
+    pub project: &'a str,
+    pub files: Vec<String>,
+}
+
+/// The projects whose config this push changes: the push is to their `config_repo`'s
+/// URL and branch and touches their `path`. `Err` says why a project that keeps its
+/// config in this repository is not started; `Ok(vec![])` when none does.
+pub fn projects_for_config_push<'a>(
+    cfg: &'a FerryConfig,
+    push: &Push,
+) -> Result<Vec<ConfigFollower<'a>>, String> {
+    let mut started = Vec::new();
+    let mut reasons = Vec::new();
+    for (name, project) in &cfg.projects {
+        let Some(repo) = &project.config_repo else {
+            continue;
+        };
+        if push.source == Source::Svn
+            || !push.repository_urls.iter().any(|u| same_url(u, &repo.url))
+        {
+            continue;
+        }
+        match &push.reference {
+            Some(Reference::Branch(b)) if *b == repo.branch => {}
+            _ => {
+                reasons.push(format!(
+                    "{name}: its config is on branch `{}`, not this push's",
+                    repo.branch
+                ));
+                continue;
+            }
+        }
+        let prefix = repo.path.as_deref().map(|p| p.trim_matches('/'));
+        let files: Vec<String> = push
+            .changed_paths
+            .iter()
+            .map(|c| c.trim_start_matches('/'))
+            .filter_map(|c| match prefix.filter(|p| !p.is_empty()) {
+                None => Some(c.to_owned()),
+                Some(p) => c
+                    .strip_prefix(p)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .map(str::to_owned),
+            })
+            .collect();
+        if push.paths_complete && files.is_empty() {
+            reasons.push(format!(
+                "{name}: no changed file under `{}` in its config repo",
+                prefix.unwrap_or("")
+            ));
+            continue;
+        }
+        let files = if push.paths_complete { files } else { vec![] };
+        started.push(ConfigFollower {
+            project: name.as_str(),
+            files,
+        });
+    }
+    if started.is_empty() && !reasons.is_empty() {
+        Err(reasons.join("; "))
+    } else {
+        Ok(started)
+    }
+}
+
 fn describe(push: &Push) -> String {
     push.repository
         .first()
@@ -77,7 +146,7 @@ fn follows(project: &ProjectConfig, push: &Push) -> bool {
                     .as_ref()
                     .is_some_and(|u| Some(u) == push.repository_uuid.as_ref())
         }
-        (SourceKind::Git, Source::Gitlab | Source::Github | Source::Gitea) => {
+        (SourceKind::Git, Source::Gitlab | Source::Github | Source::Gitea | Source::Git) => {
             url_matches
                 || s.repository
                     .as_ref()

@@ -3,7 +3,7 @@
 use crate::matching;
 use crate::trigger::{Parsed, Push, Rejection};
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{Envelope, Event, ImagePushed, SourceChanged, Starter};
+use ferry_shared::event::{ConfigChange, Envelope, Event, ImagePushed, SourceChanged, Starter};
 use ferry_shared::order::{OrderScale, RunOrder};
 use http::StatusCode;
 use uuid::Uuid;
@@ -24,7 +24,32 @@ pub enum Plan {
     },
 }
 
-pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
+/// A revision of a project that ran or was built: what a config change rebuilds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub revision: String,
+    /// The branch or tag it was pushed on (git), which the builder checks again.
+    pub reference: Option<String>,
+}
+
+/// What the receiver knows of each project's releases (from the run history).
+pub trait Releases {
+    /// The revision running in the project's last environment, or when nothing was
+    /// deployed, the last one built.
+    fn current(&self, project: &str) -> Option<Release>;
+}
+
+/// No knowledge of releases (`ferry hook inspect`, the fuzz targets): a config change
+/// is reported as starting nothing.
+pub struct NoReleases;
+
+impl Releases for NoReleases {
+    fn current(&self, _: &str) -> Option<Release> {
+        None
+    }
+}
+
+pub fn plan(cfg: &FerryConfig, parsed: Parsed, releases: &dyn Releases) -> Plan {
     match parsed {
         Parsed::Ignored { reason } => Plan::Ignore(reason),
         Parsed::Manual(m) => match cfg.projects.get(&m.project) {
@@ -45,6 +70,7 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                     author: m.author,
                     message: m.message,
                     changed_paths: vec![],
+                    config_change: None,
                 });
                 let mut run = Envelope::new_run(m.project, event);
                 // The body's author is free text behind a shared token: it names nobody
@@ -56,28 +82,7 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
                 }
             }
         },
-        Parsed::Push(push) => match matching::projects_for_push(cfg, &push) {
-            Err(why) => Plan::Ignore(why),
-            Ok(projects) => {
-                let delivery = push
-                    .delivery_id
-                    .as_ref()
-                    .map(|d| format!("{}:{d}", push.source.as_str()));
-                // The commit date plays no part: the builder learns the run's place
-                // from the revision itself (see `ferry_shared::order`).
-                let events = projects
-                    .into_iter()
-                    .map(|p| {
-                        let mut run = start(delivery.as_deref(), p, source_changed(&push));
-                        if let Some(starter) = pushed_by(&push) {
-                            run.started_by = Some(starter);
-                        }
-                        run
-                    })
-                    .collect();
-                Plan::Start { delivery, events }
-            }
-        },
+        Parsed::Push(push) => plan_push(cfg, &push, releases),
         Parsed::Image(image) => match matching::projects_for_image(cfg, &image) {
             Err(why) => Plan::Ignore(why),
             Ok(projects) => {
@@ -106,6 +111,95 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed) -> Plan {
             }
         },
     }
+}
+
+/// A push starts the projects whose code it changes, and those whose config repo it
+/// changes (see `config_run`); one repository may be both.
+fn plan_push(cfg: &FerryConfig, push: &Push, releases: &dyn Releases) -> Plan {
+    let delivery = push
+        .delivery_id
+        .as_ref()
+        .map(|d| format!("{}:{d}", push.source.as_str()));
+    let starter = pushed_by(push);
+    let mut events = Vec::new();
+    let mut reasons = Vec::new();
+    let config = matching::projects_for_config_push(cfg, push);
+    let is_config_repo = config.as_ref().map_or(true, |f| !f.is_empty());
+    match matching::projects_for_push(cfg, push) {
+        // The commit date plays no part: the builder learns the run's place from the
+        // revision itself (see `ferry_shared::order`).
+        Ok(projects) => events.extend(
+            projects
+                .into_iter()
+                .map(|p| start(delivery.as_deref(), p, source_changed(push))),
+        ),
+        // "No project follows" is no news about a config repo.
+        Err(why) if is_config_repo && why.starts_with("no project follows") => {}
+        Err(why) => reasons.push(why),
+    }
+    match config {
+        Ok(followers) => {
+            for f in followers {
+                match releases.current(f.project) {
+                    Some(release) => {
+                        let key = delivery.as_ref().map(|d| format!("{d}:config"));
+                        let project = f.project;
+                        let event = config_run(cfg, push, f, release);
+                        events.push(start(key.as_deref(), project, event));
+                    }
+                    None => reasons.push(format!(
+                        "{}: its config changed, but none of its revisions was built or deployed yet (or the run history is still being read): the change is built into its next run",
+                        f.project
+                    )),
+                }
+            }
+        }
+        Err(why) => reasons.push(why),
+    }
+    if events.is_empty() {
+        return Plan::Ignore(reasons.join("; "));
+    }
+    for run in &mut events {
+        if let Some(starter) = &starter {
+            run.started_by = Some(starter.clone());
+        }
+    }
+    Plan::Start { delivery, events }
+}
+
+/// A config change's run: the code stays at the release now in production (or the last
+/// built), the config is the pushed commit. The run goes through every environment and
+/// its tests like any other; its events name the change's author and files, never their
+/// content.
+fn config_run(
+    cfg: &FerryConfig,
+    push: &Push,
+    follower: matching::ConfigFollower<'_>,
+    release: Release,
+) -> Event {
+    let author = push
+        .pusher
+        .clone()
+        .or_else(|| push.author.clone())
+        .or_else(|| push.author_email.clone());
+    Event::SourceChanged(SourceChanged {
+        source: "config".into(),
+        repository: cfg
+            .projects
+            .get(follower.project)
+            .map(|p| p.source.public_url())
+            .unwrap_or_default(),
+        reference: release.reference,
+        revision: release.revision,
+        author: push.author.clone().or_else(|| push.author_email.clone()),
+        message: push.message.clone(),
+        changed_paths: vec![],
+        config_change: Some(ConfigChange {
+            commit: push.revision.clone(),
+            author,
+            files: follower.files,
+        }),
+    })
 }
 
 /// The run's first event. When the sender names its delivery, the run id is derived
@@ -160,6 +254,7 @@ fn source_changed(push: &Push) -> Event {
         author: push.author.clone().or_else(|| push.author_email.clone()),
         message: push.message.clone(),
         changed_paths: push.changed_paths.clone(),
+        config_change: None,
     })
 }
 

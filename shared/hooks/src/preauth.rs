@@ -20,7 +20,7 @@ pub fn check(
     secret: &Secret<String>,
 ) -> Result<(), Rejection> {
     match source {
-        Source::Manual | Source::Svn => check_bearer(headers, Some(secret))?,
+        Source::Manual | Source::Svn | Source::Git => check_bearer(headers, Some(secret))?,
         Source::Gitlab => gitlab::check_token(headers, secret)?,
         Source::Harbor => harbor::check_auth(headers, secret)?,
         Source::Github => signature_present(&github::GITHUB, headers)?,
@@ -55,7 +55,7 @@ fn delivery_ids(source: Source, headers: &HeaderMap) -> Result<(), Rejection> {
         Source::Github => &[github::GITHUB.delivery_header],
         Source::Gitea => &[gitea::GITEA.delivery_header],
         Source::Gitlab => &["idempotency-key", "x-gitlab-event-uuid"],
-        Source::Svn | Source::Harbor | Source::Manual => &[],
+        Source::Svn | Source::Git | Source::Harbor | Source::Manual => &[],
     };
     for name in names {
         if headers

@@ -125,6 +125,7 @@ fn source_changed(revision: &str) -> Envelope {
             author: None,
             message: None,
             changed_paths: vec![],
+            config_change: None,
         }),
     )
 }

@@ -102,6 +102,7 @@ pub async fn trigger(cfg: &FerryConfig, revision: &str) -> Envelope {
             author: Some("alice".into()),
             message: None,
             changed_paths: vec![],
+            config_change: None,
         }),
     );
     Publisher::new(&cfg.broker, "test", None)
@@ -166,6 +167,7 @@ pub fn changed(revision: &str, reference: Option<&str>) -> SourceChanged {
         author: Some("mallory".into()),
         message: None,
         changed_paths: vec![],
+        config_change: None,
     }
 }
 

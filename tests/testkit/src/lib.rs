@@ -174,6 +174,7 @@ pub fn source_changed(revision: &str) -> ferry_shared::event::Envelope {
             author: Some("alice".into()),
             message: None,
             changed_paths: vec![],
+            config_change: None,
         }),
     )
 }

@@ -269,6 +269,7 @@ async fn rebuild(
             author: Some(by.to_owned()),
             message: Some(format!("revision {revision} on its way to roll {env} back")),
             changed_paths: vec![],
+            config_change: None,
         }),
     );
     event.rollback_to = Some(env.to_owned());
@@ -358,6 +359,7 @@ pub async fn deploy(
                 .message
                 .or_else(|| Some(format!("deployed by hand by {by}"))),
             changed_paths: vec![],
+            config_change: None,
         }),
     );
     event.started_by = Some(Starter::Operator(by.clone()));

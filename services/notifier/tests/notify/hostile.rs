@@ -44,6 +44,7 @@ pub fn hostile_source() -> Envelope {
             author: Some(HOSTILE_AUTHOR.into()),
             message: Some(HOSTILE_MESSAGE.into()),
             changed_paths: vec![],
+            config_change: None,
         }),
     )
 }

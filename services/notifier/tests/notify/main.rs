@@ -66,6 +66,7 @@ pub fn source() -> Envelope {
             author: Some("alice".into()),
             message: Some("Fix the checkout total".into()),
             changed_paths: vec![],
+            config_change: None,
         }),
     )
 }

@@ -72,6 +72,7 @@ fn source(revision: &str, message: &str) -> Event {
         author: Some("jdoe".into()),
         message: Some(message.into()),
         changed_paths: vec!["trunk/public/index.html".into()],
+        config_change: None,
     })
 }
 
@@ -407,4 +408,45 @@ fn a_rollback_message_says_which_commit_failed_and_what_runs_now() {
         "{zh}"
     );
     assert!(zh.contains("提交说明: break the home page"), "{zh}");
+}
+
+/// An ops push to the config repo: the run rebuilds r14 with the new config, and its
+/// messages say it is a config change, by whom and which files (never their content).
+#[test]
+fn a_config_change_says_who_changed_which_files() {
+    let mut s = Story::new();
+    let change = Event::SourceChanged(SourceChanged {
+        source: "config".into(),
+        repository: "svn://127.0.0.1:3710/hello".into(),
+        reference: None,
+        revision: "14".into(),
+        author: Some("Ops Person".into()),
+        message: Some("rotate the database password".into()),
+        changed_paths: vec![],
+        config_change: Some(ferry_shared::event::ConfigChange {
+            commit: "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567".into(),
+            author: Some("ops".into()),
+            files: vec!["env/production.env".into(), "nginx/site.conf".into()],
+        }),
+    });
+    s.at(9, 0, None, change, None);
+    let img = "127.0.0.1:5000/examples/hello:14-cfg0a1b2c3d@sha256:77aa";
+    s.at(
+        9,
+        900,
+        Some("production"),
+        deployed("14", img, Some(IMG14), "h2"),
+        Some("ok"),
+    );
+    let en = &s.told[0].1;
+    assert!(
+        en.contains("Config change: by ops: env/production.env, nginx/site.conf"),
+        "{en}"
+    );
+    assert!(en.contains("Commit: rotate the database password"), "{en}");
+    let zh = &s.told[1].1;
+    assert!(
+        zh.contains("配置变更: ops 修改：env/production.env, nginx/site.conf"),
+        "{zh}"
+    );
 }

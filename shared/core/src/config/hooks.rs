@@ -23,6 +23,8 @@ pub struct HooksConfig {
     pub github_secret: Option<Secret<String>>,
     /// Key of Gitea's `X-Gitea-Signature` HMAC.
     pub gitea_secret: Option<Secret<String>>,
+    /// Bearer token of the plain git post-receive script.
+    pub git_token: Option<Secret<String>>,
     /// Bearer token of the SVN post-commit script.
     pub svn_token: Option<Secret<String>>,
     /// The whole `Authorization` header Harbor sends ("Auth Header" in its webhook policy).
@@ -54,6 +56,7 @@ impl Default for HooksConfig {
             gitlab_token: None,
             github_secret: None,
             gitea_secret: None,
+            git_token: None,
             svn_token: None,
             harbor_auth: None,
             manual_token: None,
@@ -69,11 +72,12 @@ impl Default for HooksConfig {
 
 impl HooksConfig {
     /// The sources' secrets by key, set or not.
-    pub(super) fn secrets(&self) -> [(&'static str, &Option<Secret<String>>); 6] {
+    pub(super) fn secrets(&self) -> [(&'static str, &Option<Secret<String>>); 7] {
         [
             ("gitlab_token", &self.gitlab_token),
             ("github_secret", &self.github_secret),
             ("gitea_secret", &self.gitea_secret),
+            ("git_token", &self.git_token),
             ("svn_token", &self.svn_token),
             ("harbor_auth", &self.harbor_auth),
             ("manual_token", &self.manual_token),

@@ -17,6 +17,25 @@ pub struct SourceChanged {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_paths: Vec<String>,
+    /// Set when a push to the project's config repo started the run: the code stays
+    /// at `revision` (what runs in production) and the config is this commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_change: Option<ConfigChange>,
+}
+
+/// A push to a project's config repo, as its run carries it: who and which files,
+/// never the files' content (they hold the secrets).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// The config repo's commit the run is built with.
+    pub commit: String,
+    /// Who changed it: the account the forge or git server authenticated, else the
+    /// commit's author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// The project's files the push changed, relative to `config_repo.path`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

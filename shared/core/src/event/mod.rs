@@ -20,7 +20,7 @@ mod tests;
 mod wire;
 
 pub use approval::{ApprovalRequested, Decision};
-pub use build::{ImageBuilt, ImagePushed, SourceChanged};
+pub use build::{ConfigChange, ImageBuilt, ImagePushed, SourceChanged};
 pub use deploy::{
     DeployRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
     HostTiming, ImagePulled,

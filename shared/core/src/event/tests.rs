@@ -12,6 +12,7 @@ fn source() -> Envelope {
             author: Some("alice".into()),
             message: None,
             changed_paths: vec![],
+            config_change: None,
         }),
     )
 }

@@ -38,6 +38,6 @@ pub fn run(source: Source, data: &[u8]) {
     let secret = Secret::new("fuzz-secret-123".to_owned());
     let secret = (flags & 1 == 1).then_some(&secret);
     if let Ok(parsed) = ferry_hooks::sources::parse(source, &headers, body, secret) {
-        let _ = ferry_hooks::plan::plan(config(), parsed);
+        let _ = ferry_hooks::plan::plan(config(), parsed, &ferry_hooks::plan::NoReleases);
     }
 }

@@ -4,6 +4,7 @@
 //! the raw bytes, before any parsing.
 
 pub mod forge;
+pub mod git;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
@@ -27,6 +28,7 @@ pub fn parse(
         Source::Gitlab => gitlab::parse(headers, body, secret),
         Source::Github => github::parse(headers, body, secret),
         Source::Gitea => gitea::parse(headers, body, secret),
+        Source::Git => git::parse(headers, body, secret),
         Source::Svn => svn::parse(headers, body, secret),
         Source::Harbor => harbor::parse(headers, body, secret),
         Source::Manual => manual::parse(headers, body, secret),

@@ -5,4 +5,5 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod build;
+pub mod gate;
 pub mod stack;
