@@ -10,6 +10,7 @@ mod buildlog;
 pub mod checkout;
 mod context;
 mod dockerignore;
+pub mod engines;
 mod error;
 mod image;
 mod lineage;
@@ -38,7 +39,8 @@ pub fn spec() -> StageSpec {
     BuildInput::spec()
 }
 
-/// One build at a time per process: builds are CPU- and disk-bound; scale with replicas.
+/// One build at a time per engine slot: builds are CPU- and disk-bound (the prefetch
+/// defaults to `build.build_slots()`, see [`defaults`]); scale with engines or replicas.
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
     admin_port: 9602,
     prefetch: 1,
@@ -52,20 +54,49 @@ pub const LABEL_SOURCE: &str = "org.opencontainers.image.source";
 pub const LABEL_CREATED: &str = "org.opencontainers.image.created";
 pub use ferry_docker::labels::{LABEL_CONFIG_COMMIT, LABEL_PROJECT, LABEL_RUN};
 
+/// The builder's defaults for `cfg`: as many builds at once as the engines have slots.
+pub fn defaults(cfg: &FerryConfig, d: ServiceDefaults) -> ServiceDefaults {
+    ServiceDefaults {
+        prefetch: cfg.build.build_slots().max(d.prefetch),
+        ..d
+    }
+}
+
 pub struct Stage {
     cfg: Arc<FerryConfig>,
+    engines: engines::Engines,
+    /// One build per project at a time in this process: they share a working copy.
+    working_copies: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Stage {
     pub fn new(cfg: Arc<FerryConfig>) -> Self {
-        Self { cfg }
+        Self {
+            engines: engines::Engines::new(&cfg.build),
+            cfg,
+            working_copies: Default::default(),
+        }
     }
 
+    /// The project's working copies, held for the whole build.
+    async fn working_copy(&self, project: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .working_copies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(project.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// Build on one engine; an engine that fails is added to `tried` (and set aside).
     async fn build(
         &self,
         event: &Envelope,
         project: &ProjectConfig,
         source: &SourceChanged,
+        tried: &mut Vec<usize>,
     ) -> Result<(ImageBuilt, RunOrder), BuildError> {
         let b = &self.cfg.build;
         let timeout = Duration::from_secs(b.timeout_secs);
@@ -83,13 +114,17 @@ impl Stage {
             let overlay = self.config_overlay(event, project, source, timeout).await?;
             Ok::<_, BuildError>((overlay, started.elapsed()))
         };
-        let engine = async {
-            ferry_docker::connect(&b.docker_host)
-                .await
-                .map_err(|e| BuildError::Engine(e.to_string()))
-        };
-        let ((code, revision, code_took), ((overlay, config_commit), config_took), docker) =
+        let engine = self.engines.lease(&event.project, tried);
+        let ((code, revision, code_took), ((overlay, config_commit), config_took), lease) =
             tokio::try_join!(code, config, engine)?;
+        let docker = &lease.docker;
+        let on_engine = |r: Result<_, BuildError>, tried: &mut Vec<usize>| {
+            if let Err(BuildError::Engine(_)) = &r {
+                self.engines.failed(&lease);
+                tried.push(self.engines.index(&lease));
+            }
+            r
+        };
         // From here on the revision is the commit checked out (a name resolved).
         let source = &SourceChanged {
             revision,
@@ -108,13 +143,14 @@ impl Stage {
         );
         let built = |image, docker_millis, build_log| ImageBuilt {
             docker_millis,
+            build_host: Some(lease.url.clone()),
             revision: source.revision.clone(),
             image,
             config_commit: config_commit.clone(),
             build_log,
         };
         let tag = match self
-            .tag(&docker, project, &source.revision, config_commit.as_ref())
+            .tag(docker, project, &source.revision, config_commit.as_ref())
             .await
         {
             Tag::Built(tag) => {
@@ -132,10 +168,13 @@ impl Stage {
             labels: labels(event, project, &source.revision, config_commit.as_ref()),
             network: &b.network,
         };
-        let (millis, log_path) = self
-            .run_engine(&docker, context, req, &run_id, secrets)
-            .await?;
+        let (millis, log_path) = on_engine(
+            self.run_engine(docker, context, req, &run_id, secrets)
+                .await,
+            tried,
+        )?;
         tracing::info!(
+            engine = %lease.url,
             engine_ms = millis,
             total_ms = started.elapsed().as_millis() as u64,
             "engine done"
@@ -309,10 +348,21 @@ impl StageHandler for Stage {
     async fn run(&self, ctx: &BusContext, event: &Received<BuildInput>) -> Result<(), BuildError> {
         let BuildInput::SourceChanged(source) = &event.input;
         let project = ferry_shared::stage::project(&self.cfg, event)?;
-        let (built, order) = self
-            .build(event, project, source)
-            .await
-            .inspect_err(|e| tracing::warn!("build failed: {}", self.reason(e)))?;
+        let _working_copy = self.working_copy(&event.project).await;
+        // An engine that fails mid-build: the build goes to another one at once.
+        let mut tried = Vec::new();
+        let (built, order) = loop {
+            let before = tried.len();
+            match self.build(event, project, source, &mut tried).await {
+                Err(BuildError::Engine(e))
+                    if tried.len() > before && tried.len() < self.engines.len() =>
+                {
+                    tracing::warn!("build engine failed ({e}): building on another");
+                }
+                r => break r,
+            }
+        }
+        .inspect_err(|e| tracing::warn!("build failed: {}", self.reason(e)))?;
         tracing::info!(image = %built.image, order = %order.mark(), "image built");
         let mut done = event.follow(Event::ImageBuilt(built), None);
         done.order = Some(order);

@@ -1,3 +1,8 @@
 fn main() -> std::process::ExitCode {
-    ferry_shared::service::run_stage_main(builder::spec(), builder::DEFAULTS, builder::Stage::new)
+    ferry_shared::service::run_stage_main_with(
+        builder::spec(),
+        builder::DEFAULTS,
+        builder::defaults,
+        builder::Stage::new,
+    )
 }

@@ -451,6 +451,7 @@ mod tests {
         let mut built = src.follow(
             Event::ImageBuilt(ImageBuilt {
                 docker_millis: None,
+                build_host: None,
                 revision: "42".into(),
                 image: "r/shop:42".into(),
                 config_commit: None,

@@ -51,6 +51,12 @@ pub enum PushError {
     Transient { image: String, detail: String },
     #[error("`{0}` is not `<registry>/<name>:<tag>`")]
     BadReference(String),
+    /// The event names a build engine the configuration does not list: pushing from it
+    /// would let whoever can publish `image.built` point the pusher at any engine.
+    #[error(
+        "image.built names build engine `{0}`, which is not in build.docker_hosts: nothing was pushed (list it there if it is a build host)"
+    )]
+    UnknownEngine(String),
     /// The event names an image this project may not push (see `image_ref::belongs_to`).
     #[error("not pushed: {0}")]
     Refused(#[from] ImageRefused),
@@ -76,8 +82,8 @@ impl Stage {
         Self { cfg }
     }
 
-    /// Push `image` (`repo:tag`); its manifest digest.
-    pub async fn push(&self, image: &str) -> Result<String, PushError> {
+    /// Push `image` (`repo:tag`) from the build engine `engine`; its manifest digest.
+    pub async fn push(&self, engine: &str, image: &str) -> Result<String, PushError> {
         let (repo, tag) = match image.rsplit_once(':') {
             Some((r, t)) if !t.contains('/') && !r.is_empty() => (r, t),
             _ => return Err(PushError::BadReference(image.to_owned())),
@@ -86,7 +92,7 @@ impl Stage {
             image: image.to_owned(),
             detail,
         };
-        let docker = ferry_docker::connect(&self.cfg.build.docker_host)
+        let docker = ferry_docker::connect(engine)
             .await
             .map_err(|e| transient(e.to_string()))?;
         let registry = self.cfg.registry.as_ref();
@@ -173,11 +179,22 @@ impl StageHandler for Stage {
             tracing::warn!("image refused: {refused}");
             return Err(refused.into());
         }
+        // The image is on the engine that built it (an older builder's: the first).
+        let engines = self.cfg.build.engines();
+        let engine = match built.build_host.as_deref() {
+            None => engines[0],
+            Some(e) if self.cfg.build.is_engine(e) => e,
+            Some(e) => {
+                let refused = PushError::UnknownEngine(e.chars().take(200).collect());
+                tracing::warn!("{refused}");
+                return Err(refused);
+            }
+        };
         let started = std::time::Instant::now();
-        let digest = self.push(&built.image).await.inspect_err(|e| {
+        let digest = self.push(engine, &built.image).await.inspect_err(|e| {
             tracing::warn!("{e}");
         })?;
-        tracing::info!(image = %built.image, %digest, "image pushed");
+        tracing::info!(image = %built.image, %digest, %engine, "image pushed");
         let pushed = ImagePushed {
             docker_millis: Some(started.elapsed().as_millis() as u64),
             revision: built.revision.clone(),

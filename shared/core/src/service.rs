@@ -220,8 +220,20 @@ pub fn run_stage_main<H: Handler>(
     defaults: ServiceDefaults,
     make: impl FnOnce(Arc<FerryConfig>) -> H,
 ) -> ExitCode {
+    run_stage_main_with(spec, defaults, |_, d| d, make)
+}
+
+/// [`run_stage_main`] for a stage whose defaults depend on the configuration (the
+/// builder's prefetch is its build slots).
+pub fn run_stage_main_with<H: Handler>(
+    spec: StageSpec,
+    defaults: ServiceDefaults,
+    adjust: impl FnOnce(&FerryConfig, ServiceDefaults) -> ServiceDefaults,
+    make: impl FnOnce(Arc<FerryConfig>) -> H,
+) -> ExitCode {
     let service = spec.service;
     let cfg = load_config_or_exit(service, defaults.host_files);
+    let defaults = adjust(&cfg, defaults);
     block_on_service(service, async {
         let handler = make(cfg.clone());
         let svc = StageService::bind(&cfg, spec, defaults, handler).await?;

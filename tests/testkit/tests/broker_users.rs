@@ -176,6 +176,7 @@ fn image_built() -> Envelope {
             config_commit: None,
             build_log: None,
             docker_millis: None,
+            build_host: None,
         }),
         None,
     )

@@ -560,6 +560,7 @@ async fn a_handler_busy_during_a_broker_crash_gets_its_message_back_and_finishes
             let next = e.follow(
                 Event::ImageBuilt(ferry_shared::event::ImageBuilt {
                     docker_millis: None,
+                    build_host: None,
                     revision: "1".into(),
                     image: "r/x:1".into(),
                     config_commit: None,

@@ -79,6 +79,7 @@ fn source(revision: &str, message: &str) -> Event {
 fn built(revision: &str) -> Event {
     Event::ImageBuilt(ImageBuilt {
         docker_millis: None,
+        build_host: None,
         revision: revision.into(),
         image: format!("127.0.0.1:5000/examples/hello:{revision}"),
         config_commit: None,

@@ -11,9 +11,15 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BuildConfig {
-    /// The Docker Engine the builder builds on and the pusher pushes from: the image
-    /// must be on the daemon that pushes it, so both services use this one.
+    /// The Docker Engine the builder builds on and the pusher pushes from, when
+    /// `docker_hosts` is empty.
     pub docker_host: String,
+    /// Several build engines: builds spread over them (`builds_per_host` at a time on
+    /// each, per builder), and the pusher pushes each image from the engine that built
+    /// it (named in `image.built`). Empty: `docker_host` alone.
+    pub docker_hosts: Vec<String>,
+    /// Builds at once on one engine, per builder process.
+    pub builds_per_host: u16,
     /// Per-project working copies (code and config repo), reused between builds.
     pub work_dir: PathBuf,
     /// Build logs, one folder per run: `<log_dir>/<run_id>/build.log`.
@@ -37,6 +43,8 @@ impl Default for BuildConfig {
     fn default() -> Self {
         Self {
             docker_host: "unix:///var/run/docker.sock".into(),
+            docker_hosts: Vec::new(),
+            builds_per_host: 1,
             work_dir: "/var/lib/ferry/work".into(),
             log_dir: "/var/lib/ferry/logs".into(),
             max_log_bytes: 1024 * 1024,
@@ -50,21 +58,58 @@ impl Default for BuildConfig {
 }
 
 impl BuildConfig {
+    /// The build engines' URLs, in configured order: `docker_hosts`, else `docker_host`.
+    pub fn engines(&self) -> Vec<&str> {
+        if self.docker_hosts.is_empty() {
+            vec![self.docker_host.as_str()]
+        } else {
+            self.docker_hosts.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Whether `url` is one of the build engines (an event naming another is refused).
+    pub fn is_engine(&self, url: &str) -> bool {
+        self.engines().contains(&url)
+    }
+
+    /// Builds one builder process runs at once: every engine's slots.
+    pub fn build_slots(&self) -> u16 {
+        let engines = u16::try_from(self.engines().len()).unwrap_or(u16::MAX);
+        engines.saturating_mul(self.builds_per_host.max(1))
+    }
+
     pub(super) fn check(&self, out: &mut Vec<Problem>) {
         if self.max_log_bytes < 4096 {
             out.bad("build.max_log_bytes", "must be at least 4096");
         }
-        if !["unix://", "tcp://", "http://"]
-            .iter()
-            .any(|p| self.docker_host.starts_with(p))
-        {
-            out.bad(
-                "build.docker_host",
-                format!(
-                    "`{}` must start with unix://, tcp:// or http://",
-                    self.docker_host
-                ),
-            );
+        if self.builds_per_host == 0 {
+            out.bad("build.builds_per_host", "must be at least 1");
+        }
+        let keyed = std::iter::once(("build.docker_host".to_owned(), &self.docker_host)).chain(
+            self.docker_hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (format!("build.docker_hosts[{i}]"), h)),
+        );
+        for (key, url) in keyed {
+            if !["unix://", "tcp://", "http://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+            {
+                out.bad(
+                    key,
+                    format!("`{url}` must start with unix://, tcp:// or http://"),
+                );
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for h in &self.docker_hosts {
+            if !seen.insert(h.trim_end_matches('/')) {
+                out.bad(
+                    "build.docker_hosts",
+                    format!("`{h}` is listed twice: each engine once"),
+                );
+            }
         }
         if let Some(why) = self
             .svn_ca_file

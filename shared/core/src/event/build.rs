@@ -52,6 +52,10 @@ pub struct ImageBuilt {
     /// Time spent inside the Docker build (the rest of the stage is Ferry's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_millis: Option<u64>,
+    /// The build engine that has the image (one of `build.docker_hosts`): the pusher
+    /// pushes from it. None from an older Ferry: the first engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_host: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

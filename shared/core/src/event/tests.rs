@@ -93,6 +93,7 @@ fn follow_is_deterministic_and_keeps_the_run() {
     let e = source();
     let built = Event::ImageBuilt(ImageBuilt {
         docker_millis: None,
+        build_host: None,
         revision: "5".into(),
         image: "r/shop:5".into(),
         config_commit: None,

@@ -138,6 +138,7 @@ fn a_failure_follows_the_event_into_its_stages_failed_kind() {
             config_commit: None,
             build_log: None,
             docker_millis: None,
+            build_host: None,
         }),
         None,
     );

@@ -19,6 +19,7 @@ impl Handler for Slow {
         let built = event.follow(
             Event::ImageBuilt(ImageBuilt {
                 docker_millis: None,
+                build_host: None,
                 revision: "1".into(),
                 image: "r/slow:1".into(),
                 config_commit: None,
