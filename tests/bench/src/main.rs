@@ -5,6 +5,7 @@
 //! the same run, so the bus's own cost is visible.
 
 mod build;
+mod builds;
 mod bus;
 mod e2e;
 mod hooks;
@@ -25,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
 
-    // BENCH_ONLY=bus,hooks,build,pulls,rollback,e2e,shop,images runs a subset (default: everything).
+    // BENCH_ONLY=bus,hooks,build,builds,pulls,rollback,e2e,shop,images runs a subset (default: everything).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("bus") {
@@ -71,6 +72,16 @@ async fn main() -> anyhow::Result<()> {
             build.warm_s / build.cold_s
         );
         println!("bench: push_s = {:.2} s", build.push_s);
+    }
+
+    if wanted("builds") {
+        let b = builds::parallel8(&url).await?;
+        println!("bench: build_single_s = {:.2} s", b.single_s);
+        println!("bench: builds_parallel8_s = {:.2} s", b.parallel8_s);
+        println!(
+            "bench: builds_parallel8_over_single = {:.2}",
+            b.parallel8_s / b.single_s
+        );
     }
 
     if wanted("pulls") {

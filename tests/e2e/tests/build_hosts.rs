@@ -7,7 +7,7 @@ mod common;
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, SourceChanged};
-use ferry_testkit::project::svn;
+use ferry_testkit::project::svn_apps;
 use ferry_testkit::{Tap, amqp_url, docker_hosts, harness_var, spawn_stage, unique_namespace};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -18,34 +18,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
 const WAIT: Duration = Duration::from_secs(240);
-
-/// An SVN repository with one folder per project under /trunk, each a small web app
-/// whose build takes `sleep` seconds in a RUN step. Its URL.
-fn svn_projects(root: &Path, names: &[String], sleep: u32) -> String {
-    let url = ferry_testkit::project::run(
-        root,
-        "bash",
-        &[
-            &harness_var("FERRY_TEST_SVN_REPO_SCRIPT"),
-            "create",
-            &format!("m{}", &unique_namespace()[1..9]),
-        ],
-    );
-    svn(root, &["checkout", "-q", &url, "wc"]);
-    for name in names {
-        let app = root.join("wc/trunk").join(name);
-        std::fs::create_dir_all(&app).unwrap();
-        std::fs::write(
-            app.join("Dockerfile"),
-            format!("FROM ferry-test/busybox:1\nCOPY . /www\nRUN [\"/bin/sleep\", \"{sleep}\"]\n"),
-        )
-        .unwrap();
-        std::fs::write(app.join("index.html"), format!("{name}\n")).unwrap();
-    }
-    svn(&root.join("wc"), &["add", "-q", "trunk"]);
-    svn(&root.join("wc"), &["commit", "-q", "-m", "apps"]);
-    url
-}
 
 fn config(
     dir: &Path,
@@ -142,7 +114,7 @@ async fn eight_builds_spread_over_two_engines_and_each_is_pushed_from_its_own() 
     let ns = unique_namespace();
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<String> = (0..8).map(|i| format!("app{i}")).collect();
-    let svn_url = svn_projects(dir.path(), &names, 2);
+    let svn_url = svn_apps(dir.path(), &names, r#"["/bin/sleep", "2"]"#);
     let cfg = config(dir.path(), &ns, &engines, &svn_url, &names);
     let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
     let running = stages(&cfg).await;
@@ -263,7 +235,7 @@ async fn a_build_whose_engine_goes_away_is_built_on_another() {
         .find(|n| probe.preferred(n) == engines[0])
         .unwrap();
     let names = vec![name.clone()];
-    let svn_url = svn_projects(dir.path(), &names, 6);
+    let svn_url = svn_apps(dir.path(), &names, r#"["/bin/sleep", "6"]"#);
     let cfg = config(dir.path(), &ns, &engines, &svn_url, &names);
     let cut = vanishing_engine(proxy, hosts[1].clone(), Duration::from_secs(2)).await;
     let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();

@@ -102,3 +102,26 @@ pub fn svn_project(root: &Path, commits: u32) -> String {
     }
     url
 }
+
+/// An SVN repository (working copy in `root/wc`) with one folder per project under
+/// /trunk, each a small web app whose Dockerfile ends with `RUN <run_step>` (exec form,
+/// e.g. `["/bin/sleep", "2"]`). Its URL.
+pub fn svn_apps(root: &Path, names: &[String], run_step: &str) -> String {
+    let script = harness_var("FERRY_TEST_SVN_REPO_SCRIPT");
+    let repo = format!("m{}", &unique_namespace()[1..9]);
+    let url = run(root, "bash", &[&script, "create", &repo]);
+    svn(root, &["checkout", "-q", &url, "wc"]);
+    for name in names {
+        let app = root.join("wc/trunk").join(name);
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(
+            app.join("Dockerfile"),
+            format!("FROM ferry-test/busybox:1\nCOPY . /www\nRUN {run_step}\n"),
+        )
+        .unwrap();
+        std::fs::write(app.join("index.html"), format!("{name}\n")).unwrap();
+    }
+    svn(&root.join("wc"), &["add", "-q", "trunk"]);
+    svn(&root.join("wc"), &["commit", "-q", "-m", "apps"]);
+    url
+}
