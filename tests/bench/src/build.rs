@@ -65,27 +65,7 @@ pub async fn build_and_push(url: &str) -> anyhow::Result<Figures> {
         Path::new("bench.toml"),
     )?);
     let mut tap = Tap::new(url, &ns, "#").await?;
-    let (trigger, stop) = shutdown::channel();
-    let b = StageService::bind(
-        &cfg,
-        builder::spec(),
-        builder::DEFAULTS,
-        builder::Stage::new(cfg.clone()),
-    )
-    .await?;
-    let p = StageService::bind(
-        &cfg,
-        pusher::spec(),
-        pusher::DEFAULTS,
-        pusher::Stage::new(cfg.clone()),
-    )
-    .await?;
-    let s = stop.clone();
-    let tasks = [
-        tokio::spawn(async move { b.run_until_stopped(s.wait_owned()).await }),
-        tokio::spawn(async move { p.run_until_stopped(stop.wait_owned()).await }),
-    ];
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stages = Stages::start(&cfg).await?;
     let publisher = Publisher::new(&cfg.broker, "bench", None);
 
     let cold = Instant::now();
@@ -103,15 +83,54 @@ pub async fn build_and_push(url: &str) -> anyhow::Result<Figures> {
     let warm_s = warm.elapsed().as_secs_f64();
     tap.expect("image.pushed", Duration::from_secs(300)).await?;
 
-    trigger.trigger();
-    for t in tasks {
-        t.await??;
-    }
+    stages.stop().await?;
     Ok(Figures {
         cold_s,
         warm_s,
         push_s,
     })
+}
+
+/// The builder (with its defaults for the configured engines) and the pusher, as
+/// services on the real broker.
+pub struct Stages {
+    trigger: shutdown::ShutdownTrigger,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), ferry_shared::service::ServiceError>>>,
+}
+
+impl Stages {
+    pub async fn start(cfg: &Arc<FerryConfig>) -> anyhow::Result<Self> {
+        let (trigger, stop) = shutdown::channel();
+        let b = StageService::bind(
+            cfg,
+            builder::spec(),
+            builder::defaults(cfg, builder::DEFAULTS),
+            builder::Stage::new(cfg.clone()),
+        )
+        .await?;
+        let p = StageService::bind(
+            cfg,
+            pusher::spec(),
+            pusher::DEFAULTS,
+            pusher::Stage::new(cfg.clone()),
+        )
+        .await?;
+        let s = stop.clone();
+        let tasks = vec![
+            tokio::spawn(async move { b.run_until_stopped(s.wait_owned()).await }),
+            tokio::spawn(async move { p.run_until_stopped(stop.wait_owned()).await }),
+        ];
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(Self { trigger, tasks })
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.trigger.trigger();
+        for t in self.tasks {
+            t.await??;
+        }
+        Ok(())
+    }
 }
 
 fn source_changed(revision: &str) -> Envelope {

@@ -6,8 +6,6 @@
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{Envelope, Event, SourceChanged};
-use ferry_shared::service::StageService;
-use ferry_shared::shutdown;
 use ferry_testkit::project::svn_apps;
 use ferry_testkit::{Tap, docker_hosts, ensure_busybox_base, harness_var, unique_namespace};
 use std::collections::HashSet;
@@ -73,27 +71,7 @@ pub async fn parallel8(url: &str) -> anyhow::Result<Figures> {
         Path::new("bench.toml"),
     )?);
     let mut tap = Tap::new(url, &ns, "image.built").await?;
-    let (trigger, stop) = shutdown::channel();
-    let b = StageService::bind(
-        &cfg,
-        builder::spec(),
-        builder::defaults(&cfg, builder::DEFAULTS),
-        builder::Stage::new(cfg.clone()),
-    )
-    .await?;
-    let p = StageService::bind(
-        &cfg,
-        pusher::spec(),
-        pusher::DEFAULTS,
-        pusher::Stage::new(cfg.clone()),
-    )
-    .await?;
-    let s = stop.clone();
-    let tasks = [
-        tokio::spawn(async move { b.run_until_stopped(s.wait_owned()).await }),
-        tokio::spawn(async move { p.run_until_stopped(stop.wait_owned()).await }),
-    ];
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stages = crate::build::Stages::start(&cfg).await?;
     let publisher = Publisher::new(&cfg.broker, "bench", None);
     let wait = Duration::from_secs(600);
 
@@ -117,10 +95,7 @@ pub async fn parallel8(url: &str) -> anyhow::Result<Figures> {
     let parallel8_s = all.elapsed().as_secs_f64();
     anyhow::ensure!(on.len() == 2, "the 8 builds used {on:?}, not both engines");
 
-    trigger.trigger();
-    for t in tasks {
-        t.await??;
-    }
+    stages.stop().await?;
     Ok(Figures {
         single_s,
         parallel8_s,

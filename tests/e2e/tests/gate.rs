@@ -346,21 +346,7 @@ async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_th
     let dir = tempfile::tempdir().unwrap();
     let svn_url = svn_web_project(dir.path(), 3);
     let source = format!(r#"{{ kind = "svn", url = "{svn_url}", path = "/trunk/web" }}"#);
-    let build = format!(
-        r#"
-        [build]
-        docker_host = "{host}"
-        work_dir = "{work}"
-        log_dir = "{logs}"
-        svn_username = "{user}"
-        svn_password = "{pass}"
-        "#,
-        host = docker_hosts()[0],
-        work = dir.path().join("work").display(),
-        logs = dir.path().join("logs").display(),
-        user = harness_var("FERRY_TEST_SVN_USER"),
-        pass = harness_var("FERRY_TEST_SVN_PASSWORD"),
-    );
+    let build = build_table(dir.path());
     let checks = format!(
         "[[projects.{}.tests.checks]]\nurl = \"/healthz\"\n",
         g.project
