@@ -32,13 +32,17 @@ struct Engine {
 pub struct Lease {
     pub url: String,
     pub docker: bollard::Docker,
-    index: usize,
-    _permit: OwnedSemaphorePermit,
+    /// The engine's place in `build.docker_hosts`.
+    pub index: usize,
+    permit: Option<OwnedSemaphorePermit>,
     freed: Arc<Notify>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // The slot first, then the wake-up: a waiter woken before the slot is back
+        // would find none and sleep until some other build ends.
+        drop(self.permit.take());
         self.freed.notify_waiters();
     }
 }
@@ -91,7 +95,7 @@ impl Engines {
                             url: e.url.clone(),
                             docker,
                             index: i,
-                            _permit: permit,
+                            permit: Some(permit),
                             freed: self.freed.clone(),
                         });
                     }
@@ -115,10 +119,6 @@ impl Engines {
     pub fn failed(&self, lease: &Lease) {
         tracing::warn!(engine = %lease.url, "build engine failed: set aside for {} s", DOWN_FOR.as_secs());
         self.set_aside(lease.index);
-    }
-
-    pub fn index(&self, lease: &Lease) -> usize {
-        lease.index
     }
 
     fn set_aside(&self, i: usize) {

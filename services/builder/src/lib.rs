@@ -121,7 +121,7 @@ impl Stage {
         let on_engine = |r: Result<_, BuildError>, tried: &mut Vec<usize>| {
             if let Err(BuildError::Engine(_)) = &r {
                 self.engines.failed(&lease);
-                tried.push(self.engines.index(&lease));
+                tried.push(lease.index);
             }
             r
         };

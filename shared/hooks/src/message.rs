@@ -8,6 +8,8 @@ use ferry_shared::event::{Envelope, Event};
 pub const EVENT_MESSAGE_BYTES: usize = 1000;
 /// Bytes of a message's first line, or of an author, kept per run in memory.
 pub const KEPT_BYTES: usize = 200;
+/// Changed config files an event names (their names, each cut to `KEPT_BYTES`).
+pub const EVENT_CONFIG_FILES: usize = 100;
 
 const ELLIPSIS: char = '…';
 
@@ -40,6 +42,13 @@ pub fn bound(events: &mut [Envelope]) {
         if let Event::SourceChanged(s) = &mut e.event {
             s.message = s.message.as_deref().map(|m| cut(m, EVENT_MESSAGE_BYTES));
             s.author = s.author.as_deref().map(|a| cut(a, KEPT_BYTES));
+            if let Some(c) = &mut s.config_change {
+                c.author = c.author.as_deref().map(|a| cut(a, KEPT_BYTES));
+                c.files.truncate(EVENT_CONFIG_FILES);
+                for f in &mut c.files {
+                    *f = cut(f, KEPT_BYTES);
+                }
+            }
         }
     }
 }
@@ -55,6 +64,36 @@ mod tests {
         let c = cut(&long, 11);
         assert!(c.len() <= 11, "{c}");
         assert_eq!(c, format!("{}…", "é".repeat(4)));
+    }
+
+    #[test]
+    fn a_config_change_names_a_bounded_number_of_bounded_files() {
+        let change = ferry_shared::event::ConfigChange {
+            commit: "c".into(),
+            author: Some("a".repeat(10_000)),
+            files: vec!["f".repeat(10_000); 5_000],
+        };
+        let mut events = [Envelope::new_run(
+            "shop",
+            Event::SourceChanged(ferry_shared::event::SourceChanged {
+                source: "config".into(),
+                repository: "r".into(),
+                reference: None,
+                revision: "1".into(),
+                author: None,
+                message: None,
+                changed_paths: vec![],
+                config_change: Some(change),
+            }),
+        )];
+        bound(&mut events);
+        let Event::SourceChanged(s) = &events[0].event else {
+            unreachable!()
+        };
+        let c = s.config_change.as_ref().unwrap();
+        assert_eq!(c.files.len(), EVENT_CONFIG_FILES);
+        assert!(c.files.iter().all(|f| f.len() <= KEPT_BYTES));
+        assert!(c.author.as_ref().unwrap().len() <= KEPT_BYTES);
     }
 
     #[test]
