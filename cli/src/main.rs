@@ -98,6 +98,22 @@ enum Command {
         #[arg(long, default_value_t = 1800)]
         timeout_secs: u64,
     },
+    /// Run N instances of what runs in an environment: the Rancher service's scale, or
+    /// N replicas on each Docker host. Waits for the environment's deploy in progress,
+    /// and later deploys keep the new scale.
+    Scale {
+        project: String,
+        #[arg(long = "env")]
+        environment: String,
+        /// How many instances (1 to 100)
+        #[arg(long)]
+        to: u32,
+        /// Follow it until it is done; exit 1 unless it succeeded
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
     /// Follow a run: print its events as they happen, then each stage's time; exit 1
     /// unless it ended well (reached the last environment, or was rolled back as asked).
     Watch {
@@ -217,6 +233,14 @@ fn main() -> ExitCode {
         } => client().and_then(|c| {
             ops::deploy(&c, &start(&project, wait, timeout_secs), &revision, message)
         }),
+        Command::Scale {
+            project,
+            environment,
+            to,
+            wait,
+            timeout_secs,
+        } => client()
+            .and_then(|c| ops::scale(&c, &start(&project, wait, timeout_secs), &environment, to)),
         Command::Watch { run, timeout_secs } => client()
             .and_then(|c| ops::watch(&c, &run, std::time::Duration::from_secs(timeout_secs))),
         Command::Runs {

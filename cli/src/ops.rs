@@ -208,6 +208,25 @@ pub fn deploy(
     Ok(())
 }
 
+pub fn scale(c: &Client, s: &Start<'_>, environment: &str, to: u32) -> Result<(), ExitCode> {
+    let answer = c.call(
+        reqwest::Method::POST,
+        &format!("/api/projects/{}/scale", s.project),
+        Some(json!({ "environment": environment, "to": to })),
+    )?;
+    let run = answer["run_id"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "scale of {} in {environment} to {to} requested: run {run}",
+        s.project
+    );
+    if s.wait {
+        return wait(c, &run, s.timeout, |status| {
+            status == format!("scale.succeeded.{environment}")
+        });
+    }
+    Ok(())
+}
+
 pub fn watch(c: &Client, run: &str, timeout: Duration) -> Result<(), ExitCode> {
     wait(c, run, timeout, |status| {
         status.starts_with("test.passed.") || status.starts_with("deploy.rolled_back.")

@@ -37,8 +37,8 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
         );
     } else {
         println!(
-            "{:<12} {:<10} {:<10} {:<16} IMAGE / STATE",
-            "ENVIRONMENT", "HOST", "REVISION", "RUN"
+            "{:<12} {:<10} {:<10} {:<16} {:<5} {:<9} IMAGE / STATE",
+            "ENVIRONMENT", "HOST", "REVISION", "RUN", "SCALE", "HEALTH"
         );
         for r in &rows {
             let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
@@ -48,21 +48,60 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
             } else {
                 s("state")
             };
+            let scale = r["scale"].as_u64().map_or("-".into(), |n| n.to_string());
             println!(
-                "{:<12} {:<10} {:<10} {:<16} {}",
+                "{:<12} {:<10} {:<10} {:<16} {:<5} {:<9} {}",
                 s("environment"),
                 s("host"),
                 s("revision"),
                 run,
+                scale,
+                s("health"),
                 tail
             );
+            // Each instance where it is not simply the host's one replica, or is unwell.
+            let instances = r["instances"].as_array().cloned().unwrap_or_default();
+            if instances.len() > 1 || instances.iter().any(|i| i["health"] != "healthy") {
+                for i in &instances {
+                    let t = |k: &str| i[k].as_str().unwrap_or("-").to_owned();
+                    println!(
+                        "{:<12} {:<10} {:<27} {:<5} {:<9} {}",
+                        "",
+                        t("host"),
+                        format!("  {}", t("name")),
+                        "",
+                        t("health"),
+                        t("state")
+                    );
+                }
+            }
         }
     }
     Ok(())
 }
 
-/// One row of `--output json` (its keys are a contract for scripts).
+/// One row of `--output json` (its keys are a contract for scripts): where and what
+/// runs, with `scale`, `health` and each of `instances` (`name`, `host`, `state`,
+/// `health`) where they could be read.
 fn row(env: &str, h: &HostStatus) -> Value {
+    let mut row = what_runs(env, h);
+    if let Some(scale) = h.scale {
+        row["scale"] = scale.into();
+    }
+    if let Some(health) = &h.health {
+        row["health"] = health.as_str().into();
+    }
+    if !h.instances.is_empty() {
+        row["instances"] = h
+            .instances
+            .iter()
+            .map(|i| json!({"name": i.name, "host": i.host, "state": i.state, "health": i.health}))
+            .collect();
+    }
+    row
+}
+
+fn what_runs(env: &str, h: &HostStatus) -> Value {
     let host = &h.host;
     match &h.state {
         State::Running(r) if host.starts_with("rancher:") => {
@@ -85,6 +124,9 @@ fn row(env: &str, h: &HostStatus) -> Value {
             state,
             running: None,
         } => json!({"environment": env, "host": host, "state": state}),
+        State::Nothing if host.starts_with("rancher:") => {
+            json!({"environment": env, "host": host, "state": "not created yet (the first deploy creates it)"})
+        }
         State::Nothing => json!({"environment": env, "host": host, "state": "nothing running"}),
         State::Unreachable(err) => {
             json!({"environment": env, "host": host, "state": format!("unreachable: {err}")})

@@ -85,6 +85,7 @@ fn terminal(e: &Envelope, project_last_env: Option<&str>) -> bool {
                 k.kind(),
                 "deploy.rolled_back"
                     | "deploy.superseded"
+                    | "scale.succeeded"
                     | "approval.rejected"
                     | "approval.expired"
             ) || k.kind().ends_with(".failed")
@@ -101,6 +102,11 @@ fn detail(e: &Event) -> Option<String> {
         | Event::NotifyFailed(f) => Some(f.reason.clone()),
         Event::TestFailed(f) => Some(f.failure.reason.clone()),
         Event::DeployRolledBack(r) => Some(r.reason.clone()),
+        Event::ScaleRequested(s) => Some(match &s.requested_by {
+            Some(by) => format!("to {} by {by}", s.to),
+            None => format!("to {}", s.to),
+        }),
+        Event::ScaleSucceeded(s) => Some(format!("{} → {}", s.from, s.to)),
         Event::ApprovalRequested(a) => Some(format!("expires {}", a.expires_at.to_rfc3339())),
         Event::ApprovalGranted(d) | Event::ApprovalRejected(d) | Event::ApprovalExpired(d) => {
             Some(match &d.comment {

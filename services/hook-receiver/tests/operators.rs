@@ -25,6 +25,7 @@ const BOB: &str = "bob-token-0123456789ab";
 const VIEWER: &str = "viewer-token-0123456789";
 const ROLLER: &str = "roller-token-0123456789";
 const CAROL: &str = "carol-token-0123456789";
+const DAVE: &str = "dave-token-0123456789ab";
 const MANUAL_TOKEN: &str = "manual-token-1";
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the tests listen for an event that must not come.
@@ -81,6 +82,10 @@ fn config(ns: &str) -> Arc<FerryConfig> {
         token = "{CAROL}"
         can = ["approve"]
         authors = ["carol-gh"]
+        [operators.dave]
+        token = "{DAVE}"
+        projects = ["shop"]
+        can = ["scale"]
         "#,
         amqp = amqp_url(),
         github_secret = common::GITHUB_SECRET,
@@ -718,4 +723,68 @@ fn two_operators_with_one_token_stop_the_receiver_at_start_up() {
         !stderr.contains("shared-token-0123456789"),
         "the token was printed"
     );
+}
+
+#[tokio::test]
+async fn only_an_operator_who_may_scale_asks_for_a_scale_and_it_records_who_asked() {
+    let Setup { rx, mut tap, .. } = setup().await;
+    let scale = |token, project: &str, body: Value| {
+        let path = format!("/api/projects/{project}/scale");
+        async move { api(rx.addr, "POST", &path, token, body).await }
+    };
+    let ask = json!({ "environment": "production", "to": 3 });
+    // alice may do much, but not scale; dave may scale only shop.
+    let (status, reply) = scale(ALICE, "shop", ask.clone()).await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(error(&reply).contains("scale"), "{reply}");
+    let (status, reply) = scale(DAVE, "books", json!({ "environment": "live", "to": 3 })).await;
+    assert_eq!(status, 403, "{reply}");
+    for (body, why) in [
+        (
+            json!({ "environment": "production", "to": 0 }),
+            "from 1 to 100",
+        ),
+        (
+            json!({ "environment": "production", "to": 101 }),
+            "from 1 to 100",
+        ),
+        (json!({ "environment": "production" }), "missing"),
+        (
+            json!({ "environment": "live", "to": 2 }),
+            "not an environment of shop",
+        ),
+        (
+            json!({ "environment": "production", "to": 2, "replicas": 2 }),
+            "replicas",
+        ),
+    ] {
+        let (status, reply) = scale(DAVE, "shop", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {reply}");
+        assert!(error(&reply).contains(why), "{body}: {reply}");
+    }
+    let published = tap.drain(QUIET).await;
+    assert!(
+        published.is_empty(),
+        "a refused request published: {:?}",
+        published
+            .iter()
+            .map(Envelope::routing_key)
+            .collect::<Vec<_>>()
+    );
+
+    let (status, reply) = scale(DAVE, "shop", ask).await;
+    assert_eq!(status, 202, "{reply}");
+    let asked = tap
+        .expect("scale.requested.production", WAIT)
+        .await
+        .unwrap();
+    assert_eq!(asked.run_id.to_string(), reply["run_id"].as_str().unwrap());
+    assert_eq!(asked.started_by, Some(Starter::Operator("dave".into())));
+    match &asked.event {
+        Event::ScaleRequested(s) => {
+            assert_eq!((s.to, s.requested_by.as_deref()), (3, Some("dave")));
+        }
+        other => panic!("{other:?}"),
+    }
+    rx.stop().await;
 }

@@ -62,6 +62,7 @@ pub enum Word {
     NothingDeployed,
     RollingBack,
     ConfigChange,
+    Scale,
 }
 
 pub fn word(lang: Lang, w: Word) -> &'static str {
@@ -95,6 +96,7 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::En, Truncated) => "(cut to fit the message)",
         (Lang::En, RunningNow) => "Running now",
         (Lang::En, ConfigChange) => "Config change",
+        (Lang::En, Scale) => "Instances",
         (Lang::En, RolledBackFrom) => "Rolled back from",
         (Lang::En, Replaced) => "Replaced",
         (Lang::En, Waiting) => "Waiting to deploy",
@@ -130,6 +132,7 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::ZhCn, Truncated) => "（内容过长已截断）",
         (Lang::ZhCn, RunningNow) => "当前运行",
         (Lang::ZhCn, ConfigChange) => "配置变更",
+        (Lang::ZhCn, Scale) => "实例数",
         (Lang::ZhCn, RolledBackFrom) => "回滚前版本",
         (Lang::ZhCn, Replaced) => "被替换版本",
         (Lang::ZhCn, Waiting) => "待部署镜像",
@@ -167,6 +170,7 @@ pub fn outcome(lang: Lang, kind: &str) -> Option<&'static str> {
         "approval.rejected" => ("rejected", "已拒绝"),
         "approval.expired" => ("approval expired", "审批已超时"),
         "notify.failed" => ("a notification could not be sent", "通知发送失败"),
+        "scale.succeeded" => ("scaled", "已扩缩容"),
         _ => return None,
     };
     Some(match lang {

@@ -265,6 +265,11 @@ impl Notice {
                 self.fact(Word::By, d.requested_by.as_deref().unwrap_or(""));
                 self.fact_release(Word::RunningNow, running);
             }
+            Event::ScaleSucceeded(d) => {
+                self.fact(Word::Scale, &format!("{} → {}", d.from, d.to));
+                self.fact(Word::By, d.requested_by.as_deref().unwrap_or(""));
+                self.fact_release(Word::RunningNow, running);
+            }
             // Kinds added after this notifier: the envelope alone says enough.
             _ => {}
         }

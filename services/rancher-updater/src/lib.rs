@@ -4,7 +4,8 @@
 //! (promotion to the next environment, or an approval hold when that one has
 //! `approval = "manual"`), `approval.granted.<env>`, `hold.expired.<env>`,
 //! `test.failed.<env>` (roll back to what ran before) and `deploy.requested.<env>`
-//! (manual deploys and rollbacks from the operator API).
+//! (manual deploys and rollbacks from the operator API) and `scale.requested.<env>`
+//! (`ferry scale`, under the same deploy lock).
 //!
 //! One deploy per (project, environment) at a time across all replicas: a deploy holds
 //! a RabbitMQ-held lock (see `ferry_shared::bus::Lock`) while it runs. A run older
@@ -22,6 +23,7 @@ mod error;
 mod gate;
 pub mod ordering;
 mod request;
+mod scale;
 
 pub use error::UpdaterError;
 
@@ -53,7 +55,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 };
 
 /// How long a deploy waits for another deploy of the same environment to finish.
-const LOCK_WAIT: Duration = Duration::from_secs(600);
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(600);
 
 pub struct Stage {
     cfg: Arc<FerryConfig>,
@@ -353,6 +355,7 @@ impl StageHandler for Stage {
         match request::step(&self.cfg, event, &event.input)? {
             Step::Deploy(req) => self.deploy(ctx, event, req).await,
             Step::Hold(hold) => self.hold(ctx, event, hold).await,
+            Step::Scale(scale) => self.scale(ctx, event, scale).await,
             Step::Expired(request) => gate::expired(ctx, event, &request).await,
             Step::Nothing => Ok(()),
         }

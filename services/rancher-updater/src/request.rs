@@ -12,6 +12,8 @@ pub enum Step {
     Hold(Hold),
     /// An approval hold ran out (it came back dead-lettered by RabbitMQ).
     Expired(ApprovalRequested),
+    /// `ferry scale`: run this many instances in the environment.
+    Scale(Scale),
     /// Nothing to deploy: an image ready in a later environment waits for promotion,
     /// a pass in the last environment ends the run.
     Nothing,
@@ -25,6 +27,12 @@ pub struct Hold {
     /// The environment whose tests it passed (none when it waits for the first).
     pub passed_in: Option<String>,
     pub timeout_secs: u64,
+}
+
+pub struct Scale {
+    pub environment: String,
+    pub to: u32,
+    pub requested_by: Option<String>,
 }
 
 pub struct Request {
@@ -172,6 +180,11 @@ pub fn step(
         DeployInput::DeployRequested(r) => forward(env, &r.image, &r.revision),
         DeployInput::ApprovalGranted(d) => forward(env, &d.image, &d.revision),
         DeployInput::HoldExpired(a) => Step::Expired(a.clone()),
+        DeployInput::ScaleRequested(r) => Step::Scale(Scale {
+            environment: env,
+            to: r.to,
+            requested_by: r.requested_by.clone(),
+        }),
     })
 }
 

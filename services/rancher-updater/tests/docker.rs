@@ -2,169 +2,16 @@
 //! updates, a failed health check that leaves the old version serving, out-of-order
 //! runs, and concurrent deploys of one environment.
 
+mod common;
+
+use common::*;
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployRequested, Endpoint, Envelope, Event, HostOutcome};
 use ferry_shared::order::{OrderScale, RunOrder};
-use ferry_testkit::{
-    Tap, amqp_url, docker, docker_hosts, free_port, http_request, unique_namespace,
-};
+use ferry_testkit::{Tap, amqp_url, docker, docker_hosts, free_port, unique_namespace};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// A web image for this test's namespace (see `ferry_testkit::web_image`).
-fn web_image(ns: &str, version: &str, healthy: bool) -> String {
-    ferry_testkit::web_image(&docker_hosts()[0], &format!("web-{ns}"), version, healthy).unwrap()
-}
-
-fn config(ns: &str, project: &str, ports: [u16; 2]) -> Arc<FerryConfig> {
-    config_with(ns, project, ports, "", "")
-}
-
-/// `start_delay`: a shell pause before httpd starts, to make deploys take a while.
-/// `container_extra`: more `[projects.<p>.container]` keys.
-fn config_with(
-    ns: &str,
-    project: &str,
-    ports: [u16; 2],
-    start_delay: &str,
-    container_extra: &str,
-) -> Arc<FerryConfig> {
-    let command = if start_delay.is_empty() {
-        r#"["/bin/httpd", "-f", "-p", "127.0.0.1:{port}", "-h", "/www"]"#.to_owned()
-    } else {
-        format!(
-            r#"["/bin/sh", "-c", "sleep {start_delay}; exec /bin/httpd -f -p 127.0.0.1:{{port}} -h /www"]"#
-        )
-    };
-    let text = format!(
-        r#"
-        [broker]
-        url = "{amqp}"
-        namespace = "{ns}"
-        [services.rancher_updater]
-        admin_listen = "127.0.0.1:0"
-        [docker_hosts.h1]
-        url = "{h1}"
-        [environments.staging]
-        target = "docker"
-        hosts = ["h1"]
-        [projects.{project}]
-        image = "ferry-test/web-{ns}"
-        environments = ["staging"]
-        source = {{ kind = "git", url = "https://example.com/web.git" }}
-        [projects.{project}.container]
-        ports = [{p1}, {p2}]
-        command = {command}
-        health_timeout_secs = 6
-        {container_extra}
-        "#,
-        amqp = amqp_url(),
-        h1 = docker_hosts()[0],
-        p1 = ports[0],
-        p2 = ports[1],
-    );
-    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
-    std::fs::write(&path, &text).unwrap();
-    Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
-}
-
-/// `ferry status` as an operator runs it.
-fn ferry_status(ns: &str, project: &str) -> serde_json::Value {
-    let config = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
-    let out = ferry_testkit::ferry_cli(&[
-        "--config",
-        &config.to_string_lossy(),
-        "status",
-        project,
-        "--output",
-        "json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The test's configuration file (written by `config`) with `from` replaced by `to`,
-/// written back (for `ferry status`) and loaded.
-fn edit_config(ns: &str, from: &str, to: &str) -> Arc<FerryConfig> {
-    let path = std::env::temp_dir().join(format!("ferry-{ns}.toml"));
-    let before = std::fs::read_to_string(&path).unwrap();
-    let text = before.replace(from, to);
-    assert_ne!(text, before, "`{from}` is not in the configuration");
-    std::fs::write(&path, &text).unwrap();
-    Arc::new(FerryConfig::from_toml_with_env(&text, Path::new("test.toml")).unwrap())
-}
-
-async fn start_updater(cfg: &Arc<FerryConfig>) -> ferry_testkit::RunningStage {
-    ferry_testkit::spawn_stage(
-        cfg,
-        rancher_updater::spec(),
-        rancher_updater::DEFAULTS,
-        rancher_updater::Stage::new(cfg.clone()),
-    )
-    .await
-}
-
-/// Places handed out in creation order: a request made later is a later commit.
-static PLACE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// A deploy of a pipeline run, whose commit comes after every earlier request's.
-fn request(project: &str, image: &str, version: &str) -> Envelope {
-    let place = PLACE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    at_place(
-        project,
-        image,
-        version,
-        Some(RunOrder::new(OrderScale::Git, place)),
-    )
-}
-
-/// A deploy at this place (none: as an older Ferry's run has).
-fn at_place(project: &str, image: &str, version: &str, order: Option<RunOrder>) -> Envelope {
-    let mut e = Envelope::new_run(
-        project,
-        Event::DeployRequested(DeployRequested {
-            revision: version.into(),
-            image: image.into(),
-            reason: "manual".into(),
-            requested_by: None,
-        }),
-    );
-    e.environment = Some("staging".into());
-    e.order = order;
-    e
-}
-
-async fn serving(port: u16) -> Option<String> {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    match http_request(addr, "GET", "/", &[], b"").await {
-        Ok((200, body)) => Some(body.trim().to_owned()),
-        _ => None,
-    }
-}
-
-fn cleanup(project: &str) {
-    let host = &docker_hosts()[0];
-    if let Ok(ids) = docker(
-        host,
-        None,
-        &[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=io.ferry.project={project}"),
-        ],
-    ) {
-        for id in ids.lines() {
-            let _ = docker(host, None, &["rm", "-f", id]);
-        }
-    }
-}
 
 #[tokio::test]
 async fn rolling_update_health_gate_and_out_of_order_runs() {
@@ -423,24 +270,6 @@ async fn a_health_command_gates_the_switch_like_the_http_check() {
 }
 
 /// The running containers of the project on the host: `revision` per container.
-fn running_revisions(project: &str) -> Vec<String> {
-    let out = docker(
-        &docker_hosts()[0],
-        None,
-        &[
-            "ps",
-            "--filter",
-            &format!("label=io.ferry.project={project}"),
-            "--format",
-            "{{.Label \"io.ferry.revision\"}}",
-        ],
-    )
-    .unwrap();
-    let mut v: Vec<String> = out.lines().map(str::to_owned).collect();
-    v.sort();
-    v
-}
-
 /// What a killed updater leaves: revision `rev`'s container of run `run`, labelled as
 /// the updater labels them, running `command` next to the serving one, not retired.
 fn run_leftover(

@@ -47,6 +47,7 @@ mod tests {
                     "deploy.requested.*",
                     "approval.granted.*",
                     "hold.expired.*",
+                    "scale.requested.*",
                 ],
             ),
             ("tester", "test", vec!["deploy.succeeded.*"]),
@@ -65,6 +66,7 @@ mod tests {
                     "deploy.rolled_back.#",
                     "test.passed.#",
                     "approval.#",
+                    "scale.succeeded.#",
                 ],
             ),
         ];

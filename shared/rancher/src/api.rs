@@ -28,37 +28,108 @@ pub enum ApiError {
 
 pub struct Api {
     client: Result<reqwest::Client, ClientError>,
-    service_url: String,
+    /// `<url>/v2-beta/projects/<project id>`
+    project_url: String,
     access_key: String,
     secret_key: String,
 }
+
+/// States of a resource Rancher is removing or has removed: such a stack or service
+/// is gone for Ferry (Rancher keeps listing it for a while).
+const GONE: &[&str] = &["removing", "removed", "purging", "purged"];
 
 impl Api {
     pub fn new(r: &RancherConfig) -> Self {
         Self {
             client: rancher_client(r),
-            service_url: format!(
-                "{}/v2-beta/projects/{}/services/{}",
+            project_url: format!(
+                "{}/v2-beta/projects/{}",
                 r.url.trim_end_matches('/'),
-                r.project_id,
-                r.service_id
+                r.project_id
             ),
             access_key: r.access_key.clone(),
             secret_key: r.secret_key.expose().clone(),
         }
     }
 
-    pub async fn service(&self) -> Result<Value, ApiError> {
-        self.call(Method::GET, &self.service_url, None).await
+    fn service_url(&self, id: &str) -> String {
+        format!("{}/services/{id}", self.project_url)
     }
 
-    pub async fn action(&self, action: &str, body: Value) -> Result<Value, ApiError> {
-        self.call(
-            Method::POST,
-            &format!("{}/?action={action}", self.service_url),
-            Some(body),
-        )
-        .await
+    pub async fn service(&self, id: &str) -> Result<Value, ApiError> {
+        self.call(Method::GET, &self.service_url(id), None).await
+    }
+
+    pub async fn action(&self, id: &str, action: &str, body: Value) -> Result<Value, ApiError> {
+        let url = format!("{}/?action={action}", self.service_url(id));
+        self.call(Method::POST, &url, Some(body)).await
+    }
+
+    /// Change a service's scale (`PUT` of the resource, as the v2-beta API scales).
+    pub async fn set_scale(&self, id: &str, scale: u32) -> Result<Value, ApiError> {
+        let body = serde_json::json!({ "scale": scale });
+        self.call(Method::PUT, &self.service_url(id), Some(body))
+            .await
+    }
+
+    /// The service's containers (its `instances` link).
+    pub async fn instances(&self, id: &str) -> Result<Vec<Value>, ApiError> {
+        let url = format!("{}/instances", self.service_url(id));
+        Ok(data(self.call(Method::GET, &url, None).await?))
+    }
+
+    /// The environment's hosts (every state).
+    pub async fn hosts(&self) -> Result<Vec<Value>, ApiError> {
+        let url = format!("{}/hosts", self.project_url);
+        Ok(data(self.call(Method::GET, &url, None).await?))
+    }
+
+    /// The stack named `name`, unless it is gone.
+    pub async fn find_stack(&self, name: &str) -> Result<Option<Value>, ApiError> {
+        let url = format!("{}/stacks", self.project_url);
+        let list = self.list(&url, &[("name", name)]).await?;
+        Ok(list.into_iter().find(|s| s["name"] == name))
+    }
+
+    /// The service named `name` in the stack `stack_id`, unless it is gone.
+    pub async fn find_service(
+        &self,
+        stack_id: &str,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        let url = format!("{}/services", self.project_url);
+        let list = self
+            .list(&url, &[("name", name), ("stackId", stack_id)])
+            .await?;
+        Ok(list
+            .into_iter()
+            .find(|s| s["name"] == name && s["stackId"] == stack_id))
+    }
+
+    pub async fn create_stack(&self, name: &str) -> Result<Value, ApiError> {
+        let body = serde_json::json!({
+            "name": name, "startOnCreate": true,
+            "description": "created by Ferry for its first deploy",
+        });
+        let url = format!("{}/stacks", self.project_url);
+        self.call(Method::POST, &url, Some(body)).await
+    }
+
+    /// Create a service (`body`: name, stackId, scale, launchConfig, startOnCreate).
+    pub async fn create_service(&self, body: Value) -> Result<Value, ApiError> {
+        let url = format!("{}/services", self.project_url);
+        self.call(Method::POST, &url, Some(body)).await
+    }
+
+    /// A collection filtered by `query`, without what Rancher is removing.
+    async fn list(&self, url: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, ApiError> {
+        let url = reqwest::Url::parse_with_params(url, query)
+            .map_err(|e| ApiError::Transport(format!("bad Rancher URL {url}: {e}")))?;
+        let all = data(self.call(Method::GET, url.as_str(), None).await?);
+        Ok(all
+            .into_iter()
+            .filter(|r| !GONE.contains(&r["state"].as_str().unwrap_or_default()))
+            .collect())
     }
 
     async fn call(
@@ -90,6 +161,17 @@ impl Api {
                 message: text("message"),
             })
         }
+    }
+}
+
+/// A collection's resources.
+fn data(collection: Value) -> Vec<Value> {
+    match collection {
+        Value::Object(mut o) => match o.remove("data") {
+            Some(Value::Array(a)) => a,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
     }
 }
 

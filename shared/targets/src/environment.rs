@@ -3,7 +3,7 @@
 
 use crate::docker::{DockerTarget, Host};
 use crate::rancher::RancherTarget;
-use crate::{Deploy, DeployError, Outcome, ReadError, Running, Target};
+use crate::{Deploy, DeployError, Outcome, ReadError, Running, ScaleOutcome, Target};
 use ferry_shared::config::{EnvironmentConfig, FerryConfig, Target as EnvTarget};
 
 /// An environment's target.
@@ -20,7 +20,12 @@ impl<'a> Environment<'a> {
             return Err(DeployError::NotConfigured(env.to_owned()));
         };
         if let EnvTarget::Rancher(config) = &env_cfg.target {
-            return Ok(Self::Rancher(RancherTarget { config }));
+            return Ok(Self::Rancher(RancherTarget {
+                cfg,
+                project,
+                environment: env,
+                config,
+            }));
         }
         let mut container = cfg
             .projects
@@ -74,6 +79,13 @@ impl Target for Environment<'_> {
         match self {
             Self::Docker(t) => t.roll_back(d).await,
             Self::Rancher(t) => t.roll_back(d).await,
+        }
+    }
+
+    async fn scale(&self, to: u32) -> Result<ScaleOutcome, DeployError> {
+        match self {
+            Self::Docker(t) => t.scale(to).await,
+            Self::Rancher(t) => t.scale(to).await,
         }
     }
 }

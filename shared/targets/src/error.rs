@@ -33,6 +33,9 @@ pub enum DeployError {
     RancherUnsettled(String),
     #[error("environment `{0}` is not configured; add [environments.{0}]")]
     NotConfigured(String),
+    /// The launch file's config repo could not be checked out (it may be back later).
+    #[error("{0}")]
+    ConfigRepo(String),
 }
 
 impl DeployError {
@@ -64,6 +67,44 @@ pub enum Failure {
     RancherCertificate { doing: String, source: ApiError },
     #[error("Rancher has no such service: check rancher.project_id and service_id ({0})")]
     RancherNoService(ApiError),
+    #[error(
+        "{service} does not exist in Rancher yet, and its first deploy cannot create it: {why}; add {file} (Rancher's launchConfig and scale) to the project's folder in its config repo, or create the service in Rancher"
+    )]
+    NoLaunchFile {
+        service: String,
+        file: String,
+        why: String,
+    },
+    #[error("{file} in the config repo (commit {commit}) {source}; nothing was created")]
+    LaunchFile {
+        file: String,
+        commit: String,
+        source: ferry_rancher::LaunchError,
+    },
+    #[error(
+        "{service} was created but did not come up: {why}; look at it in Rancher (the next deploy upgrades it)"
+    )]
+    RancherCreated { service: String, why: String },
+    #[error(
+        "{service} does not exist in Rancher yet: deploy the project first (its first deploy creates it)"
+    )]
+    RancherNotCreated { service: String },
+    #[error("scaling {target} to {to} did not complete ({why}); check it with `ferry status`")]
+    ScaleIncomplete {
+        target: String,
+        to: u32,
+        why: String,
+    },
+    #[error(
+        "{environment} has ports for {max} replica(s) per host, not {to}: add blue/green port pairs to the project's container.ports (or the environment's ports)"
+    )]
+    NoPortsFor {
+        environment: String,
+        max: u32,
+        to: u32,
+    },
+    #[error("nothing of the project runs in {0} to scale: deploy it first")]
+    NothingToScale(String),
     #[error("Rancher refused {doing}: {source}")]
     RancherRefused { doing: String, source: ApiError },
     #[error("{0}")]

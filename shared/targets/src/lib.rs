@@ -49,6 +49,16 @@ pub enum Outcome {
     Superseded { running: Running },
 }
 
+/// How `ferry scale` ended, when the target could be worked on.
+#[derive(Debug)]
+pub enum ScaleOutcome {
+    /// Runs `to` instances (on Docker hosts: per host) where it ran `from`.
+    Scaled { from: u32, to: u32 },
+    /// Not scaled (or not completely), and retrying cannot help: the reason says
+    /// what runs and what to do.
+    Failed(Failure),
+}
+
 /// Where runs are deployed: one environment's Docker hosts, or its Rancher service.
 pub trait Target {
     /// What the environment runs now: the first host's container (the newest, if an
@@ -64,4 +74,8 @@ pub trait Target {
         &self,
         d: &Deploy<'_>,
     ) -> impl Future<Output = Result<Outcome, DeployError>> + Send;
+
+    /// Run `to` instances of what runs now (Rancher: the service's scale; Docker
+    /// hosts: replicas on each host).
+    fn scale(&self, to: u32) -> impl Future<Output = Result<ScaleOutcome, DeployError>> + Send;
 }

@@ -1,4 +1,4 @@
-//! The operator API behind `ferry approve | reject | rollback | deploy | runs`.
+//! The operator API behind `ferry approve | reject | rollback | deploy | scale | runs`.
 //! Every request carries `Authorization: Bearer <token>` of an `[operators.<name>]`
 //! entry; the name is recorded in the events it causes (who approved, who rolled
 //! back). Every route checks the operator's scope (`projects`, `environments`, `can`)
@@ -8,6 +8,7 @@
 mod decide;
 mod deploy;
 mod runs;
+mod scale;
 
 use crate::App;
 use axum::Json;
@@ -29,6 +30,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/api/projects/{project}/runs", get(runs::list))
         .route("/api/projects/{project}/rollback", post(deploy::rollback))
         .route("/api/projects/{project}/deploy", post(deploy::deploy))
+        .route("/api/projects/{project}/scale", post(scale::scale))
 }
 
 /// An API error: status and a reason a person can act on.

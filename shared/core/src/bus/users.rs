@@ -50,6 +50,7 @@ fn publishes(service: &str) -> Vec<String> {
             r"image\.pushed".into(),
             env(r"approval\.(granted|rejected)"),
             env(r"deploy\.requested"),
+            env(r"scale\.requested"),
         ],
         "builder" => vec![r"image\.built".into()],
         "pusher" => vec![r"image\.pushed".into()],
@@ -57,6 +58,7 @@ fn publishes(service: &str) -> Vec<String> {
         "rancher-updater" => vec![
             format!(r"deploy\.(started|succeeded|superseded|rolled_back)(\.{ENV})?"),
             env(r"approval\.(requested|expired)"),
+            env(r"scale\.succeeded"),
         ],
         "tester" => vec![env(r"test\.passed"), env(r"deploy\.superseded")],
         _ => Vec::new(),

@@ -32,6 +32,8 @@ pub enum Action {
     Approve,
     /// `ferry rollback`.
     Rollback,
+    /// `ferry scale`: change how many instances an environment runs.
+    Scale,
 }
 
 impl Action {
@@ -41,6 +43,7 @@ impl Action {
             Action::Deploy => "deploy",
             Action::Approve => "approve",
             Action::Rollback => "rollback",
+            Action::Scale => "scale",
         }
     }
 }
@@ -53,12 +56,13 @@ impl<'de> Deserialize<'de> for Action {
             Action::Deploy,
             Action::Approve,
             Action::Rollback,
+            Action::Scale,
         ]
         .into_iter()
         .find(|a| a.as_str() == word)
         .ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "`{word}` is not an action; use view, deploy, approve or rollback"
+                "`{word}` is not an action; use view, deploy, approve, rollback or scale"
             ))
         })
     }
@@ -291,7 +295,7 @@ impl OperatorKeys {
                 if op.can.is_none() {
                     tracing::warn!(
                         operator = %name,
-                        "operators.{name} has no `can`: this operator may only view runs; add e.g. can = [\"view\", \"deploy\", \"approve\", \"rollback\"]"
+                        "operators.{name} has no `can`: this operator may only view runs; add e.g. can = [\"view\", \"deploy\", \"approve\", \"rollback\", \"scale\"]"
                     );
                 }
                 let access = Access {

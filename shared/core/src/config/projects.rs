@@ -60,8 +60,10 @@ pub struct ContainerConfig {
     pub container_port: Option<u16>,
     /// Where published ports listen on the host (`network` other than `host`).
     pub publish_address: String,
-    /// Containers per host (`docker` target). Each replica has its own pair of
-    /// blue/green `ports` (replica i: `ports[2i]`, `ports[2i+1]`), and a host is
+    /// Containers per host (`docker` target) where nothing runs yet; after that a
+    /// deploy keeps the number each host runs, and `ferry scale` changes it. Each
+    /// replica has its own pair of blue/green `ports` (replica i: `ports[2i]`,
+    /// `ports[2i+1]`): more pairs than replicas leave room to scale up. A host is
     /// updated one replica at a time.
     pub replicas: u32,
 }
@@ -140,6 +142,11 @@ impl ProjectConfig {
                 format!("environment `{env}` is not defined in [environments]"),
             );
         }
+        for env in &self.environments {
+            if let Some(Target::Rancher(r)) = cfg.environments.get(env).map(|e| &e.target) {
+                r.check_names(name, env, out);
+            }
+        }
         self.check_container(&at, cfg, out);
         if let Some(plan) = &self.tests {
             self.check_tests(plan, &at, cfg, out);
@@ -170,11 +177,12 @@ impl ProjectConfig {
         for (key, ports) in
             std::iter::once((format!("{at}.container.ports"), &c.ports)).chain(overrides)
         {
-            if ports.len() != 2 * replicas || !distinct_pairs(ports) {
+            // More pairs than replicas are the room `ferry scale` has to grow into.
+            if ports.len() < 2 * replicas || !distinct_pairs(ports) {
                 out.bad(
                     key,
                     format!(
-                        "{at} runs {replicas} replica(s): that needs {} different ports (two per replica), not {ports:?}",
+                        "{at} runs {replicas} replica(s): that needs at least {} different ports (two per replica), not {ports:?}",
                         2 * replicas
                     ),
                 );

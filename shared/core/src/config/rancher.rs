@@ -27,8 +27,14 @@ pub struct RancherConfig {
     pub url: String,
     /// Environment (project) id, e.g. `1a5`.
     pub project_id: String,
-    /// Service id, e.g. `1s12`.
-    pub service_id: String,
+    /// Service id, e.g. `1s12`: one service for every project of the environment.
+    /// Without it each project has its own service, found (or created) by name.
+    pub service_id: Option<String>,
+    /// The stack of a project's service when there is no `service_id`; `{project}`
+    /// and `{env}` are replaced.
+    pub stack: String,
+    /// The service's name in that stack; `{project}` and `{env}` are replaced.
+    pub service: String,
     pub access_key: String,
     pub secret_key: Secret<String>,
     pub batch_size: u32,
@@ -61,12 +67,21 @@ impl RancherConfig {
         }
         for (field, value) in [
             ("project_id", &self.project_id),
-            ("service_id", &self.service_id),
             ("access_key", &self.access_key),
         ] {
             if value.trim().is_empty() {
                 out.bad(key(field), "must not be empty");
             }
+        }
+        if self
+            .service_id
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            out.bad(
+                key("service_id"),
+                "must not be empty; leave it out to find (or create) each project's service by `stack` and `service` name",
+            );
         }
         if self.timeout_secs == 0 {
             out.bad(key("timeout_secs"), "must be above 0");
@@ -80,13 +95,59 @@ impl RancherConfig {
     }
 }
 
+impl RancherConfig {
+    /// `(stack, service)` of `project`'s service in `env`, when it is found by name.
+    pub fn names(&self, project: &str, env: &str) -> (String, String) {
+        let fill = |t: &str| t.replace("{project}", project).replace("{env}", env);
+        (fill(&self.stack), fill(&self.service))
+    }
+
+    /// What is wrong with the names `project`'s service would have in `env` (Rancher
+    /// takes letters, digits and `-`, not at either end).
+    pub fn check_names(&self, project: &str, env: &str, out: &mut Vec<Problem>) {
+        if self.service_id.is_some() {
+            return;
+        }
+        let (stack, service) = self.names(project, env);
+        for (field, name) in [("stack", stack), ("service", service)] {
+            if let Some(why) = rancher_name_problem(&name) {
+                out.bad(
+                    format!("environments.{env}.rancher.{field}"),
+                    format!(
+                        "gives `{name}` for project {project}: {why}; set a name Rancher accepts"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Why Rancher would refuse `name` for a stack or service.
+fn rancher_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 63 {
+        return Some("a name has 1 to 63 characters");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Some("a name has only letters, digits and `-`");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Some("a name does not start or end with `-`");
+    }
+    None
+}
+
 /// The table as written: `on_leftover_upgraded` is `finish` or `rollback`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RancherFile {
     url: String,
     project_id: String,
-    service_id: String,
+    #[serde(default)]
+    service_id: Option<String>,
+    #[serde(default = "default_name")]
+    stack: String,
+    #[serde(default = "default_name")]
+    service: String,
     access_key: String,
     secret_key: Secret<String>,
     #[serde(default = "default_batch")]
@@ -107,6 +168,10 @@ pub(super) struct RancherFile {
     host_tls_dir: Option<PathBuf>,
     #[serde(default)]
     ca_file: Option<PathBuf>,
+}
+
+fn default_name() -> String {
+    "{project}".into()
 }
 
 fn default_batch() -> u32 {
@@ -141,6 +206,8 @@ impl RancherFile {
             url: self.url,
             project_id: self.project_id,
             service_id: self.service_id,
+            stack: self.stack,
+            service: self.service,
             access_key: self.access_key,
             secret_key: self.secret_key,
             batch_size: self.batch_size,

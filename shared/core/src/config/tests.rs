@@ -134,7 +134,7 @@ fn one_word_keys_parse_into_enums() {
     assert_eq!(env("production").approval, Approval::Auto);
     match &env("production").target {
         Target::Rancher(r) => {
-            assert_eq!((r.service_id.as_str(), r.batch_size), ("1s12", 1));
+            assert_eq!((r.service_id.as_deref(), r.batch_size), (Some("1s12"), 1));
             assert_eq!(r.on_leftover_upgraded, LeftoverAction::Finish);
         }
         Target::Docker => panic!("production is a Rancher environment"),
@@ -323,4 +323,42 @@ fn secret_and_plain_keys_must_be_key_patterns_and_not_both() {
         .key_rules();
     assert!(rules.secret[0].matches("license_id"));
     assert!(rules.plain[0].matches("PUBLIC_KEY"));
+}
+
+#[test]
+fn a_rancher_service_without_an_id_is_named_after_the_project_and_names_are_checked() {
+    let text = |service: &str| {
+        format!(
+            r#"
+            [environments.prod]
+            target = "rancher"
+            rancher = {{ url = "https://rancher.example.com", project_id = "1a5", access_key = "k",
+                        secret_key = "s", stack = "{{project}}-{{env}}" {service} }}
+            [projects.shop]
+            image = "shop/web"
+            environments = ["prod"]
+            source = {{ kind = "svn", url = "svn://x/shop" }}
+            [projects.my_app]
+            image = "my/app"
+            environments = ["prod"]
+            source = {{ kind = "svn", url = "svn://x/app" }}
+            "#
+        )
+    };
+    let err = load(&text("")).unwrap_err().to_string();
+    assert!(
+        err.contains("environments.prod.rancher.stack") && err.contains("my_app-prod"),
+        "{err}"
+    );
+    let cfg = load(&text(r#", service = "web""#).replace("my_app", "myapp")).unwrap();
+    match &cfg.environments["prod"].target {
+        Target::Rancher(r) => {
+            assert_eq!(r.service_id, None);
+            assert_eq!(
+                r.names("shop", "prod"),
+                ("shop-prod".to_owned(), "web".to_owned())
+            );
+        }
+        Target::Docker => panic!("prod is a Rancher environment"),
+    }
 }

@@ -100,3 +100,28 @@ pub struct DeploySuperseded {
     /// The newer run.
     pub running_run_id: Uuid,
 }
+
+/// `ferry scale`: run `to` instances of what runs in the environment (Rancher: the
+/// service's scale; Docker hosts: replicas per host).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScaleRequested {
+    /// 1 to [`ScaleRequested::MAX`].
+    pub to: u32,
+    /// The operator who asked (from their API token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+}
+
+/// The environment runs `to` instances, where it ran `from`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScaleSucceeded {
+    pub from: u32,
+    pub to: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+}
+
+impl ScaleRequested {
+    /// Most instances `ferry scale` asks for.
+    pub const MAX: u32 = 100;
+}

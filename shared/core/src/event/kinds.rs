@@ -84,6 +84,9 @@ events! {
     /// Nobody answered before the hold expired: the run ends there.
     ApprovalExpired(Decision) = "approval.expired",
     NotifyFailed(StageFailed) = "notify.failed",
+    /// `ferry scale`: serialized with the environment's deploys.
+    ScaleRequested(ScaleRequested) = "scale.requested",
+    ScaleSucceeded(ScaleSucceeded) = "scale.succeeded",
 }
 
 impl Event {

@@ -23,7 +23,7 @@ pub use approval::{ApprovalRequested, Decision};
 pub use build::{ConfigChange, ImageBuilt, ImagePushed, SourceChanged};
 pub use deploy::{
     DeployRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
-    HostTiming, ImagePulled,
+    HostTiming, ImagePulled, ScaleRequested, ScaleSucceeded,
 };
 pub use deploy_terms::{DeployReason, Endpoint, HostOutcome};
 pub use envelope::{Envelope, SCHEMA_VERSION};

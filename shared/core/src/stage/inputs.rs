@@ -5,8 +5,8 @@
 use super::{Input, StageName, Takes};
 use crate::event::{
     ApprovalRequested, Decision, DeployRequested, DeployRolledBack, DeployStarted, DeploySucceeded,
-    DeploySuperseded, Event, EventKind, ImageBuilt, ImagePulled, ImagePushed, SourceChanged,
-    StageFailed, TestFailure, TestReport,
+    DeploySuperseded, Event, EventKind, ImageBuilt, ImagePulled, ImagePushed, ScaleRequested,
+    ScaleSucceeded, SourceChanged, StageFailed, TestFailure, TestReport,
 };
 
 /// Declares a stage's input: `Variant(Payload) from EventVariant at "binding"`. The
@@ -76,6 +76,7 @@ stage_input! {
         /// An approval hold whose time ran out: its `approval.requested` event,
         /// dead-lettered by RabbitMQ as `hold.expired.<env>` (see `bus::hold`).
         HoldExpired(ApprovalRequested) from ApprovalRequested at "hold.expired.*",
+        ScaleRequested(ScaleRequested) from ScaleRequested at "scale.requested.*",
     }
 }
 
@@ -111,5 +112,6 @@ stage_input! {
         ApprovalGranted(Decision) from ApprovalGranted at "approval.#",
         ApprovalRejected(Decision) from ApprovalRejected at "approval.#",
         ApprovalExpired(Decision) from ApprovalExpired at "approval.#",
+        ScaleSucceeded(ScaleSucceeded) from ScaleSucceeded at "scale.succeeded.#",
     }
 }

@@ -7,10 +7,11 @@
 
 mod names;
 mod retire;
+mod scale;
 mod switch;
 mod verify;
 
-use crate::{Deploy, DeployError, Failure, Outcome, ReadError, Running, Target};
+use crate::{Deploy, DeployError, Failure, Outcome, ReadError, Running, ScaleOutcome, Target};
 use ferry_docker::{Docker, connect_host, running_all};
 use ferry_shared::config::{ContainerConfig, DockerHostConfig, FerryConfig};
 use ferry_shared::event::{Endpoint, HostOutcome, HostTiming};
@@ -51,6 +52,8 @@ pub(crate) struct Spec<'a> {
     container: &'a ContainerConfig,
     /// Which replica on each host.
     replica: u32,
+    /// How many replicas the host runs.
+    replicas: u32,
 }
 
 impl DockerTarget<'_> {
@@ -89,6 +92,23 @@ impl DockerTarget<'_> {
         Ok((docker, running))
     }
 
+    /// How many replicas a deploy runs on `host`: as many as run there now (the scale
+    /// `ferry scale` or an earlier deploy left), else `container.replicas`.
+    pub(crate) async fn replicas_on(&self, host: &Host) -> Result<u32, ReadError> {
+        let running = self.running_on(host).await?.1;
+        Ok(running
+            .iter()
+            .map(|r| r.replica + 1)
+            .max()
+            .unwrap_or(self.container.replicas)
+            .max(1))
+    }
+
+    /// Most replicas per host the ports leave room for (a blue/green pair each).
+    pub(crate) fn max_replicas(&self) -> u32 {
+        (self.container.ports.len() / 2) as u32
+    }
+
     /// Pull the image onto every host first: a rollback or a manual deploy may name an
     /// image the hosts never had (or one cleaned up since).
     async fn missing_image(&self, image: &str) -> Option<Failure> {
@@ -122,6 +142,7 @@ impl DockerTarget<'_> {
             resets_mark: d.resets_mark,
             container: &self.container,
             replica: 0,
+            replicas: 1,
         };
         self.rolling(&spec, rollback)
             .await
@@ -136,59 +157,62 @@ impl DockerTarget<'_> {
         let mut switched: Vec<Switched> = Vec::new();
         let mut timings = Vec::new();
         let (mut previous_image, mut previous_revision) = (None, None);
-        let replicas = spec.container.replicas.max(1);
-        for (host, replica) in self
-            .hosts
-            .iter()
-            .flat_map(|h| (0..replicas).map(move |r| (h, r)))
-        {
-            let t = &Spec { replica, ..*spec };
-            let label = t.host_label(&host.name);
-            let started = Instant::now();
-            let (docker, all) = self.running_on(host).await?;
-            let all = all.into_iter().filter(|r| r.replica == replica).collect();
-            let old = settle(&docker, host, t, all).await;
-            let timing = |outcome, port| HostTiming {
-                host: label.clone(),
-                millis: started.elapsed().as_millis() as u64,
-                outcome,
-                endpoint: Some(Endpoint {
-                    address: host.config.address(),
-                    port,
-                }),
-            };
-            if let Some(old) = &old {
-                if old.image == t.image {
-                    timings.push(HostTiming {
-                        millis: 0,
-                        ..timing(HostOutcome::AlreadyRunning, old.port)
-                    });
-                    continue;
+        for host in &self.hosts {
+            let replicas = self.replicas_on(host).await?;
+            for replica in 0..replicas {
+                let t = &Spec {
+                    replica,
+                    replicas,
+                    ..*spec
+                };
+                let label = t.host_label(&host.name);
+                let started = Instant::now();
+                let (docker, all) = self.running_on(host).await?;
+                let all = all.into_iter().filter(|r| r.replica == replica).collect();
+                let old = settle(&docker, host, t, all).await;
+                let timing = |outcome, port| HostTiming {
+                    host: label.clone(),
+                    millis: started.elapsed().as_millis() as u64,
+                    outcome,
+                    endpoint: Some(Endpoint {
+                        address: host.config.address(),
+                        port,
+                    }),
+                };
+                if let Some(old) = &old {
+                    if old.image == t.image {
+                        timings.push(HostTiming {
+                            millis: 0,
+                            ..timing(HostOutcome::AlreadyRunning, old.port)
+                        });
+                        continue;
+                    }
+                    if !rollback
+                        && t.order.is_some_and(|o| {
+                            o.is_behind(old.order.as_ref(), &old.revision, t.revision)
+                        })
+                    {
+                        undo(&switched).await;
+                        return Ok(Outcome::Superseded {
+                            running: old.clone(),
+                        });
+                    }
+                    previous_image.get_or_insert_with(|| old.image.clone());
+                    previous_revision.get_or_insert_with(|| old.revision.clone());
                 }
-                if !rollback
-                    && t.order
-                        .is_some_and(|o| o.is_behind(old.order.as_ref(), &old.revision, t.revision))
-                {
-                    undo(&switched).await;
-                    return Ok(Outcome::Superseded {
-                        running: old.clone(),
-                    });
-                }
-                previous_image.get_or_insert_with(|| old.image.clone());
-                previous_revision.get_or_insert_with(|| old.revision.clone());
-            }
-            match switch::switch_host(&docker, host, t, old.as_ref()).await {
-                Ok((new_name, port)) => {
-                    timings.push(timing(HostOutcome::Updated, port));
-                    switched.push(Switched {
-                        docker,
-                        old,
-                        new_name,
-                    });
-                }
-                Err(why) => {
-                    undo(&switched).await;
-                    return Ok(Outcome::Failed(Failure::Host { host: label, why }));
+                match switch::switch_host(&docker, host, t, old.as_ref()).await {
+                    Ok((new_name, port)) => {
+                        timings.push(timing(HostOutcome::Updated, port));
+                        switched.push(Switched {
+                            docker,
+                            old,
+                            new_name,
+                        });
+                    }
+                    Err(why) => {
+                        undo(&switched).await;
+                        return Ok(Outcome::Failed(Failure::Host { host: label, why }));
+                    }
                 }
             }
         }
@@ -243,5 +267,12 @@ impl Target for DockerTarget<'_> {
 
     async fn roll_back(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
         self.apply(d, true).await
+    }
+
+    async fn scale(&self, to: u32) -> Result<ScaleOutcome, DeployError> {
+        self.scale_to(to).await.map_err(|source| DeployError::Read {
+            environment: self.environment.to_owned(),
+            source: Box::new(source),
+        })
     }
 }

@@ -42,7 +42,7 @@ impl Spec<'_> {
 
     /// How this replica is named in events: the host, with `/r<i>` past the first.
     pub(super) fn host_label(&self, host: &str) -> String {
-        if self.container.replicas.max(1) > 1 {
+        if self.replicas > 1 {
             format!("{host}/r{}", self.replica)
         } else {
             host.to_owned()

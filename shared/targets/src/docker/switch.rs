@@ -23,6 +23,55 @@ pub(super) async fn switch_host(
     old: Option<&Running>,
 ) -> Result<(String, u16), SwitchError> {
     let port = t.free_port(old.map(|o| o.port));
+    let deployed = Deployed {
+        image: t.image,
+        revision: t.revision,
+        run_id: t.run_id,
+        mark: next_mark(old.and_then(|o| o.order), t.order, t.resets_mark),
+        previous: old.map(|o| (o.image.as_str(), o.revision.as_str())),
+    };
+    let t0 = std::time::Instant::now();
+    let name = start(docker, host, t, port, &deployed).await?;
+    let healthy = t0.elapsed().as_millis() as u64;
+    if let Some(old) = old {
+        retire(docker, t, &old.id).await;
+    }
+    tracing::info!(container = %name, healthy_ms = healthy, retired_ms = t0.elapsed().as_millis() as u64, "switched");
+    Ok((name, port))
+}
+
+/// One more replica (`t.replica`) of what `like` runs, recorded like it (`ferry scale`):
+/// its name and port once it serves.
+pub(super) async fn add_replica(
+    docker: &Docker,
+    host: &Host,
+    t: &Spec<'_>,
+    like: &Running,
+) -> Result<(String, u16), SwitchError> {
+    let port = t.free_port(None);
+    let deployed = Deployed {
+        image: &like.image,
+        revision: &like.revision,
+        run_id: t.run_id,
+        mark: like.order,
+        previous: like
+            .previous_image
+            .as_deref()
+            .map(|i| (i, like.previous_revision.as_deref().unwrap_or_default())),
+    };
+    let name = start(docker, host, t, port, &deployed).await?;
+    Ok((name, port))
+}
+
+/// Create and start the container of `t` on `port`, and see it healthy; removed again
+/// if it is not.
+async fn start(
+    docker: &Docker,
+    host: &Host,
+    t: &Spec<'_>,
+    port: u16,
+    deployed: &Deployed<'_>,
+) -> Result<String, SwitchError> {
     let (name, _) = t.names();
     let t0 = std::time::Instant::now();
     let ms = |t: std::time::Instant| t.elapsed().as_millis() as u64;
@@ -31,7 +80,7 @@ pub(super) async fn switch_host(
     docker
         .create_container(
             Some(CreateContainerOptionsBuilder::default().name(&name).build()),
-            body(t, port, old),
+            body(t, port, deployed),
         )
         .await
         .map_err(SwitchError::Create)?;
@@ -45,25 +94,20 @@ pub(super) async fn switch_host(
         let _ = docker.remove_container(&name, force()).await;
         return Err(why.into());
     }
-    let healthy = ms(t0);
-    if let Some(old) = old {
-        retire(docker, t, &old.id).await;
-    }
     // Where a switch spends its time, for whoever tunes it (issue 19).
     tracing::info!(
         container = %name,
         created_ms = created,
         started_ms = started,
-        healthy_ms = healthy,
-        retired_ms = ms(t0),
-        "switched"
+        healthy_ms = ms(t0),
+        "started"
     );
-    Ok((name, port))
+    Ok(name)
 }
 
 /// The new container: the image, its environment and command with the slot's port, the
 /// labels that record the deploy, and the port published on the slot.
-fn body(t: &Spec<'_>, port: u16, old: Option<&Running>) -> ContainerCreateBody {
+fn body(t: &Spec<'_>, port: u16, deployed: &Deployed<'_>) -> ContainerCreateBody {
     let c = t.container;
     let inside = inside_port(c, port);
     let mut env: Vec<String> = c
@@ -72,13 +116,6 @@ fn body(t: &Spec<'_>, port: u16, old: Option<&Running>) -> ContainerCreateBody {
         .map(|(k, v)| format!("{k}={}", v.expose()))
         .collect();
     env.push(format!("PORT={inside}"));
-    let deployed = Deployed {
-        image: t.image,
-        revision: t.revision,
-        run_id: t.run_id,
-        mark: next_mark(old.and_then(|o| o.order), t.order, t.resets_mark),
-        previous: old.map(|o| (o.image.as_str(), o.revision.as_str())),
-    };
     let labels = [
         (LABEL_PROJECT, t.project.to_owned()),
         (LABEL_ENVIRONMENT, t.environment.to_owned()),
@@ -107,7 +144,7 @@ fn body(t: &Spec<'_>, port: u16, old: Option<&Running>) -> ContainerCreateBody {
         )])
     });
     ContainerCreateBody {
-        image: Some(t.image.to_owned()),
+        image: Some(deployed.image.to_owned()),
         env: Some(env),
         cmd,
         labels: Some(labels),

@@ -34,3 +34,32 @@ pub(super) async fn verify(
     }
     Ok(())
 }
+
+impl super::DockerTarget<'_> {
+    /// Whether `r` on `host` answers its health check now (`ferry status`): one quick
+    /// probe, not the deploy's wait.
+    pub(crate) async fn health_now(
+        &self,
+        host: &Host,
+        r: &ferry_docker::Running,
+    ) -> Result<(), String> {
+        let c = &self.container;
+        let docker = ferry_docker::connect_host(&host.config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let probe = Probe {
+            path: &c.health_path,
+            command: &c.health_command,
+            timeout: ferry_docker::health::PROBE_TIMEOUT,
+        };
+        let address = host.config.address();
+        wait_healthy(
+            &docker,
+            &r.id,
+            (&address, r.port, inside_port(c, r.port)),
+            &probe,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}

@@ -4,54 +4,121 @@
 //! finished or rolled back first (`on_leftover_upgraded`); an upgrade stuck past the
 //! timeout is cancelled and rolled back. Every Rancher error ends in a clear failure
 //! or a retry, never a stuck run.
+//!
+//! The service is `rancher.service_id`, or the project's own, found by its stack and
+//! service name; a first deploy creates that one (`create`), and `ferry scale`
+//! changes its scale (`scale`).
 
-use crate::{Deploy, DeployError, Failure, Outcome, ReadError, Running, Target};
+mod create;
+mod scale;
+
+use crate::{Deploy, DeployError, Failure, Outcome, ReadError, Running, ScaleOutcome, Target};
 use ferry_docker::labels::Deployed;
 use ferry_rancher::{Api, ApiError, ServiceState, running_of, state_of};
-use ferry_shared::config::{LeftoverAction, RancherConfig};
+use ferry_shared::config::{FerryConfig, LeftoverAction, RancherConfig};
 use ferry_shared::order::next_mark;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// One environment's Rancher service.
+/// One project's Rancher service in an environment.
 pub struct RancherTarget<'a> {
+    pub(crate) cfg: &'a FerryConfig,
+    pub(crate) project: &'a str,
+    pub(crate) environment: &'a str,
     pub(crate) config: &'a RancherConfig,
 }
 
 impl RancherTarget<'_> {
-    /// The service resource as Rancher reports it now.
-    pub async fn service(&self) -> Result<Value, ApiError> {
-        Api::new(self.config).service().await
+    /// The service resource as Rancher reports it now; none when the project's service
+    /// (found by name) does not exist yet.
+    pub async fn service(&self) -> Result<Option<Value>, ApiError> {
+        find(&Api::new(self.config), self).await
     }
 
-    /// `rancher:<service id>`, as the service is named among hosts.
+    /// `rancher:<service id>`, or `rancher:<stack>/<service>`: how the service is
+    /// named among hosts.
     pub fn name(&self) -> String {
-        format!("rancher:{}", self.config.service_id)
+        match &self.config.service_id {
+            Some(id) => format!("rancher:{id}"),
+            None => {
+                let (stack, service) = self.config.names(self.project, self.environment);
+                format!("rancher:{stack}/{service}")
+            }
+        }
     }
+
+    pub(crate) fn api(&self) -> Api {
+        Api::new(self.config)
+    }
+
+    /// The service's instances, with the name of the host each is on.
+    pub async fn instances(&self, id: &str) -> Result<Vec<(String, Value)>, ApiError> {
+        let api = self.api();
+        let (instances, hosts) = tokio::join!(api.instances(id), api.hosts());
+        let hosts = hosts.unwrap_or_default();
+        Ok(instances?
+            .into_iter()
+            .map(|i| {
+                let host = hosts
+                    .iter()
+                    .find(|h| h["id"] == i["hostId"])
+                    .and_then(|h| h["hostname"].as_str().or(h["name"].as_str()))
+                    .or(i["hostId"].as_str())
+                    .unwrap_or("-")
+                    .to_owned();
+                (host, i)
+            })
+            .collect())
+    }
+}
+
+/// The service resource: `service_id`'s, or the project's own by stack and service name
+/// (none when it does not exist yet).
+pub(super) async fn find(api: &Api, t: &RancherTarget<'_>) -> Result<Option<Value>, ApiError> {
+    if let Some(id) = &t.config.service_id {
+        return api.service(id).await.map(Some);
+    }
+    let (stack, service) = t.config.names(t.project, t.environment);
+    let Some(stack) = api.find_stack(&stack).await? else {
+        return Ok(None);
+    };
+    api.find_service(stack["id"].as_str().unwrap_or_default(), &service)
+        .await
+}
+
+/// A resource's id.
+pub(super) fn id_of(resource: &Value) -> String {
+    resource["id"].as_str().unwrap_or_default().to_owned()
 }
 
 impl Target for RancherTarget<'_> {
     async fn running(&self) -> Result<Option<Running>, ReadError> {
-        Ok(running_of(&self.service().await?))
+        Ok(self.service().await?.as_ref().and_then(running_of))
     }
 
     async fn deploy(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
-        upgrade(self.config, d, false).await
+        upgrade(self, d, false).await
     }
 
     async fn roll_back(&self, d: &Deploy<'_>) -> Result<Outcome, DeployError> {
-        upgrade(self.config, d, true).await
+        upgrade(self, d, true).await
+    }
+
+    async fn scale(&self, to: u32) -> Result<ScaleOutcome, DeployError> {
+        scale::scale(self, to).await
     }
 }
 
 /// The service settled (`active`): what an earlier run or another client left
 /// `upgraded` is finished or rolled back first (`on_leftover_upgraded`).
-async fn settled(api: &Api, r: &RancherConfig, timeout: Duration) -> Result<Value, Settle> {
-    let service = api
-        .service()
-        .await
-        .map_err(|e| Settle::Api(e, "reading the service"))?;
+pub(super) async fn settled(
+    api: &Api,
+    r: &RancherConfig,
+    service: Value,
+    timeout: Duration,
+) -> Result<Value, Settle> {
+    let id = id_of(&service);
     match state_of(&service) {
         ServiceState::Active => Ok(service),
         ServiceState::Upgraded => {
@@ -60,10 +127,10 @@ async fn settled(api: &Api, r: &RancherConfig, timeout: Duration) -> Result<Valu
                 LeftoverAction::Finish => "finishupgrade",
             };
             tracing::warn!("service was left upgraded by an earlier run: {action}");
-            api.action(action, json!({}))
+            api.action(&id, action, json!({}))
                 .await
                 .map_err(|e| Settle::Api(e, action))?;
-            wait_for(api, &["active"], timeout)
+            wait_for(api, &id, &["active"], timeout)
                 .await
                 .map_err(|why| Settle::Other(DeployError::RancherUnsettled(why)))
         }
@@ -74,7 +141,7 @@ async fn settled(api: &Api, r: &RancherConfig, timeout: Duration) -> Result<Valu
 }
 
 /// Why the service could not be settled.
-enum Settle {
+pub(super) enum Settle {
     Api(ApiError, &'static str),
     Other(DeployError),
 }
@@ -101,17 +168,29 @@ fn launch_config(service: &Value, running: Option<&Running>, d: &Deploy<'_>) -> 
 }
 
 async fn upgrade(
-    r: &RancherConfig,
+    t: &RancherTarget<'_>,
     d: &Deploy<'_>,
     rollback: bool,
 ) -> Result<Outcome, DeployError> {
-    let api = Api::new(r);
+    let r = t.config;
+    let api = t.api();
     let timeout = Duration::from_secs(r.timeout_secs);
-    let service = match settled(&api, r, timeout).await {
+    let found = match find(&api, t).await {
+        Ok(Some(s)) => s,
+        Ok(None) if rollback => {
+            return Ok(Outcome::Failed(Failure::RancherNotCreated {
+                service: t.name(),
+            }));
+        }
+        Ok(None) => return create::create(t, &api, d).await,
+        Err(e) => return fail_or_retry(e, "reading the service"),
+    };
+    let service = match settled(&api, r, found, timeout).await {
         Ok(s) => s,
         Err(Settle::Api(e, doing)) => return fail_or_retry(e, doing),
         Err(Settle::Other(e)) => return Err(e),
     };
+    let id = id_of(&service);
     let running = running_of(&service);
     if let Some(old) = &running {
         if old.image == d.image {
@@ -135,24 +214,24 @@ async fn upgrade(
         "batchSize": r.batch_size, "intervalMillis": r.interval_millis, "startFirst": r.start_first,
         "launchConfig": launch, "secondaryLaunchConfigs": []
     }});
-    if let Err(e) = api.action("upgrade", strategy).await {
+    if let Err(e) = api.action(&id, "upgrade", strategy).await {
         return fail_or_retry(e, "upgrade");
     }
-    if let Err(why) = wait_for(&api, &["upgraded"], timeout).await {
+    if let Err(why) = wait_for(&api, &id, &["upgraded"], timeout).await {
         // Stuck: cancel and roll back so the service is left as it was.
-        let _ = api.action("cancelupgrade", json!({})).await;
-        let _ = wait_for(&api, &["canceled-upgrade", "upgraded"], timeout).await;
-        let _ = api.action("rollback", json!({})).await;
-        let rolled_back = wait_for(&api, &["active"], timeout).await.is_ok();
+        let _ = api.action(&id, "cancelupgrade", json!({})).await;
+        let _ = wait_for(&api, &id, &["canceled-upgrade", "upgraded"], timeout).await;
+        let _ = api.action(&id, "rollback", json!({})).await;
+        let rolled_back = wait_for(&api, &id, &["active"], timeout).await.is_ok();
         return Ok(Outcome::Failed(Failure::UpgradeIncomplete {
             why,
             rolled_back,
         }));
     }
-    if let Err(e) = api.action("finishupgrade", json!({})).await {
+    if let Err(e) = api.action(&id, "finishupgrade", json!({})).await {
         return fail_or_retry(e, "finishupgrade");
     }
-    match wait_for(&api, &["active"], timeout).await {
+    match wait_for(&api, &id, &["active"], timeout).await {
         Ok(_) => Ok(Outcome::Succeeded {
             previous_image: running.as_ref().map(|o| o.image.clone()),
             previous_revision: running.map(|o| o.revision),
@@ -163,11 +242,16 @@ async fn upgrade(
 }
 
 /// Poll until the service reaches one of `states`.
-async fn wait_for(api: &Api, states: &[&str], timeout: Duration) -> Result<Value, String> {
+pub(super) async fn wait_for(
+    api: &Api,
+    id: &str,
+    states: &[&str],
+    timeout: Duration,
+) -> Result<Value, String> {
     let deadline = Instant::now() + timeout;
     let mut last = String::from("unknown");
     while Instant::now() < deadline {
-        match api.service().await {
+        match api.service(id).await {
             Ok(s) if states.contains(&state_of(&s).as_str()) => return Ok(s),
             Ok(s) => last = state_of(&s).to_string(),
             Err(e) => last = e.to_string(),
@@ -181,9 +265,14 @@ async fn wait_for(api: &Api, states: &[&str], timeout: Duration) -> Result<Value
 }
 
 /// Client errors are failures a person must fix; the rest are worth retrying.
-fn fail_or_retry(e: ApiError, doing: &str) -> Result<Outcome, DeployError> {
+pub(super) fn fail_or_retry(e: ApiError, doing: &str) -> Result<Outcome, DeployError> {
+    classify(e, doing).map(Outcome::Failed)
+}
+
+/// A failure a person must fix, or an error worth retrying.
+pub(super) fn classify(e: ApiError, doing: &str) -> Result<Failure, DeployError> {
     let doing = doing.to_owned();
-    let failure = match &e {
+    Ok(match &e {
         ApiError::Status { status, .. }
             if *status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN =>
         {
@@ -201,6 +290,5 @@ fn fail_or_retry(e: ApiError, doing: &str) -> Result<Outcome, DeployError> {
             Failure::RancherRefused { doing, source: e }
         }
         _ => return Err(DeployError::Rancher { doing, source: e }),
-    };
-    Ok(Outcome::Failed(failure))
+    })
 }
