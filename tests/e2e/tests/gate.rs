@@ -320,25 +320,6 @@ async fn manual_approval_holds_until_approved_rejected_or_expired() {
     g.cleanup();
 }
 
-fn ok(out: &std::process::Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{stdout}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// The run id `ferry rollback`/`deploy` printed (`... run <uuid>`).
-fn run_id_in(stdout: &str) -> Uuid {
-    stdout
-        .split_whitespace()
-        .find_map(|w| Uuid::parse_str(w.trim_end_matches(':')).ok())
-        .unwrap_or_else(|| panic!("no run id in {stdout}"))
-}
-
 #[tokio::test]
 async fn ferry_rollback_goes_back_by_digest_without_a_build_and_rebuilds_what_the_registry_lost() {
     ferry_testkit::ensure_busybox_base(&docker_hosts()[0]).unwrap();

@@ -24,6 +24,8 @@ pub struct Gate {
     pub production: [u16; 2],
     /// More keys of `[environments.staging]`.
     pub staging_keys: String,
+    /// More blue/green pairs for staging after `staging` (room for `ferry scale`).
+    pub staging_spare: Vec<u16>,
 }
 
 impl Default for Gate {
@@ -41,6 +43,7 @@ impl Gate {
             staging: [free_port(), free_port()],
             production: [free_port(), free_port()],
             staging_keys: String::new(),
+            staging_spare: Vec::new(),
         }
     }
 
@@ -73,14 +76,14 @@ impl Gate {
             password = "{pass}"
             [operators.alice]
             token = "{TOKEN}"
-            can = ["view", "deploy", "approve", "rollback"]
+            can = ["view", "deploy", "approve", "rollback", "scale"]
             [docker_hosts.h1]
             url = "{h1}"
             [docker_hosts.h2]
             url = "{h2}"
             [environments.staging]
             hosts = ["h1"]
-            ports = [{s1}, {s2}]
+            ports = [{s1}, {s2}{spare}]
             {staging_keys}
             [environments.production]
             hosts = ["h2"]
@@ -112,6 +115,11 @@ impl Gate {
             p1 = self.production[0],
             p2 = self.production[1],
             staging_keys = self.staging_keys,
+            spare = self
+                .staging_spare
+                .iter()
+                .map(|p| format!(", {p}"))
+                .collect::<String>(),
         );
         for svc in ferry_shared::SERVICES {
             text.push_str(&format!(
@@ -260,4 +268,24 @@ pub fn build_table(dir: &Path) -> String {
         user = harness_var("FERRY_TEST_SVN_USER"),
         pass = harness_var("FERRY_TEST_SVN_PASSWORD"),
     )
+}
+
+/// The CLI's stdout, once it exited 0.
+pub fn ok(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The run id `ferry rollback`/`deploy` printed (`... run <uuid>`).
+pub fn run_id_in(stdout: &str) -> Uuid {
+    stdout
+        .split_whitespace()
+        .find_map(|w| Uuid::parse_str(w.trim_end_matches(':')).ok())
+        .unwrap_or_else(|| panic!("no run id in {stdout}"))
 }
