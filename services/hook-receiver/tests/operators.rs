@@ -133,6 +133,19 @@ async fn api(addr: SocketAddr, method: &str, path: &str, token: &str, body: Valu
     )
 }
 
+/// Nothing reached the bus within `QUIET`: what was refused (`what`) started nothing.
+async fn nothing_published(tap: &mut Tap, what: &str) {
+    let published = tap.drain(QUIET).await;
+    assert!(
+        published.is_empty(),
+        "{what} published: {:?}",
+        published
+            .iter()
+            .map(Envelope::routing_key)
+            .collect::<Vec<_>>()
+    );
+}
+
 fn error(reply: &Value) -> &str {
     reply["error"].as_str().unwrap_or_default()
 }
@@ -201,15 +214,7 @@ async fn an_operator_scoped_to_one_project_cannot_deploy_roll_back_or_approve_an
     }
     let (status, reply) = api(rx.addr, "GET", "/api/projects/books/runs", BOB, Value::Null).await;
     assert_eq!(status, 403, "{reply}");
-    let published = tap.drain(QUIET).await;
-    assert!(
-        published.is_empty(),
-        "a refused request published: {:?}",
-        published
-            .iter()
-            .map(Envelope::routing_key)
-            .collect::<Vec<_>>()
-    );
+    nothing_published(&mut tap, "a refused request").await;
     assert!(still_held(&cfg, run, "staging").await, "the hold was taken");
 
     // In scope it works, and the run records who started it.
@@ -491,15 +496,7 @@ async fn a_rebuilt_rollback_passes_staging_unless_an_approver_skips_the_gate_on_
         assert_eq!(status, code, "{reply}");
         assert!(error(&reply).contains(says), "{reply}");
     }
-    let published = tap.drain(QUIET).await;
-    assert!(
-        published.is_empty(),
-        "a refused override published: {:?}",
-        published
-            .iter()
-            .map(Envelope::routing_key)
-            .collect::<Vec<_>>()
-    );
+    nothing_published(&mut tap, "a refused override").await;
 
     // By an approver of `live`, with a reason: straight there, recorded on the run.
     let (status, reply) = api(
@@ -762,15 +759,7 @@ async fn only_an_operator_who_may_scale_asks_for_a_scale_and_it_records_who_aske
         assert_eq!(status, 400, "{body}: {reply}");
         assert!(error(&reply).contains(why), "{body}: {reply}");
     }
-    let published = tap.drain(QUIET).await;
-    assert!(
-        published.is_empty(),
-        "a refused request published: {:?}",
-        published
-            .iter()
-            .map(Envelope::routing_key)
-            .collect::<Vec<_>>()
-    );
+    nothing_published(&mut tap, "a refused request").await;
 
     let (status, reply) = scale(DAVE, "shop", ask).await;
     assert_eq!(status, 202, "{reply}");

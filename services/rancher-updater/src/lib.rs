@@ -27,7 +27,7 @@ mod scale;
 
 pub use error::UpdaterError;
 
-use ferry_shared::bus::{Context, Latest, Lock, StageSpec};
+use ferry_shared::bus::{Contender, Context, Latest, Lock, StageSpec};
 use ferry_shared::config::{FerryConfig, HostFiles};
 use ferry_shared::event::{
     ApprovalRequested, DeployRolledBack, DeployStarted, DeploySucceeded, DeploySuperseded,
@@ -55,7 +55,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 };
 
 /// How long a deploy waits for another deploy of the same environment to finish.
-pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(600);
+const LOCK_WAIT: Duration = Duration::from_secs(600);
 
 pub struct Stage {
     cfg: Arc<FerryConfig>,
@@ -156,14 +156,7 @@ impl Stage {
                 .await
                 .map_err(|e| UpdaterError::Record(e.to_string()))?;
         }
-        let lock = contender
-            .acquire(LOCK_WAIT)
-            .await
-            .map_err(|e| UpdaterError::Lock(e.to_string()))?
-            .ok_or_else(|| UpdaterError::Busy {
-                project: event.project.clone(),
-                environment: env.to_owned(),
-            })?;
+        let lock = held(contender, &event.project, env).await?;
         if !req.is_rollback()
             && let Some(order) = &event.order
             && let Ok(recent) = latest.recent().await
@@ -345,6 +338,22 @@ impl Stage {
         };
         gate::place(&self.cfg, ctx, event, request, &hold.environment, timeout).await
     }
+}
+
+/// The deploy lock of `project` in `env`, waiting up to `LOCK_WAIT` for whoever holds it.
+pub(crate) async fn held(
+    contender: Contender,
+    project: &str,
+    env: &str,
+) -> Result<Lock, UpdaterError> {
+    contender
+        .acquire(LOCK_WAIT)
+        .await
+        .map_err(|e| UpdaterError::Lock(e.to_string()))?
+        .ok_or_else(|| UpdaterError::Busy {
+            project: project.to_owned(),
+            environment: env.to_owned(),
+        })
 }
 
 impl StageHandler for Stage {

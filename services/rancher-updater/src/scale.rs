@@ -4,7 +4,7 @@
 //! keeps the new scale (each target reads it from Rancher or the hosts).
 
 use crate::request::Scale;
-use crate::{LOCK_WAIT, Stage, UpdaterError};
+use crate::{Stage, UpdaterError, held};
 use ferry_shared::bus::{Context, Lock};
 use ferry_shared::event::{Envelope, Event, ScaleRequested, ScaleSucceeded};
 use ferry_targets::{Environment, ScaleOutcome, Target};
@@ -38,16 +38,10 @@ impl Stage {
         }
         let target = Environment::of(&self.cfg, &event.project, env)?;
         let lock_name = format!("deploy.{}.{env}", event.project);
-        let lock = Lock::connect(&self.cfg.broker, &lock_name)
+        let contender = Lock::connect(&self.cfg.broker, &lock_name)
             .await
-            .map_err(|e| UpdaterError::Lock(e.to_string()))?
-            .acquire(LOCK_WAIT)
-            .await
-            .map_err(|e| UpdaterError::Lock(e.to_string()))?
-            .ok_or_else(|| UpdaterError::Busy {
-                project: event.project.clone(),
-                environment: env.to_owned(),
-            })?;
+            .map_err(|e| UpdaterError::Lock(e.to_string()))?;
+        let lock = held(contender, &event.project, env).await?;
         let outcome = target.scale(s.to).await;
         drop(lock);
         match outcome? {

@@ -1,5 +1,7 @@
 //! The rancher target against the Rancher simulator (real HTTP, real containers).
 
+mod common;
+
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
 use ferry_shared::event::{DeployRequested, Envelope, Event};
@@ -100,13 +102,7 @@ async fn world_over(secret: &str, misbehave: Misbehave, transport: Transport) ->
         }
     };
     let tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
-    let updater = ferry_testkit::spawn_stage(
-        &cfg,
-        rancher_updater::spec(),
-        rancher_updater::DEFAULTS,
-        rancher_updater::Stage::new(cfg.clone()),
-    )
-    .await;
+    let updater = common::start_updater(&cfg).await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
     World {
         sim,
@@ -180,16 +176,7 @@ async fn upgrade_and_finish_runs_the_new_image() {
     assert_eq!(w.sim.state(), "active");
     assert_eq!(w.sim.image(), format!("docker:{v2}"));
     assert_eq!(w.serving().await.as_deref(), Some("v2"));
-    let config = std::env::temp_dir().join(format!("ferry-{}.toml", w.ns));
-    let out = ferry_testkit::ferry_cli(&[
-        "--config",
-        &config.to_string_lossy(),
-        "status",
-        "web",
-        "--output",
-        "json",
-    ]);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = common::ferry_status(&w.ns, "web");
     assert_eq!(status[0]["state"], "running", "{status}");
     assert_eq!(status[0]["image"], v2.as_str(), "{status}");
     assert_eq!(status[0]["revision"], "r", "{status}");

@@ -24,27 +24,31 @@ fn scale(project: &str, to: u32) -> Envelope {
     e
 }
 
-#[tokio::test]
-async fn replicas_are_added_kept_by_the_next_deploy_and_removed() {
+/// A project in staging with `pairs` blue/green port pairs (one replica to start
+/// with: the rest is room to scale), `v1` deployed, the updater running and a tap on
+/// every event. `start_delay`: how long each container takes to answer.
+struct Scaled {
+    ns: String,
+    project: String,
+    ports: Vec<u16>,
+    tap: Tap,
+    publisher: Publisher,
+    updater: ferry_testkit::RunningStage,
+}
+
+async fn deployed(prefix: &str, pairs: usize, start_delay: &str) -> Scaled {
     let ns = unique_namespace();
-    let project = format!("sc{}", &ns[1..9]);
-    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
-    // One replica to start with, and port pairs for three: room to grow.
-    let _ = config(&ns, &project, [ports[0], ports[1]]);
+    let project = format!("{prefix}{}", &ns[1..9]);
+    let ports: Vec<u16> = (0..2 * pairs).map(|_| free_port()).collect();
+    let _ = config_with(&ns, &project, [ports[0], ports[1]], start_delay, "");
+    let all: Vec<String> = ports.iter().map(u16::to_string).collect();
     let cfg = edit_config(
         &ns,
         &format!("ports = [{}, {}]", ports[0], ports[1]),
-        &format!(
-            "ports = [{}]",
-            ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        &format!("ports = [{}]", all.join(", ")),
     );
     let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
-    let (v1, v2) = (web_image(&ns, "v1", true), web_image(&ns, "v2", true));
+    let v1 = web_image(&ns, "v1", true);
     let updater = start_updater(&cfg).await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
     publisher
@@ -52,6 +56,30 @@ async fn replicas_are_added_kept_by_the_next_deploy_and_removed() {
         .await
         .unwrap();
     tap.expect("deploy.succeeded.staging", WAIT).await.unwrap();
+    // The tap keeps what it skipped: what follows starts with it empty.
+    tap.drain(Duration::from_millis(300)).await;
+    Scaled {
+        ns,
+        project,
+        ports,
+        tap,
+        publisher,
+        updater,
+    }
+}
+
+#[tokio::test]
+async fn replicas_are_added_kept_by_the_next_deploy_and_removed() {
+    // Port pairs for three replicas: room to grow.
+    let Scaled {
+        ns,
+        project,
+        ports,
+        mut tap,
+        publisher,
+        updater,
+    } = deployed("sc", 3, "").await;
+    let v2 = web_image(&ns, "v2", true);
     assert_eq!(running_revisions(&project), ["v1"]);
 
     publisher.publish(&scale(&project, 3)).await.unwrap();
@@ -118,31 +146,16 @@ async fn replicas_are_added_kept_by_the_next_deploy_and_removed() {
 
 #[tokio::test]
 async fn a_scale_asked_during_a_deploy_waits_for_it_and_scales_the_new_release() {
-    let ns = unique_namespace();
-    let project = format!("sd{}", &ns[1..9]);
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
     // Each container takes 2 s to answer: the deploy is in progress when the scale comes.
-    let _ = config_with(&ns, &project, [ports[0], ports[1]], "2", "");
-    let cfg = edit_config(
-        &ns,
-        &format!("ports = [{}, {}]", ports[0], ports[1]),
-        &format!(
-            "ports = [{}, {}, {}, {}]",
-            ports[0], ports[1], ports[2], ports[3]
-        ),
-    );
-    let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
-    let (v1, v2) = (web_image(&ns, "v1", true), web_image(&ns, "v2", true));
-    let updater = start_updater(&cfg).await;
-    let publisher = Publisher::new(&cfg.broker, "test", None);
-    publisher
-        .publish(&request(&project, &v1, "v1"))
-        .await
-        .unwrap();
-    tap.expect("deploy.succeeded.staging", WAIT).await.unwrap();
-
-    // The tap keeps what it skipped: start the second half with it empty.
-    tap.drain(Duration::from_millis(300)).await;
+    let Scaled {
+        ns,
+        project,
+        mut tap,
+        publisher,
+        updater,
+        ..
+    } = deployed("sd", 2, "2").await;
+    let v2 = web_image(&ns, "v2", true);
     let deploy = request(&project, &v2, "v2");
     publisher.publish(&deploy).await.unwrap();
     tap.expect_run("deploy.started.staging", deploy.run_id, WAIT)

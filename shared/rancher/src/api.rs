@@ -121,8 +121,11 @@ impl Api {
         self.call(Method::POST, &url, Some(body)).await
     }
 
-    /// A collection filtered by `query`, without what Rancher is removing.
+    /// A collection filtered by `query`, without what Rancher removed (it keeps listing
+    /// removed resources for a while unless asked not to, as rancher-compose does) or
+    /// is removing.
     async fn list(&self, url: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, ApiError> {
+        let query = query.iter().copied().chain([("removed_null", "1")]);
         let url = reqwest::Url::parse_with_params(url, query)
             .map_err(|e| ApiError::Transport(format!("bad Rancher URL {url}: {e}")))?;
         let all = data(self.call(Method::GET, url.as_str(), None).await?);
