@@ -25,9 +25,14 @@ const DB_PASSWORD: &str = "launch-secret-7Qx9";
 /// The image on both daemons: the simulator's hosts start instances from what they have
 /// (a real Rancher host would pull it).
 fn web_image(ns: &str, version: &str) -> String {
+    image_on_both(ns, version, true)
+}
+
+/// `healthy`: whether it answers `/healthz`.
+fn image_on_both(ns: &str, version: &str, healthy: bool) -> String {
     let mut tag = String::new();
     for host in &docker_hosts()[..2] {
-        tag = ferry_testkit::web_image(host, &format!("cweb-{ns}"), version, true).unwrap();
+        tag = ferry_testkit::web_image(host, &format!("cweb-{ns}"), version, healthy).unwrap();
     }
     tag
 }
@@ -78,7 +83,7 @@ fn config(ns: &str, rancher_url: &str, repo: &str, work: &Path) -> Arc<FerryConf
         admin_listen = "127.0.0.1:0"
         [environments.prod]
         target = "rancher"
-        rancher = {{ url = "{rancher_url}", project_id = "{PROJECT}", stack = "{{project}}-{{env}}", service = "web", access_key = "{ACCESS_KEY}", secret_key = "{SECRET_KEY}", timeout_secs = 30 }}
+        rancher = {{ url = "{rancher_url}", project_id = "{PROJECT}", stack = "{{project}}-{{env}}", service = "web", access_key = "{ACCESS_KEY}", secret_key = "{SECRET_KEY}", timeout_secs = 15 }}
         [projects.web]
         image = "ferry-test/cweb-{ns}"
         environments = ["prod"]
@@ -275,6 +280,23 @@ async fn the_first_deploy_creates_the_service_the_next_upgrades_it_and_a_scale_r
     w.tap.expect("scale.succeeded.prod", WAIT).await.unwrap();
     assert_eq!(w.running_containers(&s.id), 1);
     assert_eq!(w.status("web")[0]["scale"], 1);
+
+    // An upgrade whose new instances never pass the health check is rolled back before
+    // it is finished: the release before keeps running.
+    let broken = image_on_both(&w.ns, "v3", false);
+    w.deploy("web", &broken, "3").await;
+    let failed = w.tap.expect("deploy.failed.prod", WAIT).await.unwrap();
+    let Event::DeployFailed(f) = &failed.event else {
+        panic!()
+    };
+    assert!(
+        f.reason.contains("health check") && f.reason.contains("rolled back"),
+        "{}",
+        f.reason
+    );
+    let s = w.sim.service_named("web-prod", "web").unwrap();
+    assert_eq!(s.state, "active");
+    assert_eq!(s.launch["imageUuid"], format!("docker:{v2}"));
 
     // The launch file's secret went to Rancher only: no event carried it.
     let all = w.tap.drain(Duration::from_millis(300)).await;

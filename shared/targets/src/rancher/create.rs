@@ -8,13 +8,13 @@
 //! first deploy; later deploys upgrade the service and never read it again (Rancher is
 //! then where the service's settings live, as with the Jenkins plugin).
 
-use super::{RancherTarget, classify, id_of, wait_for};
+use super::{RancherTarget, classify, id_of, wait_for, wait_healthy};
 use crate::{Deploy, DeployError, Failure, Outcome};
 use ferry_docker::labels::Deployed;
 use ferry_rancher::{Api, ApiError, LaunchFile, launch_path};
 use ferry_shared::order::next_mark;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(super) async fn create(
     t: &RancherTarget<'_>,
@@ -120,24 +120,6 @@ async fn launch_file(t: &RancherTarget<'_>) -> Result<Result<LaunchFile, Failure
             source,
         }),
     )
-}
-
-/// Wait for the service's health checks to pass on every instance.
-async fn wait_healthy(api: &Api, id: &str, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("unknown");
-    while Instant::now() < deadline {
-        match api.service(id).await {
-            Ok(s) if s["healthState"] == "healthy" => return Ok(()),
-            Ok(s) => last = s["healthState"].as_str().unwrap_or("unknown").to_owned(),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Err(format!(
-        "its health is still `{last}` after {} s",
-        timeout.as_secs()
-    ))
 }
 
 /// Rancher's refusal of what Ferry asked it to create (a launch file field it rejects)

@@ -228,6 +228,18 @@ async fn upgrade(
             rolled_back,
         }));
     }
+    // With a health check, the new instances must pass it before the old ones go for
+    // good (`finishupgrade`); until then a rollback is instant.
+    if launch["healthCheck"].is_object()
+        && let Err(why) = wait_healthy(&api, &id, timeout).await
+    {
+        let _ = api.action(&id, "rollback", json!({})).await;
+        let rolled_back = wait_for(&api, &id, &["active"], timeout).await.is_ok();
+        return Ok(Outcome::Failed(Failure::UpgradeIncomplete {
+            why: format!("the new instances did not pass their health check: {why}"),
+            rolled_back,
+        }));
+    }
     if let Err(e) = api.action(&id, "finishupgrade", json!({})).await {
         return fail_or_retry(e, "finishupgrade");
     }
@@ -260,6 +272,24 @@ pub(super) async fn wait_for(
     }
     Err(format!(
         "still `{last}` after {} s, expected {states:?}",
+        timeout.as_secs()
+    ))
+}
+
+/// Wait for the service's health checks to pass on its instances.
+pub(super) async fn wait_healthy(api: &Api, id: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("unknown");
+    while Instant::now() < deadline {
+        match api.service(id).await {
+            Ok(s) if s["healthState"] == "healthy" => return Ok(()),
+            Ok(s) => last = s["healthState"].as_str().unwrap_or("unknown").to_owned(),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(format!(
+        "its health is still `{last}` after {} s",
         timeout.as_secs()
     ))
 }
