@@ -131,6 +131,8 @@ pub enum SwitchError {
     Start(bollard::errors::Error),
     #[error("the new container {0}")]
     Verify(#[from] VerifyError),
+    #[error("the proxy {0}")]
+    Proxy(#[from] crate::docker::proxy::ProxyError),
 }
 
 /// Why a container is not fit to serve. Completes "the new container ...".

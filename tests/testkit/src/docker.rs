@@ -154,3 +154,108 @@ pub fn build_and_push(host: &str, dockerfile: &str, tag: &str) -> anyhow::Result
     );
     Ok(repo_digest)
 }
+
+/// The reverse proxy image of the test runs: Debian's HAProxy 2.6 and socat in an image
+/// made `FROM scratch` (nothing can be pulled here), like the production image
+/// `deploy/proxy/Dockerfile`. Run it with `--network host`; it reads
+/// `/etc/haproxy/haproxy.cfg`.
+pub const PROXY_IMAGE: &str = "ferry-test/haproxy:2.6";
+
+/// Make sure [`PROXY_IMAGE`] is on `host`, building it from the host's own `/usr/sbin/haproxy`,
+/// `/usr/bin/socat` (packages haproxy, socat), their shared libraries and `/bin/busybox`
+/// (for `sh`, `kill`, `mv`, `cat`) when it is not. Returns the image's tag. Safe when
+/// several tests call it at once: a build that loses a race to another one is fine.
+pub fn ensure_proxy_image(host: &str) -> anyhow::Result<String> {
+    if docker(host, None, &["image", "inspect", PROXY_IMAGE]).is_ok() {
+        return Ok(PROXY_IMAGE.to_owned());
+    }
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("root");
+    let mut files = vec![
+        "/usr/sbin/haproxy".to_owned(),
+        "/usr/bin/socat".to_owned(),
+        "/bin/busybox".to_owned(),
+    ];
+    for exe in ["/usr/sbin/haproxy", "/usr/bin/socat"] {
+        for lib in shared_libraries(exe)? {
+            if !files.contains(&lib) {
+                files.push(lib);
+            }
+        }
+    }
+    for file in &files {
+        // Same absolute path inside the image; `copy` follows symlinks, so the image holds
+        // regular files (the loader's `/lib64` link and the libraries' version links).
+        let to = root.join(file.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().expect("an absolute path has a parent"))?;
+        std::fs::copy(file, &to).with_context(|| format!("copying {file}"))?;
+    }
+    for empty in ["run/haproxy", "var/lib/haproxy/state", "etc/haproxy"] {
+        std::fs::create_dir_all(root.join(empty))?;
+    }
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\n\
+         COPY root/ /\n\
+         RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+         ENTRYPOINT [\"/usr/sbin/haproxy\", \"-W\", \"-db\", \"-f\", \"/etc/haproxy/haproxy.cfg\"]\n",
+    )?;
+    let built = docker(
+        host,
+        None,
+        &[
+            "build",
+            "--network",
+            "host",
+            "-q",
+            "-t",
+            PROXY_IMAGE,
+            &dir.path().to_string_lossy(),
+        ],
+    );
+    match built {
+        Ok(_) => Ok(PROXY_IMAGE.to_owned()),
+        // Another test built it meanwhile.
+        Err(_) if docker(host, None, &["image", "inspect", PROXY_IMAGE]).is_ok() => {
+            Ok(PROXY_IMAGE.to_owned())
+        }
+        Err(e) => Err(e.context(format!("building {PROXY_IMAGE}"))),
+    }
+}
+
+/// The absolute paths of the shared libraries `exe` loads, the dynamic loader included,
+/// from `ldd`'s output.
+fn shared_libraries(exe: &str) -> anyhow::Result<Vec<String>> {
+    let out = Command::new("ldd")
+        .arg(exe)
+        .output()
+        .with_context(|| format!("running ldd {exe}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ldd {exe} failed (is its package installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)`,
+        // `/lib64/ld-linux-x86-64.so.2 (0x...)`, `linux-vdso.so.1 (0x...)` (in the kernel).
+        let line = line.trim();
+        anyhow::ensure!(
+            !line.contains("not found"),
+            "{exe} needs a library that is missing: {line}"
+        );
+        let path = match line.split_once("=>") {
+            Some((_, right)) => right.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(path) = path.filter(|p| p.starts_with('/')) {
+            libs.push(path.to_owned());
+        }
+    }
+    anyhow::ensure!(
+        libs.iter().any(|l| l.contains("/ld-linux")),
+        "no dynamic loader in ldd's output for {exe}: {text}"
+    );
+    Ok(libs)
+}

@@ -4,6 +4,7 @@
 mod broker;
 pub mod build;
 mod docker;
+pub mod load;
 pub mod project;
 pub mod rancher;
 mod tap;
@@ -11,8 +12,8 @@ pub mod tls;
 
 pub use broker::PrivateBroker;
 pub use docker::{
-    BUSYBOX_BASE, build_and_push, build_docker_host, docker, docker_hosts, ensure_busybox_base,
-    web_image,
+    BUSYBOX_BASE, PROXY_IMAGE, build_and_push, build_docker_host, docker, docker_hosts,
+    ensure_busybox_base, ensure_proxy_image, web_image,
 };
 pub use tap::Tap;
 

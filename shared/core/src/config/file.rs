@@ -38,6 +38,8 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pull: PullFile,
     #[serde(default)]
+    proxy: super::ProxyConfig,
+    #[serde(default)]
     registry: Option<RegistryConfig>,
     #[serde(default)]
     docker_hosts: BTreeMap<String, DockerHostConfig>,
@@ -70,6 +72,7 @@ impl FileConfig {
             hooks: self.hooks,
             build: self.build,
             pull: self.pull.parse(&mut out),
+            proxy: self.proxy,
             registry: self.registry,
             docker_hosts: self.docker_hosts,
             environments: (self.environments.into_iter())

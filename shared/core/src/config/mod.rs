@@ -29,6 +29,7 @@ pub mod notify;
 pub mod operators;
 mod problem;
 mod projects;
+mod proxy;
 mod pull;
 mod rancher;
 mod registry;
@@ -57,6 +58,7 @@ pub use network::ContainerNetwork;
 pub use operators::OperatorConfig;
 pub use problem::{ConfigError, Problem};
 pub use projects::{ConfigRepo, ContainerConfig, ProjectConfig};
+pub use proxy::ProxyConfig;
 pub use pull::{PullConfig, PullPolicy};
 pub use rancher::{LeftoverAction, RancherConfig};
 pub use registry::RegistryConfig;
@@ -83,6 +85,8 @@ pub struct FerryConfig {
     pub hooks: HooksConfig,
     pub build: BuildConfig,
     pub pull: PullConfig,
+    /// The reverse proxy in front of environments with a stable port.
+    pub proxy: ProxyConfig,
     pub registry: Option<RegistryConfig>,
     pub docker_hosts: BTreeMap<String, DockerHostConfig>,
     pub environments: BTreeMap<String, EnvironmentConfig>,
@@ -109,6 +113,8 @@ impl FerryConfig {
         services::check(&self.services, self.broker.consumer_timeout_secs, out);
         self.hooks.check(out);
         self.pull.check(out);
+        self.proxy.check(out);
+        self.proxy_port_problems(out);
         self.build.check(out);
         if let Some(r) = &self.registry {
             r.check(out);

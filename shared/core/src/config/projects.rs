@@ -66,6 +66,10 @@ pub struct ContainerConfig {
     /// `ports[2i+1]`): more pairs than replicas leave room to scale up. A host is
     /// updated one replica at a time.
     pub replicas: u32,
+    /// Environment → the stable port the host's proxy serves the project on there
+    /// (`docker` target): deploys then switch through the proxy and drain the old
+    /// release (see `[proxy]`).
+    pub proxy_ports: BTreeMap<String, u16>,
 }
 
 impl Default for ContainerConfig {
@@ -83,6 +87,7 @@ impl Default for ContainerConfig {
             container_port: None,
             publish_address: "0.0.0.0".into(),
             replicas: 1,
+            proxy_ports: BTreeMap::new(),
         }
     }
 }

@@ -362,3 +362,50 @@ fn a_rancher_service_without_an_id_is_named_after_the_project_and_names_are_chec
         Target::Docker => panic!("prod is a Rancher environment"),
     }
 }
+
+#[test]
+fn stable_ports_are_checked_against_the_environment_its_slots_and_the_other_projects() {
+    let err = load(
+        r#"
+        [proxy]
+        bind_address = "localhost"
+        drain_timeout_secs = 0
+        [docker_hosts.h1]
+        url = "unix:///run/docker.sock"
+        [environments.staging]
+        hosts = ["h1"]
+        [projects.a]
+        image = "a/web"
+        environments = ["staging"]
+        source = { kind = "svn", url = "svn://x/a" }
+        [projects.a.container]
+        ports = [9001, 9002]
+        proxy_ports = { staging = 8080, production = 8081 }
+        [projects.b]
+        image = "b/web"
+        environments = ["staging"]
+        source = { kind = "svn", url = "svn://x/b" }
+        [projects.b.container]
+        ports = [9003, 9004]
+        proxy_ports = { staging = 8080 }
+        [projects.c]
+        image = "c/web"
+        environments = ["staging"]
+        source = { kind = "svn", url = "svn://x/c" }
+        [projects.c.container]
+        ports = [9005, 9006]
+        proxy_ports = { staging = 9005 }
+        "#,
+    )
+    .unwrap_err()
+    .to_string();
+    for (key, says) in [
+        ("proxy.bind_address", "not an IP address"),
+        ("proxy.drain_timeout_secs", "above 0"),
+        ("projects.a.container.proxy_ports.production", "not an environment of a"),
+        ("projects.b.container.proxy_ports.staging", "also a in staging"),
+        ("projects.c.container.proxy_ports.staging", "other than the blue/green slots"),
+    ] {
+        assert!(err.contains(key) && err.contains(says), "{key}: {says}\n{err}");
+    }
+}

@@ -6,6 +6,7 @@
 //! switched back.
 
 mod names;
+pub mod proxy;
 mod retire;
 mod scale;
 mod switch;
@@ -16,7 +17,7 @@ use ferry_docker::{Docker, connect_host, running_all};
 use ferry_shared::config::{ContainerConfig, DockerHostConfig, FerryConfig};
 use ferry_shared::event::{Endpoint, HostOutcome, HostTiming};
 use ferry_shared::order::RunOrder;
-use retire::{Switched, force, retire_all, undo};
+use retire::{Back, Switched, force, retire_all, undo};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -54,6 +55,9 @@ pub(crate) struct Spec<'a> {
     replica: u32,
     /// How many replicas the host runs.
     replicas: u32,
+    /// Set when the host's proxy fronts the project in this environment: switches go
+    /// through it (see `proxy`).
+    proxied: Option<&'a FerryConfig>,
 }
 
 impl DockerTarget<'_> {
@@ -104,6 +108,13 @@ impl DockerTarget<'_> {
             .max(1))
     }
 
+    /// The configuration, when the hosts' proxy fronts this project here.
+    pub(crate) fn proxied(&self) -> Option<&FerryConfig> {
+        self.cfg
+            .proxy_port(self.project, self.environment)
+            .map(|_| self.cfg)
+    }
+
     /// Most replicas per host the ports leave room for (a blue/green pair each).
     pub(crate) fn max_replicas(&self) -> u32 {
         (self.container.ports.len() / 2) as u32
@@ -143,6 +154,7 @@ impl DockerTarget<'_> {
             container: &self.container,
             replica: 0,
             replicas: 1,
+            proxied: self.proxied(),
         };
         self.rolling(&spec, rollback)
             .await
@@ -192,7 +204,7 @@ impl DockerTarget<'_> {
                             o.is_behind(old.order.as_ref(), &old.revision, t.revision)
                         })
                     {
-                        undo(&switched).await;
+                        undo(&switched, self.cfg).await;
                         return Ok(Outcome::Superseded {
                             running: old.clone(),
                         });
@@ -203,14 +215,21 @@ impl DockerTarget<'_> {
                 match switch::switch_host(&docker, host, t, old.as_ref()).await {
                     Ok((new_name, port)) => {
                         timings.push(timing(HostOutcome::Updated, port));
+                        let back = t.proxied.map(|_| Back {
+                            host: host.name.clone(),
+                            backend: proxy::backend(t.project, t.environment),
+                            new: proxy::server(replica, port),
+                            old: old.as_ref().map(|o| proxy::server(replica, o.port)),
+                        });
                         switched.push(Switched {
                             docker,
                             old,
                             new_name,
+                            back,
                         });
                     }
                     Err(why) => {
-                        undo(&switched).await;
+                        undo(&switched, self.cfg).await;
                         return Ok(Outcome::Failed(Failure::Host { host: label, why }));
                     }
                 }

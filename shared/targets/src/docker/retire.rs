@@ -2,11 +2,13 @@
 //! `-retired`) so a rollback is instant; a failed rolling update is undone host by host.
 
 use super::Spec;
+use super::proxy::{Proxy, bring_back};
 use bollard::query_parameters::{
     RemoveContainerOptions, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
     StopContainerOptionsBuilder,
 };
 use ferry_docker::{Docker, Running};
+use ferry_shared::config::FerryConfig;
 
 /// A replica switched to the new container, kept until the whole deploy succeeded.
 pub(super) struct Switched {
@@ -15,6 +17,16 @@ pub(super) struct Switched {
     pub old: Option<Running>,
     /// The new container's name.
     pub new_name: String,
+    /// Where the proxy moved its traffic, to move it back.
+    pub back: Option<Back>,
+}
+
+/// A replica's move in its host's proxy.
+pub(super) struct Back {
+    pub host: String,
+    pub backend: String,
+    pub new: String,
+    pub old: Option<String>,
 }
 
 pub(super) fn force() -> Option<RemoveContainerOptions> {
@@ -52,11 +64,22 @@ pub(super) async fn retire(docker: &Docker, t: &Spec<'_>, id: &str) {
     let _ = docker.rename_container(id, rename).await;
 }
 
-/// Switch hosts back: restart what was retired, remove what was started.
-pub(super) async fn undo(switched: &[Switched]) {
+/// Switch hosts back: restart what was retired (and give it its traffic back in the
+/// proxy), remove what was started.
+pub(super) async fn undo(switched: &[Switched], cfg: &FerryConfig) {
     for s in switched {
         if let Some(old) = &s.old {
             let _ = s.docker.start_container(&old.id, None).await;
+        }
+        if let Some(b) = &s.back {
+            let proxy = Proxy {
+                docker: &s.docker,
+                cfg,
+                host: &b.host,
+            };
+            if let Err(e) = bring_back(&proxy, &b.backend, b.old.as_deref(), &b.new).await {
+                tracing::warn!(host = %b.host, "the proxy could not be switched back: {e}");
+            }
         }
         let _ = s.docker.remove_container(&s.new_name, force()).await;
     }

@@ -4,6 +4,7 @@
 //! `stop_timeout_secs`) and removed, the highest first, with what was retired behind
 //! them. Later deploys keep each host's number of replicas (see `replicas_on`).
 
+use super::proxy::{Proxy, backend, drain, server};
 use super::retire::force;
 use super::{DockerTarget, Spec, switch};
 use crate::{Failure, ReadError, Running, ScaleOutcome};
@@ -53,6 +54,7 @@ impl DockerTarget<'_> {
                 container: &self.container,
                 replica,
                 replicas: to,
+                proxied: self.proxied(),
             };
             for replica in (0..to).filter(|r| !running.iter().any(|c| c.replica == *r)) {
                 let t = spec(replica);
@@ -67,7 +69,11 @@ impl DockerTarget<'_> {
             let mut extra: Vec<&Running> = running.iter().filter(|c| c.replica >= to).collect();
             extra.sort_by_key(|c| std::cmp::Reverse(c.replica));
             for c in extra {
-                remove(docker, &spec(c.replica), c).await;
+                let t = spec(c.replica);
+                if let Some(cfg) = t.proxied {
+                    drain_out(docker, &host.name, cfg, &t, c).await;
+                }
+                remove(docker, &t, c).await;
                 tracing::info!(host = %host.name, replica = c.replica, "replica removed");
             }
         }
@@ -81,6 +87,22 @@ fn first(running: &[Running]) -> Option<&Running> {
         .iter()
         .find(|r| r.replica == 0)
         .or_else(|| running.first())
+}
+
+/// Take replica `c` out of the proxy once its requests in flight are done.
+async fn drain_out(
+    docker: &Docker,
+    host: &str,
+    cfg: &ferry_shared::config::FerryConfig,
+    t: &Spec<'_>,
+    c: &Running,
+) {
+    let proxy = Proxy { docker, cfg, host };
+    let b = backend(t.project, t.environment);
+    let timeout = std::time::Duration::from_secs(cfg.proxy.drain_timeout_secs);
+    if let Err(e) = drain(&proxy, &b, &server(c.replica, c.port), timeout).await {
+        tracing::warn!(host, "the proxy could not drain replica {}: {e}", c.replica);
+    }
 }
 
 /// Stop replica `c` gracefully and remove it, with the container retired behind it.

@@ -2,6 +2,7 @@
 //! port next to the old one, check it, and only then retire the old one.
 
 use super::names::inside_port;
+use super::proxy::{Proxy, Shift, backend, server, shift};
 use super::retire::{force, retire};
 use super::verify::verify;
 use super::{Host, Spec};
@@ -33,6 +34,10 @@ pub(super) async fn switch_host(
     let t0 = std::time::Instant::now();
     let name = start(docker, host, t, port, &deployed).await?;
     let healthy = t0.elapsed().as_millis() as u64;
+    if let Err(e) = through_proxy(docker, host, t, port, old.map(|o| o.port)).await {
+        let _ = docker.remove_container(&name, force()).await;
+        return Err(e);
+    }
     if let Some(old) = old {
         retire(docker, t, &old.id).await;
     }
@@ -60,7 +65,40 @@ pub(super) async fn add_replica(
             .map(|i| (i, like.previous_revision.as_deref().unwrap_or_default())),
     };
     let name = start(docker, host, t, port, &deployed).await?;
+    if let Err(e) = through_proxy(docker, host, t, port, None).await {
+        let _ = docker.remove_container(&name, force()).await;
+        return Err(e);
+    }
     Ok((name, port))
+}
+
+/// Where the proxy fronts the project: move the replica's traffic to the new slot and
+/// drain the old one (nothing to do elsewhere: the old container simply stops).
+async fn through_proxy(
+    docker: &Docker,
+    host: &Host,
+    t: &Spec<'_>,
+    new_port: u16,
+    old_port: Option<u16>,
+) -> Result<(), SwitchError> {
+    let Some(cfg) = t.proxied else {
+        return Ok(());
+    };
+    let proxy = Proxy {
+        docker,
+        cfg,
+        host: &host.name,
+    };
+    proxy.ensure().await?;
+    let b = backend(t.project, t.environment);
+    let s = Shift {
+        backend: &b,
+        new: server(t.replica, new_port),
+        old: old_port.map(|p| server(t.replica, p)),
+        check_timeout: std::time::Duration::from_secs(t.container.health_timeout_secs),
+        drain_timeout: std::time::Duration::from_secs(cfg.proxy.drain_timeout_secs),
+    };
+    Ok(shift(&proxy, &s).await?)
 }
 
 /// Create and start the container of `t` on `port`, and see it healthy; removed again

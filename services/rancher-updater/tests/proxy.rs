@@ -1,0 +1,146 @@
+//! Deploys through the host's real HAProxy (`ferry-proxy`): a load generator on the
+//! environment's stable port sees no failed or cut request across deploys and
+//! rollbacks, the slow requests in flight on the old release included, and the split
+//! survives a restart of the proxy.
+
+mod common;
+
+use common::*;
+use ferry_shared::bus::Publisher;
+use ferry_shared::event::{DeployRequested, Envelope, Event};
+use ferry_testkit::load::Load;
+use ferry_testkit::{Tap, amqp_url, docker, docker_hosts, free_port, unique_namespace};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// An image whose `/` answers `version` and whose `/cgi-bin/slow` takes 2 s to answer.
+fn slow_image(ns: &str, version: &str) -> String {
+    let host = &docker_hosts()[0];
+    ferry_testkit::ensure_busybox_base(host).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "#!/bin/sh\\nsleep 2\\necho Content-Type: text/plain\\necho\\necho slow-{version}\\n"
+    );
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"mkdir -p /www/cgi-bin && echo {version} > /www/index.html && echo ok > /www/healthz && printf '{script}' > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow\"]\n"
+        ),
+    )
+    .unwrap();
+    let tag = format!("ferry-test/web-{ns}:{version}");
+    docker(
+        host,
+        None,
+        &[
+            "build",
+            "-q",
+            "--network",
+            "host",
+            "-t",
+            &tag,
+            &dir.path().to_string_lossy(),
+        ],
+    )
+    .unwrap();
+    tag
+}
+
+fn rollback(project: &str) -> Envelope {
+    let mut e = Envelope::new_run(
+        project,
+        Event::DeployRequested(DeployRequested {
+            revision: String::new(),
+            image: String::new(),
+            reason: "rollback".into(),
+            requested_by: Some("ops".into()),
+        }),
+    );
+    e.environment = Some("staging".into());
+    e
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
+    let host = &docker_hosts()[0];
+    let proxy_image = ferry_testkit::ensure_proxy_image(host).unwrap();
+    let ns = unique_namespace();
+    let project = format!("px{}", &ns[1..9]);
+    let (ports, stable) = ([free_port(), free_port()], free_port());
+    let container = format!("ferry-proxy-{ns}");
+    let _ = config(&ns, &project, ports);
+    let cfg = edit_config(
+        &ns,
+        "health_timeout_secs = 6",
+        &format!(
+            "health_timeout_secs = 6\n        proxy_ports = {{ staging = {stable} }}\n        \
+             [proxy]\n        image = \"{proxy_image}\"\n        container = \"{container}\"\n        \
+             bind_address = \"127.0.0.1\"\n        drain_timeout_secs = 10"
+        ),
+    );
+    let mut tap = Tap::new(&amqp_url(), &ns, "deploy.#").await.unwrap();
+    let (v1, v2) = (slow_image(&ns, "v1"), slow_image(&ns, "v2"));
+    let updater = start_updater(&cfg).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    publisher
+        .publish(&request(&project, &v1, "v1"))
+        .await
+        .unwrap();
+    tap.expect("deploy.succeeded.staging", WAIT).await.unwrap();
+    assert_eq!(
+        serving(stable).await.as_deref(),
+        Some("v1"),
+        "through the proxy"
+    );
+
+    // Requests without pause on the stable port, fast ones and 2 s ones, while the
+    // environment goes back and forth.
+    let addr = format!("127.0.0.1:{stable}").parse().unwrap();
+    let fast = Load::start(addr, "/", 4, Duration::from_secs(240));
+    let slow = Load::start(addr, "/cgi-bin/slow", 2, Duration::from_secs(240));
+    for round in 0..3 {
+        publisher
+            .publish(&request(&project, &v2, "v2"))
+            .await
+            .unwrap();
+        tap.expect("deploy.succeeded.staging", WAIT).await.unwrap();
+        assert_eq!(
+            serving(stable).await.as_deref(),
+            Some("v2"),
+            "round {round}"
+        );
+        publisher.publish(&rollback(&project)).await.unwrap();
+        tap.expect("deploy.rolled_back.staging", WAIT)
+            .await
+            .unwrap();
+        assert_eq!(
+            serving(stable).await.as_deref(),
+            Some("v1"),
+            "round {round}"
+        );
+    }
+    let (fast, slow) = (fast.stop().await, slow.stop().await);
+    assert_eq!(fast.failed, 0, "{fast:?}");
+    assert_eq!(slow.failed, 0, "{slow:?}");
+    assert!(fast.sent > 100 && slow.sent > 10, "{fast:?} {slow:?}");
+    for version in ["v1", "v2"] {
+        assert!(fast.bodies.contains_key(version), "{fast:?}");
+        assert!(
+            slow.bodies.contains_key(&format!("slow-{version}")),
+            "{slow:?}"
+        );
+    }
+
+    // The proxy restarted (killed, brought back by Docker's restart policy or by the
+    // next deploy): the state file keeps the live slot live.
+    docker(host, None, &["restart", "-t", "0", &container]).unwrap();
+    let back = ferry_testkit::wait_until(Duration::from_secs(20), || async {
+        serving(stable).await.as_deref() == Some("v1")
+    })
+    .await;
+    assert!(back, "the proxy serves v1 again after its restart");
+    updater.stop().await;
+    cleanup(&project);
+    let _ = docker(host, None, &["rm", "-f", &container]);
+}
