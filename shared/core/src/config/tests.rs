@@ -402,10 +402,22 @@ fn stable_ports_are_checked_against_the_environment_its_slots_and_the_other_proj
     for (key, says) in [
         ("proxy.bind_address", "not an IP address"),
         ("proxy.drain_timeout_secs", "above 0"),
-        ("projects.a.container.proxy_ports.production", "not an environment of a"),
-        ("projects.b.container.proxy_ports.staging", "also a in staging"),
-        ("projects.c.container.proxy_ports.staging", "other than the blue/green slots"),
+        (
+            "projects.a.container.proxy_ports.production",
+            "not an environment of a",
+        ),
+        (
+            "projects.b.container.proxy_ports.staging",
+            "also a in staging",
+        ),
+        (
+            "projects.c.container.proxy_ports.staging",
+            "other than the blue/green slots",
+        ),
     ] {
-        assert!(err.contains(key) && err.contains(says), "{key}: {says}\n{err}");
+        assert!(
+            err.contains(key) && err.contains(says),
+            "{key}: {says}\n{err}"
+        );
     }
 }
