@@ -14,37 +14,9 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// An image whose `/` answers `version` and whose `/cgi-bin/slow` takes 2 s to answer.
+/// The project's image whose `/cgi-bin/slow` takes 2 s to answer.
 fn slow_image(ns: &str, version: &str) -> String {
-    let host = &docker_hosts()[0];
-    ferry_testkit::ensure_busybox_base(host).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let script = format!(
-        "#!/bin/sh\\nsleep 2\\necho Content-Type: text/plain\\necho\\necho slow-{version}\\n"
-    );
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!(
-            "FROM ferry-test/busybox:1\nRUN [\"/bin/sh\", \"-c\", \"mkdir -p /www/cgi-bin && echo {version} > /www/index.html && echo ok > /www/healthz && printf '{script}' > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow\"]\n"
-        ),
-    )
-    .unwrap();
-    let tag = format!("ferry-test/web-{ns}:{version}");
-    docker(
-        host,
-        None,
-        &[
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
-            &tag,
-            &dir.path().to_string_lossy(),
-        ],
-    )
-    .unwrap();
-    tag
+    ferry_testkit::slow_web_image(&docker_hosts()[0], &format!("web-{ns}"), version).unwrap()
 }
 
 fn rollback(project: &str) -> Envelope {

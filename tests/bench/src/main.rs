@@ -13,6 +13,7 @@ mod pulls;
 mod rollback;
 mod shell_job;
 mod shop;
+mod switching;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -26,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
 
-    // BENCH_ONLY=bus,hooks,build,builds,pulls,rollback,e2e,shop,images runs a subset (default: everything).
+    // BENCH_ONLY=bus,hooks,build,builds,pulls,rollback,switching,e2e,shop,images runs a subset (default: everything).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("bus") {
@@ -161,6 +162,12 @@ async fn main() -> anyhow::Result<()> {
             "bench: shop_pull_linked_parallel4_over_single = {:.2}",
             s.pull_linked_parallel4_s / s.pull_linked_single_s
         );
+    }
+
+    if wanted("switching") {
+        let s = switching::switching().await?;
+        println!("bench: deploy_requests = {}", s.sent);
+        println!("bench: deploy_failed_requests = {}", s.failed);
     }
 
     if wanted("rollback") {

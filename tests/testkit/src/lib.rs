@@ -13,7 +13,7 @@ pub mod tls;
 pub use broker::PrivateBroker;
 pub use docker::{
     BUSYBOX_BASE, PROXY_IMAGE, build_and_push, build_docker_host, docker, docker_hosts,
-    ensure_busybox_base, ensure_proxy_image, web_image,
+    ensure_busybox_base, ensure_proxy_image, slow_web_image, web_image,
 };
 pub use tap::Tap;
 
