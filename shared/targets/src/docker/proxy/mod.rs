@@ -28,7 +28,9 @@ const CONFIG: &str = "/etc/haproxy/haproxy.cfg";
 /// Why the proxy could not be worked with; completes "the proxy on <host> ...".
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("could not be started: {0}")]
+    #[error(
+        "could not be started: {0}; is proxy.image on the host (docker build -t ferry/haproxy:2.6 deploy/proxy)?"
+    )]
     Start(String),
     #[error("refused its new configuration: {0}")]
     Config(String),
