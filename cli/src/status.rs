@@ -59,6 +59,20 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
                 s("health"),
                 tail
             );
+            if let Some(split) = r["traffic"].as_array() {
+                let parts: Vec<String> = split
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{} {}% ({})",
+                            t["server"].as_str().unwrap_or("-"),
+                            t["percent"],
+                            t["status"].as_str().unwrap_or("-")
+                        )
+                    })
+                    .collect();
+                println!("{:<12} {:<10} traffic: {}", "", "", parts.join(", "));
+            }
             // Each instance where it is not simply the host's one replica, or is unwell.
             let instances = r["instances"].as_array().cloned().unwrap_or_default();
             if instances.len() > 1 || instances.iter().any(|i| i["health"] != "healthy") {
@@ -81,8 +95,9 @@ pub fn run(cfg: &FerryConfig, project: &str, output: &str) -> Result<(), ExitCod
 }
 
 /// One row of `--output json` (its keys are a contract for scripts): where and what
-/// runs, with `scale`, `health` and each of `instances` (`name`, `host`, `state`,
-/// `health`) where they could be read.
+/// runs, with `scale`, `health`, each of `instances` (`name`, `host`, `state`,
+/// `health`) and, behind a proxy, its `traffic` per slot (`server`, `status`,
+/// `percent`) where they could be read.
 fn row(env: &str, h: &HostStatus) -> Value {
     let mut row = what_runs(env, h);
     if let Some(scale) = h.scale {
@@ -90,6 +105,13 @@ fn row(env: &str, h: &HostStatus) -> Value {
     }
     if let Some(health) = &h.health {
         row["health"] = health.as_str().into();
+    }
+    if !h.traffic.is_empty() {
+        row["traffic"] = h
+            .traffic
+            .iter()
+            .map(|t| json!({"server": t.server, "status": t.status, "percent": t.percent}))
+            .collect();
     }
     if !h.instances.is_empty() {
         row["instances"] = h

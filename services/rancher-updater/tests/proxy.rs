@@ -104,6 +104,28 @@ async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
         );
     }
 
+    // `ferry status` shows the split: all new requests to the live slot, the other out.
+    let status = ferry_status(&ns, &project);
+    let split = status[0]["traffic"].as_array().cloned().unwrap_or_default();
+    let mut shares: Vec<(u64, String)> = split
+        .iter()
+        .map(|t| {
+            (
+                t["percent"].as_u64().unwrap(),
+                t["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    shares.sort();
+    assert_eq!(shares.len(), 2, "{status}");
+    assert_eq!(
+        (shares[0].0, shares[0].1.as_str()),
+        (0, "MAINT"),
+        "{status}"
+    );
+    assert_eq!(shares[1].0, 100, "{status}");
+    assert!(shares[1].1.starts_with("UP"), "{status}");
+
     // The proxy restarted (killed, brought back by Docker's restart policy or by the
     // next deploy): the state file keeps the live slot live.
     docker(host, None, &["restart", "-t", "0", &container]).unwrap();

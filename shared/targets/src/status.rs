@@ -1,6 +1,7 @@
 //! What runs where, per host, as `ferry status` shows it: read from the hosts (or
 //! Rancher), never from memory, with the scale and the health of each instance.
 
+use crate::docker::proxy::{Proxy, ServerStat, backend};
 use crate::docker::{DockerTarget, Host};
 use crate::rancher::RancherTarget;
 use crate::{Environment, ReadError, Running};
@@ -21,6 +22,20 @@ pub struct HostStatus {
     pub health: Option<String>,
     /// Each instance (replica) with its host, state and health.
     pub instances: Vec<Instance>,
+    /// Where the host's proxy sends the environment's requests, per slot (empty without
+    /// a proxy).
+    pub traffic: Vec<Traffic>,
+}
+
+/// One blue/green slot in the host's proxy.
+#[derive(Debug)]
+pub struct Traffic {
+    /// `r<replica>-<port>`.
+    pub server: String,
+    /// The proxy's word: `UP`, `DOWN`, `DRAIN`, `MAINT`...
+    pub status: String,
+    /// Its share of new requests, in percent.
+    pub percent: u32,
 }
 
 #[derive(Debug)]
@@ -58,6 +73,7 @@ impl HostStatus {
             scale: None,
             health: None,
             instances: Vec::new(),
+            traffic: Vec::new(),
         }
     }
 }
@@ -115,6 +131,7 @@ async fn rancher_status(t: &RancherTarget<'_>) -> HostStatus {
         scale: service["scale"].as_u64().map(|s| s as u32),
         health: Some(text(&service, "healthState", "healthy")),
         instances,
+        traffic: Vec::new(),
     }
 }
 
@@ -159,5 +176,43 @@ async fn docker_status(t: &DockerTarget<'_>, host: &Host) -> HostStatus {
         scale,
         health,
         instances,
+        traffic: traffic(t, host).await,
     }
+}
+
+/// The split the host's proxy makes now; empty without a proxy or when it cannot say.
+async fn traffic(t: &DockerTarget<'_>, host: &Host) -> Vec<Traffic> {
+    let Some(cfg) = t.proxied() else {
+        return Vec::new();
+    };
+    let Ok(docker) = ferry_docker::connect_host(&host.config).await else {
+        return Vec::new();
+    };
+    let proxy = Proxy {
+        docker: &docker,
+        cfg,
+        host: &host.name,
+    };
+    let servers = match proxy.servers(&backend(t.project, t.environment)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(host = %host.name, "cannot read the proxy: {e}");
+            return Vec::new();
+        }
+    };
+    // New requests go to the servers that are up and ready, by weight.
+    let taking = |s: &ServerStat| s.status.starts_with("UP") && s.weight > 0;
+    let total: u64 = servers.iter().filter(|s| taking(s)).map(|s| s.weight).sum();
+    servers
+        .into_iter()
+        .map(|s| Traffic {
+            percent: match total {
+                0 => 0,
+                _ if taking(&s) => (s.weight * 100 / total) as u32,
+                _ => 0,
+            },
+            server: s.name,
+            status: s.status,
+        })
+        .collect()
 }
