@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use ferry_shared::bus::Publisher;
 use ferry_shared::config::FerryConfig;
-use ferry_shared::event::{DeployRequested, Endpoint, Envelope, Event, HostOutcome};
+use ferry_shared::event::{Endpoint, Envelope, Event, HostOutcome};
 use ferry_shared::order::{OrderScale, RunOrder};
 use ferry_testkit::{Tap, amqp_url, docker, docker_hosts, free_port, unique_namespace};
 use std::path::Path;
@@ -764,17 +764,10 @@ async fn older_places_are_superseded_while_operators_and_rollbacks_still_go_back
         deploy(at_place(&project, &v4, "v4", git(6))).await,
         "deploy.succeeded"
     );
-    let mut rollback = Envelope::new_run(
-        project.as_str(),
-        Event::DeployRequested(DeployRequested {
-            revision: String::new(),
-            image: String::new(),
-            reason: "rollback".into(),
-            requested_by: Some("alice".into()),
-        }),
+    assert_eq!(
+        deploy(rollback(&project, "alice")).await,
+        "deploy.rolled_back"
     );
-    rollback.environment = Some("staging".into());
-    assert_eq!(deploy(rollback).await, "deploy.rolled_back");
     assert_eq!(serving_now().await.as_deref(), Some("v1"));
     assert_eq!(running_order(&project).1, "git:6");
     for (image, v, place) in [(&v4, "v4", 6), (&v2, "v2", 5)] {

@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use ferry_shared::bus::Publisher;
-use ferry_shared::event::{DeployRequested, Envelope, Event};
 use ferry_testkit::load::Load;
 use ferry_testkit::{Tap, amqp_url, docker, docker_hosts, free_port, unique_namespace};
 use std::time::Duration;
@@ -17,20 +16,6 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The project's image whose `/cgi-bin/slow` takes 2 s to answer.
 fn slow_image(ns: &str, version: &str) -> String {
     ferry_testkit::slow_web_image(&docker_hosts()[0], &format!("web-{ns}"), version).unwrap()
-}
-
-fn rollback(project: &str) -> Envelope {
-    let mut e = Envelope::new_run(
-        project,
-        Event::DeployRequested(DeployRequested {
-            revision: String::new(),
-            image: String::new(),
-            reason: "rollback".into(),
-            requested_by: Some("ops".into()),
-        }),
-    );
-    e.environment = Some("staging".into());
-    e
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -82,7 +67,7 @@ async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
             Some("v2"),
             "round {round}"
         );
-        publisher.publish(&rollback(&project)).await.unwrap();
+        publisher.publish(&rollback(&project, "ops")).await.unwrap();
         tap.expect("deploy.rolled_back.staging", WAIT)
             .await
             .unwrap();

@@ -77,65 +77,44 @@ pub fn ensure_busybox_base(host: &str) -> anyhow::Result<()> {
 /// Like [`web_image`] (healthy), and `/cgi-bin/slow` takes 2 s to answer
 /// `slow-<version>`: requests a switch must not cut.
 pub fn slow_web_image(host: &str, name: &str, version: &str) -> anyhow::Result<String> {
-    ensure_busybox_base(host)?;
-    let dir = tempfile::tempdir()?;
     let script = format!(
         "#!/bin/sh\\nsleep 2\\necho Content-Type: text/plain\\necho\\necho slow-{version}\\n"
     );
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!(
-            "FROM {BUSYBOX_BASE}\nRUN [\"/bin/sh\", \"-c\", \"mkdir -p /www/cgi-bin && echo {version} > /www/index.html && echo ok > /www/healthz && printf '{script}' > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow\"]\n"
-        ),
-    )?;
-    let tag = format!("ferry-test/{name}:{version}");
-    docker(
+    www_image(
         host,
-        None,
-        &[
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
-            &tag,
-            &dir.path().to_string_lossy(),
-        ],
-    )?;
-    Ok(tag)
+        name,
+        version,
+        &format!(
+            "mkdir -p /www/cgi-bin && echo {version} > /www/index.html && echo ok > /www/healthz && printf '{script}' > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow"
+        ),
+    )
 }
 
 /// A busybox web image built on `host` as `ferry-test/<name>:<version>`: `/www/index.html`
 /// holds `version`, and `/www/healthz` exists when `healthy`. Serve it with
 /// `/bin/httpd -f -p 127.0.0.1:<port> -h /www`.
 pub fn web_image(host: &str, name: &str, version: &str, healthy: bool) -> anyhow::Result<String> {
-    ensure_busybox_base(host)?;
-    let dir = tempfile::tempdir()?;
     let health = if healthy {
         " && echo ok > /www/healthz"
     } else {
         ""
     };
+    let setup = format!("mkdir /www && echo {version} > /www/index.html{health}");
+    www_image(host, name, version, &setup)
+}
+
+/// `ferry-test/<name>:<version>` on `host`: the busybox base with `setup` run in it.
+fn www_image(host: &str, name: &str, version: &str, setup: &str) -> anyhow::Result<String> {
+    ensure_busybox_base(host)?;
+    let dir = tempfile::tempdir()?;
     std::fs::write(
         dir.path().join("Dockerfile"),
-        format!(
-            "FROM {BUSYBOX_BASE}\nRUN [\"/bin/sh\", \"-c\", \"mkdir /www && echo {version} > /www/index.html{health}\"]\n"
-        ),
+        format!("FROM {BUSYBOX_BASE}\nRUN [\"/bin/sh\", \"-c\", \"{setup}\"]\n"),
     )?;
     let tag = format!("ferry-test/{name}:{version}");
-    docker(
-        host,
-        None,
-        &[
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
-            &tag,
-            &dir.path().to_string_lossy(),
-        ],
-    )?;
+    let context = dir.path().to_string_lossy();
+    let args = ["build", "-q", "--network", "host", "-t", &tag, &context];
+    docker(host, None, &args)?;
     Ok(tag)
 }
 

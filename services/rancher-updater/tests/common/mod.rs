@@ -180,3 +180,18 @@ pub fn running_revisions(project: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// An operator's rollback of staging to what ran before.
+pub fn rollback(project: &str, by: &str) -> Envelope {
+    let mut e = Envelope::new_run(
+        project,
+        Event::DeployRequested(DeployRequested {
+            revision: String::new(),
+            image: String::new(),
+            reason: "rollback".into(),
+            requested_by: Some(by.into()),
+        }),
+    );
+    e.environment = Some("staging".into());
+    e
+}
