@@ -82,6 +82,18 @@ async fn replicas_are_added_kept_by_the_next_deploy_and_removed() {
     let v2 = web_image(&ns, "v2", true);
     assert_eq!(running_revisions(&project), ["v1"]);
 
+    // Whoever can publish on the broker is not trusted: a scale out of range is
+    // refused by the updater itself, and nothing changes.
+    for forged in [0, 101] {
+        publisher.publish(&scale(&project, forged)).await.unwrap();
+        let failed = tap.expect("deploy.failed.staging", WAIT).await.unwrap();
+        let Event::DeployFailed(f) = &failed.event else {
+            panic!()
+        };
+        assert!(f.reason.contains("use 1 to 100"), "{}", f.reason);
+        assert_eq!(running_revisions(&project), ["v1"]);
+    }
+
     publisher.publish(&scale(&project, 3)).await.unwrap();
     let done = tap.expect("scale.succeeded.staging", WAIT).await.unwrap();
     let Event::ScaleSucceeded(s) = &done.event else {

@@ -5,6 +5,7 @@ use crate::docker::proxy::{Proxy, ServerStat, backend};
 use crate::docker::{DockerTarget, Host};
 use crate::rancher::RancherTarget;
 use crate::{Environment, ReadError, Running};
+use ferry_docker::Docker;
 use ferry_rancher::{ServiceState, running_of, state_of};
 use serde_json::Value;
 
@@ -136,7 +137,8 @@ async fn rancher_status(t: &RancherTarget<'_>) -> HostStatus {
 }
 
 async fn docker_status(t: &DockerTarget<'_>, host: &Host) -> HostStatus {
-    let running = match t.running_per_host_of(host).await {
+    // One connection for the listing, the health probes and the proxy.
+    let (docker, running) = match t.running_on(host).await {
         Ok(r) => r,
         Err(ReadError::Connect { source, .. }) => {
             return HostStatus::only(host.name.clone(), State::Unreachable(source.to_string()));
@@ -148,7 +150,7 @@ async fn docker_status(t: &DockerTarget<'_>, host: &Host) -> HostStatus {
     replicas.dedup_by_key(|r| r.replica);
     let mut instances = Vec::new();
     for r in &replicas {
-        let health = match t.health_now(host, r).await {
+        let health = match t.health_now(&docker, host, r).await {
             Ok(()) => "healthy".to_owned(),
             Err(why) => format!("unhealthy: {why}"),
         };
@@ -176,20 +178,17 @@ async fn docker_status(t: &DockerTarget<'_>, host: &Host) -> HostStatus {
         scale,
         health,
         instances,
-        traffic: traffic(t, host).await,
+        traffic: traffic(t, &docker, host).await,
     }
 }
 
 /// The split the host's proxy makes now; empty without a proxy or when it cannot say.
-async fn traffic(t: &DockerTarget<'_>, host: &Host) -> Vec<Traffic> {
+async fn traffic(t: &DockerTarget<'_>, docker: &Docker, host: &Host) -> Vec<Traffic> {
     let Some(cfg) = t.proxied() else {
         return Vec::new();
     };
-    let Ok(docker) = ferry_docker::connect_host(&host.config).await else {
-        return Vec::new();
-    };
     let proxy = Proxy {
-        docker: &docker,
+        docker,
         cfg,
         host: &host.name,
     };

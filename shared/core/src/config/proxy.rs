@@ -79,6 +79,17 @@ impl FerryConfig {
         for (name, p) in &self.projects {
             for (env, port) in &p.container.proxy_ports {
                 let key = format!("projects.{name}.container.proxy_ports.{env}");
+                // The names make the proxy's backend and server names, which go into its
+                // configuration and its runtime commands: nothing there may separate words.
+                if let Some(bad) = [name, env].into_iter().find(|n| !proxy_safe(n)) {
+                    out.bad(
+                        key,
+                        format!(
+                            "`{bad}` cannot name a proxy backend: use letters, digits and `_.-`"
+                        ),
+                    );
+                    continue;
+                }
                 let Some(e) = self
                     .environments
                     .get(env)
@@ -116,4 +127,12 @@ impl FerryConfig {
             }
         }
     }
+}
+
+/// Whether `name` can stand in HAProxy's configuration and runtime commands as it is.
+fn proxy_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }

@@ -395,6 +395,13 @@ fn stable_ports_are_checked_against_the_environment_its_slots_and_the_other_proj
         [projects.c.container]
         ports = [9005, 9006]
         proxy_ports = { staging = 9005 }
+        [projects."d; shutdown sessions"]
+        image = "d/web"
+        environments = ["staging"]
+        source = { kind = "svn", url = "svn://x/d" }
+        [projects."d; shutdown sessions".container]
+        ports = [9007, 9008]
+        proxy_ports = { staging = 8090 }
         "#,
     )
     .unwrap_err()

@@ -80,7 +80,10 @@ impl DockerTarget<'_> {
         Ok(self.running_on(host).await?.1)
     }
 
-    async fn running_on(&self, host: &Host) -> Result<(Docker, Vec<Running>), ReadError> {
+    pub(crate) async fn running_on(
+        &self,
+        host: &Host,
+    ) -> Result<(Docker, Vec<Running>), ReadError> {
         let docker = connect_host(&host.config)
             .await
             .map_err(|source| ReadError::Connect {

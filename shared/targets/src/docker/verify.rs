@@ -40,13 +40,11 @@ impl super::DockerTarget<'_> {
     /// probe, not the deploy's wait.
     pub(crate) async fn health_now(
         &self,
+        docker: &Docker,
         host: &Host,
         r: &ferry_docker::Running,
     ) -> Result<(), String> {
         let c = &self.container;
-        let docker = ferry_docker::connect_host(&host.config)
-            .await
-            .map_err(|e| e.to_string())?;
         let probe = Probe {
             path: &c.health_path,
             command: &c.health_command,
@@ -54,7 +52,7 @@ impl super::DockerTarget<'_> {
         };
         let address = host.config.address();
         wait_healthy(
-            &docker,
+            docker,
             &r.id,
             (&address, r.port, inside_port(c, r.port)),
             &probe,

@@ -260,38 +260,55 @@ pub(super) async fn wait_for(
     states: &[&str],
     timeout: Duration,
 ) -> Result<Value, String> {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("unknown");
-    while Instant::now() < deadline {
-        match api.service(id).await {
-            Ok(s) if states.contains(&state_of(&s).as_str()) => return Ok(s),
-            Ok(s) => last = state_of(&s).to_string(),
-            Err(e) => last = e.to_string(),
+    poll_service(api, id, timeout, |s| {
+        let state = state_of(s);
+        if states.contains(&state.as_str()) {
+            Ok(())
+        } else {
+            Err(state.to_string())
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Err(format!(
-        "still `{last}` after {} s, expected {states:?}",
-        timeout.as_secs()
-    ))
+    })
+    .await
+    .map_err(|last| {
+        format!(
+            "still `{last}` after {} s, expected {states:?}",
+            timeout.as_secs()
+        )
+    })
 }
 
 /// Wait for the service's health checks to pass on its instances.
 pub(super) async fn wait_healthy(api: &Api, id: &str, timeout: Duration) -> Result<(), String> {
+    poll_service(api, id, timeout, |s| match s["healthState"].as_str() {
+        Some("healthy") => Ok(()),
+        other => Err(other.unwrap_or("unknown").to_owned()),
+    })
+    .await
+    .map(drop)
+    .map_err(|last| format!("its health is still `{last}` after {} s", timeout.as_secs()))
+}
+
+/// Read the service until `done` accepts it; what `done` (or Rancher) last said when
+/// `timeout` runs out first.
+async fn poll_service(
+    api: &Api,
+    id: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> Result<(), String>,
+) -> Result<Value, String> {
     let deadline = Instant::now() + timeout;
     let mut last = String::from("unknown");
     while Instant::now() < deadline {
         match api.service(id).await {
-            Ok(s) if s["healthState"] == "healthy" => return Ok(()),
-            Ok(s) => last = s["healthState"].as_str().unwrap_or("unknown").to_owned(),
+            Ok(s) => match done(&s) {
+                Ok(()) => return Ok(s),
+                Err(why) => last = why,
+            },
             Err(e) => last = e.to_string(),
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Err(format!(
-        "its health is still `{last}` after {} s",
-        timeout.as_secs()
-    ))
+    Err(last)
 }
 
 /// Client errors are failures a person must fix; the rest are worth retrying.

@@ -167,11 +167,11 @@ impl Proxy<'_> {
 
     /// Save `backend`'s server state to its file (read back at the next start).
     pub async fn persist(&self, backend: &str) -> Result<(), ProxyError> {
-        let file = format!("{STATE_DIR}/{backend}");
+        // The name goes in as an argument, never into the script's text.
         let script = format!(
-            "printf 'show servers state {backend}\\n' | socat -t5 stdio UNIX-CONNECT:{SOCKET} > {file}.tmp && mv {file}.tmp {file}"
+            "printf 'show servers state %s\\n' \"$1\" | socat -t5 stdio UNIX-CONNECT:{SOCKET} > \"{STATE_DIR}/$1.tmp\" && mv \"{STATE_DIR}/$1.tmp\" \"{STATE_DIR}/$1\""
         );
-        self.exec_ok(&["sh", "-c", &script]).await
+        self.exec_ok(&["sh", "-c", &script, "sh", backend]).await
     }
 
     async fn persist_all(&self) -> Result<(), ProxyError> {
