@@ -191,7 +191,7 @@ _ferry_missing_packages() {
         svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux openssl:openssl \
         sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client iptables:iptables \
         nsenter:util-linux ip:iproute2 mmdebstrap:mmdebstrap docker-compose:docker-compose \
-        strip:binutils git:git haproxy:haproxy socat:socat; do
+        strip:binutils git:git haproxy:haproxy socat:socat prometheus:prometheus; do
         pkg=${cmd#*:}
         cmd=${cmd%%:*}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || want[$pkg]=1

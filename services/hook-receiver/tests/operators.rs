@@ -158,6 +158,7 @@ async fn held(cfg: &FerryConfig, project: &str, env: &str, cause: Option<&Envelo
         image: format!("127.0.0.1:5000/{project}:5@sha256:{}", "a".repeat(64)),
         passed_in: None,
         expires_at: Utc::now() + chrono::Duration::minutes(10),
+        canary_percent: None,
     });
     let e = match cause {
         Some(c) => c.follow(request, Some(env)),

@@ -63,6 +63,7 @@ pub enum Word {
     RollingBack,
     ConfigChange,
     Scale,
+    Canary,
 }
 
 pub fn word(lang: Lang, w: Word) -> &'static str {
@@ -97,6 +98,7 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::En, RunningNow) => "Running now",
         (Lang::En, ConfigChange) => "Config change",
         (Lang::En, Scale) => "Instances",
+        (Lang::En, Canary) => "Canary: share of traffic now",
         (Lang::En, RolledBackFrom) => "Rolled back from",
         (Lang::En, Replaced) => "Replaced",
         (Lang::En, Waiting) => "Waiting to deploy",
@@ -133,6 +135,7 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::ZhCn, RunningNow) => "当前运行",
         (Lang::ZhCn, ConfigChange) => "配置变更",
         (Lang::ZhCn, Scale) => "实例数",
+        (Lang::ZhCn, Canary) => "金丝雀当前流量占比",
         (Lang::ZhCn, RolledBackFrom) => "回滚前版本",
         (Lang::ZhCn, Replaced) => "被替换版本",
         (Lang::ZhCn, Waiting) => "待部署镜像",

@@ -249,6 +249,9 @@ impl Notice {
             Event::ApprovalRequested(a) => {
                 self.fact(Word::Waiting, &a.image);
                 self.fact(Word::PassedIn, a.passed_in.as_deref().unwrap_or(""));
+                if let Some(p) = a.canary_percent {
+                    self.fact(Word::Canary, &format!("{p}%"));
+                }
                 self.fact_release(Word::RunningNow, running);
                 self.fact(
                     Word::ExpiresAt,

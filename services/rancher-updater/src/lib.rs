@@ -19,6 +19,7 @@
 //! `rancher`: a Rancher 1.6 service upgrade) live in `ferry_targets`; this crate is the
 //! handler, the approval gate, the run order and what an event asks for.
 
+mod canary;
 mod error;
 mod gate;
 pub mod ordering;
@@ -248,6 +249,16 @@ impl Stage {
                     why: failure.to_string(),
                 });
             }
+            (DeployOutcome::Held { percent }, _) => {
+                return self
+                    .hold_canary(
+                        ctx,
+                        event,
+                        (&req.environment, &req.revision, &req.image),
+                        percent,
+                    )
+                    .await;
+            }
             (DeployOutcome::Superseded { running }, _) => {
                 Event::DeploySuperseded(DeploySuperseded {
                     revision: req.revision,
@@ -275,6 +286,7 @@ impl Stage {
             resets_mark: event.order.as_ref().is_some_and(|o| o.explicit)
                 && event.rollback_to.is_none()
                 && !req.is_rollback(),
+            approved: req.approved,
         };
         if req.is_rollback() {
             target.roll_back(&deploy).await
@@ -335,6 +347,7 @@ impl Stage {
             expires_at: event.time
                 + chrono::Duration::from_std(timeout)
                     .unwrap_or_else(|_| chrono::Duration::days(36_500)),
+            canary_percent: None,
         };
         gate::place(&self.cfg, ctx, event, request, &hold.environment, timeout).await
     }
@@ -365,7 +378,15 @@ impl StageHandler for Stage {
             Step::Deploy(req) => self.deploy(ctx, event, req).await,
             Step::Hold(hold) => self.hold(ctx, event, hold).await,
             Step::Scale(scale) => self.scale(ctx, event, scale).await,
-            Step::Expired(request) => gate::expired(ctx, event, &request).await,
+            Step::Expired(request) => {
+                if request.canary_percent.is_some()
+                    && let Some(env) = event.environment.as_deref()
+                {
+                    self.abandon(event, env, &request.image).await?;
+                }
+                gate::expired(ctx, event, &request).await
+            }
+            Step::Abandon { environment, image } => self.abandon(event, &environment, &image).await,
             Step::Nothing => Ok(()),
         }
     }

@@ -14,6 +14,12 @@ pub enum Step {
     Expired(ApprovalRequested),
     /// `ferry scale`: run this many instances in the environment.
     Scale(Scale),
+    /// An approval was refused or ran out: a canary of this image held for it in the
+    /// environment goes back (nothing to do where there is none).
+    Abandon {
+        environment: String,
+        image: String,
+    },
     /// Nothing to deploy: an image ready in a later environment waits for promotion,
     /// a pass in the last environment ends the run.
     Nothing,
@@ -41,6 +47,8 @@ pub struct Request {
     pub image: String,
     pub revision: String,
     pub kind: Kind,
+    /// It comes from `ferry approve`: a canary held for it goes on.
+    pub approved: bool,
 }
 
 pub enum Kind {
@@ -102,6 +110,7 @@ pub fn step(
             environment,
             image: image.to_owned(),
             revision: revision.to_owned(),
+            approved: false,
         })
     };
     // A revision rebuilt to roll one environment back goes through the environments
@@ -159,6 +168,7 @@ pub fn step(
                     reason: format!("tests failed in {env}: {}", f.failure.reason),
                     only_if_run: Some(event.run_id.into()),
                 },
+                approved: false,
             }),
             // The tester gave up (could not run the tests): leave things as they are.
             None => Step::Nothing,
@@ -175,10 +185,24 @@ pub fn step(
                     },
                     only_if_run: None,
                 },
+                approved: false,
             })
         }
         DeployInput::DeployRequested(r) => forward(env, &r.image, &r.revision),
-        DeployInput::ApprovalGranted(d) => forward(env, &d.image, &d.revision),
+        DeployInput::ApprovalGranted(d) => match forward(env, &d.image, &d.revision) {
+            Step::Deploy(r) => Step::Deploy(Request {
+                approved: true,
+                ..r
+            }),
+            other => other,
+        },
+        DeployInput::ApprovalRejected(d) => match cfg.environments.get(&env) {
+            Some(c) if c.canary.is_some() => Step::Abandon {
+                environment: env,
+                image: d.image.clone(),
+            },
+            _ => Step::Nothing,
+        },
         DeployInput::HoldExpired(a) => Step::Expired(a.clone()),
         DeployInput::ScaleRequested(r) => Step::Scale(Scale {
             environment: env,

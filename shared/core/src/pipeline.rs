@@ -46,6 +46,7 @@ mod tests {
                     "test.failed.*",
                     "deploy.requested.*",
                     "approval.granted.*",
+                    "approval.rejected.*",
                     "hold.expired.*",
                     "scale.requested.*",
                 ],

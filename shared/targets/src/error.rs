@@ -109,6 +109,10 @@ pub enum Failure {
     RancherRefused { doing: String, source: ApiError },
     #[error("{0}")]
     RancherClient(ClientError),
+    #[error(
+        "the canary was stopped at {percent} % of the traffic: {why}; all traffic is back on the previous release, which keeps serving"
+    )]
+    Canary { percent: u8, why: String },
     #[error("the upgrade did not complete ({why}); {}", after_cancel(.rolled_back))]
     UpgradeIncomplete { why: String, rolled_back: bool },
 }

@@ -31,6 +31,9 @@ pub struct Deploy<'a> {
     /// An operator's explicit deploy: its place becomes the environment's mark (see
     /// `ferry_shared::order::next_mark`).
     pub resets_mark: bool,
+    /// The deploy continues after an operator's approval: a canary held at a step for
+    /// it goes on to the next step.
+    pub approved: bool,
 }
 
 /// How a deploy ended, when the target could be worked on.
@@ -47,6 +50,10 @@ pub enum Outcome {
     Failed(Failure),
     /// A newer run is what runs now.
     Superseded { running: Running },
+    /// A canary passed a step that waits for an operator: the new release takes
+    /// `percent` of the traffic until `ferry approve` (the deploy again, `approved`) or
+    /// a rejection ([`DockerTarget::abandon`](docker::DockerTarget::abandon)).
+    Held { percent: u8 },
 }
 
 /// How `ferry scale` ended, when the target could be worked on.

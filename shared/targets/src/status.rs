@@ -200,7 +200,7 @@ async fn traffic(t: &DockerTarget<'_>, docker: &Docker, host: &Host) -> Vec<Traf
         }
     };
     // New requests go to the servers that are up and ready, by weight.
-    let taking = |s: &ServerStat| s.status.starts_with("UP") && s.weight > 0;
+    let taking = ServerStat::taking;
     let total: u64 = servers.iter().filter(|s| taking(s)).map(|s| s.weight).sum();
     servers
         .into_iter()

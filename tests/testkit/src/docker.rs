@@ -90,6 +90,30 @@ pub fn slow_web_image(host: &str, name: &str, version: &str) -> anyhow::Result<S
     )
 }
 
+/// Like [`web_image`] (healthy), and `/cgi-bin/flaky` answers `flaky-<version>`, except
+/// every `every`-th request (counted in the container; 0: never), which gets a 500: a
+/// release a canary must catch.
+pub fn flaky_web_image(
+    host: &str,
+    name: &str,
+    version: &str,
+    every: u32,
+) -> anyhow::Result<String> {
+    let script = format!(
+        "#!/bin/sh\\nn=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n\\n\
+         if [ {every} -gt 0 ] && [ $((n %% {every})) -eq 0 ]; then echo Status: 500 Internal Server Error; echo Content-Type: text/plain; echo; echo flaky-{version}-error; exit 0; fi\\n\
+         echo Content-Type: text/plain\\necho\\necho flaky-{version}\\n"
+    );
+    www_image(
+        host,
+        name,
+        version,
+        &format!(
+            "mkdir -p /www/cgi-bin /tmp && echo {version} > /www/index.html && echo ok > /www/healthz && printf '{script}' > /www/cgi-bin/flaky && chmod +x /www/cgi-bin/flaky"
+        ),
+    )
+}
+
 /// A busybox web image built on `host` as `ferry-test/<name>:<version>`: `/www/index.html`
 /// holds `version`, and `/www/healthz` exists when `healthy`. Serve it with
 /// `/bin/httpd -f -p 127.0.0.1:<port> -h /www`.

@@ -6,6 +6,7 @@ pub mod build;
 mod docker;
 pub mod load;
 pub mod project;
+pub mod prometheus;
 pub mod rancher;
 mod tap;
 pub mod tls;
@@ -13,8 +14,9 @@ pub mod tls;
 pub use broker::PrivateBroker;
 pub use docker::{
     BUSYBOX_BASE, PROXY_IMAGE, build_and_push, build_docker_host, docker, docker_hosts,
-    ensure_busybox_base, ensure_proxy_image, slow_web_image, web_image,
+    ensure_busybox_base, ensure_proxy_image, flaky_web_image, slow_web_image, web_image,
 };
+pub use prometheus::{Prometheus, ScrapeJob};
 pub use tap::Tap;
 
 use ferry_shared::config::BrokerConfig;

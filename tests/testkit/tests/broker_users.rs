@@ -488,6 +488,7 @@ fn approval_requested(env: &str) -> Envelope {
             image: "registry.example/shop:7".into(),
             passed_in: None,
             expires_at: chrono::Utc::now(),
+            canary_percent: None,
         }),
     );
     e.environment = Some(env.into());

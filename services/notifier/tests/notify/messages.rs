@@ -324,6 +324,7 @@ fn story() -> Vec<(String, String)> {
             image: IMG15.into(),
             passed_in: Some("staging".into()),
             expires_at: Utc.with_ymd_and_hms(2026, 12, 3, 9, 31, 12).unwrap(),
+            canary_percent: None,
         }),
         Some("approval.requested"),
     );

@@ -1,6 +1,7 @@
 //! `[environments.<name>]`: where a project is deployed, in promotion order, and whether
 //! a run waits for an operator before each.
 
+use super::canary::{CanaryConfig, CanaryFile};
 use super::problem::{Problem, Report};
 use super::rancher::{RancherConfig, RancherFile};
 use super::word::{self, words};
@@ -69,6 +70,9 @@ pub struct EnvironmentConfig {
     /// Whoever started a run (the operator of `ferry deploy`/`rollback`, or the commit's
     /// author, see `operators.<name>.authors`) cannot approve it into this environment.
     pub require_other_approver: bool,
+    /// Deploys send a growing share of traffic to the new release first (`docker`
+    /// target, behind the proxy).
+    pub canary: Option<CanaryConfig>,
 }
 
 impl EnvironmentConfig {
@@ -106,6 +110,12 @@ impl EnvironmentConfig {
         }
         if let Target::Rancher(r) = &self.target {
             r.check(&format!("{at}.rancher"), out);
+            if self.canary.is_some() {
+                out.bad(
+                    format!("{at}.canary"),
+                    "canaries run on Docker hosts behind Ferry's proxy (target = \"docker\"); Rancher upgrades its service itself",
+                );
+            }
         }
         for host in self.hosts.iter().filter(|h| !docker_hosts.contains_key(*h)) {
             out.bad(
@@ -147,6 +157,8 @@ pub(super) struct EnvironmentFile {
     rancher: Option<RancherFile>,
     #[serde(default)]
     require_other_approver: bool,
+    #[serde(default)]
+    canary: Option<CanaryFile>,
 }
 
 fn default_target() -> String {
@@ -212,6 +224,7 @@ impl EnvironmentFile {
             },
             approval_timeout_secs: self.approval_timeout_secs,
             require_other_approver: self.require_other_approver,
+            canary: self.canary.map(|c| c.parse(&format!("{at}.canary"), out)),
         }
     }
 }

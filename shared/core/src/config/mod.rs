@@ -14,6 +14,7 @@
 mod broker;
 pub mod broker_users;
 mod build;
+mod canary;
 mod docker_hosts;
 mod door;
 mod environments;
@@ -41,6 +42,7 @@ mod word;
 
 pub use broker::BrokerConfig;
 pub use build::BuildConfig;
+pub use canary::{CanaryConfig, CanaryStep, PrometheusCheck};
 pub use docker_hosts::DockerHostConfig;
 pub use door::{
     DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,

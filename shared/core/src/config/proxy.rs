@@ -77,6 +77,21 @@ impl FerryConfig {
     pub(super) fn proxy_port_problems(&self, out: &mut Vec<Problem>) {
         let mut taken: BTreeMap<(String, u16), String> = BTreeMap::new();
         for (name, p) in &self.projects {
+            for env in &p.environments {
+                if self
+                    .environments
+                    .get(env)
+                    .is_some_and(|e| e.canary.is_some())
+                    && !p.container.proxy_ports.contains_key(env)
+                {
+                    out.bad(
+                        format!("projects.{name}.container.proxy_ports"),
+                        format!(
+                            "{env} runs canaries, which go through the proxy: give {name} a stable port there ({env} = <port>)"
+                        ),
+                    );
+                }
+            }
             for (env, port) in &p.container.proxy_ports {
                 let key = format!("projects.{name}.container.proxy_ports.{env}");
                 // The names make the proxy's backend and server names, which go into its

@@ -13,6 +13,10 @@ pub struct ApprovalRequested {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passed_in: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// Set when a canary waits at a step: the share of traffic (in percent) the new
+    /// release takes while it waits; approval takes it on to the next step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_percent: Option<u8>,
 }
 
 /// A person's (or the expiry's) answer to an approval request.

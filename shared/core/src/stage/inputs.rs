@@ -73,6 +73,8 @@ stage_input! {
         TestFailed(TestFailure) from TestFailed at "test.failed.*",
         DeployRequested(DeployRequested) from DeployRequested at "deploy.requested.*",
         ApprovalGranted(Decision) from ApprovalGranted at "approval.granted.*",
+        /// Only acted on where a canary may be held for the approval.
+        ApprovalRejected(Decision) from ApprovalRejected at "approval.rejected.*",
         /// An approval hold whose time ran out: its `approval.requested` event,
         /// dead-lettered by RabbitMQ as `hold.expired.<env>` (see `bus::hold`).
         HoldExpired(ApprovalRequested) from ApprovalRequested at "hold.expired.*",

@@ -122,6 +122,7 @@ fn an_expired_hold_reaches_the_updater_as_its_own_variant() {
             image: "r/shop:5@sha256:00".into(),
             passed_in: None,
             expires_at: chrono::Utc::now(),
+            canary_percent: None,
         }),
         Some("production"),
     );

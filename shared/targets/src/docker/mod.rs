@@ -5,6 +5,7 @@
 //! the new container is healthy; if a host fails, the hosts already switched are
 //! switched back.
 
+mod canary;
 mod names;
 pub mod proxy;
 mod retire;
@@ -159,12 +160,22 @@ impl DockerTarget<'_> {
             replicas: 1,
             proxied: self.proxied(),
         };
-        self.rolling(&spec, rollback)
-            .await
-            .map_err(|source| DeployError::Read {
-                environment: self.environment.to_owned(),
-                source: Box::new(source),
-            })
+        // A rollback is the way back to a known release: no canary.
+        let canary = match (&spec.proxied, rollback) {
+            (Some(cfg), false) => cfg
+                .environments
+                .get(self.environment)
+                .and_then(|e| e.canary.as_ref()),
+            _ => None,
+        };
+        let outcome = match canary {
+            Some(canary) => self.canary(&spec, canary, d.approved).await,
+            None => self.rolling(&spec, rollback).await,
+        };
+        outcome.map_err(|source| DeployError::Read {
+            environment: self.environment.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     /// Switch every host and replica in turn; undo them all if one fails.
@@ -249,11 +260,34 @@ impl DockerTarget<'_> {
 /// What this replica runs, once the leftovers of an interrupted switch are settled.
 ///
 /// More than one running means a switch was interrupted (the updater killed between
-/// starting the new container and retiring the old one). It is finished first, so a
-/// leftover neither keeps serving nor holds the port the new container needs.
+/// starting the new container and retiring the old one), or a canary was left (held for
+/// an approval, or its updater died). It is finished first, so a leftover neither keeps
+/// serving nor holds the port the new container needs. Behind the proxy, what it sends
+/// the most to is kept (a canary's old release), and it takes the traffic before the
+/// others are drained and stopped.
 async fn settle(docker: &Docker, host: &Host, t: &Spec<'_>, all: Vec<Running>) -> Option<Running> {
-    let (mut mine, others): (Vec<Running>, Vec<Running>) =
+    let (mut mine, mut others): (Vec<Running>, Vec<Running>) =
         all.into_iter().partition(|r| r.image == t.image);
+    let proxy = t.proxied.map(|cfg| proxy::Proxy {
+        docker,
+        cfg,
+        host: &host.name,
+    });
+    let b = proxy::backend(t.project, t.environment);
+    if let Some(proxy) = &proxy
+        && others.len() > 1
+    {
+        let servers = proxy.servers(&b).await.unwrap_or_default();
+        let weight = |r: &Running| {
+            servers
+                .iter()
+                .find(|s| s.name == proxy::server(t.replica, r.port) && s.taking())
+                .map_or(0, |s| s.weight)
+        };
+        // Oldest first, then by traffic: on a tie the older release stays.
+        others.reverse();
+        others.sort_by_key(|r| std::cmp::Reverse(weight(r)));
+    }
     // Next to the old one, a container of this image was never confirmed healthy (the
     // switch stopped during its check): check it now, or start afresh.
     if let (Some(leftover), Some(_)) = (mine.first(), others.first())
@@ -264,13 +298,26 @@ async fn settle(docker: &Docker, host: &Host, t: &Spec<'_>, all: Vec<Running>) -
             let _ = docker.remove_container(&c.id, force()).await;
         }
     }
-    if !mine.is_empty() {
-        let extra: Vec<Running> = mine.iter().skip(1).chain(&others).cloned().collect();
-        retire_all(docker, t, &extra).await;
-    } else if others.len() > 1 {
-        retire_all(docker, t, &others[1..]).await;
+    let mut all = mine.into_iter().chain(others);
+    let kept = all.next()?;
+    let extra: Vec<Running> = all.collect();
+    if extra.is_empty() {
+        return Some(kept);
     }
-    mine.into_iter().next().or(others.into_iter().next())
+    if let Some(proxy) = &proxy {
+        let others: Vec<String> = extra
+            .iter()
+            .map(|r| proxy::server(t.replica, r.port))
+            .collect();
+        let check = std::time::Duration::from_secs(t.container.health_timeout_secs);
+        let drain = std::time::Duration::from_secs(proxy.cfg.proxy.drain_timeout_secs);
+        let keep = proxy::server(t.replica, kept.port);
+        if let Err(e) = proxy::take_over(proxy, &b, &keep, &others, check, drain).await {
+            tracing::warn!(host = %host.name, "the proxy could not settle an interrupted switch: {e}");
+        }
+    }
+    retire_all(docker, t, &extra).await;
+    Some(kept)
 }
 
 impl Target for DockerTarget<'_> {

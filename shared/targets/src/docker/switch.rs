@@ -45,6 +45,25 @@ pub(super) async fn switch_host(
     Ok((name, port))
 }
 
+/// Start the new container next to `old` (a canary: both serve), on the free slot and
+/// recorded like a switch; its name and port once it passes Ferry's health check.
+pub(super) async fn start_beside(
+    docker: &Docker,
+    host: &Host,
+    t: &Spec<'_>,
+    old: &Running,
+) -> Result<(String, u16), SwitchError> {
+    let port = t.free_port(Some(old.port));
+    let deployed = Deployed {
+        image: t.image,
+        revision: t.revision,
+        run_id: t.run_id,
+        mark: next_mark(old.order, t.order, t.resets_mark),
+        previous: Some((old.image.as_str(), old.revision.as_str())),
+    };
+    Ok((start(docker, host, t, port, &deployed).await?, port))
+}
+
 /// One more replica (`t.replica`) of what `like` runs, recorded like it (`ferry scale`):
 /// its name and port once it serves.
 pub(super) async fn add_replica(

@@ -11,8 +11,8 @@ mod shift;
 mod stats;
 
 pub use render::{backend, server};
-pub use shift::{Shift, bring_back, drain, shift};
-pub use stats::ServerStat;
+pub use shift::{Shift, bring_back, drain, enter, revert, shift, split, take_over};
+pub use stats::{Counters, ServerStat};
 
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
@@ -24,6 +24,8 @@ use render::{SOCKET, STATE_DIR};
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = "/etc/haproxy/haproxy.cfg";
+/// How long a proxy that does not answer is waited for (a restart takes about a second).
+const RESTART_WAIT: Duration = Duration::from_secs(20);
 
 /// Why the proxy could not be worked with; completes "the proxy on <host> ...".
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,8 @@ pub enum ProxyError {
     Config(String),
     #[error("did not answer on its admin socket: {0}")]
     Socket(String),
+    #[error("is not there: {0}")]
+    Missing(String),
     #[error("refused `{command}`: {answer}")]
     Refused { command: String, answer: String },
     #[error("{0}")]
@@ -135,8 +139,33 @@ impl Proxy<'_> {
         }
     }
 
-    /// Runtime API commands (`;`-separated); what the proxy answered.
+    /// Runtime API commands (`;`-separated); what the proxy answered. A proxy that is
+    /// restarting (Docker's restart policy, or someone's `docker restart`) is waited for
+    /// a while: its state file brings back the split it had.
     pub async fn command(&self, commands: &str) -> Result<String, ProxyError> {
+        self.retrying(|| self.command_once(commands)).await
+    }
+
+    async fn retrying<T, F: std::future::Future<Output = Result<T, ProxyError>>>(
+        &self,
+        attempt: impl Fn() -> F,
+    ) -> Result<T, ProxyError> {
+        let deadline = Instant::now() + RESTART_WAIT;
+        loop {
+            match attempt().await {
+                Err(ProxyError::Socket(why)) if Instant::now() < deadline => {
+                    tracing::debug!(
+                        host = self.host,
+                        "the proxy did not answer ({why}): waiting"
+                    );
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn command_once(&self, commands: &str) -> Result<String, ProxyError> {
         let script = format!("printf '%s\\n' \"$1\" | socat -t5 stdio UNIX-CONNECT:{SOCKET}");
         let (code, out) = self.exec(&["sh", "-c", &script, "sh", commands]).await?;
         if code != 0 {
@@ -167,6 +196,10 @@ impl Proxy<'_> {
 
     /// Save `backend`'s server state to its file (read back at the next start).
     pub async fn persist(&self, backend: &str) -> Result<(), ProxyError> {
+        self.retrying(|| self.persist_once(backend)).await
+    }
+
+    async fn persist_once(&self, backend: &str) -> Result<(), ProxyError> {
         // The name goes in as an argument, never into the script's text.
         let script = format!(
             "printf 'show servers state %s\\n' \"$1\" | socat -t5 stdio UNIX-CONNECT:{SOCKET} > \"{STATE_DIR}/$1.tmp\" && mv \"{STATE_DIR}/$1.tmp\" \"{STATE_DIR}/$1\""
@@ -232,7 +265,13 @@ impl Proxy<'_> {
                 },
             )
             .await
-            .map_err(socket)?;
+            .map_err(|e| match e {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    message,
+                } => ProxyError::Missing(message),
+                e => socket(e),
+            })?;
         let mut text = String::new();
         if let StartExecResults::Attached { mut output, .. } = self
             .docker

@@ -20,20 +20,9 @@ pub struct Shift<'a> {
 }
 
 pub async fn shift(p: &Proxy<'_>, s: &Shift<'_>) -> Result<(), ProxyError> {
-    let (b, n) = (s.backend, &s.new);
-    // `state ready` alone would make it UP before any check: weight 0 first.
-    p.set(&format!(
-        "set server {b}/{n} weight 0; set server {b}/{n} state ready"
-    ))
-    .await?;
-    if let Err(why) = until(p, b, n, s.check_timeout, |st| st.checked_up()).await {
-        p.set(&format!("set server {b}/{n} state maint")).await?;
-        p.persist(b).await?;
-        return Err(ProxyError::Traffic(format!(
-            "the proxy's check of the new container did not pass ({why})"
-        )));
-    }
-    let mut change = format!("set server {b}/{n} weight {FULL_WEIGHT}");
+    let b = s.backend;
+    enter(p, b, &s.new, s.check_timeout).await?;
+    let mut change = format!("set server {b}/{} weight {FULL_WEIGHT}", s.new);
     if let Some(o) = &s.old {
         change.push_str(&format!("; set server {b}/{o} state drain"));
     }
@@ -43,6 +32,88 @@ pub async fn shift(p: &Proxy<'_>, s: &Shift<'_>) -> Result<(), ProxyError> {
         drain(p, b, o, s.drain_timeout).await?;
     }
     Ok(())
+}
+
+/// Put `server` in at weight 0, and wait for the proxy's own check of it to pass; taken
+/// out again (`maint`) when it does not within `timeout`.
+pub async fn enter(
+    p: &Proxy<'_>,
+    backend: &str,
+    server: &str,
+    timeout: Duration,
+) -> Result<(), ProxyError> {
+    let (b, n) = (backend, server);
+    // `state ready` alone would make it UP before any check: weight 0 first.
+    p.set(&format!(
+        "set server {b}/{n} weight 0; set server {b}/{n} state ready"
+    ))
+    .await?;
+    if let Err(why) = until(p, b, n, timeout, |st| st.checked_up()).await {
+        p.set(&format!("set server {b}/{n} state maint")).await?;
+        p.persist(b).await?;
+        return Err(ProxyError::Traffic(format!(
+            "the proxy's check of the new container did not pass ({why})"
+        )));
+    }
+    p.persist(b).await
+}
+
+/// `keep` takes all new requests (checked first when it was not taking any), and
+/// `others` are drained and taken out: what settles a split an interrupted deploy left.
+pub async fn take_over(
+    p: &Proxy<'_>,
+    backend: &str,
+    keep: &str,
+    others: &[String],
+    check_timeout: Duration,
+    drain_timeout: Duration,
+) -> Result<(), ProxyError> {
+    let now = p.servers(backend).await?;
+    let taking = now.iter().any(|s| s.name == keep && s.taking());
+    if !taking {
+        enter(p, backend, keep, check_timeout).await?;
+    }
+    p.set(&format!("set server {backend}/{keep} weight {FULL_WEIGHT}"))
+        .await?;
+    p.persist(backend).await?;
+    for o in others {
+        drain(p, backend, o, drain_timeout).await?;
+    }
+    Ok(())
+}
+
+/// Undo a canary: `old` takes all new requests again (first, so capacity never drops),
+/// then `new` is drained and taken out.
+pub async fn revert(
+    p: &Proxy<'_>,
+    backend: &str,
+    old: &str,
+    new: &str,
+    drain_timeout: Duration,
+) -> Result<(), ProxyError> {
+    p.set(&format!(
+        "set server {backend}/{old} state ready; set server {backend}/{old} weight {FULL_WEIGHT}; set server {backend}/{new} weight 0"
+    ))
+    .await?;
+    p.persist(backend).await?;
+    drain(p, backend, new, drain_timeout).await
+}
+
+/// Send `percent` of new requests to `new` and the rest to `old` (raised first, so the
+/// pair never takes less than all requests between the two commands).
+pub async fn split(
+    p: &Proxy<'_>,
+    backend: &str,
+    old: &str,
+    new: &str,
+    percent: u8,
+) -> Result<(), ProxyError> {
+    let rest = 100 - u32::from(percent.min(100));
+    p.set(&format!(
+        "set server {backend}/{new} weight {percent}; set server {backend}/{old} state ready; set server {backend}/{old} weight {rest}"
+    ))
+    .await?;
+    p.persist(backend).await
 }
 
 /// Take `server` out of `backend` once its requests in flight are done (at most
