@@ -52,6 +52,19 @@ impl Pair {
     fn new_server(&self) -> String {
         server(self.replica, self.new_port)
     }
+
+    /// Send `percent` of this replica's new requests to the new release.
+    async fn split(&self, cfg: &FerryConfig, b: &str, percent: u8) -> Result<(), String> {
+        split(
+            &self.proxy(cfg),
+            b,
+            &self.old_server(),
+            &self.new_server(),
+            percent,
+        )
+        .await
+        .map_err(|e| format!("the proxy on {} {e}", self.host.name))
+    }
 }
 
 /// What the deploy has done so far, to finish or undo it.
@@ -322,15 +335,7 @@ impl DockerTarget<'_> {
         spec: &Spec<'_>,
     ) -> Result<(), String> {
         for pair in pairs {
-            split(
-                &pair.proxy(self.cfg),
-                b,
-                &pair.old_server(),
-                &pair.new_server(),
-                step.percent,
-            )
-            .await
-            .map_err(|e| format!("the proxy on {} {e}", pair.host.name))?;
+            pair.split(self.cfg, b, step.percent).await?;
         }
         tracing::info!(
             environment = self.environment,
@@ -397,40 +402,24 @@ impl DockerTarget<'_> {
                         seen.describe()
                     ));
                 }
-                match now.counters.since(base) {
+                let restarted = match now.counters.since(base) {
                     Some(delta) => {
                         seen.counters.add(&delta);
                         if delta.responses > 0 {
                             seen.rtime_ms = seen.rtime_ms.max(now.rtime);
                         }
+                        false
                     }
-                    // The proxy restarted: its counters start again (the split came
-                    // back from its state file; set it again in case the last change
-                    // had not been saved).
-                    None => {
+                    None => true,
+                };
+                // A restart starts the counters again (the split came back from the
+                // state file, but the last change may not have been saved), and someone
+                // may have changed the weights: set the step's split again either way.
+                if restarted || now.weight != u64::from(step.percent) {
+                    if restarted {
                         tracing::warn!(host = %pair.host.name, "the proxy restarted during the canary");
-                        split(
-                            &pair.proxy(self.cfg),
-                            b,
-                            &pair.old_server(),
-                            &pair.new_server(),
-                            step.percent,
-                        )
-                        .await
-                        .map_err(|e| format!("the proxy on {} {e}", pair.host.name))?;
                     }
-                }
-                if now.weight != u64::from(step.percent) && now.counters.since(base).is_some() {
-                    // Someone (or a restart without a saved state) changed the split.
-                    split(
-                        &pair.proxy(self.cfg),
-                        b,
-                        &pair.old_server(),
-                        &pair.new_server(),
-                        step.percent,
-                    )
-                    .await
-                    .map_err(|e| format!("the proxy on {} {e}", pair.host.name))?;
+                    pair.split(self.cfg, b, step.percent).await?;
                 }
                 *base = now.counters;
             }

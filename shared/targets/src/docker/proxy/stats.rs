@@ -103,7 +103,7 @@ pub fn parse(csv: &str) -> Vec<ServerStat> {
         "hrsp_5xx",
         "hrsp_other",
     ]
-    .map(|c| at(c));
+    .map(&at);
     let (h5, eresp, econ, wretr, rtime) = (
         at("hrsp_5xx"),
         at("eresp"),
