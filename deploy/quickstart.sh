@@ -155,6 +155,12 @@ seed() {
     else
         DOCKER_HOST=$build_host "$EXAMPLE_DIR/bases.sh"
     fi
+    # The proxy in front of each environment (deploy/proxy): built on every deploy host,
+    # as no registry serves it.
+    local h
+    for h in "${hosts[@]}"; do
+        DOCKER_HOST=$h deploy/proxy/build.sh >/dev/null
+    done
     url=$(tests/support/svn-repo.sh create "$PROJECT")
     wc=$WC
     rm -rf "$wc"
@@ -241,6 +247,12 @@ ports = [18080, 18081]
 hosts = ["production-1"]
 ports = [18090, 18091]
 
+# HAProxy on each host: one stable port per environment (proxy_ports below) that always
+# reaches the live release; a switch drains the old one before it stops.
+[proxy]
+bind_address = "127.0.0.1"
+drain_timeout_secs = 10
+
 [projects.$PROJECT]
 image = "examples/$PROJECT"
 environments = ["staging", "production"]
@@ -251,6 +263,7 @@ config_repo = { url = "file://$STATE/config-repo", branch = "main", path = "$PRO
 command = $COMMAND
 health_path = "/healthz"
 health_timeout_secs = 30
+proxy_ports = { staging = 18088, production = 18098 }
 
 TOML
         mail_config 127.0.0.1 "$SMTP_PORT"
@@ -334,8 +347,8 @@ show_where() {
     cat <<EOF
 
 Ferry is running. Look around:
-  staging     curl http://127.0.0.1:18080/ or :18081/   (blue/green ports)
-  production  curl http://127.0.0.1:18090/ or :18091/
+  staging     curl http://127.0.0.1:18088/   (through the proxy; the release itself on :18080 or :18081)
+  production  curl http://127.0.0.1:18098/   (through the proxy; the release on :18090 or :18091)
   runs        FERRY_SERVER=http://127.0.0.1:$API_PORT FERRY_TOKEN=\$(cat $STATE/operator-token) $BIN/ferry runs $PROJECT
   status      $BIN/ferry --config $STATE/ferry.toml status $PROJECT
   mail        $mails message(s) in $STATE/mail/new (Ferry's notifications)
