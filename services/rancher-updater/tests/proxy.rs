@@ -50,6 +50,8 @@ async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
         Some("v1"),
         "through the proxy"
     );
+    let v1_container = running_ids(&project);
+    assert_eq!(v1_container.len(), 1, "{v1_container:?}");
 
     // Requests without pause on the stable port, fast ones and 2 s ones, while the
     // environment goes back and forth.
@@ -76,6 +78,9 @@ async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
             Some("v1"),
             "round {round}"
         );
+        // The same switch backwards: v1's own container, retired by the deploy and
+        // started again, not a new one.
+        assert_eq!(running_ids(&project), v1_container, "round {round}");
     }
     let (fast, slow) = (fast.stop().await, slow.stop().await);
     assert_eq!(fast.failed, 0, "{fast:?}");
@@ -122,4 +127,21 @@ async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
     updater.stop().await;
     cleanup(&project);
     let _ = docker(host, None, &["rm", "-f", &container]);
+}
+
+/// The ids of the project's running containers on the first host.
+fn running_ids(project: &str) -> Vec<String> {
+    let out = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+        ],
+    )
+    .unwrap();
+    out.lines().map(str::to_owned).collect()
 }

@@ -226,7 +226,20 @@ impl DockerTarget<'_> {
                     previous_image.get_or_insert_with(|| old.image.clone());
                     previous_revision.get_or_insert_with(|| old.revision.clone());
                 }
-                match switch::switch_host(&docker, host, t, old.as_ref()).await {
+                let restarted = match rollback {
+                    true => switch::restart_retired(&docker, host, t, old.as_ref()).await,
+                    false => None,
+                };
+                let result = match restarted {
+                    Some(Ok(done)) => Ok(done),
+                    Some(Err(why)) => {
+                        // The retired container is no better than a new one: start one.
+                        tracing::warn!(host = %label, "the retired container could not be started again ({why}); starting a new one");
+                        switch::switch_host(&docker, host, t, old.as_ref()).await
+                    }
+                    None => switch::switch_host(&docker, host, t, old.as_ref()).await,
+                };
+                match result {
                     Ok((new_name, port)) => {
                         timings.push(timing(HostOutcome::Updated, port));
                         let back = t.proxied.map(|_| Back {
@@ -265,7 +278,21 @@ impl DockerTarget<'_> {
 /// serving nor holds the port the new container needs. Behind the proxy, what it sends
 /// the most to is kept (a canary's old release), and it takes the traffic before the
 /// others are drained and stopped.
+///
+/// Its mark is the one the environment reached (see `retire::reached`).
 async fn settle(docker: &Docker, host: &Host, t: &Spec<'_>, all: Vec<Running>) -> Option<Running> {
+    let retired = retire::retired(docker, t).await;
+    let mut kept = settle_leftovers(docker, host, t, all).await?;
+    kept.order = retire::reached(&kept, retired.as_ref());
+    Some(kept)
+}
+
+async fn settle_leftovers(
+    docker: &Docker,
+    host: &Host,
+    t: &Spec<'_>,
+    all: Vec<Running>,
+) -> Option<Running> {
     let (mut mine, mut others): (Vec<Running>, Vec<Running>) =
         all.into_iter().partition(|r| r.image == t.image);
     let proxy = t.proxied.map(|cfg| proxy::Proxy {

@@ -3,14 +3,14 @@
 
 use super::names::inside_port;
 use super::proxy::{Proxy, Shift, backend, server, shift};
-use super::retire::{force, retire};
+use super::retire::{force, retire, retired};
 use super::verify::verify;
 use super::{Host, Spec};
 use crate::error::SwitchError;
 use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::CreateContainerOptionsBuilder;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RenameContainerOptionsBuilder};
 use ferry_docker::labels::{Deployed, LABEL_ENVIRONMENT, LABEL_PORT, LABEL_PROJECT, LABEL_REPLICA};
 use ferry_docker::{Docker, Running};
 use ferry_shared::order::next_mark;
@@ -43,6 +43,48 @@ pub(super) async fn switch_host(
     }
     tracing::info!(container = %name, healthy_ms = healthy, retired_ms = t0.elapsed().as_millis() as u64, "switched");
     Ok((name, port))
+}
+
+/// A rollback to the release this replica ran before, while its retired container is
+/// still there: that container starts again on its own slot (no pull, no new container),
+/// is checked like a new one, takes the traffic back, and the one it replaces is retired
+/// in its place. `None` when there is no such container: the rollback starts a new one.
+pub(super) async fn restart_retired(
+    docker: &Docker,
+    host: &Host,
+    t: &Spec<'_>,
+    old: Option<&Running>,
+) -> Option<Result<(String, u16), SwitchError>> {
+    let port = t.free_port(old.map(|o| o.port));
+    let back = retired(docker, t)
+        .await
+        .filter(|r| r.image == t.image && r.port == port)?;
+    let t0 = std::time::Instant::now();
+    // Under this run's name: it is what the run put there, and a redelivered run that
+    // finds it half-started removes it like any leftover of its own (see `start`).
+    let (name, _) = t.names();
+    let _ = docker.remove_container(&name, force()).await;
+    let rename = RenameContainerOptionsBuilder::default().name(&name).build();
+    let restarted = async {
+        docker
+            .rename_container(&back.id, rename)
+            .await
+            .map_err(SwitchError::Start)?;
+        docker
+            .start_container(&name, None)
+            .await
+            .map_err(SwitchError::Start)?;
+        verify(docker, host, t, &name, port).await?;
+        through_proxy(docker, host, t, port, old.map(|o| o.port)).await
+    };
+    if let Err(e) = restarted.await {
+        return Some(Err(e));
+    }
+    if let Some(old) = old {
+        retire(docker, t, &old.id).await;
+    }
+    tracing::info!(container = %name, revision = %back.revision, restarted_ms = t0.elapsed().as_millis() as u64, "rolled back to the retired container");
+    Some(Ok((name, port)))
 }
 
 /// Start the new container next to `old` (a canary: both serve), on the free slot and
