@@ -24,8 +24,8 @@ pub struct CanaryStep {
 pub struct PrometheusCheck {
     /// Prometheus' base URL (`http://prometheus:9090`).
     pub url: String,
-    /// PromQL returning one number; `{project}`, `{environment}` and `{revision}` are
-    /// filled in.
+    /// PromQL returning one number; `{project}`, `{environment}`, `{revision}` and
+    /// `{servers}` (a regular expression of the new release's proxy servers) are filled in.
     pub query: String,
     /// The step fails when the query returns more than this.
     pub max: f64,

@@ -5,7 +5,7 @@
 use super::problem::{Problem, Report};
 use super::{FerryConfig, Target};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,6 +20,10 @@ pub struct ProxyConfig {
     /// Longest wait for the old release's requests in flight to finish before it is
     /// taken out regardless (and its remaining connections closed).
     pub drain_timeout_secs: u64,
+    /// Where each host's proxy serves its counters to Prometheus (HAProxy's built-in
+    /// exporter, `GET /metrics` on `bind_address`): what a canary's `prometheus` query
+    /// reads. None: no exporter.
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for ProxyConfig {
@@ -29,6 +33,7 @@ impl Default for ProxyConfig {
             container: "ferry-proxy".into(),
             bind_address: "0.0.0.0".into(),
             drain_timeout_secs: 30,
+            metrics_port: None,
         }
     }
 }
@@ -58,6 +63,9 @@ impl ProxyConfig {
         if self.drain_timeout_secs == 0 {
             out.bad("proxy.drain_timeout_secs", "must be above 0");
         }
+        if self.metrics_port == Some(0) {
+            out.bad("proxy.metrics_port", "must be a port (or unset)");
+        }
     }
 }
 
@@ -73,7 +81,8 @@ impl FerryConfig {
     }
 
     /// Every project's `proxy_ports`: an environment of the project on Docker hosts, a
-    /// port that is not one of its slots, and no two stable ports alike on one host.
+    /// port that is not one of its slots, and no two stable ports alike on one host; and
+    /// `proxy.metrics_port` none of the ports on a host that runs the proxy.
     pub(super) fn proxy_port_problems(&self, out: &mut Vec<Problem>) {
         let mut taken: BTreeMap<(String, u16), String> = BTreeMap::new();
         for (name, p) in &self.projects {
@@ -141,6 +150,52 @@ impl FerryConfig {
                 }
             }
         }
+        if let Some(metrics) = self.proxy.metrics_port.filter(|p| *p != 0) {
+            self.metrics_port_problems(metrics, &taken, out);
+        }
+    }
+
+    /// `proxy.metrics_port` is bound by the proxy on every host with a stable port: it
+    /// must be neither a stable port there (`taken`: host and port → whose) nor a slot
+    /// of any project deployed there.
+    fn metrics_port_problems(
+        &self,
+        metrics: u16,
+        taken: &BTreeMap<(String, u16), String>,
+        out: &mut Vec<Problem>,
+    ) {
+        let proxied: BTreeSet<&str> = taken.keys().map(|(host, _)| host.as_str()).collect();
+        let mut clashes = BTreeSet::new();
+        for ((host, port), owner) in taken {
+            if *port == metrics {
+                clashes.insert(format!("on host {host} it is {owner}'s stable port"));
+            }
+        }
+        for (name, p) in &self.projects {
+            for env in &p.environments {
+                let Some(e) = self.environments.get(env) else {
+                    continue;
+                };
+                if !matches!(e.target, Target::Docker) {
+                    continue;
+                }
+                let slots = e.ports.as_ref().unwrap_or(&p.container.ports);
+                if !slots.contains(&metrics) {
+                    continue;
+                }
+                for host in e.hosts.iter().filter(|h| proxied.contains(h.as_str())) {
+                    clashes.insert(format!(
+                        "on host {host} it is a blue/green slot of {name} in {env}"
+                    ));
+                }
+            }
+        }
+        for clash in clashes {
+            out.bad(
+                "proxy.metrics_port",
+                format!("the proxy's exporter cannot listen on {metrics}: {clash}"),
+            );
+        }
     }
 }
 
@@ -150,4 +205,86 @@ fn proxy_safe(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigError, FerryConfig, Problem};
+
+    /// `a` has a stable port on h1; `b` runs on h1 and h2 without one; `c` on h3 only.
+    const BASE: &str = r#"
+        [docker_hosts.h1]
+        url = "unix:///run/docker.sock"
+        [docker_hosts.h2]
+        url = "unix:///run/docker2.sock"
+        [docker_hosts.h3]
+        url = "unix:///run/docker3.sock"
+        [environments.staging]
+        hosts = ["h1"]
+        [environments.production]
+        hosts = ["h1", "h2"]
+        [environments.other]
+        hosts = ["h3"]
+        [projects.a]
+        image = "a/web"
+        environments = ["staging"]
+        source = { kind = "svn", url = "svn://x/a" }
+        [projects.a.container]
+        ports = [9001, 9002]
+        proxy_ports = { staging = 8080 }
+        [projects.b]
+        image = "b/web"
+        environments = ["production"]
+        source = { kind = "svn", url = "svn://x/b" }
+        [projects.b.container]
+        ports = [9003, 9004]
+        [projects.c]
+        image = "c/web"
+        environments = ["other"]
+        source = { kind = "svn", url = "svn://x/c" }
+        [projects.c.container]
+        ports = [9005, 9006]
+    "#;
+
+    fn load(metrics_port: &str) -> Result<FerryConfig, Vec<Problem>> {
+        let text = format!("[proxy]\n{metrics_port}\n{BASE}");
+        match FerryConfig::from_toml_with_env(&text, std::path::Path::new("t.toml")) {
+            Ok(c) => Ok(c),
+            Err(ConfigError::Invalid { problems, .. }) => Err(problems),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_exporter_is_off_unless_given_a_port() {
+        assert_eq!(load("").unwrap().proxy.metrics_port, None);
+        assert_eq!(
+            load("metrics_port = 8404").unwrap().proxy.metrics_port,
+            Some(8404)
+        );
+        // A slot of a project on a host without a proxy is free for the exporter.
+        assert!(load("metrics_port = 9005").is_ok());
+    }
+
+    #[test]
+    fn the_exporter_port_is_none_of_the_ports_on_a_host_with_a_proxy() {
+        for (port, says) in [
+            ("0", "must be a port"),
+            ("8080", "on host h1 it is a in staging's stable port"),
+            ("9002", "on host h1 it is a blue/green slot of a in staging"),
+            (
+                "9003",
+                "on host h1 it is a blue/green slot of b in production",
+            ),
+        ] {
+            let problems = load(&format!("metrics_port = {port}")).unwrap_err();
+            assert!(
+                problems
+                    .iter()
+                    .all(|p| p.key == "proxy.metrics_port" && p.message.contains(says)),
+                "{port}: {problems:?}"
+            );
+            assert_eq!(problems.len(), 1, "{port}: {problems:?}");
+        }
+    }
 }

@@ -352,7 +352,14 @@ impl DockerTarget<'_> {
         let Some(check) = &canary.prometheus else {
             return Ok(());
         };
-        let query = prometheus::query_for(check, self.project, self.environment, spec.revision);
+        let servers: Vec<String> = pairs.iter().map(Pair::new_server).collect();
+        let query = prometheus::query_for(
+            check,
+            self.project,
+            self.environment,
+            spec.revision,
+            &servers,
+        );
         match prometheus::ask(check, &query).await {
             Ok(prometheus::Answer::Value(v)) if v > check.max => Err(format!(
                 "Prometheus' `{query}` is {v}, above the {} allowed; the proxy saw {}",

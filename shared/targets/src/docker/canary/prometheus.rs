@@ -12,18 +12,26 @@ pub enum Answer {
     NoData,
 }
 
-/// The query with `{project}`, `{environment}` and `{revision}` filled in.
+/// The query with `{project}`, `{environment}`, `{revision}` and `{servers}` filled in;
+/// `{servers}` is a regular expression matching the new release's proxy servers (e.g.
+/// `r0-9002|r1-9004`), for `server=~"{servers}"`: which slot a new release takes
+/// alternates from deploy to deploy, so a query cannot name it.
 pub fn query_for(
     check: &PrometheusCheck,
     project: &str,
     environment: &str,
     revision: &str,
+    servers: &[String],
 ) -> String {
+    let mut servers = servers.to_vec();
+    servers.sort();
+    servers.dedup();
     check
         .query
         .replace("{project}", project)
         .replace("{environment}", environment)
         .replace("{revision}", revision)
+        .replace("{servers}", &servers.join("|"))
 }
 
 /// Ask Prometheus. An error says what failed; the canary counts it as a broken step
@@ -83,6 +91,25 @@ pub fn parse(body: &serde_json::Value) -> Result<Answer, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_query_names_this_deploy_and_the_new_release_s_servers() {
+        let check = PrometheusCheck {
+            url: "http://p".into(),
+            query: r#"x{proxy="be_{project}_{environment}",server=~"{servers}",rev="{revision}"}"#
+                .into(),
+            max: 1.0,
+        };
+        let servers = [
+            "r1-9004".to_owned(),
+            "r0-9002".to_owned(),
+            "r0-9002".to_owned(),
+        ];
+        assert_eq!(
+            query_for(&check, "shop", "production", "42", &servers),
+            r#"x{proxy="be_shop_production",server=~"r0-9002|r1-9004",rev="42"}"#
+        );
+    }
 
     #[test]
     fn one_number_is_read_from_a_vector_or_a_scalar() {

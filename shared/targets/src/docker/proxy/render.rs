@@ -1,6 +1,7 @@
 //! The host's `haproxy.cfg`, rendered from Ferry's configuration alone: a frontend on
 //! each stable port and a backend per (project, environment) the host serves, with a
-//! server per blue/green slot. The config never says which slot is live (no
+//! server per blue/green slot, and the Prometheus exporter's frontend when
+//! `proxy.metrics_port` is set. The config never says which slot is live (no
 //! `disabled`, one weight for all): that is runtime state, kept in the per-backend state
 //! files HAProxy reads at start, so a reload or a restart puts back the last split.
 
@@ -44,6 +45,17 @@ pub(super) fn render(cfg: &FerryConfig, host: &str) -> String {
          \x20   default-server check inter 1s fastinter 500ms downinter 2s rise 2 fall 2 weight {FULL_WEIGHT}\n",
         hard = cfg.proxy.drain_timeout_secs + 30,
     );
+    if let Some(port) = cfg.proxy.metrics_port {
+        // HAProxy's built-in exporter (`haproxy_server_*{proxy="be_<project>_<env>",
+        // server="r<replica>-<port>"}`), for a canary's Prometheus query. Its own frontend
+        // name cannot be a stable port's (those are `fe_<project>_<env>`).
+        let _ = write!(
+            out,
+            "frontend metrics\n    bind {bind}:{port}\n    no log\n\
+             \x20   http-request use-service prometheus-exporter if {{ path /metrics }}\n",
+            bind = cfg.proxy.bind_address,
+        );
+    }
     for (project, p) in &cfg.projects {
         for (env, port) in &p.container.proxy_ports {
             let Some(e) = cfg.environments.get(env) else {
@@ -129,5 +141,42 @@ mod tests {
         assert!(!text.contains("disabled"));
         // production has no stable port, and h2 serves nothing of shop's through it.
         assert!(!render(&cfg, "h2").contains("backend"));
+        // No exporter unless asked for.
+        assert!(!text.contains("prometheus-exporter"));
+    }
+
+    #[test]
+    fn the_metrics_port_gets_the_exporter_on_its_own_frontend() {
+        let cfg = FerryConfig::from_toml_with_env(
+            r#"
+            [proxy]
+            bind_address = "127.0.0.1"
+            metrics_port = 8404
+            [docker_hosts.h1]
+            url = "unix:///run/docker.sock"
+            [environments.staging]
+            hosts = ["h1"]
+            [projects.shop]
+            image = "shop/web"
+            environments = ["staging"]
+            source = { kind = "svn", url = "svn://x/shop" }
+            [projects.shop.container]
+            ports = [9001, 9002]
+            proxy_ports = { staging = 8080 }
+            "#,
+            Path::new("test.toml"),
+        )
+        .unwrap();
+        let text = render(&cfg, "h1");
+        assert!(
+            text.contains(
+                "frontend metrics\n    bind 127.0.0.1:8404\n    no log\n    \
+                 http-request use-service prometheus-exporter if { path /metrics }\n"
+            ),
+            "{text}"
+        );
+        // The stable port's frontend and backend are as without it.
+        assert!(text.contains("frontend fe_shop_staging\n    bind 127.0.0.1:8080\n"));
+        assert!(text.contains("server r0-9002 127.0.0.1:9002"));
     }
 }
