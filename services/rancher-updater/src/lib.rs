@@ -64,7 +64,8 @@ pub struct Stage {
 
 /// The deploy lock, or why the deploy does not go ahead.
 enum Locked {
-    Held(Lock),
+    /// Boxed: the lock's connection is large next to a run id.
+    Held(Box<Lock>),
     /// A newer run was requested for the environment meanwhile.
     Superseded(uuid::Uuid),
 }
@@ -128,7 +129,7 @@ impl Stage {
             started_ms = asked.elapsed().as_millis() as u64,
             "deploy started"
         );
-        let outcome = self.run_target(&target, event, &req).await;
+        let outcome = self.run_target(&target, event, &req, &lock).await;
         drop(lock);
         self.announce(ctx, event, req, current, outcome?).await
     }
@@ -165,7 +166,7 @@ impl Stage {
         {
             return Ok(Locked::Superseded(newest));
         }
-        Ok(Locked::Held(lock))
+        Ok(Locked::Held(Box::new(lock)))
     }
 
     /// For a rollback: whether it still applies (`false`: nothing to do), and what it
@@ -276,6 +277,7 @@ impl Stage {
         target: &Environment<'_>,
         event: &Envelope,
         req: &Request,
+        lock: &Lock,
     ) -> Result<DeployOutcome, DeployError> {
         let deploy = Deploy {
             image: &req.image,
@@ -287,6 +289,7 @@ impl Stage {
                 && event.rollback_to.is_none()
                 && !req.is_rollback(),
             approved: req.approved,
+            fence: Some(lock),
         };
         if req.is_rollback() {
             target.roll_back(&deploy).await

@@ -36,6 +36,12 @@ pub enum DeployError {
     /// The launch file's config repo could not be checked out (it may be back later).
     #[error("{0}")]
     ConfigRepo(String),
+    /// The deploy lock went with its broker connection: the deploy stopped before its
+    /// next switch and is tried again, by whoever holds the lock next.
+    #[error(
+        "the deploy lock of {environment} was lost (its broker connection closed or stopped answering); stopped before the next switch, the deploy is retried by the next holder of the lock"
+    )]
+    LockLost { environment: String },
 }
 
 impl DeployError {

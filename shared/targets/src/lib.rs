@@ -14,6 +14,7 @@ pub use environment::Environment;
 pub use error::{DeployError, Failure, ReadError};
 pub use ferry_docker::Running;
 
+use ferry_shared::bus::Lock;
 use ferry_shared::event::HostTiming;
 use ferry_shared::order::RunOrder;
 use std::future::Future;
@@ -34,6 +35,10 @@ pub struct Deploy<'a> {
     /// The deploy continues after an operator's approval: a canary held at a step for
     /// it goes on to the next step.
     pub approved: bool,
+    /// The environment's deploy lock, asked before each host's (or replica's) switch
+    /// and each change of a canary's split: a deploy that lost it stops there
+    /// ([`DeployError::LockLost`]), as another updater may hold it now.
+    pub fence: Option<&'a Lock>,
 }
 
 /// How a deploy ended, when the target could be worked on.

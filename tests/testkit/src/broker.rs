@@ -90,3 +90,34 @@ impl Drop for PrivateBroker {
         let _ = self.run("stop");
     }
 }
+
+/// Close the harness broker's client connections named `name` (the name a client gives
+/// its connection, e.g. Ferry's `lock deploy.<project>.<env>`), as the broker does when
+/// it loses a node or a client's heartbeats; how many were closed.
+pub fn close_connections_named(name: &str) -> anyhow::Result<usize> {
+    // One `eval`: each rabbitmqctl call starts an Erlang VM (seconds on a busy machine).
+    let name = name.replace(['\\', '"'], "");
+    let expr = format!(
+        r#"length([rabbit_networking:close_connection(P, "closed by a test") || P <- rabbit_networking:connections(), begin [{{client_properties, C}}] = rabbit_networking:connection_info(P, [client_properties]), lists:keyfind(<<"connection_name">>, 1, C) =:= {{<<"connection_name">>, longstr, <<"{name}">>}} end])."#
+    );
+    let out = Command::new("/usr/lib/rabbitmq/bin/rabbitmqctl")
+        .args([
+            "-n",
+            &crate::harness_var("FERRY_TEST_RABBIT_NODE"),
+            "eval",
+            &expr,
+        ])
+        .env("HOME", crate::harness_var("FERRY_TEST_RABBIT_DIR"))
+        .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+        .output()
+        .context("running rabbitmqctl eval")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "rabbitmqctl eval failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.trim()
+        .parse()
+        .with_context(|| format!("rabbitmqctl eval answered `{text}`"))
+}

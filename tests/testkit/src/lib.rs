@@ -11,7 +11,7 @@ pub mod rancher;
 mod tap;
 pub mod tls;
 
-pub use broker::PrivateBroker;
+pub use broker::{PrivateBroker, close_connections_named};
 pub use docker::{
     BUSYBOX_BASE, PROXY_IMAGE, build_and_push, build_docker_host, docker, docker_hosts,
     ensure_busybox_base, ensure_proxy_image, flaky_web_image, slow_web_image, web_image,

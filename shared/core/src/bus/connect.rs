@@ -3,8 +3,11 @@
 
 use super::BusError;
 use crate::config::BrokerConfig;
+use crate::config::node_address;
 use crate::secret::redact_url;
+use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::time::Duration;
 
 /// Maps a channel-level failure to the bus error naming the AMQP step.
@@ -62,25 +65,51 @@ pub fn properties(connection_name: &str) -> ConnectionProperties {
     ConnectionProperties::default().with_connection_name(connection_name.into())
 }
 
+/// A connection to the broker: to the URL's node or, on a cluster, to any node of
+/// `broker.addresses`, tried in turn from a random one (so a fleet of services spreads
+/// over the nodes, and one that is down only costs its attempt). The error is the last
+/// node's.
 pub async fn connect(cfg: &BrokerConfig, connection_name: &str) -> Result<Connection, BusError> {
-    let url = effective_url(cfg);
     let after = Duration::from_millis(cfg.connect_timeout_ms);
-    match tokio::time::timeout(
-        after,
-        Connection::connect(&url, properties(connection_name)),
-    )
-    .await
-    {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(source)) => Err(BusError::Connect {
-            url: redact_url(cfg.url.expose()),
-            source,
-        }),
-        Err(_) => Err(BusError::ConnectTimeout {
-            url: redact_url(cfg.url.expose()),
-            after,
-        }),
+    let mut last = None;
+    for (uri, shown) in nodes(cfg)? {
+        let attempt = Connection::connect_uri(uri, properties(connection_name));
+        match tokio::time::timeout(after, attempt).await {
+            Ok(Ok(conn)) => return Ok(conn),
+            Ok(Err(source)) => last = Some(BusError::Connect { url: shown, source }),
+            Err(_) => last = Some(BusError::ConnectTimeout { url: shown, after }),
+        }
     }
+    Err(last.unwrap_or_else(|| BusError::ConnectTimeout {
+        url: redact_url(cfg.url.expose()),
+        after,
+    }))
+}
+
+/// Each node to try, as a parsed URI and as shown in errors (no password): the URL's own
+/// node and `broker.addresses`, rotated to start at a random one.
+fn nodes(cfg: &BrokerConfig) -> Result<Vec<(AMQPUri, String)>, BusError> {
+    // Refused at start-up already; only a test's hand-made configuration gets here.
+    let base = effective_url(cfg)
+        .parse::<AMQPUri>()
+        .map_err(|_| BusError::BadUrl {
+            url: redact_url(cfg.url.expose()),
+        })?;
+    let mut all = vec![(base.clone(), redact_url(cfg.url.expose()))];
+    for a in &cfg.addresses {
+        let Ok((host, port)) = node_address(a) else {
+            continue;
+        };
+        let mut uri = base.clone();
+        uri.authority.host = host;
+        uri.authority.port = port;
+        all.push((uri, format!("{} (broker.addresses)", a)));
+    }
+    // A random start without a random-number crate: std's hasher keys are random per
+    // process.
+    let start = RandomState::new().build_hasher().finish() as usize % all.len();
+    all.rotate_left(start);
+    Ok(all)
 }
 
 /// Exponential backoff between reconnection attempts: 100 ms, 200 ms, ... up to the cap.
@@ -106,6 +135,38 @@ mod tests {
             effective_url(&cfg),
             "amqp://h/%2f?heartbeat=3&frame_max=65536&connection_timeout=5000"
         );
+    }
+
+    #[test]
+    fn every_node_of_a_cluster_is_tried_with_the_url_s_user_and_parameters() {
+        let mut cfg = BrokerConfig {
+            url: Secret::new("amqp://ferry:pw@rabbit1:5672/prod?heartbeat=5".into()),
+            addresses: vec!["rabbit2:5673".into(), "[fd00::3]:5672".into()],
+            ..BrokerConfig::default()
+        };
+        let mut hosts: Vec<(String, u16)> = nodes(&cfg)
+            .unwrap()
+            .into_iter()
+            .map(|(uri, shown)| {
+                assert_eq!(uri.authority.userinfo.username, "ferry");
+                assert_eq!(uri.authority.userinfo.password, "pw");
+                assert_eq!(uri.vhost, "prod");
+                assert_eq!(uri.query.heartbeat, Some(5));
+                assert!(!shown.contains("pw"), "{shown}");
+                (uri.authority.host, uri.authority.port)
+            })
+            .collect();
+        hosts.sort();
+        assert_eq!(
+            hosts,
+            [
+                ("fd00::3".to_owned(), 5672),
+                ("rabbit1".to_owned(), 5672),
+                ("rabbit2".to_owned(), 5673)
+            ]
+        );
+        cfg.url = Secret::new("http://not-amqp".into());
+        assert!(matches!(nodes(&cfg), Err(BusError::BadUrl { .. })));
     }
 
     #[test]

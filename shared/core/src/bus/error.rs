@@ -10,6 +10,9 @@ pub enum BusError {
         "connecting to RabbitMQ at {url} timed out after {after:?}; check broker.url and the network"
     )]
     ConnectTimeout { url: String, after: Duration },
+    /// The parser's reason is left out: it may quote the URL, password included.
+    #[error("broker.url `{url}` is not an AMQP URL; expected amqp://user:password@host:5672/%2f")]
+    BadUrl { url: String },
     #[error("RabbitMQ refused `{step}`: {source}")]
     Channel {
         step: &'static str,

@@ -10,8 +10,21 @@ use std::time::{Duration, Instant};
 
 /// Held while alive; dropping it closes the connection, which releases the lock.
 pub struct Lock {
-    _conn: lapin::Connection,
+    conn: lapin::Connection,
+    queue: String,
 }
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock").field("queue", &self.queue).finish()
+    }
+}
+
+/// How long [`Lock::held`] waits for the broker's answer: a node cut off from its
+/// client answers nothing, and its silence must count as a lost lock well before the
+/// cluster gives the lock to someone else (a node is declared down after
+/// `net_ticktime`, 60 s by default, 10 s in Ferry's tests).
+const HELD_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Lock {
     /// Wait up to `wait` for the lock named `name` (e.g. `deploy.shop.production`).
@@ -32,6 +45,40 @@ impl Lock {
             conn,
             queue: format!("{}.lock.{name}", cfg.namespace),
         })
+    }
+}
+
+impl Lock {
+    /// Whether this process still holds the lock: its connection is open and the
+    /// broker still has the exclusive queue as this connection's (a passive declare,
+    /// which only the owner's connection may make). Asked before each step that two
+    /// holders must never both take (a host's switch): a lock lost with its connection
+    /// (the node it was on crashed or was cut off, the connection was closed) may be
+    /// taken by another updater at any moment after.
+    pub async fn held(&self) -> bool {
+        let check = async {
+            if !self.conn.status().connected() {
+                return false;
+            }
+            let Ok(channel) = self.conn.create_channel().await else {
+                return false;
+            };
+            let options = QueueDeclareOptions {
+                passive: true,
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            };
+            let ok = channel
+                .queue_declare(self.queue.as_str().into(), options, FieldTable::default())
+                .await
+                .is_ok();
+            let _ = channel.close(200, "lock checked".into()).await;
+            ok
+        };
+        tokio::time::timeout(HELD_TIMEOUT, check)
+            .await
+            .unwrap_or(false)
     }
 }
 
@@ -67,7 +114,8 @@ impl Contender {
                 .await
                 .is_ok()
             {
-                return Ok(Some(Lock { _conn: conn }));
+                let _ = channel.close(200, "lock taken".into()).await;
+                return Ok(Some(Lock { conn, queue }));
             }
             if Instant::now() >= deadline {
                 let _ = conn.close(200, "lock busy".into()).await;

@@ -2,8 +2,8 @@
 //! message (persistent, confirmed) and routed it to at least one queue (`mandatory`);
 //! anything else is an error to the caller. Every step has a deadline.
 //!
-//! Channels come from a deadpool pool of "lanes", each a connection (made by
-//! deadpool-lapin's manager) with one confirm-mode channel. A lane goes back to the
+//! Channels come from a deadpool pool of "lanes", each a connection (to any node of a
+//! cluster, see `connect`) with one confirm-mode channel. A lane goes back to the
 //! pool as soon as the message is sent, so many publishes share it while waiting for
 //! their confirms; a lane that timed out or lost its connection is thrown away and the
 //! next publish opens a fresh one: that is how publishers recover after a broker restart.
@@ -32,7 +32,8 @@ pub struct Lane {
 }
 
 pub struct LaneManager {
-    connections: deadpool_lapin::Manager,
+    broker: BrokerConfig,
+    name: String,
     connect_timeout: Duration,
     url_for_errors: String,
 }
@@ -43,13 +44,7 @@ impl managed::Manager for LaneManager {
 
     async fn create(&self) -> Result<Lane, BusError> {
         let open = async {
-            let connection =
-                managed::Manager::create(&self.connections)
-                    .await
-                    .map_err(|source| BusError::Connect {
-                        url: self.url_for_errors.clone(),
-                        source,
-                    })?;
+            let connection = connect::connect(&self.broker, &self.name).await?;
             let channel =
                 connection
                     .create_channel()
@@ -107,15 +102,12 @@ impl Publisher {
     /// Creates no connection yet: the first publish does, so a service can start
     /// while the broker is still coming up.
     pub fn new(cfg: &BrokerConfig, service: &str, metrics: Option<Arc<Metrics>>) -> Self {
-        let name = format!("{service}-publisher");
-        let connections = deadpool_lapin::Manager::new(
-            connect::effective_url(cfg),
-            move || connect::properties(&name),
-            async_rs::Runtime::tokio_current(),
-        );
         let manager = LaneManager {
-            connections,
-            connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
+            broker: cfg.clone(),
+            name: format!("{service}-publisher"),
+            // Each node of a cluster may take its whole attempt before the next is tried.
+            connect_timeout: Duration::from_millis(cfg.connect_timeout_ms)
+                * (2 + cfg.addresses.len() as u32),
             url_for_errors: crate::secret::redact_url(cfg.url.expose()),
         };
         let pool = managed::Pool::builder(manager)

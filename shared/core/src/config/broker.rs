@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct BrokerConfig {
     /// `amqp://user:password@host:port/vhost` (or `amqps://`).
     pub url: Secret<String>,
+    /// The other nodes of a RabbitMQ cluster, `host:port` each: a connection goes to
+    /// any of them (the URL's own included) with the URL's user, vhost and parameters.
+    pub addresses: Vec<String>,
     /// Prefix of every exchange and queue, so several installations (or tests) can
     /// share one broker.
     pub namespace: String,
@@ -43,6 +46,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+            addresses: Vec::new(),
             namespace: "ferry".into(),
             heartbeat_secs: 10,
             connect_timeout_ms: 5_000,
@@ -66,6 +70,11 @@ impl BrokerConfig {
                 "broker.url",
                 format!("not an AMQP URL ({e}); expected amqp://user:password@host:5672/%2f"),
             );
+        }
+        for (i, a) in self.addresses.iter().enumerate() {
+            if let Err(why) = node_address(a) {
+                out.bad(format!("broker.addresses[{i}]"), why);
+            }
         }
         let namespace_ok =
             |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c);
@@ -97,4 +106,17 @@ impl BrokerConfig {
             );
         }
     }
+}
+
+/// A cluster node's `host:port` (an IPv6 address in brackets: `[fd00::1]:5672`).
+pub fn node_address(a: &str) -> Result<(String, u16), String> {
+    let bad = || format!("`{a}` is not host:port (e.g. rabbit2.internal:5672)");
+    let (host, port) = a.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host_ok = |c: char| c.is_ascii_alphanumeric() || "-.:_".contains(c);
+    if host.is_empty() || port == 0 || !host.chars().all(host_ok) {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
 }

@@ -8,7 +8,11 @@ use super::{DEFAULT_CONFIG_PATH, FerryConfig};
 use std::path::{Path, PathBuf};
 
 /// Keys whose `FERRY__...` override is a comma-separated list.
-const LIST_KEYS: &[&str] = &["broker.retry_delays_ms", "notify.allow_hosts"];
+const LIST_KEYS: &[&str] = &[
+    "broker.addresses",
+    "broker.retry_delays_ms",
+    "notify.allow_hosts",
+];
 
 /// The path named by `FERRY_CONFIG`, or the default.
 pub fn config_path() -> PathBuf {

@@ -40,7 +40,7 @@ mod source;
 mod source_url;
 mod word;
 
-pub use broker::BrokerConfig;
+pub use broker::{BrokerConfig, node_address};
 pub use build::BuildConfig;
 pub use canary::{CanaryConfig, CanaryStep, PrometheusCheck};
 pub use docker_hosts::DockerHostConfig;

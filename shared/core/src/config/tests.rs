@@ -22,6 +22,7 @@ fn every_problem_is_reported_with_its_key() {
             format = "xml"
             [broker]
             url = "http://nope"
+            addresses = ["rabbit2:5672", "rabbit3"]
             retry_delays_ms = []
             [services.builder]
             handler_timeout_secs = 3600
@@ -36,6 +37,7 @@ fn every_problem_is_reported_with_its_key() {
     for key in [
         "log.format",
         "broker.url",
+        "broker.addresses[1]",
         "broker.retry_delays_ms",
         "services.builder.handler_timeout_secs",
         "projects.shop.image",

@@ -15,6 +15,7 @@ mod verify;
 
 use crate::{Deploy, DeployError, Failure, Outcome, ReadError, Running, ScaleOutcome, Target};
 use ferry_docker::{Docker, connect_host, running_all};
+use ferry_shared::bus::Lock;
 use ferry_shared::config::{ContainerConfig, DockerHostConfig, FerryConfig};
 use ferry_shared::event::{Endpoint, HostOutcome, HostTiming};
 use ferry_shared::order::RunOrder;
@@ -59,6 +60,32 @@ pub(crate) struct Spec<'a> {
     /// Set when the host's proxy fronts the project in this environment: switches go
     /// through it (see `proxy`).
     proxied: Option<&'a FerryConfig>,
+    /// The deploy lock, asked before each switch (see [`Deploy::fence`]).
+    fence: Option<&'a Lock>,
+}
+
+/// Why a deploy on Docker hosts stopped without an outcome.
+pub(crate) enum Halt {
+    Read(ReadError),
+    /// The deploy lock was lost; nothing more was switched.
+    LockLost,
+}
+
+impl From<ReadError> for Halt {
+    fn from(e: ReadError) -> Self {
+        Self::Read(e)
+    }
+}
+
+impl Spec<'_> {
+    /// Go on only while the deploy lock is held: another updater may hold it once it
+    /// is lost, and two must never switch one environment at once.
+    pub(crate) async fn still_locked(&self) -> Result<(), Halt> {
+        match self.fence {
+            Some(lock) if !lock.held().await => Err(Halt::LockLost),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl DockerTarget<'_> {
@@ -100,16 +127,20 @@ impl DockerTarget<'_> {
         Ok((docker, running))
     }
 
-    /// How many replicas a deploy runs on `host`: as many as run there now (the scale
-    /// `ferry scale` or an earlier deploy left), else `container.replicas`.
-    pub(crate) async fn replicas_on(&self, host: &Host) -> Result<u32, ReadError> {
+    /// How many replicas the deploy of run `run` runs on `host`: as many as run there
+    /// now (the scale `ferry scale` or an earlier deploy left), else
+    /// `container.replicas`. What runs there only of this very run was started by an
+    /// interrupted first deploy of it: that one goes on to its own number.
+    pub(crate) async fn replicas_on(&self, host: &Host, run: Uuid) -> Result<u32, ReadError> {
         let running = self.running_on(host).await?.1;
-        Ok(running
-            .iter()
-            .map(|r| r.replica + 1)
-            .max()
-            .unwrap_or(self.container.replicas)
-            .max(1))
+        let now = running.iter().map(|r| r.replica + 1).max();
+        let first = running.iter().all(|r| r.run_id == Some(run));
+        Ok(match now {
+            Some(n) if first => n.max(self.container.replicas),
+            Some(n) => n,
+            None => self.container.replicas,
+        }
+        .max(1))
     }
 
     /// The configuration, when the hosts' proxy fronts this project here.
@@ -159,6 +190,7 @@ impl DockerTarget<'_> {
             replica: 0,
             replicas: 1,
             proxied: self.proxied(),
+            fence: d.fence,
         };
         // A rollback is the way back to a known release: no canary.
         let canary = match (&spec.proxied, rollback) {
@@ -172,19 +204,30 @@ impl DockerTarget<'_> {
             Some(canary) => self.canary(&spec, canary, d.approved).await,
             None => self.rolling(&spec, rollback).await,
         };
-        outcome.map_err(|source| DeployError::Read {
-            environment: self.environment.to_owned(),
-            source: Box::new(source),
+        outcome.map_err(|halt| match halt {
+            Halt::Read(source) => DeployError::Read {
+                environment: self.environment.to_owned(),
+                source: Box::new(source),
+            },
+            Halt::LockLost => {
+                tracing::warn!(
+                    environment = self.environment,
+                    "the deploy lock was lost: stopped before the next switch"
+                );
+                DeployError::LockLost {
+                    environment: self.environment.to_owned(),
+                }
+            }
         })
     }
 
     /// Switch every host and replica in turn; undo them all if one fails.
-    async fn rolling(&self, spec: &Spec<'_>, rollback: bool) -> Result<Outcome, ReadError> {
+    async fn rolling(&self, spec: &Spec<'_>, rollback: bool) -> Result<Outcome, Halt> {
         let mut switched: Vec<Switched> = Vec::new();
         let mut timings = Vec::new();
         let (mut previous_image, mut previous_revision) = (None, None);
         for host in &self.hosts {
-            let replicas = self.replicas_on(host).await?;
+            let replicas = self.replicas_on(host, spec.run_id).await?;
             for replica in 0..replicas {
                 let t = &Spec {
                     replica,
@@ -226,6 +269,9 @@ impl DockerTarget<'_> {
                     previous_image.get_or_insert_with(|| old.image.clone());
                     previous_revision.get_or_insert_with(|| old.revision.clone());
                 }
+                // Hosts switched so far stay switched: the next holder of the lock
+                // finds them on this image and goes on from here.
+                t.still_locked().await?;
                 let restarted = match rollback {
                     true => switch::restart_retired(&docker, host, t, old.as_ref()).await,
                     false => None,

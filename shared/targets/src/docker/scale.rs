@@ -55,6 +55,7 @@ impl DockerTarget<'_> {
                 replica,
                 replicas: to,
                 proxied: self.proxied(),
+                fence: None,
             };
             for replica in (0..to).filter(|r| !running.iter().any(|c| c.replica == *r)) {
                 let t = spec(replica);

@@ -12,6 +12,7 @@
 mod judge;
 mod prometheus;
 
+use super::Halt;
 use super::proxy::{Proxy, ServerStat, backend, enter, revert, server, split};
 use super::retire::{Switched, force, retire, undo};
 use super::{DockerTarget, Host, Spec, settle, switch};
@@ -84,7 +85,7 @@ impl DockerTarget<'_> {
         spec: &Spec<'_>,
         canary: &CanaryConfig,
         approved: bool,
-    ) -> Result<Outcome, ReadError> {
+    ) -> Result<Outcome, Halt> {
         let cfg = self.cfg;
         let mut p = Progress {
             pairs: Vec::new(),
@@ -107,6 +108,9 @@ impl DockerTarget<'_> {
             );
         }
         for step in steps.iter().filter(|_| !p.pairs.is_empty()) {
+            // A split left as it is: the next holder of the lock reads it from the
+            // proxy and goes on from there.
+            spec.still_locked().await?;
             if let Err(why) = self.step(&p.pairs, &b, step, canary, spec).await {
                 tracing::warn!(
                     environment = self.environment,
@@ -129,6 +133,9 @@ impl DockerTarget<'_> {
                     percent: step.percent,
                 });
             }
+        }
+        if !p.pairs.is_empty() {
+            spec.still_locked().await?;
         }
         for pair in &p.pairs {
             self.promote(pair, &b, cfg).await;
@@ -200,7 +207,7 @@ impl DockerTarget<'_> {
     ) -> Result<Option<Outcome>, ReadError> {
         let b = backend(self.project, self.environment);
         for host in &self.hosts {
-            let replicas = self.replicas_on(host).await?;
+            let replicas = self.replicas_on(host, spec.run_id).await?;
             for replica in 0..replicas {
                 let t = Spec {
                     replica,
@@ -509,6 +516,7 @@ impl DockerTarget<'_> {
             replica: pair.replica,
             replicas: pair.replicas,
             proxied: self.proxied(),
+            fence: None,
         }
     }
 }
