@@ -4,44 +4,11 @@
 
 mod common;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use common::*;
 use ferry_shared::bus::Publisher;
-use ferry_testkit::{Tap, amqp_url, docker, docker_hosts, free_port, unique_namespace};
+use ferry_testkit::{Tap, amqp_url, free_port, unique_namespace};
 use std::time::Duration;
-
-/// When each of `project`'s containers was created on the first host, since `since`.
-fn creations(project: &str, since: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
-    let out = docker(
-        &docker_hosts()[0],
-        None,
-        &[
-            "events",
-            "--since",
-            &since.timestamp().to_string(),
-            "--until",
-            &Utc::now().timestamp().saturating_add(1).to_string(),
-            "--filter",
-            "type=container",
-            "--filter",
-            "event=create",
-            "--filter",
-            &format!("label=io.ferry.project={project}"),
-            "--format",
-            "{{.TimeNano}} {{.Actor.Attributes.name}}",
-        ],
-    )
-    .unwrap();
-    out.lines()
-        .filter_map(|l| {
-            let (nanos, name) = l.split_once(' ')?;
-            Some((
-                DateTime::from_timestamp_nanos(nanos.parse().ok()?),
-                name.to_owned(),
-            ))
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_that_loses_its_lock_stops_before_the_next_switch_and_the_next_holder_finishes_it()

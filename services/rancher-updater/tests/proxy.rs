@@ -128,20 +128,3 @@ async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
     cleanup(&project);
     let _ = docker(host, None, &["rm", "-f", &container]);
 }
-
-/// The ids of the project's running containers on the first host.
-fn running_ids(project: &str) -> Vec<String> {
-    let out = docker(
-        &docker_hosts()[0],
-        None,
-        &[
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label=io.ferry.project={project}"),
-        ],
-    )
-    .unwrap();
-    out.lines().map(str::to_owned).collect()
-}

@@ -195,3 +195,56 @@ pub fn rollback(project: &str, by: &str) -> Envelope {
     e.environment = Some("staging".into());
     e
 }
+
+/// When each of `project`'s containers was created on the first host, since `since`.
+pub fn creations(
+    project: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Vec<(chrono::DateTime<chrono::Utc>, String)> {
+    let out = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "events",
+            "--since",
+            &since.timestamp().to_string(),
+            "--until",
+            &chrono::Utc::now().timestamp().saturating_add(1).to_string(),
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+            "--format",
+            "{{.TimeNano}} {{.Actor.Attributes.name}}",
+        ],
+    )
+    .unwrap();
+    out.lines()
+        .filter_map(|l| {
+            let (nanos, name) = l.split_once(' ')?;
+            Some((
+                chrono::DateTime::from_timestamp_nanos(nanos.parse().ok()?),
+                name.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// The ids of the project's running containers on the first host.
+pub fn running_ids(project: &str) -> Vec<String> {
+    let out = docker(
+        &docker_hosts()[0],
+        None,
+        &[
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=io.ferry.project={project}"),
+        ],
+    )
+    .unwrap();
+    out.lines().map(str::to_owned).collect()
+}
