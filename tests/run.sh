@@ -27,7 +27,7 @@ harness_disk_budget
 rm -rf "$FERRY_TEST_STATE/ports"
 # The first Docker host also listens on TCP behind TLS, for the TLS host tests.
 export FERRY_TEST_DOCKER_TLS=1
-ferry_start_components rabbitmq dockerd:3 registry svnserve sshd dockerd-build compose-host
+ferry_start_components rabbitmq rabbitmq-cluster dockerd:3 registry svnserve sshd dockerd-build compose-host
 
 set +e
 # Service binaries first: tests start them as processes, and cargo builds a package's

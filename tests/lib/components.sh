@@ -8,6 +8,9 @@
 #
 #   ferry_install_missing        apt-get install the packages whose commands are missing
 #   ferry_start_rabbitmq         private RabbitMQ node on 127.0.0.1:${FERRY_TEST_AMQP_PORT:-5672}
+#   ferry_start_rabbitmq_cluster three clustered RabbitMQ nodes, each in its own network namespace
+#                                on a bridge (10.201.0.11-13), that tests may kill and partition
+#   ferry_stop_rabbitmq_cluster  stops it and removes its namespaces and bridge
 #   ferry_start_dockerd N        N independent Docker daemons ("hosts")
 #   ferry_start_registry         registry v2 with htpasswd auth on 127.0.0.1:${FERRY_TEST_REGISTRY_PORT:-5000}
 #   ferry_start_svnserve         svnserve on 127.0.0.1:${FERRY_TEST_SVN_PORT:-3690}
@@ -17,8 +20,8 @@
 #   ferry_start_compose_host     a "machine" of its own (network namespace) for Ferry as
 #                                containers: a bridge-networked engine for docker-compose,
 #                                two deploy hosts, svnserve (compose-host.sh)
-#   ferry_start_components C...  the above by name: rabbitmq dockerd[:N] registry svnserve
-#                                sshd dockerd-build compose-host
+#   ferry_start_components C...  the above by name: rabbitmq rabbitmq-cluster dockerd[:N] registry
+#                                svnserve sshd dockerd-build compose-host
 #   ferry_stop_all               stop everything started under $FERRY_TEST_STATE (by PID files)
 #
 # Functions return non-zero (after printing the component's name and log tail) when a component
@@ -231,6 +234,272 @@ ferry_start_rabbitmq() {
     _ferry_export FERRY_TEST_RABBIT_DIR "$dir"
     _ferry_export FERRY_TEST_RABBIT_NODE "$name@localhost"
     _ferry_started rabbitmq "$t0"
+}
+
+# --- RabbitMQ cluster: three nodes, each in a network namespace of its own ----------------------
+
+# Three clustered RabbitMQ nodes that tests may kill, stop, restart and cut off. Node N
+# (1..3) is rabbitN@$NET.1N (long names) in network namespace $NAME$N, whose veth has its
+# host end $NAME$N-h on bridge $NAME-br ($NET.1/24 here): this machine's processes reach
+# every node's AMQP port 5672, and `ip link set $NAME$N-h down` cuts node N off from the
+# other nodes and from its clients alike (a partition). NAME is FERRY_TEST_CLUSTER_NAME
+# (default ferry-rq), NET is FERRY_TEST_CLUSTER_NET (default 10.201.0); two harnesses side by
+# side need different ones of both. The nodes form the cluster through classic_config peer
+# discovery, handle partitions with pause_minority, tick every 10 s (net_ticktime), share one
+# Erlang cookie; each namespace runs its own epmd. The only user is `ferry` (administrator,
+# random password); the default queue type is left alone.
+# Everything a node and its CLI need (cookie HOME, node name, config paths, Erlang arguments)
+# is in $FERRY_TEST_CLUSTER_DIR/rabbitN/rabbitmq-env.conf, so that
+#   nsenter --net=/var/run/netns/$NAME$N env RABBITMQ_CONF_ENV_FILE=<that file> \
+#       /usr/lib/rabbitmq/bin/rabbitmqctl -n rabbitN@$NET.1N <command>
+# talks to node N, and `.../rabbitmq-server -detached` the same way starts it again (on its
+# data: it rejoins). That directory also holds rabbit.pid (the node's beam), epmd.pid, log/.
+# The testkit's `cluster` module drives all of this for tests (and may add DROP rules to a
+# node namespace's own iptables, to cut it off from its peers only: they go with the namespace).
+# Exports FERRY_TEST_CLUSTER_AMQP_URLS, FERRY_TEST_CLUSTER_NODES, FERRY_TEST_CLUSTER_NETNS
+# (paths for nsenter --net=), FERRY_TEST_CLUSTER_VETHS (all comma-separated, in node order),
+# FERRY_TEST_CLUSTER_DIR, FERRY_TEST_CLUSTER_BRIDGE, FERRY_TEST_CLUSTER_USER and
+# FERRY_TEST_CLUSTER_PASSWORD.
+# A cluster of this state directory whose three nodes all run is reused. Anything else left of
+# ours (a harness killed midway, a node a test left down) is removed and the cluster made anew,
+# empty.
+
+FERRY_CLUSTER_SIZE=3
+FERRY_RMQ_BIN=/usr/lib/rabbitmq/bin
+
+ferry_start_rabbitmq_cluster() {
+    _ferry_init || return 1
+    local name=${FERRY_TEST_CLUSTER_NAME:-ferry-rq} net=${FERRY_TEST_CLUSTER_NET:-10.201.0}
+    local d="$FERRY_TEST_STATE/rabbitmq-cluster" log="$FERRY_TEST_STATE/logs/rabbitmq-cluster.log"
+    local n=$FERRY_CLUSTER_SIZE br i c t0 made pw urls=() nodes=() nss=() veths=() classic=""
+    t0=$(_ferry_now_ms)
+    br="$name-br"
+    for c in ip nsenter iptables epmd setsid; do
+        command -v "$c" >/dev/null ||
+            { _ferry_fail "cannot start rabbitmq-cluster" "$log" "$c is missing (ferry_install_missing installs it)"; return 1; }
+    done
+    ((${#name} <= 11)) ||
+        { _ferry_fail "cannot start rabbitmq-cluster" "$log" "FERRY_TEST_CLUSTER_NAME '$name' is too long for interface names"; return 1; }
+    mkdir -p "$d"
+    for ((i = 1; i <= n; i++)); do
+        nodes+=("rabbit$i@$net.1$i")
+        nss+=("/var/run/netns/$name$i")
+        veths+=("$name$i-h")
+        urls+=("amqp://ferry:@PASSWORD@@$net.1$i:5672/%2f")
+        classic+="cluster_formation.classic_config.nodes.$i = rabbit$i@$net.1$i"$'\n'
+    done
+    made=$(printf 'name=%s\nnet=%s' "$name" "$net")
+    if [[ -s "$d/made" && "$(<"$d/made")" == "$made" ]] && _ferry_cluster_running "$d" "$name"; then
+        _ferry_log "rabbitmq-cluster $name already running: reused" >>"$log"
+    else
+        # Whatever is left of ours (a harness killed before its clean-up) goes first.
+        _ferry_cluster_down "$name" "$d" >>"$log" 2>&1
+        echo "$made" >"$d/made" # recorded for the stop: what was made, so that only that is removed
+        rm -rf --one-file-system "${d:?}/home" "${d:?}"/rabbit[0-9]*
+        mkdir -p "$d/home"
+        _ferry_random_password >"$d/password"
+        # The cookie: the nodes' and their CLIs' HOME.
+        (umask 077 && _ferry_random_password >"$d/home/.erlang.cookie") && chmod 400 "$d/home/.erlang.cookie"
+        {
+            ip link add "$br" type bridge && ip addr add "$net.1/24" dev "$br" && ip link set "$br" up &&
+                # Bridged frames pass this machine's FORWARD chain when br_netfilter is loaded:
+                # node-to-node traffic must not depend on its policy.
+                iptables -w -I FORWARD -i "$br" -o "$br" -m comment --comment "ferry-test:$name" -j ACCEPT
+        } >>"$log" 2>&1 || { _ferry_fail "cannot start rabbitmq-cluster" "$log" "creating bridge $br failed"; return 1; }
+        for ((i = 1; i <= n; i++)); do
+            {
+                ip netns add "$name$i" &&
+                    ip link add "$name$i-h" type veth peer name eth0 netns "$name$i" &&
+                    ip link set "$name$i-h" master "$br" up &&
+                    nsenter --net="/var/run/netns/$name$i" sh -c "
+                        ip link set lo up && ip addr add $net.1$i/24 dev eth0 && ip link set eth0 up"
+            } >>"$log" 2>&1 || { _ferry_fail "cannot start rabbitmq-cluster" "$log" "creating namespace $name$i failed"; return 1; }
+            _ferry_cluster_node_files "$d/rabbit$i" "$d/home" "rabbit$i@$net.1$i" "$(<"$d/password")" "$classic" ||
+                { _ferry_fail "cannot start rabbitmq-cluster" "$log" "writing node $i's files failed"; return 1; }
+            # Its own epmd (on all of the namespace's addresses), started here so that we know its PID.
+            _ferry_spawn "$d/rabbit$i/epmd.pid" "$log" nsenter --net="/var/run/netns/$name$i" \
+                env -u ERL_EPMD_ADDRESS -u ERL_EPMD_PORT "FERRY_TEST_CLUSTER_NODE_DIR=$d/rabbit$i" epmd >/dev/null ||
+                { _ferry_fail "cannot start rabbitmq-cluster" "$log" "could not launch epmd in $name$i"; return 1; }
+        done
+        for ((i = 1; i <= n; i++)); do
+            _ferry_cluster_epmd_listens "$name$i" ||
+                { _ferry_fail "cannot start rabbitmq-cluster" "$log" "epmd in $name$i does not listen"; return 1; }
+        done
+        # The first node alone, then the others join it: started together, two blank nodes
+        # that do not see each other yet would each form a cluster of their own.
+        _ferry_cluster_boot "$d" "$name" 1 >>"$log" 2>&1 ||
+            { _ferry_fail "cannot start rabbitmq-cluster" "$d/rabbit1/log/rabbit1@$net.11.log" "node 1 did not come up"; return 1; }
+        local pids=() failed=0
+        for ((i = 2; i <= n; i++)); do
+            _ferry_cluster_boot "$d" "$name" "$i" >>"$log" 2>&1 &
+            pids+=($!)
+        done
+        for i in "${pids[@]}"; do wait "$i" || failed=1; done
+        if ((failed)) || ! _ferry_cluster_ctl "$d" "$name" 1 60 await_online_nodes "$n" --timeout 60 >>"$log" 2>&1; then
+            _ferry_fail "cannot start rabbitmq-cluster" "$log" "the nodes did not form one cluster of $n (node logs: $d/rabbit*/log/)"
+            return 1
+        fi
+    fi
+    pw=$(<"$d/password")
+    local IFS=,
+    _ferry_export FERRY_TEST_CLUSTER_AMQP_URLS "${urls[*]//@PASSWORD@/$pw}"
+    _ferry_export FERRY_TEST_CLUSTER_USER ferry
+    _ferry_export FERRY_TEST_CLUSTER_PASSWORD "$pw"
+    _ferry_export FERRY_TEST_CLUSTER_NODES "${nodes[*]}"
+    _ferry_export FERRY_TEST_CLUSTER_NETNS "${nss[*]}"
+    _ferry_export FERRY_TEST_CLUSTER_VETHS "${veths[*]}"
+    _ferry_export FERRY_TEST_CLUSTER_BRIDGE "$br"
+    _ferry_export FERRY_TEST_CLUSTER_DIR "$d"
+    _ferry_started "rabbitmq-cluster x$n" "$t0"
+}
+
+# _ferry_cluster_node_files NODE_DIR HOME NODE PASSWORD CLASSIC_CONFIG_LINES: a node's
+# configuration, and the environment file its server and CLI read (RabbitMQ's own
+# RABBITMQ_CONF_ENV_FILE, sourced by sh with `set -a`).
+_ferry_cluster_node_files() {
+    local nd=$1 home=$2 node=$3 pw=$4 classic=$5 v
+    mkdir -p "$nd/log" "$nd/mnesia" || return 1
+    cat >"$nd/rabbitmq.conf" <<CONF || return 1
+# Written by tests/lib/components.sh: node $node of Ferry's test cluster
+listeners.tcp.default = 5672
+default_user = ferry
+default_pass = $pw
+default_user_tags.administrator = true
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
+cluster_formation.peer_discovery_backend = classic_config
+${classic}cluster_partition_handling = pause_minority
+# As on the single test node: Ferry raises the delivery acknowledgement timeout to 2 h.
+consumer_timeout = 7200000
+log.file.level = info
+log.console = false
+CONF
+    echo '[].' >"$nd/enabled_plugins" # no plugins (no management UI): a faster boot
+    {
+        echo "# Written by tests/lib/components.sh: node $node of Ferry's test cluster, for"
+        echo "# rabbitmq-server and rabbitmqctl (RABBITMQ_CONF_ENV_FILE) run in the node's namespace."
+        for v in "HOME=$home" "FERRY_TEST_CLUSTER_NODE_DIR=$nd" "RABBITMQ_NODENAME=$node" \
+            RABBITMQ_USE_LONGNAME=true "RABBITMQ_CONFIG_FILE=$nd/rabbitmq.conf" \
+            "RABBITMQ_ADVANCED_CONFIG_FILE=$nd/advanced.config" \
+            "RABBITMQ_ENABLED_PLUGINS_FILE=$nd/enabled_plugins" "RABBITMQ_MNESIA_BASE=$nd/mnesia" \
+            "RABBITMQ_LOG_BASE=$nd/log" "RABBITMQ_PID_FILE=$nd/rabbit.pid" \
+            "ERL_CRASH_DUMP=$nd/log/erl_crash.dump" \
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel net_ticktime 10" \
+            "RABBITMQ_CTL_ERL_ARGS=-kernel net_ticktime 10" \
+            RABBITMQ_CTL_DIST_PORT_MIN=0 RABBITMQ_CTL_DIST_PORT_MAX=0 LC_ALL=C.UTF-8 LANG=C.UTF-8; do
+            printf 'export %s=%q\n' "${v%%=*}" "${v#*=}"
+        done
+        # The namespace's own epmd on its default port, whatever the caller's environment says.
+        echo 'unset ERL_EPMD_ADDRESS ERL_EPMD_PORT'
+    } >"$nd/rabbitmq-env.conf"
+}
+
+# _ferry_cluster_ctl DIR NAME I SECONDS ARGS...: rabbitmqctl against node I, from its namespace.
+_ferry_cluster_ctl() {
+    local d=$1 name=$2 i=$3 t=$4 node
+    shift 4
+    node=$(sed -n 's/^export RABBITMQ_NODENAME=//p' "$d/rabbit$i/rabbitmq-env.conf")
+    timeout -k 5 "$t" nsenter --net="/var/run/netns/$name$i" \
+        env "RABBITMQ_CONF_ENV_FILE=$d/rabbit$i/rabbitmq-env.conf" "$FERRY_RMQ_BIN/rabbitmqctl" -q -n "$node" "$@"
+}
+
+# _ferry_cluster_boot DIR NAME I: start node I and wait until it runs (joined, on a blank node).
+_ferry_cluster_boot() {
+    local d=$1 name=$2 i=$3 nd="$1/rabbit$3"
+    _ferry_log "starting node $i in $name$i"
+    # 9>&-: the node must not inherit (and hold) a caller's lock.
+    setsid -w nsenter --net="/var/run/netns/$name$i" env "RABBITMQ_CONF_ENV_FILE=$nd/rabbitmq-env.conf" \
+        "$FERRY_RMQ_BIN/rabbitmq-server" -detached </dev/null >>"$nd/log/start.out" 2>&1 9>&- || return 1
+    _ferry_cluster_ctl "$d" "$name" "$i" 120 wait "$nd/rabbit.pid" --timeout 110
+}
+
+# True once epmd listens in namespace $1.
+_ferry_cluster_epmd_listens() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ -n "$(nsenter --net="/var/run/netns/$1" ss -Hltn 'sport = :4369' 2>/dev/null)" ]] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# _ferry_cluster_node_pid NODE_DIR: the PID of the node's beam if it is alive and ours.
+_ferry_cluster_node_pid() {
+    local pid
+    [[ -s "$1/rabbit.pid" ]] || return 0
+    pid=$(tr -dc 0-9 <"$1/rabbit.pid")
+    [[ -n "$pid" ]] || return 0
+    if tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "FERRY_TEST_CLUSTER_NODE_DIR=$1"; then
+        echo "$pid"
+    fi
+}
+
+# _ferry_cluster_running DIR NAME: true when every node's beam runs and node 1 sees all of them.
+_ferry_cluster_running() {
+    local d=$1 name=$2 i
+    for ((i = 1; i <= FERRY_CLUSTER_SIZE; i++)); do
+        [[ -n "$(_ferry_cluster_node_pid "$d/rabbit$i")" ]] || return 1
+    done
+    _ferry_cluster_ctl "$d" "$name" 1 20 await_online_nodes "$FERRY_CLUSTER_SIZE" --timeout 10 >/dev/null 2>&1
+}
+
+# _ferry_cluster_down NAME DIR [OWN]: the cluster's processes (found in its namespaces by the
+# marker in their environment: nodes, epmds, CLIs), namespaces, veths, bridge and netfilter
+# rule. With OWN, only processes of DIR's nodes are ended, and the network is left alone if
+# another state directory's cluster lives in it now.
+_ferry_cluster_down() {
+    local name=$1 d=$2 own=${3:-} i ns pid rule marker pids=() foreign=0
+    for ((i = 1; i <= FERRY_CLUSTER_SIZE; i++)); do
+        ns="$name$i"
+        [[ -e "/var/run/netns/$ns" ]] || continue
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            marker=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep '^FERRY_TEST_CLUSTER_NODE_DIR=') || continue
+            if [[ -z "$own" || "$marker" == "FERRY_TEST_CLUSTER_NODE_DIR=$d/"* ]]; then
+                pids+=("$pid")
+            else
+                foreign=1
+            fi
+        done
+    done
+    # The beams first, gracefully (an erl_child_setup ended before its beam crashes the beam).
+    for pid in "${pids[@]}"; do
+        [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == beam.smp ]] || continue
+        _ferry_log "stopping rabbitmq-cluster node (pid $pid)"
+        _ferry_terminate "$pid" "rabbitmq-cluster node" 20 &
+    done
+    wait
+    for pid in "${pids[@]}"; do
+        [[ -d "/proc/$pid" ]] || continue
+        _ferry_log "stopping $(cat "/proc/$pid/comm" 2>/dev/null) (pid $pid) of rabbitmq-cluster"
+        _ferry_terminate "$pid" "rabbitmq-cluster process" 5 &
+    done
+    wait
+    if ((foreign)); then
+        _ferry_log "namespaces $name* hold another state directory's cluster now: left in place"
+        return 0
+    fi
+    for ((i = 1; i <= FERRY_CLUSTER_SIZE; i++)); do
+        ip netns del "$name$i" 2>/dev/null
+        ip link del "$name$i-h" 2>/dev/null
+    done
+    ip link del "$name-br" 2>/dev/null
+    iptables -w -S FORWARD 2>/dev/null | grep -E -- "--comment \"?ferry-test:$name\"? " |
+        while read -r rule; do
+            eval "iptables -w -D ${rule#-A }"
+        done
+    _ferry_log "namespaces $name*, bridge $name-br and its rule removed"
+    return 0
+}
+
+# Stops the cluster's nodes and epmds and removes its namespaces, veths, bridge and rule.
+ferry_stop_rabbitmq_cluster() {
+    local d="$FERRY_TEST_STATE/rabbitmq-cluster" name
+    [[ -s "$d/made" ]] || return 0
+    name=$(sed -n 's/^name=//p' "$d/made")
+    [[ -n "$name" ]] && _ferry_cluster_down "$name" "$d" own
+    rm -f "$d/made"
+    _ferry_log "rabbitmq-cluster stopped"
 }
 
 # --- Docker daemons ----------------------------------------------------------------------------
@@ -669,6 +938,7 @@ ferry_start_components() {
     for c in "$@"; do
         case "$c" in
         rabbitmq) ferry_start_rabbitmq || return 1 ;;
+        rabbitmq-cluster) ferry_start_rabbitmq_cluster || return 1 ;;
         dockerd) ferry_start_dockerd 1 || return 1 ;;
         dockerd:*) ferry_start_dockerd "${c#dockerd:}" || return 1 ;;
         registry) ferry_start_registry || return 1 ;;
@@ -701,6 +971,7 @@ _ferry_stop_all_impl() {
     _ferry_log "ferry_stop_all $s"
     # Components stop in parallel (a Docker daemon with a running container takes ~12 s).
     _ferry_stop_rabbit_nodes &
+    ferry_stop_rabbitmq_cluster &
     _ferry_stop_dockerds &
     _ferry_stop_pidfile registry "$s/pids/registry.pid" "$s/registry/config.yml" &
     _ferry_stop_pidfile svnserve "$s/pids/svnserve.pid" "$s/svn" &

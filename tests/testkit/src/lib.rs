@@ -3,6 +3,7 @@
 
 mod broker;
 pub mod build;
+pub mod cluster;
 mod docker;
 pub mod load;
 pub mod project;
