@@ -10,7 +10,7 @@ use common::*;
 use ferry_shared::bus::Publisher;
 use ferry_shared::event::Envelope;
 use ferry_testkit::cluster::Cluster;
-use ferry_testkit::{Tap, amqp_url, free_port, unique_namespace};
+use ferry_testkit::{Tap, amqp_url, unique_namespace};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -50,20 +50,7 @@ async fn a_cluster_node_killed_under_a_deploy_s_lock_ends_the_run_once_with_no_s
     let urls = cluster.amqp_urls();
     let ns = unique_namespace();
     let project = format!("cl{}", &ns[1..9]);
-    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
-    let _ = config_with(&ns, &project, [ports[0], ports[1]], "3", "");
-    let _ = edit_config(
-        &ns,
-        &format!("ports = [{}, {}]", ports[0], ports[1]),
-        &format!(
-            "replicas = 3\n        ports = [{}]",
-            ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
+    three_slow_replicas(&ns, &project, "3");
     let others: Vec<String> = urls[1..]
         .iter()
         .map(|u| format!("\"{}\"", address(u)))

@@ -643,18 +643,7 @@ async fn on_a_docker_network_the_app_port_is_published_on_the_slot() {
 
 /// The running container of the project: its id and its `io.ferry.order` label.
 fn running_order(project: &str) -> (String, String) {
-    let id = docker(
-        &docker_hosts()[0],
-        None,
-        &[
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label=io.ferry.project={project}"),
-        ],
-    )
-    .unwrap();
+    let id = running_ids(project).join("\n");
     let label = docker(
         &docker_hosts()[0],
         None,

@@ -7,7 +7,7 @@ mod common;
 use chrono::Utc;
 use common::*;
 use ferry_shared::bus::Publisher;
-use ferry_testkit::{Tap, amqp_url, free_port, unique_namespace};
+use ferry_testkit::{Tap, amqp_url, unique_namespace};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -15,22 +15,9 @@ async fn a_deploy_that_loses_its_lock_stops_before_the_next_switch_and_the_next_
 {
     let ns = unique_namespace();
     let project = format!("fe{}", &ns[1..9]);
-    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
     // Three replicas, each taking 4 s to come up: a deploy of ~12 s, switched replica
     // by replica.
-    let _ = config_with(&ns, &project, [ports[0], ports[1]], "4", "");
-    let _ = edit_config(
-        &ns,
-        &format!("ports = [{}, {}]", ports[0], ports[1]),
-        &format!(
-            "replicas = 3\n        ports = [{}]",
-            ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
+    three_slow_replicas(&ns, &project, "4");
     let cfg = edit_config(
         &ns,
         &format!("namespace = \"{ns}\""),

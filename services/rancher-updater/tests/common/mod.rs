@@ -248,3 +248,17 @@ pub fn running_ids(project: &str) -> Vec<String> {
     .unwrap();
     out.lines().map(str::to_owned).collect()
 }
+
+/// A project running three replicas on the first host (six ports), each taking
+/// `start_delay` seconds to come up: deploys long enough to be interrupted between two
+/// replicas' switches. The configuration is written for later `edit_config`s.
+pub fn three_slow_replicas(ns: &str, project: &str, start_delay: &str) {
+    let ports: Vec<u16> = (0..6).map(|_| ferry_testkit::free_port()).collect();
+    let _ = config_with(ns, project, [ports[0], ports[1]], start_delay, "");
+    let all: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let _ = edit_config(
+        ns,
+        &format!("ports = [{}, {}]", ports[0], ports[1]),
+        &format!("replicas = 3\n        ports = [{}]", all.join(", ")),
+    );
+}
