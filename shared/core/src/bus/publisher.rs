@@ -5,8 +5,16 @@
 //! Channels come from a deadpool pool of "lanes", each a connection (to any node of a
 //! cluster, see `connect`) with one confirm-mode channel. A lane goes back to the
 //! pool as soon as the message is sent, so many publishes share it while waiting for
-//! their confirms; a lane that timed out or lost its connection is thrown away and the
-//! next publish opens a fresh one: that is how publishers recover after a broker restart.
+//! their confirms; a lane that timed out, lost its connection or got a negative confirm is
+//! thrown away and the next publish opens a fresh one: that is how publishers recover after
+//! a broker restart or a cluster node's loss.
+//!
+//! A nack or a lost lane is tried again on a fresh lane while the publish's deadline lasts.
+//! On RabbitMQ 3.10 a channel whose publish reached a quorum queue with no leader (during
+//! an election, 0.1-0.4 s after a node dies) nacks every later publish too, so reusing it
+//! would fail every event after the election is over. A second copy is possible when a
+//! connection died after storing a message but before its confirm; consumers already see
+//! such copies after any redelivery, and stages are idempotent by event.
 
 use super::{BusError, connect};
 use crate::config::BrokerConfig;
@@ -21,6 +29,9 @@ use std::time::Duration;
 
 /// AMQP delivery mode 2: written to disk.
 const PERSISTENT: u8 = 2;
+/// First pause before a publish is tried again on a fresh lane; doubles up to the maximum.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(800);
 
 pub struct Lane {
     channel: Channel,
@@ -150,17 +161,10 @@ impl Publisher {
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<(), BusError> {
-        let result = tokio::time::timeout(
-            self.timeout,
-            self.send_and_confirm(exchange, routing_key, body, properties),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(BusError::PublishTimeout {
-                routing_key: routing_key.to_owned(),
-                after: self.timeout,
-            })
-        });
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let result = self
+            .send_and_confirm(deadline, exchange, routing_key, body, properties)
+            .await;
         if let Some(m) = &self.metrics {
             match &result {
                 Ok(()) => m.published.fetch_add(1, Relaxed),
@@ -170,7 +174,42 @@ impl Publisher {
         result
     }
 
+    /// Send on a lane until one confirms or the deadline passes: a nack or a lost lane is
+    /// tried again on a fresh lane after a short pause. What trying again cannot change (an
+    /// unroutable key, a refusal such as a permission) is returned at once, and so is the
+    /// last failure when no time is left for another attempt.
     async fn send_and_confirm(
+        &self,
+        deadline: tokio::time::Instant,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), BusError> {
+        let mut pause = RETRY_PAUSE;
+        loop {
+            let attempt = self.send_once(exchange, routing_key, body, properties.clone());
+            let Ok(result) = tokio::time::timeout_at(deadline, attempt).await else {
+                return Err(BusError::PublishTimeout {
+                    routing_key: routing_key.to_owned(),
+                    after: self.timeout,
+                });
+            };
+            match result {
+                Err(e)
+                    if worth_another_lane(&e) && tokio::time::Instant::now() + pause < deadline =>
+                {
+                    tracing::warn!(routing_key, error = %e, retry_in = ?pause,
+                        "publish failed on its lane; trying again on a fresh one");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(
         &self,
         exchange: &str,
         routing_key: &str,
@@ -216,13 +255,19 @@ impl Publisher {
             step: "publisher confirm",
             source,
         });
-        guard.disarm();
         match confirmation? {
-            Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(_returned)) => Err(BusError::Unroutable {
-                exchange: exchange.to_owned(),
-                routing_key: routing_key.to_owned(),
-            }),
+            Confirmation::Ack(None) => {
+                guard.disarm();
+                Ok(())
+            }
+            Confirmation::Ack(Some(_returned)) => {
+                guard.disarm();
+                Err(BusError::Unroutable {
+                    exchange: exchange.to_owned(),
+                    routing_key: routing_key.to_owned(),
+                })
+            }
+            // The guard, dropped armed, throws the lane away: see the module's comment.
             Confirmation::Nack(_) | Confirmation::NotRequested => Err(BusError::Nacked {
                 routing_key: routing_key.to_owned(),
             }),
@@ -257,6 +302,17 @@ impl Drop for MarkBrokenOnDrop {
         if let Some(flag) = self.0.take() {
             flag.store(true, Relaxed);
         }
+    }
+}
+
+/// A negative confirm or a lane whose connection went away may well succeed on a fresh lane
+/// (another node, a new leader); a channel the broker closed with a soft error (access
+/// refused, no such exchange) fails the same way on every lane.
+fn worth_another_lane(e: &BusError) -> bool {
+    match e {
+        BusError::Nacked { .. } => true,
+        BusError::Channel { source, .. } => !source.is_amqp_soft_error(),
+        _ => false,
     }
 }
 
