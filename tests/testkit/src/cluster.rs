@@ -108,6 +108,11 @@ impl Cluster {
     /// The node leading quorum queue `queue` (virtual host `/`), asked of the first node
     /// that runs and is not cut off. `Ok(None)`: no such quorum queue, or no leader now.
     pub async fn quorum_leader(&self, queue: &str) -> anyhow::Result<Option<usize>> {
+        Ok(self.quorum_leaders().await?.get(queue).copied())
+    }
+
+    /// Every quorum queue of virtual host `/` that has a leader now, with its leader's index.
+    pub async fn quorum_leaders(&self) -> anyhow::Result<std::collections::HashMap<String, usize>> {
         let out = self
             .ask(&[
                 "list_queues",
@@ -124,9 +129,12 @@ impl Cluster {
             serde_json::from_str(&out).with_context(|| format!("list_queues output: {out}"))?;
         Ok(queues
             .iter()
-            .find(|q| q["name"] == queue && q["type"] == "quorum")
-            .and_then(|q| q["leader"].as_str())
-            .and_then(|leader| self.index_of(leader)))
+            .filter(|q| q["type"] == "quorum")
+            .filter_map(|q| {
+                let leader = self.index_of(q["leader"].as_str()?)?;
+                Some((q["name"].as_str()?.to_owned(), leader))
+            })
+            .collect())
     }
 
     /// The node whose Erlang process is classic queue `queue` (virtual host `/`): where an

@@ -469,3 +469,79 @@ async fn an_exclusive_queue_is_free_on_the_other_nodes_once_its_node_crashed_or_
         .await
         .expect("the cluster is whole last");
 }
+
+/// `ferry broker definitions` carries a policy that spreads the namespace's quorum leaders
+/// over the nodes. Without it every leader lives where the declaring client was connected:
+/// here all on node 0, the node that imports and declares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_definitions_policy_spreads_quorum_leaders_over_the_nodes() {
+    let cluster = Cluster::from_harness();
+    cluster
+        .restore_all()
+        .await
+        .expect("the cluster is whole first");
+    let node0 = cluster.node(0);
+
+    // Without the policy: a client on node 0 declares, node 0 leads everything.
+    let bare = unique_namespace();
+    let conn = connect(node0.url()).await;
+    let ch = conn.create_channel().await.expect("channel.open");
+    let bare_queues: Vec<String> = (0..6).map(|i| format!("{bare}.q{i}")).collect();
+    for q in &bare_queues {
+        declare_quorum(&ch, q).await;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+
+    // With Ferry's definitions (policy included) imported on node 0.
+    let mut cfg = ferry_testkit::broker_config(node0.url());
+    cfg.namespace = unique_namespace();
+    let defs = ferry_shared::bus::topology::definitions(&cfg, &ferry_shared::pipeline::stages());
+    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(file.path(), defs.to_string()).unwrap();
+    std::fs::set_permissions(
+        file.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    node0
+        .rabbitmqctl(&["import_definitions", &file.path().to_string_lossy()])
+        .await
+        .expect("import_definitions");
+
+    let leaders = cluster.quorum_leaders().await.expect("list_queues");
+    let led_by = |prefix: &str| {
+        let mut per_node = [0usize; 3];
+        for (q, node) in &leaders {
+            if q.starts_with(&format!("{prefix}.")) {
+                per_node[*node] += 1;
+            }
+        }
+        per_node
+    };
+    let without = led_by(&bare);
+    let with = led_by(&cfg.namespace);
+    eprintln!("leaders per node: without the policy {without:?}, with it {with:?}");
+    assert_eq!(without, [6, 0, 0], "the control: client-local placement");
+    let total: usize = with.iter().sum();
+    assert!(
+        total >= 15,
+        "Ferry's quorum queues were not all declared: {with:?}"
+    );
+    // `balanced` counts every leader a node has, other namespaces' (and the 6 above)
+    // included, so the split is not exactly even: each node gets a fair part of them.
+    assert!(
+        with.iter().all(|&n| n * 6 >= total && n * 2 <= total),
+        "leaders not spread: {with:?} of {total}"
+    );
+
+    for q in bare_queues {
+        delete_queue(node0.url(), &q).await;
+    }
+    for q in defs["queues"].as_array().unwrap() {
+        delete_queue(node0.url(), q["name"].as_str().unwrap()).await;
+    }
+    node0
+        .rabbitmqctl(&["clear_policy", &format!("{}-leaders", cfg.namespace)])
+        .await
+        .expect("clear_policy");
+}

@@ -338,8 +338,60 @@ pub fn definitions(cfg: &BrokerConfig, stages: &[StageSpec]) -> Value {
             .map(|(name, _)| exchange(name, "direct")),
     );
     json!({
+        "policies": [leader_policy(&cfg.namespace, &vhost)],
         "exchanges": exchanges,
         "queues": queues,
         "bindings": bindings,
     })
+}
+
+/// Spreads the leaders of the namespace's quorum queues (and the history stream) over a
+/// cluster's nodes. Without it a leader lives where the declaring client was connected, and
+/// every service declares its queues: one node would lead most of them and take most of the
+/// load. Only a policy can say this (not the queue arguments services declare with): a
+/// changed argument would make RabbitMQ refuse the existing queues. Placement is decided
+/// when a queue is declared; after a node's restart, `rabbitmq-queues rebalance quorum`
+/// spreads the leaders again (README, "RabbitMQ for production").
+fn leader_policy(namespace: &str, vhost: &str) -> Value {
+    json!({
+        "vhost": vhost,
+        "name": format!("{namespace}-leaders"),
+        "pattern": format!("^{}\\.", regex_escape(namespace)),
+        "apply-to": "queues",
+        "priority": 0,
+        "definition": {"queue-leader-locator": "balanced"},
+    })
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = !c.is_ascii_alphanumeric() && c != '_' && c != '-';
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_spread_the_namespaces_quorum_leaders_by_policy() {
+        let cfg = BrokerConfig {
+            namespace: "ferry.test-1".into(),
+            ..BrokerConfig::default()
+        };
+        let defs = definitions(&cfg, &crate::pipeline::stages());
+        let policies = defs["policies"].as_array().unwrap();
+        assert_eq!(policies.len(), 1);
+        let p = &policies[0];
+        assert_eq!(p["definition"]["queue-leader-locator"], "balanced");
+        assert_eq!(p["apply-to"], "queues");
+        // The namespace's dot is literal: `ferryXtest-1.builder` is another namespace.
+        assert_eq!(p["pattern"], r"^ferry\.test-1\.");
+    }
 }
