@@ -137,6 +137,28 @@ impl Cluster {
             .collect())
     }
 
+    /// Move the leadership of quorum queue `queue` away from its leader with no node going
+    /// down: the leader's member is removed (the others elect a new leader) and added back
+    /// as a follower. Returns (old leader, new leader).
+    pub async fn move_quorum_leader(&self, queue: &str) -> anyhow::Result<(usize, usize)> {
+        let from = self
+            .quorum_leader(queue)
+            .await?
+            .with_context(|| format!("quorum queue {queue} has no leader"))?;
+        let via = &self.nodes[(from + 1) % self.nodes.len()];
+        let leader = self.nodes[from].name.as_str();
+        via.rabbitmq_queues(&["delete_member", "--vhost", "/", queue, leader])
+            .await?;
+        via.rabbitmq_queues(&["add_member", "--vhost", "/", queue, leader])
+            .await?;
+        let to = self
+            .quorum_leader(queue)
+            .await?
+            .with_context(|| format!("quorum queue {queue} has no leader after the move"))?;
+        anyhow::ensure!(to != from, "{queue}: the leader stayed on {leader}");
+        Ok((from, to))
+    }
+
     /// The node whose Erlang process is classic queue `queue` (virtual host `/`): where an
     /// exclusive queue, a lock, lives. `Ok(None)`: no such classic queue.
     pub async fn classic_queue_node(&self, queue: &str) -> anyhow::Result<Option<usize>> {
@@ -373,6 +395,11 @@ impl Node {
     /// non-zero exit and after 45 s.
     pub async fn rabbitmqctl(&self, args: &[&str]) -> anyhow::Result<String> {
         self.cli("rabbitmqctl", args, CTL_TIMEOUT).await
+    }
+
+    /// `rabbitmq-queues -q -n <node> ARGS` from the node's namespace; its stdout.
+    pub async fn rabbitmq_queues(&self, args: &[&str]) -> anyhow::Result<String> {
+        self.cli("rabbitmq-queues", args, CTL_TIMEOUT).await
     }
 
     /// The node's own `cluster_status` (fails while it is paused or stopped).
