@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Components the benchmarks use; a new figure that needs more adds them here
 # (names as in ferry_start_components: rabbitmq dockerd:N registry svnserve).
-BENCH_COMPONENTS=(rabbitmq dockerd:5 registry svnserve)
+BENCH_COMPONENTS=(rabbitmq rabbitmq-cluster dockerd:5 registry svnserve)
 
 HARNESS_LABEL=bench
 # shellcheck source=tests/lib/harness.sh

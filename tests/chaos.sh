@@ -6,7 +6,13 @@
 #   bench: chaos_runs = N, chaos_lost, chaos_duplicate_deploys, chaos_stuck (target 0 / 0 / 0)
 # and more figures, then stops the components. About 6 minutes on 2 cores.
 #
+# With CHAOS_CLUSTER=1 the services (two rancher-updaters among them) use the harness's
+# three-node RabbitMQ cluster instead, and nodes are killed, restarted and cut off, and the
+# updater queue's leader moved, instead of the broker restarts (CHAOS_CLUSTER_FAULTS,
+# default kill,partition,leader,restart). Its figures are named cluster_chaos_*.
+#
 #   tests/chaos.sh [--keep]
+#   CHAOS_CLUSTER=1 tests/chaos.sh [--keep]
 #
 # Same environment and --keep as tests/run.sh (FERRY_TEST_STATE, FERRY_TEST_AMQP_PORT,
 # FERRY_TEST_REGISTRY_PORT, FERRY_TEST_SVN_PORT, FERRY_TEST_RABBIT_NAME), plus ferry-chaos'
@@ -24,7 +30,9 @@ HARNESS_LABEL=chaos
 source tests/lib/harness.sh "$@"
 
 ferry_install_missing
-ferry_start_components rabbitmq dockerd:2 registry svnserve
+components=(rabbitmq dockerd:2 registry svnserve)
+[[ "${CHAOS_CLUSTER:-}" == 1 ]] && components+=(rabbitmq-cluster)
+ferry_start_components "${components[@]}"
 
 set +e
 lock=()

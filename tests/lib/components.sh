@@ -369,9 +369,10 @@ default_permissions.configure = .*
 default_permissions.read = .*
 default_permissions.write = .*
 cluster_formation.peer_discovery_backend = classic_config
-${classic}cluster_partition_handling = pause_minority
-# As on the single test node: Ferry raises the delivery acknowledgement timeout to 2 h.
-consumer_timeout = 7200000
+${classic}
+# What Ferry ships for production nodes (deploy/rabbitmq/rabbitmq.conf): consumer_timeout,
+# cluster_partition_handling = pause_minority.
+$(grep -v '^#' "$FERRY_TESTS_DIR/../deploy/rabbitmq/rabbitmq.conf")
 log.file.level = info
 log.console = false
 CONF

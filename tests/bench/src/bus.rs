@@ -31,8 +31,17 @@ fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
-pub async fn ferry(url: &str, hops: usize, msgs: usize) -> anyhow::Result<Figures> {
-    let cfg = broker_config(url);
+/// Ferry's bus on `url`, with `addresses` as `broker.addresses` (a cluster's other nodes:
+/// each connection of the publisher and the consumer then picks its node, as in
+/// production).
+pub async fn ferry(
+    url: &str,
+    addresses: &[String],
+    hops: usize,
+    msgs: usize,
+) -> anyhow::Result<Figures> {
+    let mut cfg = broker_config(url);
+    cfg.addresses = addresses.to_vec();
     let spec = pipeline::stage("builder");
     {
         let conn = Connection::connect(url, ConnectionProperties::default()).await?;

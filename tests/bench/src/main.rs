@@ -27,11 +27,11 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
 
-    // BENCH_ONLY=bus,hooks,build,builds,pulls,rollback,switching,e2e,shop,images runs a subset (default: everything).
+    // BENCH_ONLY=bus,cluster_bus,hooks,build,builds,pulls,rollback,switching,e2e,shop,images runs a subset (default: everything).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("bus") {
-        let ferry = bus::ferry(&url, hops, msgs).await?;
+        let ferry = bus::ferry(&url, &[], hops, msgs).await?;
         let lapin = bus::bare_lapin(&url, hops, msgs).await?;
         for (prefix, r) in [("bus", &ferry), ("lapin", &lapin)] {
             println!("bench: {prefix}_hop_p50_ms = {:.3} ms", r.p50_ms);
@@ -39,6 +39,21 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("bench: bus_msgs_per_s = {:.0} msg/s", ferry.msgs_per_s);
         println!("bench: lapin_msgs_per_s = {:.0} msg/s", lapin.msgs_per_s);
+    }
+
+    // The same on the harness's three-node cluster (quorum queues replicated to all three):
+    // Ferry with `broker.addresses` (its connections land on any node), lapin on node 0,
+    // where both queues' leaders are (declared from there).
+    if wanted("cluster_bus") {
+        let urls = ferry_testkit::cluster::Cluster::from_harness().amqp_urls();
+        let others: Vec<String> = urls[1..].iter().map(|u| host_port(u)).collect();
+        let ferry = bus::ferry(&urls[0], &others, hops, msgs).await?;
+        let lapin = bus::bare_lapin(&urls[0], hops, msgs).await?;
+        for (prefix, r) in [("cluster_bus", &ferry), ("cluster_lapin", &lapin)] {
+            println!("bench: {prefix}_hop_p50_ms = {:.3} ms", r.p50_ms);
+            println!("bench: {prefix}_hop_p99_ms = {:.3} ms", r.p99_ms);
+            println!("bench: {prefix}_msgs_per_s = {:.0} msg/s", r.msgs_per_s);
+        }
     }
 
     if wanted("hooks") {
@@ -183,4 +198,10 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `host:port` of an AMQP URL.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once('@').map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_owned()
 }

@@ -15,11 +15,19 @@
 //! (`1500-4000`), `CHAOS_KILL_PAUSE_MS` (`300-3000`), `CHAOS_BROKER_RESTARTS` (2),
 //! `CHAOS_BROKER_DOWN` (`stop`, `kill` or `mixed`: how the node goes down; `stop`),
 //! `CHAOS_SETTLE_SECS` (180), `CHAOS_KEEP` (1: leave the project's containers).
+//!
+//! `CHAOS_CLUSTER=1` runs the same against the harness's three-node RabbitMQ cluster
+//! (`nodes.rs`) with two rancher-updaters: instead of restarting one broker, it inflicts
+//! `CHAOS_CLUSTER_FAULTS` (`kill,partition,leader,restart`) spread over the runs, and
+//! prints the figures as `cluster_chaos_<figure>`. Both modes also count concurrent
+//! switches from the Docker hosts' own events (`switches.rs`) and the longest wait.
 
 mod broker;
 mod hosts;
+mod nodes;
 mod procs;
 mod setup;
+mod switches;
 mod tap;
 mod verdict;
 
@@ -27,6 +35,7 @@ use anyhow::{Context as _, bail};
 use broker::Down;
 use ferry_testkit::{docker_hosts, harness_var, http_request};
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +71,8 @@ struct Knobs {
     broker_down: String,
     settle: Duration,
     keep: bool,
+    /// Faults of the three-node cluster; `None` on the single broker.
+    cluster: Option<Vec<nodes::Fault>>,
 }
 
 impl Knobs {
@@ -106,6 +117,13 @@ impl Knobs {
             broker_down,
             settle: Duration::from_secs(num("CHAOS_SETTLE_SECS", 180)?),
             keep: std::env::var("CHAOS_KEEP").is_ok_and(|v| v == "1"),
+            cluster: match std::env::var("CHAOS_CLUSTER").is_ok_and(|v| v == "1") {
+                false => None,
+                true => Some(nodes::Fault::parse_list(
+                    &std::env::var("CHAOS_CLUSTER_FAULTS")
+                        .unwrap_or_else(|_| "kill,partition,leader,restart".into()),
+                )?),
+            },
         })
     }
 
@@ -114,6 +132,52 @@ impl Knobs {
             "kill" => Down::Kill,
             "mixed" if i % 2 == 1 => Down::Kill,
             _ => Down::Stop,
+        }
+    }
+
+    /// What the run does to RabbitMQ, in order, spread over the triggers.
+    fn disruptions(&self, rng: &mut Rng) -> Vec<Disruption> {
+        match &self.cluster {
+            Some(faults) => faults
+                .iter()
+                .map(|f| Disruption::Node(*f, (rng.next() % 3) as usize))
+                .collect(),
+            None => (0..self.broker_restarts)
+                .map(|i| Disruption::Broker(self.down(i)))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Disruption {
+    /// The single broker restarted.
+    Broker(Down),
+    /// A cluster fault on a node.
+    Node(nodes::Fault, usize),
+}
+
+impl Disruption {
+    /// Inflict it and undo it: what happened, and how long the single broker was away.
+    async fn run(
+        self,
+        log: PathBuf,
+        namespace: String,
+    ) -> anyhow::Result<(String, Option<Duration>)> {
+        match self {
+            Disruption::Broker(how) => {
+                let down = broker::restart(how, Duration::from_secs(2), &log).await?;
+                Ok((
+                    format!(
+                        "RabbitMQ restart ({how:?}): {:.1} s without a broker",
+                        down.as_secs_f64()
+                    ),
+                    Some(down),
+                ))
+            }
+            Disruption::Node(fault, node) => {
+                Ok((nodes::inflict(fault, node, &namespace).await?, None))
+            }
         }
     }
 }
@@ -157,17 +221,42 @@ async fn run() -> anyhow::Result<()> {
     let wall = Instant::now();
     let knobs = Knobs::from_env()?;
     let since_s = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() - 1;
-    let url = harness_var("FERRY_TEST_AMQP_URL");
-    let setup = setup::prepare().await?;
+    let broker = match knobs.cluster {
+        Some(_) => {
+            setup::Broker::Cluster(ferry_testkit::cluster::Cluster::from_harness().amqp_urls())
+        }
+        None => setup::Broker::Single(harness_var("FERRY_TEST_AMQP_URL")),
+    };
+    let urls = broker.urls();
+    let url = urls[0].clone();
+    // Figures of a cluster run are named apart from the single broker's.
+    let fig = if knobs.cluster.is_some() {
+        "cluster_chaos"
+    } else {
+        "chaos"
+    };
+    let setup = setup::prepare(&broker).await?;
     let logs = setup.dir.join("logs");
     println!(
-        "chaos: namespace {}, project {}, {} runs, seed {}, state {}",
+        "chaos: namespace {}, project {}, {} runs, seed {}, state {}, broker {}",
         setup.namespace,
         setup.project,
         knobs.runs,
         knobs.seed,
-        setup.dir.display()
+        setup.dir.display(),
+        if knobs.cluster.is_some() {
+            "three-node cluster"
+        } else {
+            "one node"
+        }
     );
+    let cfg = ferry_shared::config::FerryConfig::load(&setup.config_path)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if knobs.cluster.is_some() {
+        nodes::import_definitions(&cfg.broker, &setup.dir)
+            .await
+            .context("importing Ferry's definitions into the cluster")?;
+    }
 
     // The tap exists before anything is published.
     let (conn, _ch) = tap::declare(&url, &setup.namespace)
@@ -179,7 +268,7 @@ async fn run() -> anyhow::Result<()> {
     record.lock().expect("record").feed = Some(feed.clone());
     let (stop_tap, tap_stopped) = tokio::sync::watch::channel(false);
     let tap_task = tokio::spawn(tap::follow(
-        url.clone(),
+        urls.clone(),
         setup.namespace.clone(),
         record.clone(),
         setup.dir.join("events.jsonl"),
@@ -187,6 +276,19 @@ async fn run() -> anyhow::Result<()> {
     ));
 
     let mut services = procs::Services::new(&setup.config_path, &logs)?;
+    if knobs.cluster.is_some() {
+        // Two updaters compete for each environment's deploy lock, as replicas on two
+        // hosts would; the second one's admin endpoint is its own.
+        services.add_instance(
+            "rancher-updater-2",
+            "rancher-updater",
+            vec![(
+                "FERRY__SERVICES__RANCHER_UPDATER__ADMIN_LISTEN".into(),
+                format!("127.0.0.1:{}", ferry_testkit::free_port()),
+            )],
+        );
+    }
+    let instances = services.names();
     services.start_all()?;
     wait_ready(&setup.admin, Duration::from_secs(60)).await?;
 
@@ -209,48 +311,48 @@ async fn run() -> anyhow::Result<()> {
     let mut in_flight_kills: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut kills: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut unexpected_exits = Vec::new();
-    let mut restarts: Vec<(Down, Duration)> = Vec::new();
-    let mut broker_task: Option<(Down, tokio::task::JoinHandle<anyhow::Result<Duration>>)> = None;
+    let planned = knobs.disruptions(&mut Rng::new(knobs.seed ^ 0xC1));
+    // Disruptions done: what happened, and for a broker restart how long it was away.
+    let mut disrupted: Vec<(Disruption, String, Option<Duration>)> = Vec::new();
+    type Task = tokio::task::JoinHandle<anyhow::Result<(String, Option<Duration>)>>;
+    let mut disrupting: Option<(Disruption, Task)> = None;
     let restart_log = logs.join("rabbit-restarts.log");
     loop {
         let done = triggered.load(Ordering::Relaxed);
         let driver_done = driver.is_finished();
-        if let Some((how, task)) = broker_task.take_if(|(_, t)| t.is_finished()) {
-            let down = task.await?.context("restarting RabbitMQ")?;
-            println!(
-                "chaos: RabbitMQ restart #{} ({how:?}) done: {:.1} s without a broker",
-                restarts.len() + 1,
-                down.as_secs_f64()
-            );
-            restarts.push((how, down));
+        if let Some((what, task)) = disrupting.take_if(|(_, t)| t.is_finished()) {
+            let (report, down) = task.await?.with_context(|| format!("{what:?}"))?;
+            println!("chaos: disruption #{} done: {report}", disrupted.len() + 1);
+            disrupted.push((what, report, down));
         }
-        let started = restarts.len() + usize::from(broker_task.is_some());
-        if broker_task.is_none()
-            && started < knobs.broker_restarts
-            && (driver_done || done * (knobs.broker_restarts + 1) >= (started + 1) * knobs.runs)
+        let started = disrupted.len() + usize::from(disrupting.is_some());
+        if disrupting.is_none()
+            && started < planned.len()
+            && (driver_done || done * (planned.len() + 1) >= (started + 1) * knobs.runs)
         {
-            let how = knobs.down(started);
+            let what = planned[started];
             println!(
-                "chaos: restarting RabbitMQ ({how:?}) after {done} triggers, t = {:.0} s",
+                "chaos: {what:?} after {done} triggers, t = {:.0} s",
                 chaos_t0.elapsed().as_secs_f64()
             );
-            let log = restart_log.clone();
-            broker_task = Some((
-                how,
-                tokio::spawn(
-                    async move { broker::restart(how, Duration::from_secs(2), &log).await },
-                ),
-            ));
+            let (log, ns) = (restart_log.clone(), setup.namespace.clone());
+            disrupting = Some((what, tokio::spawn(what.run(log, ns))));
         }
-        if driver_done && broker_task.is_none() && restarts.len() >= knobs.broker_restarts {
+        if driver_done && disrupting.is_none() && disrupted.len() >= planned.len() {
             break;
         }
         tokio::time::sleep(rng.between(knobs.kill_gap_ms)).await;
-        let svc = ferry_shared::SERVICES[(rng.next() % 7) as usize];
+        let svc = instances[(rng.next() % instances.len() as u64) as usize];
+        let role = if svc == "rancher-updater-2" {
+            "rancher-updater"
+        } else {
+            svc
+        };
         // Every other kill waits for work of that service to arrive and kills it in the
         // middle of the handler; the others land wherever they land.
-        if rng.next().is_multiple_of(2) && wait_for_work(&feed, svc, Duration::from_secs(8)).await {
-            tokio::time::sleep(rng.between(busy_window(svc))).await;
+        if rng.next().is_multiple_of(2) && wait_for_work(&feed, role, Duration::from_secs(8)).await
+        {
+            tokio::time::sleep(rng.between(busy_window(role))).await;
             targeted += 1;
         }
         let admin = setup.admin.iter().find(|(s, _)| *s == svc).map(|(_, a)| *a);
@@ -326,8 +428,6 @@ async fn run() -> anyhow::Result<()> {
 
     // --- look: queues with the services stopped, the tap drained, the hosts -------------
     services.stop_all().await;
-    let cfg = ferry_shared::config::FerryConfig::load(&setup.config_path)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let waiting = broker::waiting(&url, &broker::work_queues(&cfg.broker)).await?;
     let tap_queue = tap::queue(&setup.namespace);
     ferry_testkit::wait_until(Duration::from_secs(20), || {
@@ -346,6 +446,9 @@ async fn run() -> anyhow::Result<()> {
     let created = hosts::created(&hosts[1], &setup.project, verdict::PRODUCTION, since_s).await?;
     let prod_running = hosts::running(&hosts[1], &setup.project, verdict::PRODUCTION).await?;
     let staging_running = hosts::running(&hosts[0], &setup.project, "staging").await?;
+    // Two deploys switching one environment at once, as the hosts themselves saw it.
+    let mut overlaps = switches::on_host(&hosts[0], &setup.project, since_s).await?;
+    overlaps.extend(switches::on_host(&hosts[1], &setup.project, since_s).await?);
 
     // What production serves, on either blue/green port.
     let mut serving = Vec::new();
@@ -387,6 +490,26 @@ async fn run() -> anyhow::Result<()> {
         .collect();
     let redeploys = created.values().filter(|c| c.len() > 1).count();
     let retries: u32 = triggers.accepted.iter().map(|a| a.tries - 1).sum();
+    // The longest a run went without progress: the largest gap between two of its events
+    // (by their publish times), wherever the faults put it.
+    let longest_wait = triggers
+        .accepted
+        .iter()
+        .filter_map(|a| {
+            let mut seen: Vec<&tap::Seen> = record.runs.get(&a.run_id)?.iter().collect();
+            seen.sort_by_key(|s| s.time_ns);
+            seen.windows(2)
+                .map(|w| {
+                    (
+                        w[1].time_ns - w[0].time_ns,
+                        a,
+                        w[0].routing_key.clone(),
+                        w[1].routing_key.clone(),
+                    )
+                })
+                .max_by_key(|w| w.0)
+        })
+        .max_by_key(|w| w.0);
     let newest_in_prod = triggers
         .accepted
         .iter()
@@ -495,56 +618,80 @@ async fn run() -> anyhow::Result<()> {
     println!("chaos: running in production: {prod_running:?}; in staging: {staging_running:?}");
     println!("chaos: newest run deployed to production: {newest_in_prod:?}");
 
-    println!("bench: chaos_runs = {}", triggers.accepted.len());
-    println!("bench: chaos_lost = {lost}");
-    println!("bench: chaos_duplicate_deploys = {}", duplicates.len());
-    println!("bench: chaos_stuck = {stuck}");
-    println!("bench: chaos_reached_production = {production}");
+    println!("bench: {fig}_runs = {}", triggers.accepted.len());
+    println!("bench: {fig}_lost = {lost}");
+    println!("bench: {fig}_duplicate_deploys = {}", duplicates.len());
+    println!("bench: {fig}_stuck = {stuck}");
+    println!("bench: {fig}_reached_production = {production}");
     println!(
-        "bench: chaos_ended_otherwise = {}",
+        "bench: {fig}_ended_otherwise = {}",
         fates.len() - production - lost - stuck
     );
-    println!("bench: chaos_unseen = {unseen}");
-    println!("bench: chaos_not_accepted = {}", triggers.refused.len());
+    println!("bench: {fig}_unseen = {unseen}");
+    println!("bench: {fig}_not_accepted = {}", triggers.refused.len());
     println!(
-        "bench: chaos_unacknowledged_runs = {}",
+        "bench: {fig}_unacknowledged_runs = {}",
         unacknowledged.len()
     );
-    println!("bench: chaos_trigger_retries = {retries}");
-    println!("bench: chaos_kills = {}", kills.values().sum::<usize>());
-    println!("bench: chaos_kills_aimed = {targeted}");
+    println!("bench: {fig}_trigger_retries = {retries}");
+    println!("bench: {fig}_kills = {}", kills.values().sum::<usize>());
+    println!("bench: {fig}_kills_aimed = {targeted}");
     println!(
-        "bench: chaos_kills_in_flight = {}",
+        "bench: {fig}_kills_in_flight = {}",
         in_flight_kills.values().sum::<usize>()
     );
-    println!("bench: chaos_unexpected_exits = {}", unexpected_exits.len());
-    println!("bench: chaos_broker_restarts = {}", restarts.len());
+    println!("bench: {fig}_unexpected_exits = {}", unexpected_exits.len());
+    for (i, (_, report, _)) in disrupted.iter().enumerate() {
+        println!("chaos: disruption #{}: {report}", i + 1);
+    }
+    for o in &overlaps {
+        println!(
+            "chaos: CONCURRENT SWITCH in {}: run {} created {} at {} while run {}'s switch (opened at {}) was not finished",
+            o.env, o.intruder, o.container, o.at_ns, o.running, o.span_opened_ns
+        );
+    }
+    if let Some((gap, a, from, to)) = &longest_wait {
+        println!(
+            "chaos: longest wait: run {} (r{}, #{}) between {from} and {to}",
+            a.run_id, a.revision, a.n
+        );
+        println!("bench: {fig}_longest_wait_s = {:.1} s", *gap as f64 / 1e9);
+    }
+    println!("bench: {fig}_concurrent_switches = {}", overlaps.len());
+    if knobs.cluster.is_some() {
+        println!("bench: {fig}_node_faults = {}", disrupted.len());
+    } else {
+        println!("bench: {fig}_broker_restarts = {}", disrupted.len());
+        println!(
+            "bench: {fig}_broker_down_s = {:.1} s",
+            disrupted
+                .iter()
+                .filter_map(|(_, _, d)| d.map(|d| d.as_secs_f64()))
+                .sum::<f64>()
+        );
+    }
+    println!("bench: {fig}_redelivered_events = {}", record.repeats);
+    println!("bench: {fig}_prod_redeploy_attempts = {redeploys}");
     println!(
-        "bench: chaos_broker_down_s = {:.1} s",
-        restarts.iter().map(|(_, d)| d.as_secs_f64()).sum::<f64>()
-    );
-    println!("bench: chaos_redelivered_events = {}", record.repeats);
-    println!("bench: chaos_prod_redeploy_attempts = {redeploys}");
-    println!(
-        "bench: chaos_prod_running_containers = {}",
+        "bench: {fig}_prod_running_containers = {}",
         prod_running.len()
     );
     println!(
-        "bench: chaos_staging_running_containers = {}",
+        "bench: {fig}_staging_running_containers = {}",
         staging_running.len()
     );
     // One container serves an environment; more is one a deploy failed to retire.
     println!(
-        "bench: chaos_leaked_containers = {}",
+        "bench: {fig}_leaked_containers = {}",
         prod_running.len().saturating_sub(1) + staging_running.len().saturating_sub(1)
     );
     if let Some(ok) = serves_newest {
-        println!("bench: chaos_prod_serves_newest = {}", u8::from(ok));
+        println!("bench: {fig}_prod_serves_newest = {}", u8::from(ok));
     }
-    println!("bench: chaos_phase_s = {chaos_s:.0} s");
-    println!("bench: chaos_settle_s = {settle_s:.0} s");
+    println!("bench: {fig}_phase_s = {chaos_s:.0} s");
+    println!("bench: {fig}_settle_s = {settle_s:.0} s");
     println!(
-        "bench: chaos_wall_s = {:.0} s",
+        "bench: {fig}_wall_s = {:.0} s",
         wall.elapsed().as_secs_f64()
     );
 

@@ -8,6 +8,9 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
+/// Another instance of a service: its binary and its `FERRY__...` overrides.
+type Instance = (&'static str, Vec<(String, String)>);
+
 pub struct Services {
     /// Where the service binaries are: next to this binary (`target/<profile>/`).
     bin_dir: PathBuf,
@@ -15,6 +18,9 @@ pub struct Services {
     logs: PathBuf,
     /// The running process of each service; absent while one is killed.
     running: BTreeMap<&'static str, Child>,
+    /// Further instances of a service (name → its binary and `FERRY__...` overrides): a
+    /// second rancher-updater competing for the deploy locks.
+    extra: BTreeMap<&'static str, Instance>,
 }
 
 impl Services {
@@ -37,7 +43,25 @@ impl Services {
             config: config.to_owned(),
             logs: logs.to_owned(),
             running: BTreeMap::new(),
+            extra: BTreeMap::new(),
         })
+    }
+
+    /// Run one more instance of `binary` as `name`, with these configuration overrides.
+    pub fn add_instance(
+        &mut self,
+        name: &'static str,
+        binary: &'static str,
+        overrides: Vec<(String, String)>,
+    ) {
+        self.extra.insert(name, (binary, overrides));
+    }
+
+    /// Every instance: the seven services and the extra ones.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut all = ferry_shared::SERVICES.to_vec();
+        all.extend(self.extra.keys());
+        all
     }
 
     pub fn start(&mut self, svc: &'static str) -> anyhow::Result<()> {
@@ -48,7 +72,12 @@ impl Services {
             .create(true)
             .append(true)
             .open(self.logs.join(format!("{svc}.log")))?;
-        let child = Command::new(self.bin_dir.join(svc))
+        let (binary, overrides) = self
+            .extra
+            .get(svc)
+            .map_or((svc, &[][..]), |(b, o)| (*b, o.as_slice()));
+        let child = Command::new(self.bin_dir.join(binary))
+            .envs(overrides.iter().map(|(k, v)| (k, v)))
             .env("FERRY_CONFIG", &self.config)
             .env_remove("RUST_LOG")
             // Plain text in the log files.
@@ -64,7 +93,7 @@ impl Services {
     }
 
     pub fn start_all(&mut self) -> anyhow::Result<()> {
-        for svc in ferry_shared::SERVICES {
+        for svc in self.names() {
             self.start(svc)?;
         }
         Ok(())

@@ -36,7 +36,42 @@ pub struct SvnRepo {
     wc: PathBuf,
 }
 
-pub async fn prepare() -> anyhow::Result<Setup> {
+/// Where the services' RabbitMQ is: the harness's single node, or its three-node cluster
+/// (every node's URL; the services get the first and the others as `broker.addresses`).
+pub enum Broker {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl Broker {
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            Broker::Single(url) => vec![url.clone()],
+            Broker::Cluster(urls) => urls.clone(),
+        }
+    }
+
+    fn config_lines(&self) -> String {
+        match self {
+            Broker::Single(url) => format!("url = \"{url}\""),
+            Broker::Cluster(urls) => {
+                let others: Vec<String> = urls[1..]
+                    .iter()
+                    .map(|u| format!("\"{}\"", host_port(u)))
+                    .collect();
+                format!("url = \"{}\"\naddresses = [{}]", urls[0], others.join(", "))
+            }
+        }
+    }
+}
+
+/// `host:port` of an AMQP URL.
+fn host_port(url: &str) -> &str {
+    let rest = url.split_once('@').map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+pub async fn prepare(broker: &Broker) -> anyhow::Result<Setup> {
     let namespace = format!("chaos{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let project = format!("c{}", &namespace[5..13]);
     let dir = PathBuf::from(harness_var("FERRY_TEST_STATE"))
@@ -71,7 +106,7 @@ pub async fn prepare() -> anyhow::Result<Setup> {
 [log]
 level = "info,lapin=warn"
 [broker]
-url = "{amqp}"
+{amqp}
 namespace = "{namespace}"
 heartbeat_secs = 5
 connect_timeout_ms = 2000
@@ -115,7 +150,7 @@ wait_until_healthy_secs = 10
 [[projects.{project}.tests.checks]]
 url = "/healthz"
 "#,
-        amqp = harness_var("FERRY_TEST_AMQP_URL"),
+        amqp = broker.config_lines(),
         h1 = hosts[0],
         h2 = hosts[1],
         work = dir.join("work").display(),

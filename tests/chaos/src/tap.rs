@@ -85,10 +85,11 @@ pub async fn declare(
     Ok((conn, ch))
 }
 
-/// Consume the tap until `stop` fires, reconnecting whenever RabbitMQ goes away.
-/// Every event is also appended to `journal` (one JSON line each) for post-mortems.
+/// Consume the tap until `stop` fires, reconnecting whenever RabbitMQ goes away (to the
+/// next of `urls`: a cluster's nodes take turns). Every event is also appended to
+/// `journal` (one JSON line each) for post-mortems.
 pub async fn follow(
-    url: String,
+    urls: Vec<String>,
     namespace: String,
     record: Shared,
     journal: std::path::PathBuf,
@@ -98,7 +99,7 @@ pub async fn follow(
     let mut reconnects = 0u32;
     while !*stop.borrow() {
         let consumed = tokio::select! {
-            r = consume(&url, &namespace, &record, &mut file) => r,
+            r = consume(&urls[reconnects as usize % urls.len()], &namespace, &record, &mut file) => r,
             _ = stop.changed() => break,
         };
         if let Err(e) = consumed {
