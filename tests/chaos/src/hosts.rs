@@ -19,33 +19,16 @@ pub async fn created(
     env: &str,
     since_s: u64,
 ) -> anyhow::Result<HashMap<Uuid, Vec<Created>>> {
-    let until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs()
-        + 1;
-    let args: Vec<String> = vec![
-        "events".into(),
-        "--since".into(),
-        since_s.to_string(),
-        "--until".into(),
-        until.to_string(),
-        "--filter".into(),
-        "type=container".into(),
-        "--filter".into(),
-        "event=create".into(),
-        "--filter".into(),
-        format!("label=io.ferry.project={project}"),
-        "--filter".into(),
-        format!("label=io.ferry.environment={env}"),
-        "--format".into(),
-        "{{json .}}".into(),
-    ];
-    let host = host.to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        docker(&host, None, &args)
-    })
-    .await??;
+    let out = container_events(
+        host,
+        project,
+        since_s,
+        &[
+            "event=create".into(),
+            format!("label=io.ferry.environment={env}"),
+        ],
+    )
+    .await?;
     let mut by_run: HashMap<Uuid, Vec<Created>> = HashMap::new();
     for line in out.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)?;
@@ -112,4 +95,40 @@ pub async fn remove_all(host: &str, project: &str) {
         }
     })
     .await;
+}
+
+/// `docker events` of the project's containers on `host` from `since_s` (unix seconds) to
+/// now, with these further `--filter`s, one JSON object per line.
+pub async fn container_events(
+    host: &str,
+    project: &str,
+    since_s: u64,
+    filters: &[String],
+) -> anyhow::Result<String> {
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 1;
+    let mut args: Vec<String> = vec![
+        "events".into(),
+        "--since".into(),
+        since_s.to_string(),
+        "--until".into(),
+        until.to_string(),
+        "--filter".into(),
+        "type=container".into(),
+        "--filter".into(),
+        format!("label=io.ferry.project={project}"),
+        "--format".into(),
+        "{{json .}}".into(),
+    ];
+    for f in filters {
+        args.extend(["--filter".into(), f.clone()]);
+    }
+    let host = host.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        docker(&host, None, &args)
+    })
+    .await?
 }

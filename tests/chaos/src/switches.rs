@@ -10,7 +10,6 @@
 //! retried run creating again while its span is open stays in the same span. A `create`
 //! by another run while a span is open is a concurrent switch.
 
-use ferry_testkit::docker;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -174,29 +173,7 @@ pub fn concurrent_switches(events: &[ContainerEvent]) -> Vec<Overlap> {
 /// Reads the host's events of `project` since `since_s` (unix seconds) until now+1 and
 /// returns the overlaps.
 pub async fn on_host(host: &str, project: &str, since_s: u64) -> anyhow::Result<Vec<Overlap>> {
-    let until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs()
-        + 1;
-    let args: Vec<String> = vec![
-        "events".into(),
-        "--since".into(),
-        since_s.to_string(),
-        "--until".into(),
-        until.to_string(),
-        "--filter".into(),
-        "type=container".into(),
-        "--filter".into(),
-        format!("label=io.ferry.project={project}"),
-        "--format".into(),
-        "{{json .}}".into(),
-    ];
-    let host = host.to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        docker(&host, None, &args)
-    })
-    .await??;
+    let out = crate::hosts::container_events(host, project, since_s, &[]).await?;
     Ok(concurrent_switches(&parse_events(&out)?))
 }
 

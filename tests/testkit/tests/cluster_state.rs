@@ -18,6 +18,18 @@ use std::time::Duration;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
+/// The cluster, whole, and Ferry's settings for a fresh namespace on it.
+async fn whole_cluster() -> (Cluster, BrokerConfig) {
+    let cluster = Cluster::from_harness();
+    cluster
+        .restore_all()
+        .await
+        .expect("the cluster is whole first");
+    let mut cfg = cluster_config(&cluster);
+    cfg.namespace = unique_namespace();
+    (cluster, cfg)
+}
+
 /// Ferry's broker settings for the cluster: node 0's URL and the others as addresses.
 fn cluster_config(cluster: &Cluster) -> BrokerConfig {
     let urls = cluster.amqp_urls();
@@ -65,13 +77,7 @@ async fn kill_leader_of(cluster: &Cluster, queue: &str) -> (usize, tokio::task::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_stays_decidable_and_the_history_complete_when_a_node_dies() {
-    let cluster = Cluster::from_harness();
-    cluster
-        .restore_all()
-        .await
-        .expect("the cluster is whole first");
-    let mut cfg = cluster_config(&cluster);
-    cfg.namespace = unique_namespace();
+    let (cluster, cfg) = whole_cluster().await;
     {
         let conn = lapin::Connection::connect(cluster.node(0).url(), Default::default())
             .await
@@ -153,13 +159,7 @@ async fn a_hold_stays_decidable_and_the_history_complete_when_a_node_dies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_expires_on_time_when_the_node_leading_it_died() {
-    let cluster = Cluster::from_harness();
-    cluster
-        .restore_all()
-        .await
-        .expect("the cluster is whole first");
-    let mut cfg = cluster_config(&cluster);
-    cfg.namespace = unique_namespace();
+    let (cluster, cfg) = whole_cluster().await;
     let request = approval_request("production", chrono::Duration::seconds(8));
     hold::place(&cfg, &request, SECS(8)).await.unwrap();
     let queue = hold::queue_name(&cfg.namespace, request.run_id, "production");
