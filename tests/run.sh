@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Ferry's test command: starts the real components the tests use (private RabbitMQ node, three
-# Docker daemons, a registry v2 with auth, svnserve, sshd; all on loopback; a build Docker
+# Ferry's test command: starts the real components the tests use (private RabbitMQ node, a
+# three-node RabbitMQ cluster in network namespaces, three Docker daemons, a registry v2 with
+# auth, svnserve, PostgreSQL 15, sshd; all on loopback; a build Docker
 # daemon in its own network namespace behind NAT; and the compose host, a namespace where
 # Ferry runs as containers), runs the whole workspace's tests with cargo-nextest, and stops
 # the components again.
@@ -27,7 +28,7 @@ harness_disk_budget
 rm -rf "$FERRY_TEST_STATE/ports"
 # The first Docker host also listens on TCP behind TLS, for the TLS host tests.
 export FERRY_TEST_DOCKER_TLS=1
-ferry_start_components rabbitmq rabbitmq-cluster dockerd:3 registry svnserve sshd dockerd-build compose-host
+ferry_start_components rabbitmq rabbitmq-cluster dockerd:3 registry svnserve postgres sshd dockerd-build compose-host
 
 set +e
 # Service binaries first: tests start them as processes, and cargo builds a package's

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Real components for Ferry's tests: RabbitMQ, Docker daemons, a registry v2, svnserve.
+# Real components for Ferry's tests: RabbitMQ, Docker daemons, a registry v2, svnserve, PostgreSQL.
 #
 # Source this file, then call the functions below. Each function is idempotent (a component that is
 # already running from the same $FERRY_TEST_STATE is reused), listens on loopback only, logs to
@@ -14,6 +14,8 @@
 #   ferry_start_dockerd N        N independent Docker daemons ("hosts")
 #   ferry_start_registry         registry v2 with htpasswd auth on 127.0.0.1:${FERRY_TEST_REGISTRY_PORT:-5000}
 #   ferry_start_svnserve         svnserve on 127.0.0.1:${FERRY_TEST_SVN_PORT:-3690}
+#   ferry_start_postgres         private PostgreSQL 15 server on 127.0.0.1:${FERRY_TEST_POSTGRES_PORT:-5433}
+#                                (role and database `ferry`; role may create databases)
 #   ferry_start_dockerd_build    a build Docker daemon in its own network namespace behind NAT
 #                                (what a production build host needs), plus a "dependency
 #                                mirror" namespace the builds may reach
@@ -21,7 +23,7 @@
 #                                containers: a bridge-networked engine for docker-compose,
 #                                two deploy hosts, svnserve (compose-host.sh)
 #   ferry_start_components C...  the above by name: rabbitmq rabbitmq-cluster dockerd[:N] registry
-#                                svnserve sshd dockerd-build compose-host
+#                                svnserve postgres sshd dockerd-build compose-host
 #   ferry_stop_all               stop everything started under $FERRY_TEST_STATE (by PID files)
 #
 # Functions return non-zero (after printing the component's name and log tail) when a component
@@ -201,6 +203,7 @@ _ferry_missing_packages() {
     done
     [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server && -x /usr/lib/rabbitmq/bin/rabbitmqctl ]] ||
         want[rabbitmq-server]=1
+    [[ -x /usr/lib/postgresql/15/bin/postgres ]] || want[postgresql]=1
     # busybox must be the static one (it is copied into FROM-scratch test images).
     if [[ ! -x /bin/busybox ]] || ldd /bin/busybox >/dev/null 2>&1; then want[busybox-static]=1; fi
     python3 -c 'import aiosmtpd' >/dev/null 2>&1 || /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 ||
@@ -710,6 +713,207 @@ ferry_start_svnserve() {
     _ferry_started svnserve "$t0"
 }
 
+# --- PostgreSQL 15 -------------------------------------------------------------------------------
+
+# A private PostgreSQL 15 server on 127.0.0.1:${FERRY_TEST_POSTGRES_PORT:-5433} and on a unix
+# socket in $FERRY_TEST_STATE/postgres-sock (a symlink to a short directory under /tmp when that
+# path is too long for a socket), fsync off. It runs as user postgres (it refuses root) on the data
+# directory $FERRY_TEST_STATE/postgres: superuser `postgres`, trusted on the unix socket,
+# scram-sha-256 over TCP, UTF8, locale C.UTF-8. Role `ferry` (LOGIN CREATEDB, random password)
+# owns database `ferry`; tests create a database of their own each.
+# Exports FERRY_TEST_POSTGRES_URL (postgres://ferry:PW@127.0.0.1:PORT/ferry),
+# FERRY_TEST_POSTGRES_PORT, FERRY_TEST_POSTGRES_DIR (data directory), FERRY_TEST_POSTGRES_SOCKET
+# (socket directory: `psql -h $FERRY_TEST_POSTGRES_SOCKET -p $FERRY_TEST_POSTGRES_PORT -U postgres`
+# is the superuser), FERRY_TEST_POSTGRES_BIN, FERRY_TEST_POSTGRES_OPTIONS (the server options of
+# the start, pg_ctl's -o) and FERRY_TEST_POSTGRES_LOG. A test stops and starts the server with
+#   runuser -u postgres -- "$FERRY_TEST_POSTGRES_BIN/pg_ctl" -D "$FERRY_TEST_POSTGRES_DIR" -w stop -m fast
+#   runuser -u postgres -- "$FERRY_TEST_POSTGRES_BIN/pg_ctl" -D "$FERRY_TEST_POSTGRES_DIR" -w \
+#       -l "$FERRY_TEST_POSTGRES_LOG" -o "$FERRY_TEST_POSTGRES_OPTIONS" start
+# from a working directory user postgres may read (/ will do), and with -l: without it the server
+# keeps the starting process's stdout (a test's captured output) open.
+# A server of this state directory that runs on the same port and socket is reused; one that
+# runs with other ones is stopped and started again. ferry_stop_all stops it by the PID in its
+# postmaster.pid (so also after a test restarted it), with a fast shutdown (SIGINT).
+
+FERRY_PG_BIN=/usr/lib/postgresql/15/bin
+
+# _ferry_pg_pid DATA_DIR: the PID of the postmaster running on DATA_DIR (first line of its
+# postmaster.pid, checked against its command line). Empty when none runs.
+_ferry_pg_pid() {
+    local pid
+    pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null | tr -dc 0-9)
+    [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 0
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-D $1 "; then
+        echo "$pid"
+    fi
+}
+
+# True when process $1 is gone or a zombie: this machine's init reaps orphans only every ~2 s,
+# and PostgreSQL takes a zombie named in a postmaster.pid for a running server.
+_ferry_pid_gone() {
+    [[ ! -d /proc/$1 || "$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" == Z ]]
+}
+
+# _ferry_pg_halt PID: PostgreSQL's fast shutdown (SIGINT: SIGTERM would be the "smart" one, which
+# waits for every client to leave), then immediate (SIGQUIT) after 20 s, SIGKILL after 20 more.
+# Only ever called on a PID that _ferry_pg_pid or _ferry_our_pid vouched for.
+_ferry_pg_halt() {
+    local pid=$1 sig i
+    for sig in INT QUIT KILL; do
+        kill "-$sig" "$pid" 2>/dev/null || return 0
+        for ((i = 0; i < 200; i++)); do
+            _ferry_pid_gone "$pid" && return 0
+            sleep 0.1
+        done
+        _ferry_log "postgres (pid $pid) still alive 20 s after SIG$sig"
+    done
+}
+
+# _ferry_pg CMD ARGS...: PostgreSQL 15's CMD as user postgres, from / (pg_ctl and psql want a
+# working directory they may read), without a caller's lock (fd 9).
+_ferry_pg() {
+    (cd / && runuser -u postgres -- "$FERRY_PG_BIN/$1" "${@:2}") 9>&-
+}
+
+ferry_start_postgres() {
+    _ferry_init || return 1
+    local s=$FERRY_TEST_STATE port=${FERRY_TEST_POSTGRES_PORT:-5433}
+    local dir="$FERRY_TEST_STATE/postgres" link="$FERRY_TEST_STATE/postgres-sock"
+    local log="$FERRY_TEST_STATE/logs/postgres.log" pidf="$FERRY_TEST_STATE/pids/postgres.pid"
+    local pwf="$FERRY_TEST_STATE/postgres-password" t0 pid owner sock opts pw info stale f
+    t0=$(_ferry_now_ms)
+    touch "$log"
+    if ((EUID != 0)); then
+        _ferry_fail "cannot start postgres" "$log" "must run as root (the server runs as user postgres)"
+        return 1
+    fi
+    if [[ ! -x "$FERRY_PG_BIN/postgres" ]] || ! id -u postgres >/dev/null 2>&1; then
+        _ferry_fail "cannot start postgres" "$log" "PostgreSQL 15 is missing (ferry_install_missing installs it)"
+        return 1
+    fi
+    # User postgres must reach its directories in ours: a mktemp directory is root's alone (0700).
+    if ! runuser -u postgres -- test -x "$s"; then
+        _ferry_log "chgrp postgres $s; chmod g+x (user postgres must reach its directories)" >>"$log"
+        chgrp postgres "$s" && chmod g+x "$s"
+    fi
+    if ! runuser -u postgres -- test -x "$s"; then
+        _ferry_fail "cannot start postgres" "$log" "user postgres cannot reach $s (a parent directory is closed to it)"
+        return 1
+    fi
+    chown postgres:postgres "$log"
+    # The socket directory: its socket's path must fit a sockaddr_un (107 bytes) and sit unquoted
+    # in pg_ctl's -o string.
+    if [[ ! -e "$link" && ! -L "$link" ]]; then
+        if ((${#link} + ${#port} + 10 > 107)) || [[ ! "$link" =~ ^[A-Za-z0-9_./:@%,+=-]*$ ]]; then
+            sock=$(mktemp -d /tmp/ferry-pg.XXXX) || return 1
+            ln -s "$sock" "$link"
+        else
+            mkdir -p "$link"
+        fi
+    fi
+    sock=$(readlink -f "$link")
+    mkdir -p "$sock" && chown postgres:postgres "$sock"
+    opts="-c listen_addresses=127.0.0.1 -p $port -k $sock -c fsync=off"
+    pid=$(_ferry_pg_pid "$dir")
+    if [[ -n "$pid" ]]; then
+        # postmaster.pid's lines 4 and 5: the port and socket directory it runs with.
+        info=$(sed -n '4p;5p' "$dir/postmaster.pid" | tr '\n' ' ')
+        if [[ "$info" == "$port $sock " ]]; then
+            _ferry_log "postgres (pid $pid) already running on $dir: reused" >>"$log"
+        else
+            _ferry_log "postgres (pid $pid) runs with port and socket $info, not $port $sock: restarting it" >>"$log"
+            _ferry_pg_halt "$pid" >>"$log"
+            pid=
+        fi
+    fi
+    if [[ -z "$pid" ]]; then
+        owner=$(_ferry_port_owner "$port")
+        if [[ -n "$owner" ]]; then
+            _ferry_fail "cannot start postgres" "$log" "port $port is already in use: $owner (set FERRY_TEST_POSTGRES_PORT)"
+            return 1
+        fi
+        # Lock files left by a killed server: PostgreSQL removes them itself when their PID is
+        # gone, but not while it is a zombie.
+        for f in "$dir/postmaster.pid" "$sock/.s.PGSQL.$port.lock"; do
+            stale=$(head -n 1 "$f" 2>/dev/null | tr -dc 0-9)
+            if [[ -n "$stale" ]] && _ferry_pid_gone "$stale"; then
+                _ferry_log "removing $f of pid $stale (gone)" >>"$log"
+                rm -f "$f"
+            fi
+        done
+        if [[ ! -s "$dir/PG_VERSION" ]]; then
+            # Nothing, or what an interrupted initdb left.
+            rm -rf --one-file-system "${dir:?}"
+            mkdir -p "$dir" && chown postgres:postgres "$dir" && chmod 700 "$dir"
+            _ferry_log "initdb $dir" >>"$log"
+            if ! _ferry_pg initdb -D "$dir" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+                -E UTF8 --locale=C.UTF-8 --no-sync </dev/null >>"$log" 2>&1; then
+                _ferry_fail "cannot start postgres" "$log" "initdb failed"
+                return 1
+            fi
+        fi
+        _ferry_log "starting postgres on 127.0.0.1:$port, socket $sock, data $dir" >>"$log"
+        # In a session of its own: Ctrl-C reaches the tests, not the server.
+        if ! (cd / && setsid -w runuser -u postgres -- "$FERRY_PG_BIN/pg_ctl" -D "$dir" -l "$log" -w -t 60 \
+            -o "$opts" start) </dev/null >>"$log" 2>&1 9>&-; then
+            _ferry_fail "cannot start postgres" "$log" "pg_ctl start failed"
+            return 1
+        fi
+        pid=$(_ferry_pg_pid "$dir")
+        [[ -n "$pid" ]] || { _ferry_fail "cannot start postgres" "$log" "no postmaster runs on $dir after pg_ctl start"; return 1; }
+    fi
+    echo "$pid" >"$pidf"
+    [[ -s "$pwf" ]] || (umask 077 && _ferry_random_password >"$pwf")
+    pw=$(<"$pwf")
+    # The role and its database, made or brought back in line with the password file.
+    if ! _ferry_pg psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres -d postgres \
+        >>"$log" 2>&1 <<SQL; then
+SELECT 'CREATE ROLE ferry' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ferry')\gexec
+ALTER ROLE ferry LOGIN CREATEDB PASSWORD '$pw';
+SELECT 'CREATE DATABASE ferry OWNER ferry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'ferry')\gexec
+SQL
+        _ferry_fail "cannot start postgres" "$log" "creating role and database ferry failed"
+        return 1
+    fi
+    if ! PGPASSWORD=$pw "$FERRY_PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$port" -U ferry -d ferry \
+        -c 'SELECT 1' </dev/null >/dev/null 2>>"$log"; then
+        _ferry_fail "cannot start postgres" "$log" "role ferry cannot log in over 127.0.0.1:$port"
+        return 1
+    fi
+    _ferry_export FERRY_TEST_POSTGRES_URL "postgres://ferry:$pw@127.0.0.1:$port/ferry"
+    _ferry_export FERRY_TEST_POSTGRES_PORT "$port"
+    _ferry_export FERRY_TEST_POSTGRES_DIR "$dir"
+    _ferry_export FERRY_TEST_POSTGRES_SOCKET "$sock"
+    _ferry_export FERRY_TEST_POSTGRES_BIN "$FERRY_PG_BIN"
+    _ferry_export FERRY_TEST_POSTGRES_OPTIONS "$opts"
+    _ferry_export FERRY_TEST_POSTGRES_LOG "$log"
+    _ferry_started postgres "$t0"
+}
+
+# The server (by its postmaster.pid, and by our PID file in case that is gone), then the short
+# socket directory if one was made.
+_ferry_stop_postgres() {
+    local dir="$FERRY_TEST_STATE/postgres" pidf="$FERRY_TEST_STATE/pids/postgres.pid"
+    local link="$FERRY_TEST_STATE/postgres-sock" pid pid2 short
+    pid=$(_ferry_pg_pid "$dir")
+    pid2=$(_ferry_our_pid "$pidf" "-D $dir ")
+    if [[ -n "$pid" ]]; then
+        _ferry_log "stopping postgres (pid $pid, fast shutdown)"
+        _ferry_pg_halt "$pid"
+    fi
+    if [[ -n "$pid2" && "$pid2" != "$pid" ]]; then
+        _ferry_log "stopping postgres (pid $pid2 of $pidf, fast shutdown)"
+        _ferry_pg_halt "$pid2"
+    fi
+    rm -f "$pidf"
+    if [[ -L "$link" ]]; then
+        short=$(readlink "$link")
+        [[ "$short" == /tmp/ferry-pg.* ]] && rm -rf --one-file-system "$short"
+        rm -f "$link"
+    fi
+    return 0
+}
+
 # --- dockerd-build: a build host that cannot reach this machine's own services -----------------
 
 # A Docker daemon in its own network namespace ($FERRY_TEST_BUILD_NAME, default ferry-bk): a veth
@@ -944,6 +1148,7 @@ ferry_start_components() {
         dockerd:*) ferry_start_dockerd "${c#dockerd:}" || return 1 ;;
         registry) ferry_start_registry || return 1 ;;
         svnserve) ferry_start_svnserve || return 1 ;;
+        postgres) ferry_start_postgres || return 1 ;;
         sshd) ferry_start_sshd || return 1 ;;
         dockerd-build) ferry_start_dockerd_build || return 1 ;;
         compose-host) ferry_start_compose_host || return 1 ;;
@@ -977,6 +1182,7 @@ _ferry_stop_all_impl() {
     _ferry_stop_pidfile registry "$s/pids/registry.pid" "$s/registry/config.yml" &
     _ferry_stop_pidfile svnserve "$s/pids/svnserve.pid" "$s/svn" &
     _ferry_stop_pidfile sshd "$s/pids/sshd.pid" "$s/sshd/sshd_config" &
+    _ferry_stop_postgres &
     _ferry_stop_dockerd_build &
     _ferry_stop_compose_host &
     [[ -s "$s/sshd/alias-file" ]] && rm -f "$(<"$s/sshd/alias-file")"

@@ -8,13 +8,15 @@
 //! It also serves the operator API under `/api` (see `api`), which reads the run
 //! history stream into memory (see `runs`): on the webhook port, or only on
 //! `api_listen` when that is set. Connections are served by `door` (caps, read
-//! deadlines, TLS).
+//! deadlines, TLS). With `[ledger] url` set, it also records the history into the ledger
+//! and reads the older runs back from there at start-up (see `ledger`).
 
 mod api;
 pub mod auth_limit;
 pub mod client_addr;
 pub mod dedup;
 pub mod door;
+mod ledger;
 pub mod registry;
 mod routes;
 pub mod runs;
@@ -229,6 +231,9 @@ impl HookReceiver {
                         .get(project)
                         .and_then(|p| p.environments.last().cloned())
                 };
+                if let Some(url) = app.cfg.ledger.url() {
+                    ledger::preload(&url, &app.runs, last_env).await;
+                }
                 let e = ferry_shared::bus::history::follow(app.cfg.broker.clone(), |event| {
                     app.runs.record(event, last_env);
                 })
@@ -236,6 +241,20 @@ impl HookReceiver {
                 tracing::error!("the run history cannot be read: {e}");
             })
         };
+        // Every event into the ledger, when there is one.
+        let recorder = self.app.cfg.ledger.url().map(|url| {
+            let counters = ledger::Counters {
+                recorded: self.metrics.counter(
+                    "ferry_ledger_events_recorded_total",
+                    "Events this replica added to the ledger (others were there already).",
+                ),
+                errors: self.metrics.counter(
+                    "ferry_ledger_errors_total",
+                    "Failed ledger writes and openings (each is tried again).",
+                ),
+            };
+            tokio::spawn(ledger::record(self.app.cfg.clone(), url, counters))
+        });
         let admin = axum::serve(self.admin_listener, admin::router(self.metrics.clone()))
             .with_graceful_shutdown(shutdown.clone().wait_owned());
         let admin = tokio::spawn(async move { admin.await });
@@ -265,6 +284,9 @@ impl HookReceiver {
             let _ = api.await;
         }
         history.abort();
+        if let Some(recorder) = recorder {
+            recorder.abort();
+        }
         let _ = admin.await;
         let _ = probe.await;
         publisher.close();

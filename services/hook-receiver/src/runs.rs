@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// Runs kept in memory; the oldest are forgotten first. Each keeps a commit message's
 /// subject line and an author of at most `message::KEPT_BYTES`.
-const KEPT_RUNS: usize = 10_000;
+pub const KEPT_RUNS: usize = 10_000;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {

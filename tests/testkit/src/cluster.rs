@@ -22,6 +22,9 @@ const RMQ_BIN: &str = "/usr/lib/rabbitmq/bin";
 /// One CLI call takes ~0.6 s, but calls that need the other nodes block while a partition
 /// is being detected (up to ~30 s).
 const CTL_TIMEOUT: Duration = Duration::from_secs(45);
+/// How long `restore_all` lets a running node's app stay down (booting, or paused until
+/// its peers are seen) before it restarts it.
+const APP_DOWN_PATIENCE: Duration = Duration::from_secs(40);
 /// A node boots in ~10 s; one that was not the last to stop waits for its peers' tables.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -244,18 +247,34 @@ impl Cluster {
         launched.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
         let deadline = Instant::now() + BOOT_TIMEOUT;
         let mut restarted = Vec::new();
+        // Since when each node's VM runs without its rabbit app answering.
+        let mut app_down_since: Vec<Option<Instant>> = vec![None; self.nodes.len()];
         loop {
             let views = join_all(self.nodes.iter().map(|n| n.view())).await;
             if self.whole(&views) {
                 return Ok(());
             }
             for (node, view) in self.nodes.iter().zip(&views) {
-                if let Ok(view) = view
-                    && view.split_off()
-                    && !restarted.contains(&node.index)
-                {
-                    node.restart_app().await?;
-                    restarted.push(node.index);
+                let down = &mut app_down_since[node.index];
+                match view {
+                    Ok(view) if view.split_off() && !restarted.contains(&node.index) => {
+                        node.restart_app().await?;
+                        restarted.push(node.index);
+                    }
+                    Ok(_) => *down = None,
+                    // A node paused by pause_minority that stays paused once its peers are
+                    // back (seen on a loaded machine): restart its app, else the node.
+                    Err(_) if node.is_running() => {
+                        let since = *down.get_or_insert_with(Instant::now);
+                        if since.elapsed() > APP_DOWN_PATIENCE && !restarted.contains(&node.index) {
+                            if node.restart_app().await.is_err() {
+                                node.kill().await?;
+                                node.launch().await?;
+                            }
+                            restarted.push(node.index);
+                        }
+                    }
+                    Err(_) => *down = None,
                 }
             }
             if Instant::now() >= deadline {

@@ -6,6 +6,7 @@ pub mod build;
 pub mod cluster;
 mod docker;
 pub mod load;
+pub mod postgres;
 pub mod project;
 pub mod prometheus;
 pub mod rancher;

@@ -14,12 +14,34 @@ use std::time::Duration;
 /// After a lost connection it goes on after the last event seen. Returns only on a
 /// configuration problem (the stream cannot be declared).
 pub async fn follow(cfg: BrokerConfig, mut on_event: impl FnMut(Envelope) + Send) -> BusError {
-    let mut next_offset: Option<i64> = None;
+    follow_from(cfg, None, move |event, _| {
+        on_event(event);
+        std::future::ready(Ok(()))
+    })
+    .await
+}
+
+/// Follow the history forever from stream offset `start` (`None`: the oldest event kept),
+/// handing each event with its offset to `handle`. An event `handle` fails is read again
+/// after a pause, and nothing after it is handed out before it succeeds: a writer that
+/// must not miss an event (the ledger) simply fails until it can write. Returns only on a
+/// configuration problem (the stream cannot be declared).
+pub async fn follow_from<F, Fut>(cfg: BrokerConfig, start: Option<u64>, mut handle: F) -> BusError
+where
+    F: FnMut(Envelope, u64) -> Fut + Send,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let mut next_offset: Option<i64> = start.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
     let mut attempt = 0;
     loop {
-        match session(&cfg, &mut next_offset, &mut on_event).await {
-            Err(e @ BusError::Declare { .. }) => return e,
-            Err(e) => tracing::warn!("run history: {e}; reading again shortly"),
+        match session(&cfg, &mut next_offset, &mut handle).await {
+            Err(SessionEnd::Bus(e @ BusError::Declare { .. })) => return e,
+            Err(SessionEnd::Bus(e)) => tracing::warn!("run history: {e}; reading again shortly"),
+            Err(SessionEnd::Handler(why)) => {
+                tracing::warn!(
+                    "run history: an event could not be handled ({why}); reading it again shortly"
+                );
+            }
             Ok(()) => attempt = 0,
         }
         attempt += 1;
@@ -28,11 +50,26 @@ pub async fn follow(cfg: BrokerConfig, mut on_event: impl FnMut(Envelope) + Send
     }
 }
 
-async fn session(
+enum SessionEnd {
+    Bus(BusError),
+    Handler(String),
+}
+
+impl From<BusError> for SessionEnd {
+    fn from(e: BusError) -> Self {
+        SessionEnd::Bus(e)
+    }
+}
+
+async fn session<F, Fut>(
     cfg: &BrokerConfig,
     next_offset: &mut Option<i64>,
-    on_event: &mut (impl FnMut(Envelope) + Send),
-) -> Result<(), BusError> {
+    handle: &mut F,
+) -> Result<(), SessionEnd>
+where
+    F: FnMut(Envelope, u64) -> Fut + Send,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
     let conn = connect::connect(cfg, "history reader").await?;
     let channel = conn
         .create_channel()
@@ -76,13 +113,17 @@ async fn session(
             step: "history delivery",
             source,
         })?;
-        if let Some(offset) = headers::get_u64(&delivery.properties, "x-stream-offset") {
-            *next_offset = Some(offset as i64 + 1);
-        }
+        let offset = headers::get_u64(&delivery.properties, "x-stream-offset");
         // Not every message on the exchange need be a Ferry event (a person may
         // publish by hand): the history skips what it cannot read.
         if let Ok(event) = Envelope::from_json(&delivery.data) {
-            on_event(event);
+            // Read again from this event after a failure: the offset stays where it is.
+            handle(event, offset.unwrap_or_default())
+                .await
+                .map_err(SessionEnd::Handler)?;
+        }
+        if let Some(offset) = offset {
+            *next_offset = Some(offset as i64 + 1);
         }
         let _ = delivery.ack(BasicAckOptions::default()).await;
     }

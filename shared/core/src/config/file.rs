@@ -51,6 +51,8 @@ pub(super) struct FileConfig {
     operators: BTreeMap<String, OperatorConfig>,
     #[serde(default)]
     notify: NotifyFile,
+    #[serde(default)]
+    ledger: super::LedgerConfig,
 }
 
 impl FileConfig {
@@ -89,6 +91,7 @@ impl FileConfig {
                 .collect(),
             operators: self.operators,
             notify: self.notify.parse(&known, &mut out),
+            ledger: self.ledger,
         };
         cfg.check(&mut out);
         if host_files == HostFiles::Check {

@@ -22,6 +22,7 @@ mod file;
 mod files;
 mod hooks;
 mod host_files;
+mod ledger;
 mod load;
 mod log;
 mod maybe_secret;
@@ -53,6 +54,7 @@ pub use environments::{Approval, EnvironmentConfig, Target};
 pub use files::pem_certificate_problem;
 pub use hooks::HooksConfig;
 pub use host_files::HostFiles;
+pub use ledger::{Backend as LedgerBackend, LedgerConfig, LedgerUrl};
 pub use load::config_path;
 pub use log::{LogConfig, LogFormat};
 pub use maybe_secret::MaybeSecret;
@@ -98,6 +100,8 @@ pub struct FerryConfig {
     pub operators: BTreeMap<String, OperatorConfig>,
     /// Notifications: channels, routes, the author map.
     pub notify: notify::NotifyConfig,
+    /// Where the run ledger is kept (none by default).
+    pub ledger: LedgerConfig,
 }
 
 impl FerryConfig {
@@ -112,6 +116,7 @@ impl FerryConfig {
     /// The checks of the parsed sections, each with what it refers to in the others.
     fn check(&self, out: &mut Vec<Problem>) {
         self.broker.check(out);
+        self.ledger.check(out);
         services::check(&self.services, self.broker.consumer_timeout_secs, out);
         self.hooks.check(out);
         self.pull.check(out);
