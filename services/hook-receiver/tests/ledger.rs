@@ -45,6 +45,18 @@ async fn declare_history(cfg: &FerryConfig) {
     let _ = conn.close(200, "declared".into()).await;
 }
 
+/// A fresh database, namespace and configuration, the history stream declared.
+async fn setup() -> (String, String, Arc<FerryConfig>) {
+    let url = tokio::task::spawn_blocking(postgres::fresh_database)
+        .await
+        .unwrap()
+        .unwrap();
+    let ns = unique_namespace();
+    let cfg = ledger_config(&ns, &url);
+    declare_history(&cfg).await;
+    (url, ns, cfg)
+}
+
 /// Every event id the ledger holds for these runs.
 async fn recorded(ledger: &Ledger, runs: &HashSet<String>) -> HashSet<uuid::Uuid> {
     let mut ids = HashSet::new();
@@ -69,13 +81,7 @@ async fn wait_for_count(ledger: &Ledger, n: u64, within: Duration) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_stops_no_run_and_the_ledger_catches_up_with_nothing_lost_or_doubled() {
-    let url = tokio::task::spawn_blocking(postgres::fresh_database)
-        .await
-        .unwrap()
-        .unwrap();
-    let ns = unique_namespace();
-    let cfg = ledger_config(&ns, &url);
-    declare_history(&cfg).await;
+    let (url, ns, cfg) = setup().await;
     let mut tap = Tap::new(&amqp_url(), &ns, "#").await.unwrap();
     let receiver = start(cfg.clone()).await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
@@ -155,13 +161,7 @@ async fn postgres_down_stops_no_run_and_the_ledger_catches_up_with_nothing_lost_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_runs_the_stream_no_longer_holds_are_listed_from_the_ledger() {
-    let url = tokio::task::spawn_blocking(postgres::fresh_database)
-        .await
-        .unwrap()
-        .unwrap();
-    let ns = unique_namespace();
-    let cfg = ledger_config(&ns, &url);
-    declare_history(&cfg).await;
+    let (url, ns, cfg) = setup().await;
     let receiver = start(cfg.clone()).await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
     let old = source_changed("17");

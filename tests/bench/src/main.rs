@@ -9,6 +9,7 @@ mod builds;
 mod bus;
 mod e2e;
 mod hooks;
+mod ledger;
 mod pulls;
 mod rollback;
 mod shell_job;
@@ -27,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
 
-    // BENCH_ONLY=bus,cluster_bus,hooks,build,builds,pulls,rollback,switching,e2e,shop,images runs a subset (default: everything).
+    // BENCH_ONLY=bus,cluster_bus,ledger,hooks,build,builds,pulls,rollback,switching,e2e,shop,images runs a subset (default: everything).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("bus") {
@@ -54,6 +55,11 @@ async fn main() -> anyhow::Result<()> {
             println!("bench: {prefix}_hop_p99_ms = {:.3} ms", r.p99_ms);
             println!("bench: {prefix}_msgs_per_s = {:.0} msg/s", r.msgs_per_s);
         }
+    }
+
+    if wanted("ledger") {
+        let per_s = ledger::sqlite_events_per_s(env_or("BENCH_LEDGER_EVENTS", 20_000)).await?;
+        println!("bench: ledger_events_per_s = {per_s:.0} events/s");
     }
 
     if wanted("hooks") {
