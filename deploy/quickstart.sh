@@ -228,6 +228,10 @@ log_dir = "$STATE/ferry/logs"
 svn_username = "$FERRY_TEST_SVN_USER"
 svn_password = "$FERRY_TEST_SVN_PASSWORD"
 
+# Every event of every run, kept beyond the broker's history (README: the run ledger).
+[ledger]
+url = "sqlite://$STATE/ferry/ledger.db"
+
 [registry]
 address = "$FERRY_TEST_REGISTRY"
 username = "$FERRY_TEST_REGISTRY_USER"
