@@ -9,7 +9,7 @@
 
 use crate::runs::RunIndex;
 use ferry_ledger::{Ledger, LedgerUrl, Recorded};
-use ferry_shared::config::FerryConfig;
+use ferry_shared::event::Envelope;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -20,6 +20,36 @@ const PRELOAD_PATIENCE: Duration = Duration::from_secs(10);
 pub struct Counters {
     pub recorded: Arc<AtomicU64>,
     pub errors: Arc<AtomicU64>,
+}
+
+/// How long a hook waits for the ledger's answer on whether its delivery was taken before;
+/// without one in time it is published (the stages recognise a repeat by its event ids).
+const LOOKUP_PATIENCE: Duration = Duration::from_millis(500);
+
+/// Whether every one of `events` is already in the ledger: the delivery was taken before,
+/// by this replica or another, and its events published then.
+pub async fn recorded_before(ledger: &Ledger, events: &[Envelope]) -> bool {
+    let lookup = async {
+        for e in events {
+            if !ledger.has_event(e.event_id).await? {
+                return Ok(false);
+            }
+        }
+        Ok::<_, ferry_ledger::LedgerError>(!events.is_empty())
+    };
+    match tokio::time::timeout(LOOKUP_PATIENCE, lookup).await {
+        Ok(Ok(seen)) => seen,
+        Ok(Err(e)) => {
+            tracing::warn!("delivery not looked up in the ledger: {e}");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                "delivery not looked up: the ledger did not answer within {LOOKUP_PATIENCE:?}"
+            );
+            false
+        }
+    }
 }
 
 /// The newest runs the ledger holds, into `runs` (before the stream's own events, so that
@@ -50,7 +80,8 @@ pub async fn preload(url: &LedgerUrl, runs: &RunIndex, last_env: impl Fn(&str) -
 
 /// Record the history into the ledger, forever: open it (retrying while it is away), then
 /// follow the stream from where the ledger stands.
-pub async fn record(cfg: Arc<FerryConfig>, url: LedgerUrl, counters: Counters) {
+pub async fn record(app: Arc<crate::App>, url: LedgerUrl, counters: Counters) {
+    let cfg = app.cfg.clone();
     let cap = Duration::from_millis(cfg.broker.reconnect_max_delay_ms.max(1_000));
     let mut attempt = 0;
     let ledger = loop {
@@ -76,6 +107,7 @@ pub async fn record(cfg: Arc<FerryConfig>, url: LedgerUrl, counters: Counters) {
             }
         }
     };
+    let _ = app.ledger.set(ledger.clone());
     tracing::info!(ledger = %url.redacted(), from_offset = ?start, "recording the run history");
     let e = ferry_shared::bus::history::follow_from(cfg.broker.clone(), start, |event, offset| {
         let (ledger, counters) = (ledger.clone(), &counters);

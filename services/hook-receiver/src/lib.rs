@@ -52,6 +52,9 @@ pub struct App {
     /// Operator tokens by digest, with each operator's scope.
     pub operators: ferry_shared::config::operators::OperatorKeys,
     pub auth_limit: auth_limit::AuthLimit,
+    /// The run ledger, once the recorder opened it: where a delivery another replica
+    /// took is recognised (`[ledger] url`; the dedup memory is a cache in front of it).
+    pub ledger: std::sync::OnceLock<Arc<ferry_ledger::Ledger>>,
     /// Who the client is behind `hooks.trusted_proxies`, for `auth_limit`.
     pub proxies: client_addr::TrustedProxies,
     counters: Counters,
@@ -162,6 +165,7 @@ impl HookReceiver {
                 runs: runs::RunIndex::default(),
                 operators: ferry_shared::config::operators::OperatorKeys::new(&cfg.operators),
                 auth_limit: auth_limit::AuthLimit::new(cfg.hooks.auth_failures_per_minute),
+                ledger: std::sync::OnceLock::new(),
                 proxies,
                 counters: Counters {
                     accepted: metrics.counter(
@@ -253,7 +257,7 @@ impl HookReceiver {
                     "Failed ledger writes and openings (each is tried again).",
                 ),
             };
-            tokio::spawn(ledger::record(self.app.cfg.clone(), url, counters))
+            tokio::spawn(ledger::record(self.app.clone(), url, counters))
         });
         let admin = axum::serve(self.admin_listener, admin::router(self.metrics.clone()))
             .with_graceful_shutdown(shutdown.clone().wait_owned());

@@ -106,7 +106,23 @@ async fn handle(
             let reservation = match &delivery {
                 None => None,
                 Some(d) => match app.dedup.check_and_reserve(d, run_ids.clone()).await {
-                    Check::New(r) => Some(r),
+                    Check::New(r) => match app.ledger.get() {
+                        // Taken before, on another replica or before a restart.
+                        Some(ledger) if crate::ledger::recorded_before(ledger, &events).await => {
+                            r.published();
+                            tracing::info!(
+                                source = source.as_str(),
+                                delivery = d.as_str(),
+                                "duplicate delivery: found in the ledger"
+                            );
+                            return (
+                                StatusCode::ACCEPTED,
+                                Json(json!({ "run_ids": run_ids, "duplicate": true })),
+                            )
+                                .into_response();
+                        }
+                        _ => Some(r),
+                    },
                     Check::Seen(ids) => {
                         tracing::info!(
                             source = source.as_str(),

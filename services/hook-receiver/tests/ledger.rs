@@ -217,3 +217,44 @@ async fn postgres_runs_the_stream_no_longer_holds_are_listed_from_the_ledger() {
     api.stop().await;
     ledger.close().await;
 }
+
+/// Two replicas share a ledger (an SQLite file here): a delivery the first took is
+/// answered by the second as a duplicate, from the ledger, and published once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_one_replica_took_is_a_duplicate_at_another_through_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ledger.db", dir.path().display());
+    let ns = unique_namespace();
+    let cfg = ledger_config(&ns, &url);
+    declare_history(&cfg).await;
+    let mut tap = Tap::new(&amqp_url(), &ns, "source.#").await.unwrap();
+    let one = start(cfg.clone()).await;
+    let two = start(cfg.clone()).await;
+    let body = fixture("gitlab-push.json");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Gitlab-Event", "Push Hook"),
+        ("X-Gitlab-Token", GITLAB_TOKEN),
+        ("Idempotency-Key", "delivery-7"),
+    ];
+    let (status, first) = one.post("gitlab", &headers, &body).await;
+    assert_eq!(status, 202, "{first}");
+    assert!(first.get("duplicate").is_none(), "{first}");
+
+    let ledger = Ledger::open(&LedgerUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(wait_for_count(&ledger, 1, SECS(20)).await, 1);
+    let (status, again) = two.post("gitlab", &headers, &body).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(
+        again["duplicate"], true,
+        "the second replica did not know the delivery: {again}"
+    );
+    assert_eq!(again["run_ids"], first["run_ids"]);
+    let published = tap.drain(SECS(1)).await;
+    assert_eq!(published.len(), 1, "published {} times", published.len());
+    one.stop().await;
+    two.stop().await;
+    ledger.close().await;
+}

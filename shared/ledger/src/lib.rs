@@ -260,6 +260,16 @@ impl Ledger {
             .map_err(self.query_error("list runs"))
     }
 
+    /// Whether the event with this id is recorded.
+    pub async fn has_event(&self, event_id: uuid::Uuid) -> Result<bool, LedgerError> {
+        let row = sqlx::query("SELECT 1 FROM ledger_events WHERE event_id = $1")
+            .bind(event_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.query_error("look up an event"))?;
+        Ok(row.is_some())
+    }
+
     /// How many events are recorded.
     pub async fn event_count(&self) -> Result<u64, LedgerError> {
         let n: i64 = sqlx::query("SELECT COUNT(*) FROM ledger_events")
