@@ -258,3 +258,45 @@ async fn a_delivery_one_replica_took_is_a_duplicate_at_another_through_the_ledge
     two.stop().await;
     ledger.close().await;
 }
+
+/// A run this replica never had in memory (older than the newest 10,000 it keeps, or
+/// recorded by another replica from a stream this one no longer has) is read from the
+/// ledger when asked for by id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_not_in_memory_is_read_from_the_ledger_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ledger.db", dir.path().display());
+    let ns = unique_namespace();
+    let cfg = ledger_config(&ns, &url);
+    declare_history(&cfg).await;
+    let api = start(cfg.clone()).await;
+    // Written straight into the ledger: never on this namespace's stream.
+    let ledger = Ledger::open(&LedgerUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let old = source_changed("3");
+    ledger.record(&old, None).await.unwrap();
+    let auth = format!("Bearer {ALICE}");
+    let path = format!("/api/runs/{}", old.run_id);
+    let found = ferry_testkit::wait_until(SECS(10), || async {
+        matches!(
+            http_request(api.addr, "GET", &path, &[("Authorization", &auth)], b"").await,
+            Ok((200, _))
+        )
+    })
+    .await;
+    assert!(found, "the run in the ledger was not found by id");
+    let (_, body) = http_request(api.addr, "GET", &path, &[("Authorization", &auth)], b"")
+        .await
+        .unwrap();
+    let run: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(run["revision"], "3", "{body}");
+    assert_eq!(run["events"][0]["kind"], "source.changed", "{body}");
+    let unknown = format!("/api/runs/{}", uuid::Uuid::new_v4());
+    let (status, _) = http_request(api.addr, "GET", &unknown, &[("Authorization", &auth)], b"")
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    api.stop().await;
+    ledger.close().await;
+}

@@ -92,13 +92,7 @@ impl Ledger {
                 url: url.redacted(),
                 source,
             })?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|source| LedgerError::Migrate {
-                url: url.redacted(),
-                source,
-            })?;
+        migrate(&pool, url).await?;
         Ok(Self {
             pool,
             url: url.clone(),
@@ -291,6 +285,29 @@ impl Ledger {
     /// Close the pool (its connections end cleanly).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Run the migrations not applied yet. PostgreSQL serialises two replicas migrating at
+/// once (sqlx takes an advisory lock); SQLite has no such lock, so the second to reach a
+/// migration fails on what the first created: it looks again, and by then finds it applied.
+async fn migrate(pool: &AnyPool, url: &LedgerUrl) -> Result<(), LedgerError> {
+    let mut attempt = 0;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(source) if attempt < 5 && url.backend() == Backend::Sqlite => {
+                attempt += 1;
+                tracing::debug!("migrating the ledger again after: {source}");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            }
+            Err(source) => {
+                return Err(LedgerError::Migrate {
+                    url: url.redacted(),
+                    source,
+                });
+            }
+        }
     }
 }
 

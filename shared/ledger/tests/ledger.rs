@@ -168,3 +168,13 @@ async fn an_unreachable_database_is_a_clear_error_without_its_password() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+/// Replicas starting together on one SQLite file each migrate it: all of them open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_replicas_opening_a_new_ledger_together_all_open_it() {
+    let (url, _dir) = sqlite();
+    let opened = futures_util::future::join_all((0..4).map(|_| Ledger::open(&url))).await;
+    for (i, o) in opened.iter().enumerate() {
+        assert!(o.is_ok(), "replica {i}: {:?}", o.as_ref().err());
+    }
+}

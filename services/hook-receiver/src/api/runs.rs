@@ -1,5 +1,5 @@
 //! `GET /api/projects/{project}/runs` and `GET /api/runs/{run}`: the last runs and
-//! their events, from the run history.
+//! their events, from the run history (and, for a run no longer in memory, the ledger).
 
 use super::{ApiError, Operator, parse_run};
 use crate::App;
@@ -43,13 +43,50 @@ pub async fn one(
 ) -> Result<Json<Value>, ApiError> {
     op.0.can(Action::View)?;
     let run_id = parse_run(&run)?;
-    match app.runs.get(run_id) {
+    let run = match app.runs.get(run_id) {
+        Some(run) => Some(run),
+        None => from_ledger(&app, run_id).await,
+    };
+    match run {
         Some(run) => {
             op.allow(Action::View, &run.project, None)?;
             Ok(Json(json!(run)))
         }
         None => Err(ApiError::not_found(format!(
-            "run {run_id} is not in the history (unknown, not started yet, or older than broker.history_max_age)"
+            "run {run_id} is not in the history (unknown, not started yet, or older than broker.history_max_age and not in a ledger)"
         ))),
     }
+}
+
+/// A run older than what this replica keeps in memory, rebuilt from its events in the
+/// ledger (when there is one and it answers within 2 s).
+async fn from_ledger(app: &App, run_id: uuid::Uuid) -> Option<crate::runs::Run> {
+    let ledger = app.ledger.get()?;
+    let events = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        ledger.run_events(&run_id.to_string()),
+    )
+    .await;
+    let events = match events {
+        Ok(Ok(events)) => events,
+        Ok(Err(e)) => {
+            tracing::warn!("run {run_id} not read from the ledger: {e}");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!("run {run_id} not read: the ledger did not answer within 2 s");
+            return None;
+        }
+    };
+    let one = crate::runs::RunIndex::default();
+    let last_env = |project: &str| {
+        app.cfg
+            .projects
+            .get(project)
+            .and_then(|p| p.environments.last().cloned())
+    };
+    for e in events {
+        one.record(e, last_env);
+    }
+    one.get(run_id)
 }
