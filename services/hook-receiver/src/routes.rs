@@ -110,30 +110,12 @@ async fn handle(
                         // Taken before, on another replica or before a restart.
                         Some(ledger) if crate::ledger::recorded_before(ledger, &events).await => {
                             r.published();
-                            tracing::info!(
-                                source = source.as_str(),
-                                delivery = d.as_str(),
-                                "duplicate delivery: found in the ledger"
-                            );
-                            return (
-                                StatusCode::ACCEPTED,
-                                Json(json!({ "run_ids": run_ids, "duplicate": true })),
-                            )
-                                .into_response();
+                            return duplicate(source.as_str(), d, &run_ids, "found in the ledger");
                         }
                         _ => Some(r),
                     },
                     Check::Seen(ids) => {
-                        tracing::info!(
-                            source = source.as_str(),
-                            delivery = d.as_str(),
-                            "duplicate delivery: answered from memory"
-                        );
-                        return (
-                            StatusCode::ACCEPTED,
-                            Json(json!({ "run_ids": ids, "duplicate": true })),
-                        )
-                            .into_response();
+                        return duplicate(source.as_str(), d, &ids, "answered from memory");
                     }
                 },
             };
@@ -159,6 +141,16 @@ async fn handle(
                 .into_response()
         }
     }
+}
+
+/// A delivery taken before: its run ids again, nothing published.
+fn duplicate(source: &str, delivery: &str, run_ids: &[uuid::Uuid], how: &str) -> Response {
+    tracing::info!(source, delivery, "duplicate delivery: {how}");
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "run_ids": run_ids, "duplicate": true })),
+    )
+        .into_response()
 }
 
 /// The body, up to `hooks.max_body_bytes`, if it arrives within `hooks.body_timeout_secs`.
