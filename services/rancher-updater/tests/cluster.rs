@@ -130,7 +130,7 @@ async fn deploy_through(fault: Fault) {
     let a = start_updater(&cfg).await;
     let b = start_updater(&cfg).await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
-    let since = Utc::now() - chrono::Duration::seconds(1);
+    let watch = watch_creations(&project);
     let run = request(&project, &image, "v1");
     publisher.publish(&run).await.unwrap();
     loop {
@@ -201,10 +201,7 @@ async fn deploy_through(fault: Fault) {
         "{fault:?}: the run ended {} times; {describe}",
         succeeded.len()
     );
-    let created: Vec<_> = creations(&project, since)
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    let created: Vec<_> = creations(&watch).into_iter().map(|(t, _)| t).collect();
     assert_eq!(
         created.len(),
         3,

@@ -27,7 +27,7 @@ async fn a_deploy_that_loses_its_lock_stops_before_the_next_switch_and_the_next_
     let v1 = web_image(&ns, "v1", true);
     let updater = start_updater(&cfg).await;
     let publisher = Publisher::new(&cfg.broker, "test", None);
-    let since = Utc::now() - chrono::Duration::seconds(1);
+    let watch = watch_creations(&project);
     let run = request(&project, &v1, "v1");
     publisher.publish(&run).await.unwrap();
     tap.expect("deploy.started.staging", Duration::from_secs(30))
@@ -69,7 +69,7 @@ async fn a_deploy_that_loses_its_lock_stops_before_the_next_switch_and_the_next_
 
     // Between the lock's loss and its next holder, no replica was switched; each of
     // the three got exactly one container.
-    let created = creations(&project, since);
+    let created = creations(&watch);
     let between: Vec<_> = created
         .iter()
         .filter(|(t, _)| *t > lost_at && *t < resumed)

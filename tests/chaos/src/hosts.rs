@@ -1,7 +1,7 @@
 //! What the Docker hosts say, independently of the events: which containers each run
 //! had created in an environment (from the daemon's event log), and what runs now.
 
-use ferry_testkit::docker;
+use ferry_testkit::{EventLog, docker};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -11,28 +11,27 @@ pub struct Created {
     pub time_ns: i64,
 }
 
-/// Containers of `project` in `env` created on `host` since `since_s` (unix seconds),
-/// by run id (the `io.ferry.run-id` label).
-pub async fn created(
-    host: &str,
-    project: &str,
-    env: &str,
-    since_s: u64,
-) -> anyhow::Result<HashMap<Uuid, Vec<Created>>> {
-    let out = container_events(
+/// Records `project`'s container events on `host` from `since_s` (unix seconds) on.
+pub fn record(host: &str, project: &str, since_s: u64) -> anyhow::Result<EventLog> {
+    EventLog::start_since(
         host,
-        project,
-        since_s,
+        i64::try_from(since_s)?,
         &[
-            "event=create".into(),
-            format!("label=io.ferry.environment={env}"),
+            "type=container".into(),
+            format!("label=io.ferry.project={project}"),
         ],
     )
-    .await?;
+}
+
+/// Containers in `env` that `log` saw created, by run id (the `io.ferry.run-id` label).
+pub fn created(log: &EventLog, env: &str) -> anyhow::Result<HashMap<Uuid, Vec<Created>>> {
     let mut by_run: HashMap<Uuid, Vec<Created>> = HashMap::new();
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)?;
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(&line)?;
         let attrs = &v["Actor"]["Attributes"];
+        if v["Action"] != "create" || attrs["io.ferry.environment"] != env {
+            continue;
+        }
         let Some(run) = attrs["io.ferry.run-id"]
             .as_str()
             .and_then(|r| Uuid::parse_str(r).ok())
@@ -95,40 +94,4 @@ pub async fn remove_all(host: &str, project: &str) {
         }
     })
     .await;
-}
-
-/// `docker events` of the project's containers on `host` from `since_s` (unix seconds) to
-/// now, with these further `--filter`s, one JSON object per line.
-pub async fn container_events(
-    host: &str,
-    project: &str,
-    since_s: u64,
-    filters: &[String],
-) -> anyhow::Result<String> {
-    let until = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs()
-        + 1;
-    let mut args: Vec<String> = vec![
-        "events".into(),
-        "--since".into(),
-        since_s.to_string(),
-        "--until".into(),
-        until.to_string(),
-        "--filter".into(),
-        "type=container".into(),
-        "--filter".into(),
-        format!("label=io.ferry.project={project}"),
-        "--format".into(),
-        "{{json .}}".into(),
-    ];
-    for f in filters {
-        args.extend(["--filter".into(), f.clone()]);
-    }
-    let host = host.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        docker(&host, None, &args)
-    })
-    .await?
 }

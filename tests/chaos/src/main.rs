@@ -236,6 +236,9 @@ async fn run() -> anyhow::Result<()> {
         "chaos"
     };
     let setup = setup::prepare(&broker).await?;
+    // Recorded as they happen: asked afterwards, a daemon replays only its last 256.
+    let staging_log = hosts::record(&docker_hosts()[0], &setup.project, since_s)?;
+    let production_log = hosts::record(&docker_hosts()[1], &setup.project, since_s)?;
     let logs = setup.dir.join("logs");
     println!(
         "chaos: namespace {}, project {}, {} runs, seed {}, state {}, broker {}",
@@ -443,12 +446,12 @@ async fn run() -> anyhow::Result<()> {
     let _ = stop_tap.send(true);
     let _ = tap_task.await;
     let hosts = docker_hosts();
-    let created = hosts::created(&hosts[1], &setup.project, verdict::PRODUCTION, since_s).await?;
+    let created = hosts::created(&production_log, verdict::PRODUCTION)?;
     let prod_running = hosts::running(&hosts[1], &setup.project, verdict::PRODUCTION).await?;
     let staging_running = hosts::running(&hosts[0], &setup.project, "staging").await?;
     // Two deploys switching one environment at once, as the hosts themselves saw it.
-    let mut overlaps = switches::on_host(&hosts[0], &setup.project, since_s).await?;
-    overlaps.extend(switches::on_host(&hosts[1], &setup.project, since_s).await?);
+    let mut overlaps = switches::on_host(&staging_log)?;
+    overlaps.extend(switches::on_host(&production_log)?);
 
     // What production serves, on either blue/green port.
     let mut serving = Vec::new();

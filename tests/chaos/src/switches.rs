@@ -170,11 +170,9 @@ pub fn concurrent_switches(events: &[ContainerEvent]) -> Vec<Overlap> {
     overlaps
 }
 
-/// Reads the host's events of `project` since `since_s` (unix seconds) until now+1 and
-/// returns the overlaps.
-pub async fn on_host(host: &str, project: &str, since_s: u64) -> anyhow::Result<Vec<Overlap>> {
-    let out = crate::hosts::container_events(host, project, since_s, &[]).await?;
-    Ok(concurrent_switches(&parse_events(&out)?))
+/// The overlaps in a host's recorded events of the project.
+pub fn on_host(log: &ferry_testkit::EventLog) -> anyhow::Result<Vec<Overlap>> {
+    Ok(concurrent_switches(&parse_events(&log.lines().join("\n"))?))
 }
 
 #[cfg(test)]

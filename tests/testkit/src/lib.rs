@@ -5,6 +5,7 @@ mod broker;
 pub mod build;
 pub mod cluster;
 mod docker;
+mod docker_events;
 pub mod load;
 pub mod postgres;
 pub mod project;
@@ -18,6 +19,7 @@ pub use docker::{
     BUSYBOX_BASE, PROXY_IMAGE, build_and_push, build_docker_host, docker, docker_hosts,
     ensure_busybox_base, ensure_proxy_image, flaky_web_image, slow_web_image, web_image,
 };
+pub use docker_events::EventLog;
 pub use prometheus::{Prometheus, ScrapeJob};
 pub use tap::Tap;
 

@@ -196,40 +196,35 @@ pub fn rollback(project: &str, by: &str) -> Envelope {
     e
 }
 
-/// When each of `project`'s containers was created on the first host, since `since`.
-pub fn creations(
-    project: &str,
-    since: chrono::DateTime<chrono::Utc>,
-) -> Vec<(chrono::DateTime<chrono::Utc>, String)> {
-    let out = docker(
+/// Records the creates of `project`'s containers on the first host from now on (see
+/// [`ferry_testkit::EventLog`] for why it streams).
+pub fn watch_creations(project: &str) -> ferry_testkit::EventLog {
+    ferry_testkit::EventLog::start(
         &docker_hosts()[0],
-        None,
         &[
-            "events",
-            "--since",
-            &since.timestamp().to_string(),
-            "--until",
-            &chrono::Utc::now().timestamp().saturating_add(1).to_string(),
-            "--filter",
-            "type=container",
-            "--filter",
-            "event=create",
-            "--filter",
-            &format!("label=io.ferry.project={project}"),
-            "--format",
-            "{{.TimeNano}} {{.Actor.Attributes.name}}",
+            "type=container".into(),
+            "event=create".into(),
+            format!("label=io.ferry.project={project}"),
         ],
     )
-    .unwrap();
-    out.lines()
+    .unwrap()
+}
+
+/// When each container `log` saw created was, and its name, in time order.
+pub fn creations(log: &ferry_testkit::EventLog) -> Vec<(chrono::DateTime<chrono::Utc>, String)> {
+    let mut created: Vec<_> = log
+        .lines()
+        .iter()
         .filter_map(|l| {
-            let (nanos, name) = l.split_once(' ')?;
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
             Some((
-                chrono::DateTime::from_timestamp_nanos(nanos.parse().ok()?),
-                name.to_owned(),
+                chrono::DateTime::from_timestamp_nanos(v["timeNano"].as_i64()?),
+                v["Actor"]["Attributes"]["name"].as_str()?.to_owned(),
             ))
         })
-        .collect()
+        .collect();
+    created.sort();
+    created
 }
 
 /// The ids of the project's running containers on the first host.
