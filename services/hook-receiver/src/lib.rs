@@ -14,6 +14,7 @@
 mod api;
 pub mod auth_limit;
 pub mod client_addr;
+mod dashboard;
 pub mod dedup;
 pub mod door;
 mod ledger;
@@ -57,6 +58,10 @@ pub struct App {
     pub ledger: std::sync::OnceLock<Arc<ferry_ledger::Ledger>>,
     /// Who the client is behind `hooks.trusted_proxies`, for `auth_limit`.
     pub proxies: client_addr::TrustedProxies,
+    /// The dashboard's session cookies.
+    pub sessions: dashboard::session::Sessions,
+    /// Each event the history follower records, for the dashboard's live updates.
+    pub live: tokio::sync::broadcast::Sender<dashboard::live::Moved>,
     counters: Counters,
 }
 
@@ -97,11 +102,12 @@ pub struct HookReceiver {
     limits: door::Limits,
 }
 
-/// Webhooks and the operator API on one port.
+/// Webhooks, the operator API and the dashboard on one port.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/hooks/{source}", post(routes::receive))
         .merge(api::router())
+        .merge(dashboard::router())
         .fallback(routes::not_found)
         .with_state(app)
 }
@@ -114,9 +120,12 @@ fn hooks_router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// The operator API only.
+/// The operator API and the dashboard only.
 fn api_router(app: Arc<App>) -> Router {
-    api::router().fallback(routes::not_found).with_state(app)
+    api::router()
+        .merge(dashboard::router())
+        .fallback(routes::not_found)
+        .with_state(app)
 }
 
 impl HookReceiver {
@@ -167,6 +176,14 @@ impl HookReceiver {
                 auth_limit: auth_limit::AuthLimit::new(cfg.hooks.auth_failures_per_minute),
                 ledger: std::sync::OnceLock::new(),
                 proxies,
+                sessions: dashboard::session::Sessions::new(
+                    cfg.dashboard
+                        .session_secret
+                        .as_ref()
+                        .map(|s| s.expose().as_str()),
+                    Duration::from_secs(u64::from(cfg.dashboard.session_hours) * 3600),
+                ),
+                live: tokio::sync::broadcast::channel(256).0,
                 counters: Counters {
                     accepted: metrics.counter(
                         "ferry_hooks_accepted_total",
@@ -239,7 +256,13 @@ impl HookReceiver {
                     ledger::preload(&url, &app.runs, last_env).await;
                 }
                 let e = ferry_shared::bus::history::follow(app.cfg.broker.clone(), |event| {
+                    let moved = dashboard::live::Moved {
+                        run_id: event.run_id.into(),
+                        project: event.project.clone(),
+                    };
                     app.runs.record(event, last_env);
+                    // Nobody watching is no error.
+                    let _ = app.live.send(moved);
                 })
                 .await;
                 tracing::error!("the run history cannot be read: {e}");

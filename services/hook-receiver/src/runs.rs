@@ -52,6 +52,13 @@ pub struct Line {
     /// What a person wants to know about it: a failure's reason, who decided.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The revision this event names (a rollback's differs from its run's): for the
+    /// dashboard, not in the API's JSON.
+    #[serde(skip)]
+    pub revision: Option<String>,
+    /// Where a deploy or rollback put the image (`h1`, `h1/r1`, ...).
+    #[serde(skip)]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Default)]
@@ -213,6 +220,12 @@ impl RunIndex {
             time: e.time,
             image: e.event.image().map(str::to_owned),
             detail: detail(&e.event),
+            revision: e.event.revision().map(str::to_owned),
+            hosts: match &e.event {
+                Event::DeploySucceeded(d) => d.hosts.iter().map(|h| h.host.clone()).collect(),
+                Event::DeployRolledBack(r) => r.hosts.iter().map(|h| h.host.clone()).collect(),
+                _ => vec![],
+            },
         });
     }
 
@@ -236,6 +249,48 @@ impl RunIndex {
         runs.sort_by_key(|r| std::cmp::Reverse(r.started));
         runs.truncate(limit);
         runs
+    }
+
+    /// The newest runs that `keep` accepts, newest first: `limit` of them after skipping
+    /// `skip`, and whether more follow. Only the page is copied.
+    pub fn page(&self, keep: impl Fn(&Run) -> bool, skip: usize, limit: usize) -> (Vec<Run>, bool) {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs: Vec<&Run> = inner.runs.values().filter(|r| keep(r)).collect();
+        runs.sort_by_key(|r| std::cmp::Reverse((r.started, r.run_id)));
+        let more = runs.len() > skip + limit;
+        let page = runs.into_iter().skip(skip).take(limit).cloned().collect();
+        (page, more)
+    }
+
+    /// What each environment of `project` runs now: the newest deploy or rollback
+    /// that succeeded there, with its run.
+    pub fn deployments(&self, project: &str) -> Vec<Deployment> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut newest: HashMap<&str, (&Run, &Line)> = HashMap::new();
+        for run in inner.runs.values().filter(|r| r.project == project) {
+            for l in &run.events {
+                let placed = matches!(l.kind.as_str(), "deploy.succeeded" | "deploy.rolled_back");
+                let Some(env) = l.environment.as_deref().filter(|_| placed) else {
+                    continue;
+                };
+                if newest.get(env).is_none_or(|(_, old)| old.time < l.time) {
+                    newest.insert(env, (run, l));
+                }
+            }
+        }
+        newest
+            .into_iter()
+            .map(|(env, (run, l))| Deployment {
+                environment: env.to_owned(),
+                revision: l.revision.clone().or_else(|| run.revision.clone()),
+                image: l.image.clone(),
+                hosts: l.hosts.clone(),
+                since: l.time,
+                run_id: run.run_id,
+                shipped_by: shipped_by(run),
+                rolled_back: l.kind == "deploy.rolled_back",
+            })
+            .collect()
     }
 
     pub fn get(&self, run_id: Uuid) -> Option<Run> {
@@ -283,6 +338,29 @@ impl RunIndex {
             })
             .max_by_key(|(_, l)| l.time)
             .and_then(|(_, l)| l.image.clone())
+    }
+}
+
+/// What an environment runs now, for the dashboard.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    pub environment: String,
+    pub revision: Option<String>,
+    pub image: Option<String>,
+    pub hosts: Vec<String>,
+    pub since: DateTime<Utc>,
+    pub run_id: Uuid,
+    pub shipped_by: Option<String>,
+    pub rolled_back: bool,
+}
+
+/// Who a run ships for: the operator who started it, else the pusher, else the
+/// commit's author.
+pub fn shipped_by(run: &Run) -> Option<String> {
+    match &run.started_by {
+        Some(Starter::Operator(name)) => Some(name.clone()),
+        Some(Starter::Push { pusher, .. }) => Some(pusher.clone()),
+        _ => run.author.clone(),
     }
 }
 

@@ -5,9 +5,11 @@
 //! before it does anything: 403 names what is missing. Answers are JSON; errors are
 //! `{"error": "..."}` with a 4xx/5xx status.
 
-mod decide;
-mod deploy;
+pub(crate) mod decide;
+pub(crate) mod deploy;
 mod runs;
+
+pub(crate) use runs::from_ledger as run_from_ledger;
 mod scale;
 
 use crate::App;

@@ -60,7 +60,7 @@ pub async fn one(
 
 /// A run older than what this replica keeps in memory, rebuilt from its events in the
 /// ledger (when there is one and it answers within 2 s).
-async fn from_ledger(app: &App, run_id: uuid::Uuid) -> Option<crate::runs::Run> {
+pub(crate) async fn from_ledger(app: &App, run_id: uuid::Uuid) -> Option<crate::runs::Run> {
     let ledger = app.ledger.get()?;
     let events = tokio::time::timeout(
         std::time::Duration::from_secs(2),

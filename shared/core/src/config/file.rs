@@ -53,6 +53,8 @@ pub(super) struct FileConfig {
     notify: NotifyFile,
     #[serde(default)]
     ledger: super::LedgerConfig,
+    #[serde(default)]
+    dashboard: super::DashboardConfig,
 }
 
 impl FileConfig {
@@ -92,6 +94,7 @@ impl FileConfig {
             operators: self.operators,
             notify: self.notify.parse(&known, &mut out),
             ledger: self.ledger,
+            dashboard: self.dashboard,
         };
         cfg.check(&mut out);
         if host_files == HostFiles::Check {

@@ -15,6 +15,7 @@ mod broker;
 pub mod broker_users;
 mod build;
 mod canary;
+mod dashboard;
 mod docker_hosts;
 mod door;
 mod environments;
@@ -44,6 +45,7 @@ mod word;
 pub use broker::{BrokerConfig, node_address};
 pub use build::BuildConfig;
 pub use canary::{CanaryConfig, CanaryStep, PrometheusCheck};
+pub use dashboard::{DEFAULT_SESSION_HOURS, DashboardConfig};
 pub use docker_hosts::DockerHostConfig;
 pub use door::{
     DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,
@@ -102,6 +104,8 @@ pub struct FerryConfig {
     pub notify: notify::NotifyConfig,
     /// Where the run ledger is kept (none by default).
     pub ledger: LedgerConfig,
+    /// The web dashboard's sessions.
+    pub dashboard: DashboardConfig,
 }
 
 impl FerryConfig {
@@ -117,6 +121,7 @@ impl FerryConfig {
     fn check(&self, out: &mut Vec<Problem>) {
         self.broker.check(out);
         self.ledger.check(out);
+        self.dashboard.check(out);
         services::check(&self.services, self.broker.consumer_timeout_secs, out);
         self.hooks.check(out);
         self.pull.check(out);

@@ -327,6 +327,19 @@ impl OperatorKeys {
         }
         found
     }
+
+    /// An operator by name, with a fingerprint of their current token: what a signed
+    /// session names, so that a changed or removed token ends the operator's sessions.
+    /// The fingerprint is a hash of the token's digest, not the digest itself.
+    pub fn by_name(&self, name: &str) -> Option<(String, Arc<Access>)> {
+        let (key, access) = self.keys.iter().find(|(_, a)| a.name == name)?;
+        let mut h = Sha256::new();
+        h.update(b"ferry-session\0");
+        h.update(key);
+        let fp: [u8; 32] = h.finalize().into();
+        let hex: String = fp[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Some((hex, access.clone()))
+    }
 }
 
 /// What is wrong in `[operators]`, each naming its key.

@@ -1,0 +1,220 @@
+//! `GET /runs/<id>`: one run: its timeline, approvals and rollbacks, test reports,
+//! build log and every event. Logs and reports come from the ledger (memory keeps
+//! only what lists need).
+
+use super::i18n::{Lang, T};
+use super::pages::{badge, decide_forms, duration, held_in, short_image, when};
+use super::timeline::{Bar, Outcome, bars};
+use super::{Signed, layout};
+use crate::App;
+use crate::runs::{Run, shipped_by};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use ferry_shared::config::operators::Action;
+use ferry_shared::event::{Envelope, Event, TestReport};
+use maud::{Markup, html};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn show(
+    State(app): State<Arc<App>>,
+    signed: Signed,
+    Path(run): Path<String>,
+    Query(done): Query<super::pages::Done>,
+) -> Response {
+    let lang = signed.lang;
+    let missing = |why: &str| layout::problem(lang, StatusCode::NOT_FOUND, why);
+    let Ok(run_id) = uuid::Uuid::parse_str(&run) else {
+        return missing("not a run id");
+    };
+    let run = match app.runs.get(run_id) {
+        Some(r) => Some(r),
+        None => crate::api::run_from_ledger(&app, run_id).await,
+    };
+    // A run outside the operator's projects is as unknown as one that never was.
+    let Some(run) = run.filter(|r| {
+        signed
+            .session
+            .access
+            .allow(Action::View, &r.project, None)
+            .is_ok()
+    }) else {
+        return missing("no such run in the history or the ledger");
+    };
+    let envelopes = envelopes(&app, run_id).await;
+    let body = html! {
+        (super::pages::flash(lang, done.done.as_deref()))
+        h1 { (run.project) " · " code { (run.revision.as_deref().unwrap_or("?")) } " " (badge(&run)) }
+        div.card {
+            dl.summary {
+                dt { (lang.t(T::Run)) } dd { code #run-id { (run.run_id) } }
+                dt { (lang.t(T::Started)) } dd { (when(run.started)) }
+                dt { (lang.t(T::Duration)) } dd { (duration(&run)) }
+                dt { (lang.t(T::ShippedBy)) } dd { (shipped_by(&run).unwrap_or_default()) }
+                dt { (lang.t(T::Message)) } dd { (run.message.as_deref().unwrap_or("")) }
+            }
+            @if run.status == "waiting for approval" {
+                h2 { (lang.t(T::PendingApprovals)) ": " (held_in(&run).unwrap_or("")) }
+                (decide_forms(&signed, &run, held_in(&run)))
+            }
+        }
+        h2 { (lang.t(T::Timeline)) }
+        (timeline_svg(&bars(&run.events, chrono::Utc::now())))
+        (decisions(lang, &run))
+        @if let Some(envelopes) = &envelopes {
+            (reports(lang, envelopes))
+            (build_log(lang, envelopes))
+        } @else {
+            p.muted { (lang.t(T::NoLedger)) }
+        }
+        h2 { (lang.t(T::Events)) }
+        table #events {
+            tr { th { (lang.t(T::Time)) } th { (lang.t(T::Kind)) } th { (lang.t(T::Environment)) } th { (lang.t(T::Image)) } th { (lang.t(T::Detail)) } }
+            @for l in &run.events {
+                tr.event data-kind=(l.kind) {
+                    td.mono { (l.time.format("%H:%M:%S%.3f")) }
+                    td { code { (l.kind) } }
+                    td { (l.environment.as_deref().unwrap_or("")) }
+                    td { code { (short_image(l.image.as_deref().unwrap_or(""))) } }
+                    td { (l.detail.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    };
+    let live = run.run_id.to_string();
+    let path = format!("/runs/{}", run.run_id);
+    layout::respond(
+        StatusCode::OK,
+        layout::page(Some(&signed), lang, &run.project, &path, Some(&live), body),
+    )
+}
+
+/// The run's events as published, from the ledger (none without one, or when it does
+/// not answer within 2 s: the page still shows what memory has).
+async fn envelopes(app: &App, run_id: uuid::Uuid) -> Option<Vec<Envelope>> {
+    let ledger = app.ledger.get()?;
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        ledger.run_events(&run_id.to_string()),
+    )
+    .await
+    {
+        Ok(Ok(events)) => Some(events),
+        Ok(Err(e)) => {
+            tracing::warn!("run {run_id}: events not read from the ledger: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("run {run_id}: the ledger did not answer within 2 s");
+            None
+        }
+    }
+}
+
+fn decisions(lang: Lang, run: &Run) -> Markup {
+    let decided: Vec<_> = run
+        .events
+        .iter()
+        .filter(|l| {
+            matches!(
+                l.kind.as_str(),
+                "approval.granted"
+                    | "approval.rejected"
+                    | "approval.expired"
+                    | "deploy.rolled_back"
+            ) || (l.kind == "deploy.requested" && l.detail.is_some())
+        })
+        .collect();
+    html! {
+        @if !decided.is_empty() {
+            h2 { (lang.t(T::Decisions)) }
+            table #decisions {
+                @for l in decided {
+                    tr { td.mono { (when(l.time)) } td { code { (l.kind) } } td { (l.environment.as_deref().unwrap_or("")) } td { (l.detail.as_deref().unwrap_or("")) } }
+                }
+            }
+        }
+    }
+}
+
+fn reports(lang: Lang, envelopes: &[Envelope]) -> Markup {
+    let reports: Vec<(&Envelope, &TestReport, bool)> = envelopes
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::TestPassed(r) => Some((e, r, true)),
+            Event::TestFailed(f) => f.report.as_ref().map(|r| (e, r, false)),
+            _ => None,
+        })
+        .collect();
+    html! {
+        @for (e, report, passed) in reports {
+            h2 { (lang.t(T::TestReport)) ": " (e.environment.as_deref().unwrap_or("")) " "
+                @if passed { span.badge.ok { (lang.t(T::Passed)) } } @else { span.badge.bad { (lang.t(T::FailedCheck)) } } }
+            table.report {
+                tr { th { (lang.t(T::Check)) } th { (lang.t(T::Result)) } th { "ms" } th { (lang.t(T::Detail)) } }
+                @for c in &report.checks {
+                    tr.check data-passed=(c.passed) {
+                        td { (c.name) }
+                        td { @if c.passed { span.badge.ok { (lang.t(T::Passed)) } } @else { span.badge.bad { (lang.t(T::FailedCheck)) } } }
+                        td { (c.millis) }
+                        td.mono { (c.detail.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+            @if let Some(out) = &report.output { pre.log { (out) } }
+        }
+    }
+}
+
+fn build_log(lang: Lang, envelopes: &[Envelope]) -> Markup {
+    let log = envelopes.iter().find_map(|e| match &e.event {
+        Event::ImageBuilt(b) => b.build_log.clone(),
+        Event::BuildFailed(f) => Some(f.reason.clone()),
+        _ => None,
+    });
+    html! {
+        @if let Some(log) = log {
+            h2 { (lang.t(T::BuildLog)) }
+            pre.log #build-log { (log) }
+        }
+    }
+}
+
+const WIDTH: f64 = 1000.0;
+const LABELS: f64 = 170.0;
+const ROW: f64 = 24.0;
+
+/// Bars on a time axis: one row per stage, failed stages in red, a wait in amber.
+fn timeline_svg(bars: &[Bar]) -> Markup {
+    let (Some(t0), Some(t1)) = (
+        bars.iter().map(|b| b.from).min(),
+        bars.iter().map(|b| b.to).max(),
+    ) else {
+        return html! { p.muted { "—" } };
+    };
+    let span = ((t1 - t0).num_milliseconds().max(1000)) as f64;
+    let plot = WIDTH - LABELS - 70.0;
+    let x = |t: chrono::DateTime<chrono::Utc>| {
+        LABELS + (t - t0).num_milliseconds() as f64 / span * plot
+    };
+    let height = ROW * bars.len() as f64 + 30.0;
+    html! {
+        svg.timeline #timeline xmlns="http://www.w3.org/2000/svg" width=(WIDTH) height=(height) viewBox={ "0 0 " (WIDTH) " " (height) } {
+            @for i in 0..=4 {
+                @let tx = LABELS + plot * f64::from(i) / 4.0;
+                line.axis x1=(tx) x2=(tx) y1="0" y2=(height - 18.0) {}
+                text x=(tx) y=(height - 4.0) text-anchor="middle" { "+" (format!("{:.0}s", span / 1000.0 * f64::from(i) / 4.0)) }
+            }
+            @for (i, b) in bars.iter().enumerate() {
+                @let y = ROW * i as f64 + 4.0;
+                @let class = match b.outcome { Outcome::Passed => "passed", Outcome::Failed => "failed", Outcome::Open => "open", Outcome::Ended => "ended" };
+                text x="6" y=(y + 12.0) { (b.stage) @if let Some(e) = &b.environment { " · " (e) } }
+                rect class={ "bar " (class) } data-stage=(b.stage) x=(x(b.from)) y=(y) width=((x(b.to) - x(b.from)).max(3.0)) height="16" rx="3" {
+                    title { (b.stage) " " (format!("{:.1}s", (b.to - b.from).num_milliseconds() as f64 / 1000.0)) }
+                }
+                text x=(x(b.to) + 6.0) y=(y + 12.0) { (format!("{:.1}s", (b.to - b.from).num_milliseconds() as f64 / 1000.0)) }
+            }
+        }
+    }
+}
