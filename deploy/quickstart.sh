@@ -353,6 +353,7 @@ show_where() {
 Ferry is running. Look around:
   staging     curl http://127.0.0.1:18088/   (through the proxy; the release itself on :18080 or :18081)
   production  curl http://127.0.0.1:18098/   (through the proxy; the release on :18090 or :18091)
+  dashboard   http://127.0.0.1:$API_PORT/   (sign in with the operator token in $STATE/operator-token)
   runs        FERRY_SERVER=http://127.0.0.1:$API_PORT FERRY_TOKEN=\$(cat $STATE/operator-token) $BIN/ferry runs $PROJECT
   status      $BIN/ferry --config $STATE/ferry.toml status $PROJECT
   mail        $mails message(s) in $STATE/mail/new (Ferry's notifications)

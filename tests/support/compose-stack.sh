@@ -102,6 +102,10 @@ svn_token = "$(<"$dir/svn-token")"
 token = "$(<"$dir/operator-token")"
 can = ["view", "deploy", "approve", "rollback"]
 
+# On the compose file's ledger volume, as deploy/ferry.example.toml has it.
+[ledger]
+url = "sqlite:///var/lib/ferry/ledger/ferry.db"
+
 [build]
 docker_host = "unix:///var/run/docker.sock"
 work_dir = "/var/lib/ferry/work"
