@@ -44,6 +44,10 @@ pub enum Word {
     Logs,
     Rollback,
     Approve,
+    /// The link to the run's page on the dashboard.
+    OpenInFerry,
+    /// The link when the run waits for approval.
+    ApproveInFerry,
     Reject,
     Status,
     By,
@@ -86,6 +90,8 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::En, Logs) => "See more",
         (Lang::En, Rollback) => "Roll back",
         (Lang::En, Approve) => "Approve",
+        (Lang::En, OpenInFerry) => "Open in Ferry",
+        (Lang::En, ApproveInFerry) => "Approve or reject in Ferry",
         (Lang::En, Reject) => "Reject",
         (Lang::En, Status) => "Status",
         (Lang::En, By) => "By",
@@ -123,6 +129,8 @@ pub fn word(lang: Lang, w: Word) -> &'static str {
         (Lang::ZhCn, Logs) => "查看详情",
         (Lang::ZhCn, Rollback) => "回滚",
         (Lang::ZhCn, Approve) => "批准",
+        (Lang::ZhCn, OpenInFerry) => "在 Ferry 中查看",
+        (Lang::ZhCn, ApproveInFerry) => "在 Ferry 中审批",
         (Lang::ZhCn, Reject) => "拒绝",
         (Lang::ZhCn, Status) => "状态",
         (Lang::ZhCn, By) => "操作人",

@@ -113,6 +113,8 @@ struct Route {
 /// The notifier without the bus: `notify` an event, get what happened per channel.
 pub struct Notifier {
     notify: NotifyConfig,
+    /// `dashboard.url`: notices link their run's page.
+    dashboard: Option<ferry_shared::config::DashboardUrl>,
     channels: BTreeMap<String, Route>,
     runs: runs::Runs,
     scrub: scrub::Scrubber,
@@ -166,6 +168,7 @@ impl Notifier {
         }
         Ok(Self {
             scrub: scrub::Scrubber::from_config(cfg),
+            dashboard: cfg.dashboard.url.clone(),
             notify,
             channels,
             runs: runs::Runs::default(),
@@ -213,6 +216,9 @@ impl Notifier {
                 .entry(route.lang)
                 .or_insert_with(|| {
                     let mut n = Notice::build(e, &run, route.lang, &self.notify.cli);
+                    if let Some(url) = &self.dashboard {
+                        n.link_to(url);
+                    }
                     self.scrub.notice(&mut n);
                     Arc::new(n)
                 })

@@ -53,6 +53,8 @@ pub struct Notice {
     pub stages: Vec<(String, String)>,
     /// (what, command) a person can run next.
     pub commands: Vec<(String, String)>,
+    /// (label, URL) of the run's page on the dashboard (`dashboard.url`).
+    pub link: Option<(String, String)>,
 }
 
 impl Notice {
@@ -156,7 +158,22 @@ impl Notice {
             checks: Vec::new(),
             stages: Vec::new(),
             commands: Vec::new(),
+            link: None,
         }
+    }
+
+    /// Links the run's page under the dashboard's address: where an approval is asked,
+    /// the page to approve or reject it on.
+    pub fn link_to(&mut self, dashboard: &ferry_shared::config::DashboardUrl) {
+        let label = if self.kind == "approval.requested" {
+            Word::ApproveInFerry
+        } else {
+            Word::OpenInFerry
+        };
+        self.link = Some((
+            i18n::word(self.lang, label).to_owned(),
+            dashboard.run(self.run_id),
+        ));
     }
 
     /// The payload's facts, and what the environment runs now; the failure and the

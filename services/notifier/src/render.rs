@@ -114,6 +114,13 @@ pub fn markdown(n: &Notice, dialect: Dialect, with_title: bool) -> String {
             out.push_str(&format!("- {what}: `{cmd}`\n"));
         }
     }
+    if let Some((what, url)) = &n.link {
+        // The URL is Ferry's own (`dashboard.url`, checked at start-up) plus a run id.
+        match dialect {
+            Dialect::Slack => out.push_str(&format!("\n<{url}|{what}>\n")),
+            Dialect::Markdown => out.push_str(&format!("\n[{what}]({url})\n")),
+        }
+    }
     out
 }
 
@@ -149,6 +156,9 @@ fn text_with(n: &Notice, esc: impl Fn(&str) -> String) -> String {
         for (what, cmd) in &n.commands {
             out.push_str(&format!("{what}: {cmd}\n"));
         }
+    }
+    if let Some((what, url)) = &n.link {
+        out.push_str(&format!("{what}: {url}\n"));
     }
     out
 }
@@ -214,6 +224,13 @@ pub fn html(n: &Notice) -> String {
         }
         out.push_str("</ul>");
     }
+    if let Some((what, url)) = &n.link {
+        out.push_str(&format!(
+            "<p><a href=\"{}\">{}</a></p>",
+            esc(url),
+            esc(what)
+        ));
+    }
     out.push_str("</body></html>");
     out
 }
@@ -242,6 +259,7 @@ pub fn summary(n: &Notice) -> Value {
         "failed_checks": n.checks,
         "stages": n.stages.iter().map(|(s, d)| json!({"stage": s, "took": d})).collect::<Vec<_>>(),
         "commands": n.commands.iter().map(|(w, c)| json!({"label": w, "command": c})).collect::<Vec<_>>(),
+        "link": n.link.as_ref().map(|(_, url)| url),
         "language": n.lang.code(),
         "text": text(n),
     })

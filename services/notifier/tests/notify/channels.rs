@@ -359,3 +359,52 @@ async fn the_example_configuration_loads_and_builds_every_channel() {
     assert_eq!(cfg.notify.channels.len(), 3);
     Notifier::new(&cfg).unwrap();
 }
+
+/// With `dashboard.url`, a message asking for an approval links the run's page, where
+/// an operator approves or rejects it; without it, no link.
+#[tokio::test]
+async fn an_approval_request_links_the_run_s_page_on_the_dashboard() {
+    let sink = Sink::start(200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
+    let channel = format!(
+        "[notify.channels.ding]\nkind = \"dingtalk\"\nurl = \"{}/robot/send?access_token=tok-abcdef123456\"\nlanguage = \"zh-CN\"\n[[notify.routes]]\non = [\"approval.requested\"]\nchannels = [\"ding\"]\n",
+        sink.url
+    );
+    let src = source();
+    let mut asked = src.follow(
+        Event::ApprovalRequested(ferry_shared::event::ApprovalRequested {
+            revision: "42".into(),
+            image: "127.0.0.1:5999/shop/web:42@sha256:abc".into(),
+            passed_in: Some("staging".into()),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            canary_percent: None,
+        }),
+        Some("production"),
+    );
+    asked.environment = Some("production".into());
+    let linked = config(&format!(
+        "{channel}[dashboard]\nurl = \"https://ferry.example.com/ci/\"\n"
+    ));
+    let report = notify(&linked, &src, &asked).await;
+    assert_eq!(report.sent, vec!["ding".to_owned()], "{report:?}");
+    let plain = config(&channel);
+    notify(&plain, &src, &asked).await;
+    let reqs = sink.requests();
+    assert_eq!(reqs.len(), 2);
+    let text = |i: usize| {
+        reqs[i].json()["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let page = format!("https://ferry.example.com/ci/runs/{}", src.run_id);
+    assert!(
+        text(0).contains(&format!("[在 Ferry 中审批]({page})")),
+        "no link to the run's page:\n{}",
+        text(0)
+    );
+    assert!(
+        !text(1).contains("https://"),
+        "a link without dashboard.url:\n{}",
+        text(1)
+    );
+}

@@ -45,7 +45,7 @@ mod word;
 pub use broker::{BrokerConfig, node_address};
 pub use build::BuildConfig;
 pub use canary::{CanaryConfig, CanaryStep, PrometheusCheck};
-pub use dashboard::{DEFAULT_SESSION_HOURS, DashboardConfig};
+pub use dashboard::{DEFAULT_SESSION_HOURS, DashboardConfig, DashboardUrl};
 pub use docker_hosts::DockerHostConfig;
 pub use door::{
     DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_HEADER_TIMEOUT_SECS,
