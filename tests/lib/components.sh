@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Real components for Ferry's tests: RabbitMQ, Docker daemons, a registry v2, svnserve, PostgreSQL.
+# Real components for Ferry's tests: RabbitMQ, Docker daemons, a registry v2, svnserve, PostgreSQL,
+# headless Chromium behind chromedriver.
 #
 # Source this file, then call the functions below. Each function is idempotent (a component that is
 # already running from the same $FERRY_TEST_STATE is reused), listens on loopback only, logs to
@@ -22,8 +23,10 @@
 #   ferry_start_compose_host     a "machine" of its own (network namespace) for Ferry as
 #                                containers: a bridge-networked engine for docker-compose,
 #                                two deploy hosts, svnserve (compose-host.sh)
+#   ferry_start_chromedriver     chromedriver (WebDriver for headless Chromium) on
+#                                127.0.0.1:${FERRY_TEST_CHROMEDRIVER_PORT:-9515}
 #   ferry_start_components C...  the above by name: rabbitmq rabbitmq-cluster dockerd[:N] registry
-#                                svnserve postgres sshd dockerd-build compose-host
+#                                svnserve postgres sshd dockerd-build compose-host chromedriver
 #   ferry_stop_all               stop everything started under $FERRY_TEST_STATE (by PID files)
 #
 # Functions return non-zero (after printing the component's name and log tail) when a component
@@ -196,7 +199,8 @@ _ferry_missing_packages() {
         svnadmin:subversion curl:curl ss:iproute2 flock:util-linux setsid:util-linux openssl:openssl \
         sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client iptables:iptables \
         nsenter:util-linux ip:iproute2 mmdebstrap:mmdebstrap docker-compose:docker-compose \
-        strip:binutils git:git haproxy:haproxy socat:socat prometheus:prometheus; do
+        strip:binutils git:git haproxy:haproxy socat:socat prometheus:prometheus \
+        chromium:chromium chromedriver:chromium-driver; do
         pkg=${cmd#*:}
         cmd=${cmd%%:*}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || want[$pkg]=1
@@ -1138,6 +1142,89 @@ CONF
     _ferry_started sshd "$t0"
 }
 
+# --- headless Chromium + chromedriver -------------------------------------------------------------
+
+# chromedriver (WebDriver) on 127.0.0.1:${FERRY_TEST_CHROMEDRIVER_PORT:-9515}, for browser tests
+# of Ferry's web dashboard; each test's session starts its own headless Chromium (testkit's
+# `browser` module). chromedriver listens on loopback by itself and refuses other hosts: it gets
+# no --allowed-ips (which would open it on every interface). Chromium writes under ~/.config and
+# chromedriver leaves /tmp/org.chromium.* behind: XDG_CONFIG_HOME, XDG_CACHE_HOME and TMPDIR
+# point into a private directory under the state directory instead (TMPDIR also holds
+# Chromium's singleton socket, so it is a short directory under /tmp when that path would be too
+# long for a unix socket). Exports FERRY_TEST_WEBDRIVER_URL, FERRY_TEST_CHROMIUM_BIN and
+# FERRY_TEST_BROWSER_DIR (the private directory; tests make their profiles in it).
+ferry_start_chromedriver() {
+    _ferry_init || return 1
+    local port=${FERRY_TEST_CHROMEDRIVER_PORT:-9515} dir="$FERRY_TEST_STATE/browser"
+    local log="$FERRY_TEST_STATE/logs/chromedriver.log" pidf="$FERRY_TEST_STATE/pids/chromedriver.pid"
+    local t0 pid owner tmp chromium
+    t0=$(_ferry_now_ms)
+    chromium=$(command -v chromium) ||
+        { _ferry_fail "cannot start chromedriver" "$log" "chromium is missing (ferry_install_missing installs it)"; return 1; }
+    command -v chromedriver >/dev/null ||
+        { _ferry_fail "cannot start chromedriver" "$log" "chromedriver is missing (ferry_install_missing installs chromium-driver)"; return 1; }
+    mkdir -p "$dir/config" "$dir/cache"
+    tmp="$dir/tmp"
+    if [[ -s "$dir/short-tmp" ]]; then
+        tmp=$(<"$dir/short-tmp")
+    elif ((${#tmp} > 60)); then
+        tmp=$(mktemp -d /tmp/ferry-br.XXXX) ||
+            { _ferry_fail "cannot start chromedriver" "$log" "cannot make a short TMPDIR under /tmp"; return 1; }
+        echo "$tmp" >"$dir/short-tmp"
+    fi
+    mkdir -p "$tmp"
+    # The log path is on the command line: it is what proves a running chromedriver is ours.
+    pid=$(_ferry_our_pid "$pidf" "$log")
+    if [[ -z "$pid" ]]; then
+        owner=$(_ferry_port_owner "$port")
+        if [[ -n "$owner" ]]; then
+            _ferry_fail "cannot start chromedriver" "$log" "port $port is already in use: $owner (set FERRY_TEST_CHROMEDRIVER_PORT)"
+            return 1
+        fi
+        _ferry_log "starting chromedriver on 127.0.0.1:$port" >>"$log"
+        pid=$(_ferry_spawn "$pidf" "$log" env XDG_CONFIG_HOME="$dir/config" XDG_CACHE_HOME="$dir/cache" \
+            TMPDIR="$tmp" chromedriver --port="$port" --log-path="$log" --append-log) ||
+            { _ferry_fail "cannot start chromedriver" "$log" "could not launch chromedriver"; return 1; }
+    fi
+    local deadline=$((SECONDS + 30))
+    until curl -s --max-time 2 "http://127.0.0.1:$port/status" 2>/dev/null | grep -q '"ready": *true'; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            _ferry_fail "cannot start chromedriver" "$log" "chromedriver exited"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            _ferry_fail "cannot start chromedriver" "$log" "http://127.0.0.1:$port/status not ready within 30 s"
+            return 1
+        fi
+        sleep 0.1
+    done
+    _ferry_export FERRY_TEST_WEBDRIVER_URL "http://127.0.0.1:$port"
+    _ferry_export FERRY_TEST_CHROMIUM_BIN "$chromium"
+    _ferry_export FERRY_TEST_BROWSER_DIR "$dir"
+    _ferry_started chromedriver "$t0"
+}
+
+# chromedriver, then any Chromium a session left running (a test that never ended its session):
+# those are recognised by a profile or temporary directory of ours on their command line.
+_ferry_stop_chromedriver() {
+    local s=$FERRY_TEST_STATE dir="$FERRY_TEST_STATE/browser" i pid comm tmp=""
+    [[ -d "$dir" ]] || return 0
+    [[ -s "$dir/short-tmp" ]] && tmp=$(<"$dir/short-tmp")
+    _ferry_stop_pidfile chromedriver "$s/pids/chromedriver.pid" "$s/logs/chromedriver.log"
+    for i in /proc/[0-9]*; do
+        pid=${i#/proc/}
+        comm=$(cat "$i/comm" 2>/dev/null) || continue
+        [[ "$comm" == chrom* ]] || continue
+        if tr '\0' ' ' <"$i/cmdline" 2>/dev/null | grep -qF -e "$dir/" -e "${tmp:-$dir}/"; then
+            _ferry_log "stopping leftover $comm (pid $pid)"
+            _ferry_terminate "$pid" "$comm" 5 &
+        fi
+    done
+    wait
+    [[ "$tmp" == /tmp/ferry-br.* ]] && rm -rf --one-file-system "$tmp" && rm -f "$dir/short-tmp"
+    return 0
+}
+
 ferry_start_components() {
     local c
     for c in "$@"; do
@@ -1152,6 +1239,7 @@ ferry_start_components() {
         sshd) ferry_start_sshd || return 1 ;;
         dockerd-build) ferry_start_dockerd_build || return 1 ;;
         compose-host) ferry_start_compose_host || return 1 ;;
+        chromedriver) ferry_start_chromedriver || return 1 ;;
         *)
             echo "ferry_start_components: unknown component '$c'" >&2
             return 1
@@ -1185,6 +1273,7 @@ _ferry_stop_all_impl() {
     _ferry_stop_postgres &
     _ferry_stop_dockerd_build &
     _ferry_stop_compose_host &
+    _ferry_stop_chromedriver &
     [[ -s "$s/sshd/alias-file" ]] && rm -f "$(<"$s/sshd/alias-file")"
     wait
     _ferry_log "ferry_stop_all done"

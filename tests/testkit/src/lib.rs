@@ -2,6 +2,7 @@
 //! environment variables (never guessed), plus helpers to look inside RabbitMQ.
 
 mod broker;
+pub mod browser;
 pub mod build;
 pub mod cluster;
 mod docker;
