@@ -13,6 +13,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Components the benchmarks use; a new figure that needs more adds them here
 # (names as in ferry_start_components: rabbitmq dockerd:N registry svnserve).
 BENCH_COMPONENTS=(rabbitmq rabbitmq-cluster dockerd:5 registry svnserve)
+# A BENCH_ONLY made only of figures that need no more than RabbitMQ starts only that.
+rabbitmq_only=0
+if [[ -n "${BENCH_ONLY:-}" ]]; then
+    rabbitmq_only=1
+    IFS=, read -ra bench_parts <<<"$BENCH_ONLY"
+    for part in "${bench_parts[@]}"; do
+        [[ ",bus,ledger,hooks,dashboard," == *",$part,"* ]] || rabbitmq_only=0
+    done
+fi
+if ((rabbitmq_only)); then
+    BENCH_COMPONENTS=(rabbitmq)
+fi
 
 HARNESS_LABEL=bench
 # shellcheck source=tests/lib/harness.sh
@@ -22,12 +34,15 @@ ferry_install_missing
 harness_disk_budget
 ferry_start_components "${BENCH_COMPONENTS[@]}"
 # Separate "machines" for the pre-pull figures: own namespace and a 100 Mbit/s link each.
-# shellcheck source=tests/lib/linked-hosts.sh
-source tests/lib/linked-hosts.sh
-ferry_start_linked_hosts 4 100mbit
+if ((!rabbitmq_only)); then
+    # shellcheck source=tests/lib/linked-hosts.sh
+    source tests/lib/linked-hosts.sh
+    ferry_start_linked_hosts 4 100mbit
+fi
 
 set +e
-# The e2e figures run the seven services as processes, the rollback figure the `ferry` CLI.
+# The e2e figures run the seven services as processes, the dashboard figures the
+# hook-receiver (target/release/hook-receiver), the rollback figure the `ferry` CLI.
 CARGO_TERM_COLOR=never cargo build --release -q --workspace --bins || exit 1
 CARGO_TERM_COLOR=never cargo run --release -q -p ferry-bench -- "${HARNESS_ARGS[@]}"
 rc=$?

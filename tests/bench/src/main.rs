@@ -7,6 +7,7 @@
 mod build;
 mod builds;
 mod bus;
+mod dashboard;
 mod e2e;
 mod hooks;
 mod ledger;
@@ -28,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
 
-    // BENCH_ONLY=bus,cluster_bus,ledger,hooks,build,builds,pulls,rollback,switching,e2e,shop,images runs a subset (default: everything).
+    // BENCH_ONLY=bus,cluster_bus,ledger,dashboard,hooks,build,builds,pulls,rollback,switching,e2e,shop,images runs a subset (default: everything).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     if wanted("bus") {
@@ -60,6 +61,16 @@ async fn main() -> anyhow::Result<()> {
     if wanted("ledger") {
         let per_s = ledger::sqlite_events_per_s(env_or("BENCH_LEDGER_EVENTS", 20_000)).await?;
         println!("bench: ledger_events_per_s = {per_s:.0} events/s");
+    }
+
+    // The hook-receiver's dashboard with 10,000 runs read back from its ledger.
+    if wanted("dashboard") {
+        let d = dashboard::dashboard().await?;
+        println!("bench: dashboard_runs_p50_ms = {:.1} ms", d.runs_p50_ms);
+        println!("bench: dashboard_runs_p99_ms = {:.1} ms", d.runs_p99_ms);
+        println!("bench: dashboard_run_p50_ms = {:.1} ms", d.run_p50_ms);
+        println!("bench: dashboard_run_p99_ms = {:.1} ms", d.run_p99_ms);
+        println!("bench: rss_dashboard_after_load_mb = {:.1} MB", d.rss_mb);
     }
 
     if wanted("hooks") {
