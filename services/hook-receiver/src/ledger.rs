@@ -6,6 +6,10 @@
 //! database is down) is read again after a pause, and nothing after it is skipped: when
 //! the database is back, the ledger catches up from the stream. Deploys never wait for
 //! it; every replica records, and the ledger keeps each event once.
+//!
+//! With `ledger.keep_days` set, every replica also prunes the ledger, shortly after
+//! start-up and then every hour: the events of runs whose last event is older are
+//! deleted, all but their audit records. Replicas pruning at once share the work.
 
 use crate::runs::RunIndex;
 use ferry_ledger::{Ledger, LedgerUrl, Recorded};
@@ -13,6 +17,12 @@ use ferry_shared::event::Envelope;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+/// How long after start-up the first prune comes (`ledger.keep_days`).
+const PRUNE_FIRST_AFTER: Duration = Duration::from_secs(10);
+
+/// How often a replica prunes after that.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long start-up waits for the ledger before serving without its older runs.
 const PRELOAD_PATIENCE: Duration = Duration::from_secs(10);
@@ -55,25 +65,24 @@ pub async fn recorded_before(ledger: &Ledger, events: &[Envelope]) -> bool {
 /// The newest runs the ledger holds, into `runs` (before the stream's own events, so that
 /// each run's events arrive oldest first). Without a ledger answering in time: nothing.
 pub async fn preload(url: &LedgerUrl, runs: &RunIndex, last_env: impl Fn(&str) -> Option<String>) {
+    // Each event goes into memory as its row arrives (see `each_recent_event`).
     let loaded = tokio::time::timeout(PRELOAD_PATIENCE, async {
         let ledger = Ledger::open(url).await?;
-        let events = ledger.recent_events(crate::runs::KEPT_RUNS).await;
+        let n = ledger
+            .each_recent_event(crate::runs::KEPT_RUNS, |e| runs.record(e, &last_env))
+            .await;
         ledger.close().await;
-        events
+        n
     })
     .await;
     match loaded {
-        Ok(Ok(events)) => {
-            let n = events.len();
-            for e in events {
-                runs.record(e, &last_env);
-            }
+        Ok(Ok(n)) => {
             tracing::info!(events = n, ledger = %url.redacted(), "runs read from the ledger");
         }
         Ok(Err(e)) => tracing::warn!("older runs not read from the ledger: {e}"),
         Err(_) => tracing::warn!(
             ledger = %url.redacted(),
-            "older runs not read: the ledger did not answer within {PRELOAD_PATIENCE:?}"
+            "older runs not all read: the ledger did not answer within {PRELOAD_PATIENCE:?}"
         ),
     }
 }
@@ -127,4 +136,35 @@ pub async fn record(app: Arc<crate::App>, url: LedgerUrl, counters: Counters) {
     })
     .await;
     tracing::error!("the run history cannot be read for the ledger: {e}");
+}
+
+/// Prune the ledger the recorder opened, forever: shortly after start-up, then every
+/// [`PRUNE_EVERY`], the runs whose last event is more than `keep_days` old. A prune that
+/// fails is logged and tried again next time; the batches it finished stay done.
+pub async fn prune(app: Arc<crate::App>, keep_days: u32, pruned_runs: Arc<AtomicU64>) {
+    tokio::time::sleep(PRUNE_FIRST_AFTER).await;
+    let ledger = loop {
+        if let Some(l) = app.ledger.get() {
+            break l.clone();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let keep = chrono::Duration::days(i64::from(keep_days));
+    loop {
+        match ledger.prune(chrono::Utc::now() - keep).await {
+            Ok(p) => {
+                pruned_runs.fetch_add(p.runs, Relaxed);
+                if p.runs > 0 {
+                    tracing::info!(
+                        runs = p.runs,
+                        events = p.events,
+                        keep_days,
+                        "runs pruned from the ledger (their audit records are kept)"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("the ledger was not pruned: {e}; trying again in an hour"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
 }

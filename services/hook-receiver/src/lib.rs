@@ -282,6 +282,15 @@ impl HookReceiver {
             };
             tokio::spawn(ledger::record(self.app.clone(), url, counters))
         });
+        // Runs older than `ledger.keep_days` pruned from it, when set.
+        let retention = &self.app.cfg.ledger;
+        let pruner = retention.url().and(retention.keep_days).map(|days| {
+            let pruned = self.metrics.counter(
+                "ferry_ledger_pruned_runs_total",
+                "Runs this replica pruned from the ledger (`ledger.keep_days`).",
+            );
+            tokio::spawn(ledger::prune(self.app.clone(), days, pruned))
+        });
         let admin = axum::serve(self.admin_listener, admin::router(self.metrics.clone()))
             .with_graceful_shutdown(shutdown.clone().wait_owned());
         let admin = tokio::spawn(async move { admin.await });
@@ -313,6 +322,9 @@ impl HookReceiver {
         history.abort();
         if let Some(recorder) = recorder {
             recorder.abort();
+        }
+        if let Some(pruner) = pruner {
+            pruner.abort();
         }
         let _ = admin.await;
         let _ = probe.await;

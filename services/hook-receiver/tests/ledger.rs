@@ -2,7 +2,7 @@
 //! of the history; a database that goes down stops no run (hooks are still accepted and
 //! published) and the ledger catches up when it is back, with nothing lost or doubled
 //! against what a tap saw; a receiver started after the broker's stream lost its events
-//! still lists the runs, from the ledger.
+//! still lists the runs, from the ledger; with `ledger.keep_days`, a replica prunes it.
 //!
 //! Named `postgres_*`: they run one at a time among the tests using PostgreSQL (nextest
 //! group `postgres`), since one of them stops it.
@@ -298,5 +298,63 @@ async fn a_run_not_in_memory_is_read_from_the_ledger_by_id() {
         .unwrap();
     assert_eq!(status, 404);
     api.stop().await;
+    ledger.close().await;
+}
+
+/// With `ledger.keep_days`, a replica prunes the ledger shortly after start-up: a run
+/// older than that keeps its row and its commit, a recent one everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_prunes_runs_older_than_keep_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ledger.db", dir.path().display());
+    let ns = unique_namespace();
+    let cfg = config(
+        &amqp_url(),
+        &ns,
+        "svn://127.0.0.1/repo",
+        &format!("[ledger]\n        url = \"{url}\"\n        keep_days = 1"),
+    );
+    assert_eq!(cfg.ledger.keep_days, Some(1));
+    declare_history(&cfg).await;
+    let ledger = Ledger::open(&LedgerUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let run = |revision: &str, age: chrono::Duration| {
+        let mut start = source_changed(revision);
+        start.time -= age;
+        let mut failed = start.follow(
+            ferry_shared::event::Event::BuildFailed(ferry_shared::event::StageFailed {
+                reason: "compile error".into(),
+                attempts: 1,
+                service: "builder".into(),
+                failed_event_id: start.event_id,
+                failed_kind: start.kind().into(),
+            }),
+            None,
+        );
+        failed.time = start.time + chrono::Duration::seconds(1);
+        [start, failed]
+    };
+    let old = run("5", chrono::Duration::days(3));
+    let new = run("6", chrono::Duration::hours(2));
+    for e in old.iter().chain(&new) {
+        ledger.record(e, None).await.unwrap();
+    }
+    let receiver = start(cfg.clone()).await;
+    let pruned = ferry_testkit::wait_until(SECS(40), || async {
+        ledger
+            .runs("shop", 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.run_id == old[0].run_id.to_string() && r.pruned)
+    })
+    .await;
+    assert!(pruned, "the old run was not pruned");
+    let left = ledger.run_events(&old[0].run_id.to_string()).await.unwrap();
+    assert_eq!(left, old[..1], "the commit is kept");
+    let kept = ledger.run_events(&new[0].run_id.to_string()).await.unwrap();
+    assert_eq!(kept, new, "a recent run is untouched");
+    receiver.stop().await;
     ledger.close().await;
 }

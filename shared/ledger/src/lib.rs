@@ -7,18 +7,45 @@
 //! One set of queries and migrations serves both databases through sqlx's `Any` driver:
 //! the SQL is the portable subset (`ON CONFLICT ... DO UPDATE` with `excluded`, which
 //! SQLite has since 3.24), and every value is text or a 64-bit integer.
+//!
+//! Retention is the operator's choice (`ledger.keep_days`, unset: everything is kept):
+//! [`Ledger::prune`] deletes the events of runs whose last event is older than a cutoff,
+//! all but the audit records ([`AUDIT_KINDS`]), and keeps each run's row, marked pruned.
 
 mod error;
 
 pub use error::LedgerError;
 pub use ferry_shared::config::{LedgerBackend as Backend, LedgerUrl};
 
+use chrono::{DateTime, Utc};
 use ferry_shared::event::Envelope;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 /// The name of the history stream's cursor in `ledger_cursors`.
 pub const HISTORY_CURSOR: &str = "history";
+
+/// The events a prune keeps: who approved or rejected what (with their comment), which
+/// approvals expired, the deploys, rollbacks and scalings operators asked for, and which
+/// commit started the run (small, and what recognises a redelivered webhook).
+pub const AUDIT_KINDS: &[&str] = &[
+    "approval.granted",
+    "approval.rejected",
+    "approval.expired",
+    "deploy.requested",
+    "deploy.rolled_back",
+    "scale.requested",
+    "scale.succeeded",
+    "source.changed",
+];
+
+/// Runs pruned per transaction: a first prune of years of runs holds the write lock for
+/// one batch at a time, and recording goes on between batches.
+pub const PRUNE_BATCH: usize = 500;
+
+/// The PostgreSQL advisory lock (transaction-scoped) that replicas pruning at once take
+/// turns on, batch by batch (any 64-bit number no other user of the database takes).
+const PRUNE_LOCK: i64 = 0x6665_7272_7970_7275; // "ferrypru"
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -44,7 +71,20 @@ pub struct RunRow {
     pub last_ms: i64,
     pub revision: Option<String>,
     pub last_kind: String,
+    /// Every event recorded for the run, those a prune deleted included.
     pub events: i64,
+    /// Its events were pruned (`ledger.keep_days`): what is left are its audit records,
+    /// and any event recorded after the prune.
+    pub pruned: bool,
+}
+
+/// What [`Ledger::prune`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Runs whose events were pruned (their rows stay).
+    pub runs: u64,
+    /// Events deleted.
+    pub events: u64,
 }
 
 impl Ledger {
@@ -114,6 +154,12 @@ impl Ledger {
     /// Record `event` (seen at `offset` of the history stream, when read from there) and
     /// move the history cursor past it, in one transaction: after a crash either both are
     /// there or neither, and the event is read and recorded again.
+    ///
+    /// An event of a run already pruned (a late redelivery of an event the prune deleted,
+    /// or one that comes days later, like an approval) is recorded like any other: it is
+    /// new, counts in the run's `events` again, and moves `last_ms` if it is later. The
+    /// run stays marked pruned and becomes prunable again, so the next prune after
+    /// `last_ms` is older than the cutoff deletes it too unless it is an audit record.
     pub async fn record(
         &self,
         event: &Envelope,
@@ -153,7 +199,8 @@ impl Ledger {
                  last_kind = CASE WHEN excluded.last_ms >= ledger_runs.last_ms \
                      THEN excluded.last_kind ELSE ledger_runs.last_kind END, \
                  revision = COALESCE(ledger_runs.revision, excluded.revision), \
-                 events = ledger_runs.events + 1",
+                 events = ledger_runs.events + 1, \
+                 prunable = 1",
             )
             .bind(event.run_id.to_string())
             .bind(event.project.clone())
@@ -201,21 +248,43 @@ impl Ledger {
     }
 
     /// Every event of the newest `runs` runs (by first event), oldest first: what a
-    /// replica's in-memory index is rebuilt from at start-up.
+    /// replica's in-memory index is rebuilt from at start-up (of a pruned run, what is
+    /// left).
     pub async fn recent_events(&self, runs: usize) -> Result<Vec<Envelope>, LedgerError> {
-        let rows = sqlx::query(
+        let mut events = Vec::new();
+        self.each_recent_event(runs, |e| events.push(e)).await?;
+        Ok(events)
+    }
+
+    /// [`Ledger::recent_events`], handed to `each` one at a time as rows arrive: ten
+    /// thousand runs are a hundred thousand envelopes, which held all at once (rows, then
+    /// decoded) cost a start-up hundreds of MB the allocator keeps afterwards.
+    pub async fn each_recent_event(
+        &self,
+        runs: usize,
+        mut each: impl FnMut(Envelope),
+    ) -> Result<usize, LedgerError> {
+        use futures_util::TryStreamExt as _;
+        let mut rows = sqlx::query(
             "SELECT e.envelope FROM ledger_events e JOIN \
              (SELECT run_id FROM ledger_runs ORDER BY first_ms DESC, run_id DESC LIMIT $1) r \
              ON e.run_id = r.run_id ORDER BY e.time_ms, e.event_id",
         )
         .bind(i64::try_from(runs).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.query_error("read the recent runs"))?;
-        rows.iter().map(|r| self.envelope(r)).collect()
+        .fetch(&self.pool);
+        let mut n = 0;
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(self.query_error("read the recent runs"))?
+        {
+            each(self.envelope(&row)?);
+            n += 1;
+        }
+        Ok(n)
     }
 
-    /// The events of one run, oldest first.
+    /// The events of one run, oldest first (of a pruned run, what is left).
     pub async fn run_events(&self, run_id: &str) -> Result<Vec<Envelope>, LedgerError> {
         let rows = sqlx::query(
             "SELECT envelope FROM ledger_events WHERE run_id = $1 ORDER BY time_ms, event_id",
@@ -230,7 +299,7 @@ impl Ledger {
     /// The newest `limit` runs of `project`, newest first.
     pub async fn runs(&self, project: &str, limit: usize) -> Result<Vec<RunRow>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT run_id, project, first_ms, last_ms, revision, last_kind, events \
+            "SELECT run_id, project, first_ms, last_ms, revision, last_kind, events, pruned_ms \
              FROM ledger_runs WHERE project = $1 ORDER BY first_ms DESC, run_id DESC LIMIT $2",
         )
         .bind(project.to_owned())
@@ -248,6 +317,7 @@ impl Ledger {
                     revision: r.try_get(4)?,
                     last_kind: r.try_get(5)?,
                     events: r.try_get(6)?,
+                    pruned: r.try_get::<Option<i64>, _>(7)?.is_some(),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -272,6 +342,95 @@ impl Ledger {
             .and_then(|r| r.try_get(0))
             .map_err(self.query_error("count events"))?;
         Ok(n.max(0) as u64)
+    }
+
+    /// Delete the events of the runs whose last event is older than `older_than` and that
+    /// hold events no prune went through, all but their audit records ([`AUDIT_KINDS`]),
+    /// and mark their rows pruned (the rows and their summaries stay, so lists and counts
+    /// still know the runs). In transactions of [`PRUNE_BATCH`] runs, oldest first, until
+    /// none is left: an error stops it with the batches before it done, and the next prune
+    /// goes on from there.
+    ///
+    /// Replicas may prune at once: each batch claims its runs in the statement that marks
+    /// them (a run is pruned by one of them), and on PostgreSQL the batches take turns
+    /// on an advisory lock, so that two of them never wait on each other's rows.
+    pub async fn prune(&self, older_than: DateTime<Utc>) -> Result<Pruned, LedgerError> {
+        let cutoff = older_than.timestamp_millis();
+        let mut total = Pruned::default();
+        loop {
+            let batch = self.prune_batch(cutoff).await?;
+            total.runs += batch.runs;
+            total.events += batch.events;
+            if batch.runs < PRUNE_BATCH as u64 {
+                return Ok(total);
+            }
+            // Between batches, recording (waiting for the write lock) goes first.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn prune_batch(&self, cutoff: i64) -> Result<Pruned, LedgerError> {
+        let mut tx = self.pool.begin().await.map_err(self.query_error("begin"))?;
+        if self.backend() == Backend::Postgres {
+            // `IS NULL`: the lock function returns `void`, which the `Any` driver cannot
+            // read.
+            sqlx::query("SELECT pg_advisory_xact_lock($1) IS NULL")
+                .bind(PRUNE_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_error("wait for another replica's prune"))?;
+        }
+        // A write first, so that SQLite takes its write lock at once (a read first could
+        // not turn into a write after another writer committed). The outer conditions
+        // are checked again on PostgreSQL against a row another transaction just changed.
+        // `RETURNING`: SQLite since 3.35.
+        let claimed = sqlx::query(
+            "UPDATE ledger_runs SET pruned_ms = $1, prunable = 0 \
+             WHERE prunable = 1 AND last_ms < $2 AND run_id IN \
+             (SELECT run_id FROM ledger_runs WHERE prunable = 1 AND last_ms < $2 \
+             ORDER BY last_ms, run_id LIMIT $3) \
+             RETURNING run_id",
+        )
+        .bind(now_ms())
+        .bind(cutoff)
+        .bind(PRUNE_BATCH as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(self.query_error("mark runs pruned"))?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(self.query_error("mark runs pruned"))?;
+        if claimed.is_empty() {
+            tx.commit().await.map_err(self.query_error("commit"))?;
+            return Ok(Pruned::default());
+        }
+        let pruned = claimed.len() as u64;
+        let runs = (1..=claimed.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let kinds = AUDIT_KINDS
+            .iter()
+            .map(|k| format!("'{k}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql =
+            format!("DELETE FROM ledger_events WHERE run_id IN ({runs}) AND kind NOT IN ({kinds})");
+        let mut delete = sqlx::query(&sql);
+        for run in claimed {
+            delete = delete.bind(run);
+        }
+        let events = delete
+            .execute(&mut *tx)
+            .await
+            .map_err(self.query_error("delete pruned events"))?
+            .rows_affected();
+        tx.commit().await.map_err(self.query_error("commit"))?;
+        Ok(Pruned {
+            runs: pruned,
+            events,
+        })
     }
 
     fn envelope(&self, row: &sqlx::any::AnyRow) -> Result<Envelope, LedgerError> {

@@ -1,10 +1,15 @@
 //! The ledger against real databases: an SQLite file, and the harness's PostgreSQL
 //! (`FERRY_TEST_POSTGRES_URL`, a fresh database per test). Each behaviour is checked on
 //! both: events recorded once whatever the repeats, runs summarised, the history cursor,
-//! the schema migrated once across reopenings, and two replicas recording at once.
+//! the schema migrated once across reopenings, two replicas recording at once, and
+//! retention: old runs pruned down to their audit records, by replicas pruning at once.
 
-use ferry_ledger::{Backend, Ledger, LedgerUrl, Recorded};
-use ferry_shared::event::{Envelope, Event};
+use chrono::{DateTime, Duration, Utc};
+use ferry_ledger::{AUDIT_KINDS, Backend, Ledger, LedgerUrl, PRUNE_BATCH, Pruned, Recorded};
+use ferry_shared::event::{
+    ApprovalRequested, Decision, DeployReason, DeployRequested, Envelope, Event, ScaleRequested,
+    StageFailed,
+};
 use ferry_testkit::source_changed;
 use std::collections::HashSet;
 
@@ -132,6 +137,233 @@ async fn record_all(ledger: &Ledger, events: &[Envelope]) -> usize {
     new
 }
 
+/// Add the event that follows the last of `events`, a millisecond later.
+fn then(events: &mut Vec<Envelope>, event: Event, environment: Option<&str>) {
+    let before = events.last().unwrap();
+    let mut e = before.follow(event, environment);
+    e.time = before.time + Duration::milliseconds(1);
+    events.push(e);
+}
+
+fn failed(before: &Envelope, reason: &str) -> Event {
+    let stage = StageFailed {
+        reason: reason.into(),
+        attempts: 1,
+        service: "test".into(),
+        failed_event_id: before.event_id,
+        failed_kind: before.kind().into(),
+    };
+    match before.kind() {
+        "source.changed" => Event::BuildFailed(stage),
+        _ => Event::DeployFailed(stage),
+    }
+}
+
+/// A run that began at `at`, with audit records among its events: its commit, a build that
+/// failed, an approval asked for and granted with a comment, a deploy an operator asked
+/// for that failed, a scaling.
+fn audited_run(at: DateTime<Utc>) -> Vec<Envelope> {
+    let mut start = source_changed("7");
+    start.time = at;
+    let mut events = vec![start];
+    let e = failed(&events[0], "compile error");
+    then(&mut events, e, None);
+    let (revision, image) = ("7".to_owned(), "shop@sha256:77".to_owned());
+    then(
+        &mut events,
+        Event::ApprovalRequested(ApprovalRequested {
+            revision: revision.clone(),
+            image: image.clone(),
+            passed_in: None,
+            expires_at: at + Duration::days(1),
+            canary_percent: None,
+        }),
+        Some("production"),
+    );
+    then(
+        &mut events,
+        Event::ApprovalGranted(Decision {
+            revision: revision.clone(),
+            image: image.clone(),
+            by: "alice".into(),
+            at,
+            comment: Some("ship it".into()),
+        }),
+        Some("production"),
+    );
+    then(
+        &mut events,
+        Event::DeployRequested(DeployRequested {
+            revision,
+            image,
+            reason: DeployReason::Manual,
+            requested_by: Some("bob".into()),
+        }),
+        Some("production"),
+    );
+    let e = failed(events.last().unwrap(), "health check failed");
+    then(&mut events, e, Some("production"));
+    then(
+        &mut events,
+        Event::ScaleRequested(ScaleRequested {
+            to: 3,
+            requested_by: Some("carol".into()),
+        }),
+        Some("production"),
+    );
+    events
+}
+
+fn audit_records(run: &[Envelope]) -> Vec<Envelope> {
+    run.iter()
+        .filter(|e| AUDIT_KINDS.contains(&e.kind()))
+        .cloned()
+        .collect()
+}
+
+async fn prunes_old_runs_down_to_their_audit_records(url: LedgerUrl) {
+    let ledger = Ledger::open(&url).await.unwrap();
+    let now = Utc::now();
+    let old = [
+        audited_run(now - Duration::days(40)),
+        audited_run(now - Duration::days(31)),
+    ];
+    // Began long ago, and still going: its last event is recent.
+    let mut long = audited_run(now - Duration::days(60));
+    long.last_mut().unwrap().time = now - Duration::hours(1);
+    let new = [audited_run(now - Duration::days(2)), audited_run(now), long];
+    let all: Vec<&Envelope> = old.iter().chain(&new).flatten().collect();
+    for (offset, e) in all.iter().enumerate() {
+        ledger.record(e, Some(offset as u64)).await.unwrap();
+    }
+    assert_eq!(ledger.event_count().await.unwrap(), 35);
+    let audited = audit_records(&old[0]).len();
+    assert_eq!(audited, 4);
+
+    let cutoff = now - Duration::days(30);
+    let pruned = ledger.prune(cutoff).await.unwrap();
+    assert_eq!(
+        pruned,
+        Pruned {
+            runs: 2,
+            events: 2 * (7 - audited as u64)
+        }
+    );
+    assert_eq!(ledger.event_count().await.unwrap(), 35 - 6);
+    for run in &old {
+        let left = ledger.run_events(&run[0].run_id.to_string()).await.unwrap();
+        assert_eq!(left, audit_records(run), "the audit records, as published");
+        let granted = left
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::ApprovalGranted(d) => Some(d),
+                _ => None,
+            })
+            .expect("the approval is kept");
+        assert_eq!(granted.by, "alice");
+        assert_eq!(granted.comment.as_deref(), Some("ship it"));
+        assert!(left.iter().any(|e| matches!(&e.event,
+            Event::DeployRequested(d) if d.requested_by.as_deref() == Some("bob"))));
+    }
+    for run in &new {
+        let kept = ledger.run_events(&run[0].run_id.to_string()).await.unwrap();
+        assert_eq!(&kept, run, "a run whose last event is recent is untouched");
+    }
+    let rows = ledger.runs("shop", 10).await.unwrap();
+    assert_eq!(rows.len(), 5, "every run's row stays");
+    for row in &rows {
+        let run = all
+            .iter()
+            .find(|e| e.run_id.to_string() == row.run_id)
+            .unwrap();
+        let is_old = old.iter().any(|r| r[0].run_id == run.run_id);
+        assert_eq!(row.pruned, is_old, "{row:?}");
+        assert_eq!(row.events, 7, "the summary stays: {row:?}");
+        assert_eq!(row.revision.as_deref(), Some("7"));
+    }
+    let summary = rows
+        .iter()
+        .find(|r| r.run_id == old[0][0].run_id.to_string())
+        .unwrap();
+    assert_eq!(summary.first_ms, old[0][0].time.timestamp_millis());
+    assert_eq!(summary.last_ms, old[0][6].time.timestamp_millis());
+    assert_eq!(summary.last_kind, "scale.requested.production");
+
+    assert_eq!(
+        ledger.prune(cutoff).await.unwrap(),
+        Pruned::default(),
+        "a second prune finds nothing to do"
+    );
+    assert_eq!(ledger.event_count().await.unwrap(), 29);
+    assert_eq!(
+        ledger.recent_events(10).await.unwrap().len(),
+        29,
+        "what is left of pruned runs is read back at start-up"
+    );
+
+    // A late redelivery of an event the prune deleted is recorded again, and the next
+    // prune deletes it again; the run stays pruned throughout.
+    let late = &old[0][1];
+    assert_eq!(ledger.record(late, None).await.unwrap(), Recorded::New);
+    let row = |rows: Vec<ferry_ledger::RunRow>| {
+        rows.into_iter()
+            .find(|r| r.run_id == late.run_id.to_string())
+            .unwrap()
+    };
+    let again = row(ledger.runs("shop", 10).await.unwrap());
+    assert!(again.pruned);
+    assert_eq!(again.events, 8, "the redelivery counts again");
+    assert_eq!(ledger.event_count().await.unwrap(), 30);
+    assert_eq!(
+        ledger.prune(cutoff).await.unwrap(),
+        Pruned { runs: 1, events: 1 }
+    );
+    assert_eq!(ledger.event_count().await.unwrap(), 29);
+    assert!(row(ledger.runs("shop", 10).await.unwrap()).pruned);
+    ledger.close().await;
+}
+
+/// More old runs than a batch holds, pruned by two replicas at once: each run once, every
+/// event but the audit records deleted once.
+async fn two_replicas_pruning_at_once_prune_each_run_once(url: LedgerUrl) {
+    let one = Ledger::open(&url).await.unwrap();
+    let two = Ledger::open(&url).await.unwrap();
+    let n = 2 * PRUNE_BATCH + 50;
+    let long_ago = Utc::now() - Duration::days(100);
+    let runs: Vec<Vec<Envelope>> = (0..n)
+        .map(|i| {
+            let mut run = run("shop", 2);
+            let shift = long_ago + Duration::milliseconds(i as i64 * 10) - run[0].time;
+            for e in &mut run {
+                e.time += shift;
+            }
+            run
+        })
+        .collect();
+    let (first, second) = runs.split_at(n / 2);
+    let first: Vec<Envelope> = first.iter().flatten().cloned().collect();
+    let second: Vec<Envelope> = second.iter().flatten().cloned().collect();
+    let (a, b) = tokio::join!(record_all(&one, &first), record_all(&two, &second));
+    assert_eq!(a + b, 2 * n);
+
+    let cutoff = Utc::now() - Duration::days(30);
+    let (a, b) = tokio::join!(one.prune(cutoff), two.prune(cutoff));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.runs + b.runs, n as u64, "{a:?} {b:?}");
+    assert_eq!(a.events + b.events, n as u64, "{a:?} {b:?}");
+    assert_eq!(
+        one.event_count().await.unwrap(),
+        n as u64,
+        "the commits are kept"
+    );
+    let rows = one.runs("shop", 2 * n).await.unwrap();
+    assert_eq!(rows.len(), n);
+    assert!(rows.iter().all(|r| r.pruned && r.events == 2));
+    assert_eq!(two.prune(cutoff).await.unwrap(), Pruned::default());
+    one.close().await;
+    two.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_records_each_event_once_and_summarises_runs() {
     let (url, _dir) = sqlite();
@@ -153,6 +385,28 @@ async fn sqlite_two_replicas_recording_at_once_lose_and_double_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_replicas_recording_at_once_lose_and_double_nothing() {
     two_replicas_recording_at_once_lose_and_double_nothing(postgres().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_prunes_old_runs_down_to_their_audit_records() {
+    let (url, _dir) = sqlite();
+    prunes_old_runs_down_to_their_audit_records(url).await;
+}
+
+#[tokio::test]
+async fn postgres_prunes_old_runs_down_to_their_audit_records() {
+    prunes_old_runs_down_to_their_audit_records(postgres().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_replicas_pruning_at_once_prune_each_run_once() {
+    let (url, _dir) = sqlite();
+    two_replicas_pruning_at_once_prune_each_run_once(url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_replicas_pruning_at_once_prune_each_run_once() {
+    two_replicas_pruning_at_once_prune_each_run_once(postgres().await).await;
 }
 
 #[tokio::test]

@@ -11,7 +11,14 @@ pub struct LedgerConfig {
     /// `sqlite:///var/lib/ferry/ledger.db` (a file, created if missing) or
     /// `postgres://user:password@host:5432/ferry`. A secret: it may hold a password.
     pub url: Option<Secret<String>>,
+    /// Days a run's events are kept after its last one (`FERRY__LEDGER__KEEP_DAYS`);
+    /// then they are pruned, all but the audit records, and the run's row stays. Unset:
+    /// every event is kept.
+    pub keep_days: Option<u32>,
 }
+
+/// The longest `ledger.keep_days`: a hundred years.
+pub const MAX_KEEP_DAYS: u32 = 36_500;
 
 /// Which database a ledger URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +109,16 @@ impl LedgerConfig {
         {
             out.bad("ledger.url", why);
         }
+        if let Some(days) = self.keep_days
+            && !(1..=MAX_KEEP_DAYS).contains(&days)
+        {
+            out.bad(
+                "ledger.keep_days",
+                format!(
+                    "is {days}: keep runs between 1 and {MAX_KEEP_DAYS} days, or leave it unset to keep every run"
+                ),
+            );
+        }
     }
 }
 
@@ -131,5 +148,42 @@ mod tests {
         assert_eq!(pg.backend(), Backend::Postgres);
         assert!(!format!("{pg:?}").contains("hunter2"));
         assert!(pg.sqlite_path().is_none());
+    }
+
+    #[test]
+    fn keep_days_is_unset_or_between_one_day_and_a_hundred_years() {
+        let problems = |keep_days| {
+            let mut out = Vec::new();
+            LedgerConfig {
+                url: None,
+                keep_days,
+            }
+            .check(&mut out);
+            out
+        };
+        for fine in [None, Some(1), Some(90), Some(MAX_KEEP_DAYS)] {
+            assert_eq!(problems(fine), vec![], "{fine:?}");
+        }
+        for bad in [0, MAX_KEEP_DAYS + 1] {
+            let found = problems(Some(bad));
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].key, "ledger.keep_days");
+            assert!(found[0].message.contains("leave it unset"), "{}", found[0]);
+        }
+        let cfg = crate::config::FerryConfig::from_toml_with_env(
+            "[ledger]\nkeep_days = 0\n",
+            std::path::Path::new("test.toml"),
+        );
+        let err = match cfg {
+            Ok(_) => panic!("keep_days = 0 was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("ledger.keep_days: is 0"), "{err}");
+        let cfg = crate::config::FerryConfig::from_toml_with_env(
+            "[ledger]\nkeep_days = 400\n",
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.ledger.keep_days, Some(400));
     }
 }
