@@ -208,6 +208,8 @@ _ferry_missing_packages() {
     [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server && -x /usr/lib/rabbitmq/bin/rabbitmqctl ]] ||
         want[rabbitmq-server]=1
     [[ -x /usr/lib/postgresql/15/bin/postgres ]] || want[postgresql]=1
+    # A CJK font: the dashboard's Chinese pages and their screenshots render as boxes without one.
+    [[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]] || want[fonts-wqy-zenhei]=1
     # busybox must be the static one (it is copied into FROM-scratch test images).
     if [[ ! -x /bin/busybox ]] || ldd /bin/busybox >/dev/null 2>&1; then want[busybox-static]=1; fi
     python3 -c 'import aiosmtpd' >/dev/null 2>&1 || /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 ||

@@ -7,7 +7,7 @@ use ferry_hooks::plan::Release;
 use ferry_shared::event::{Envelope, Event, Starter};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// Runs kept in memory; the oldest are forgotten first. Each keeps a commit message's
@@ -38,27 +38,54 @@ pub struct Run {
     pub reference: Option<String>,
 }
 
+/// One event of a run, as lists and pages need it. Ten thousand runs of a dozen
+/// events are kept: the kind is the event's own static name, and an image, revision or
+/// environment a run's earlier line already holds is shared with it, not copied.
 #[derive(Clone, Debug, Serialize)]
 pub struct Line {
     pub event_id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "text")]
+    pub environment: Option<Arc<str>>,
     pub time: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "text")]
+    pub image: Option<Arc<str>>,
     /// What a person wants to know about it: a failure's reason, who decided.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<Box<str>>,
     /// The revision this event names (a rollback's differs from its run's): for the
     /// dashboard, not in the API's JSON.
     #[serde(skip)]
-    pub revision: Option<String>,
+    pub revision: Option<Arc<str>>,
     /// Where a deploy or rollback put the image (`h1`, `h1/r1`, ...).
     #[serde(skip)]
-    pub hosts: Vec<String>,
+    pub hosts: Box<[Box<str>]>,
+}
+
+/// A shared string as JSON text (serde's `Arc` support is a feature the workspace does
+/// not turn on for one field).
+fn text<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(t) => s.serialize_str(t),
+        None => s.serialize_none(),
+    }
+}
+
+/// `value` as an `Arc` that an earlier line of the run already holds, else a new one.
+fn shared(
+    lines: &[Line],
+    field: impl Fn(&Line) -> Option<&Arc<str>>,
+    value: Option<&str>,
+) -> Option<Arc<str>> {
+    let value = value?;
+    let known = lines
+        .iter()
+        .rev()
+        .filter_map(field)
+        .find(|a| a.as_ref() == value);
+    Some(known.map_or_else(|| Arc::from(value), Arc::clone))
 }
 
 #[derive(Default)]
@@ -212,21 +239,32 @@ impl RunIndex {
         } else {
             "running".into()
         };
-        run.events.push(Line {
+        let line = Line {
             event_id: e.event_id,
             causation_id: e.causation_id,
-            kind: e.kind().to_owned(),
-            environment: e.environment.clone(),
+            kind: e.kind(),
+            environment: shared(
+                &run.events,
+                |l| l.environment.as_ref(),
+                e.environment.as_deref(),
+            ),
             time: e.time,
-            image: e.event.image().map(str::to_owned),
-            detail: detail(&e.event),
-            revision: e.event.revision().map(str::to_owned),
+            image: shared(&run.events, |l| l.image.as_ref(), e.event.image()),
+            detail: detail(&e.event).map(String::into_boxed_str),
+            revision: shared(&run.events, |l| l.revision.as_ref(), e.event.revision()),
             hosts: match &e.event {
-                Event::DeploySucceeded(d) => d.hosts.iter().map(|h| h.host.clone()).collect(),
-                Event::DeployRolledBack(r) => r.hosts.iter().map(|h| h.host.clone()).collect(),
-                _ => vec![],
+                Event::DeploySucceeded(d) => {
+                    d.hosts.iter().map(|h| h.host.as_str().into()).collect()
+                }
+                Event::DeployRolledBack(r) => {
+                    r.hosts.iter().map(|h| h.host.as_str().into()).collect()
+                }
+                _ => Box::default(),
             },
-        });
+        };
+        // Exactly as long as needed: a doubling Vec would keep a third of it empty.
+        run.events.reserve_exact(1);
+        run.events.push(line);
     }
 
     /// What a config change of `project` rebuilds: the revision its last environment
@@ -269,7 +307,7 @@ impl RunIndex {
         let mut newest: HashMap<&str, (&Run, &Line)> = HashMap::new();
         for run in inner.runs.values().filter(|r| r.project == project) {
             for l in &run.events {
-                let placed = matches!(l.kind.as_str(), "deploy.succeeded" | "deploy.rolled_back");
+                let placed = matches!(l.kind, "deploy.succeeded" | "deploy.rolled_back");
                 let Some(env) = l.environment.as_deref().filter(|_| placed) else {
                     continue;
                 };
@@ -282,9 +320,13 @@ impl RunIndex {
             .into_iter()
             .map(|(env, (run, l))| Deployment {
                 environment: env.to_owned(),
-                revision: l.revision.clone().or_else(|| run.revision.clone()),
-                image: l.image.clone(),
-                hosts: l.hosts.clone(),
+                revision: l
+                    .revision
+                    .as_deref()
+                    .map(str::to_owned)
+                    .or_else(|| run.revision.clone()),
+                image: l.image.as_deref().map(str::to_owned),
+                hosts: l.hosts.iter().map(|h| h.to_string()).collect(),
                 since: l.time,
                 run_id: run.run_id,
                 shipped_by: shipped_by(run),
@@ -337,7 +379,7 @@ impl RunIndex {
                 })
             })
             .max_by_key(|(_, l)| l.time)
-            .and_then(|(_, l)| l.image.clone())
+            .and_then(|(_, l)| l.image.as_deref().map(str::to_owned))
     }
 }
 

@@ -140,6 +140,11 @@ impl Browser {
         }
     }
 
+    /// How many elements match `css` now.
+    pub async fn count(&self, css: &str) -> anyhow::Result<usize> {
+        Ok(self.client.find_all(Locator::Css(css)).await?.len())
+    }
+
     /// Clicks the first element matching `css`.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let element = self.find(css).await?;

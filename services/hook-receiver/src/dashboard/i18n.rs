@@ -108,6 +108,7 @@ pub enum T {
     Kind,
     Detail,
     BuildLog,
+    BuildLogKept,
     TestReport,
     Check,
     Result,
@@ -173,6 +174,10 @@ impl T {
             T::Kind => ("Event", "事件"),
             T::Detail => ("Detail", "详情"),
             T::BuildLog => ("Build log", "构建日志"),
+            T::BuildLogKept => (
+                "The whole log is kept on the build host at",
+                "完整日志保存在构建主机上：",
+            ),
             T::TestReport => ("Test report", "测试报告"),
             T::Check => ("Check", "检查项"),
             T::Result => ("Result", "结果"),

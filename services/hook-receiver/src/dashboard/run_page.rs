@@ -28,10 +28,21 @@ pub async fn show(
     let Ok(run_id) = uuid::Uuid::parse_str(&run) else {
         return missing("not a run id");
     };
-    let run = match app.runs.get(run_id) {
+    let mut run = match app.runs.get(run_id) {
         Some(r) => Some(r),
         None => crate::api::run_from_ledger(&app, run_id).await,
     };
+    // Just after an action started it, the run's first event may still be on its way
+    // from the broker's history: wait for it a moment rather than answer 404.
+    if run.is_none() && done.done.is_some() {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            run = app.runs.get(run_id);
+            if run.is_some() {
+                break;
+            }
+        }
+    }
     // A run outside the operator's projects is as unknown as one that never was.
     let Some(run) = run.filter(|r| {
         signed
@@ -118,7 +129,7 @@ fn decisions(lang: Lang, run: &Run) -> Markup {
         .iter()
         .filter(|l| {
             matches!(
-                l.kind.as_str(),
+                l.kind,
                 "approval.granted"
                     | "approval.rejected"
                     | "approval.expired"
@@ -167,16 +178,22 @@ fn reports(lang: Lang, envelopes: &[Envelope]) -> Markup {
     }
 }
 
+/// A failed build's cause is the end of its log, scrubbed by the builder; a build that
+/// passed names where its whole log is kept on the build host.
 fn build_log(lang: Lang, envelopes: &[Envelope]) -> Markup {
-    let log = envelopes.iter().find_map(|e| match &e.event {
-        Event::ImageBuilt(b) => b.build_log.clone(),
-        Event::BuildFailed(f) => Some(f.reason.clone()),
+    let failed = envelopes.iter().find_map(|e| match &e.event {
+        Event::BuildFailed(f) => Some(f.reason.as_str()),
+        _ => None,
+    });
+    let kept = envelopes.iter().find_map(|e| match &e.event {
+        Event::ImageBuilt(b) => b.build_log.as_deref(),
         _ => None,
     });
     html! {
-        @if let Some(log) = log {
+        @if failed.is_some() || kept.is_some() {
             h2 { (lang.t(T::BuildLog)) }
-            pre.log #build-log { (log) }
+            @if let Some(log) = failed { pre.log #build-log { (log) } }
+            @if let Some(path) = kept { p #build-log-kept { (lang.t(T::BuildLogKept)) " " code { (path) } } }
         }
     }
 }

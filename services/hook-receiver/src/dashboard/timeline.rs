@@ -54,11 +54,11 @@ pub fn bars(lines: &[Line], now: DateTime<Utc>) -> Vec<Bar> {
     let mut bars: Vec<Bar> = lines
         .iter()
         .filter_map(|l| {
-            let (stage, outcome) = ends(&l.kind)?;
+            let (stage, outcome) = ends(l.kind)?;
             let from = l.causation_id.and_then(time_of).unwrap_or(l.time);
             Some(Bar {
                 stage,
-                environment: l.environment.clone(),
+                environment: l.environment.as_deref().map(str::to_owned),
                 from: from.min(l.time),
                 to: l.time,
                 outcome,
@@ -72,7 +72,7 @@ pub fn bars(lines: &[Line], now: DateTime<Utc>) -> Vec<Bar> {
         if !decided {
             bars.push(Bar {
                 stage: "approval",
-                environment: held.environment.clone(),
+                environment: held.environment.as_deref().map(str::to_owned),
                 from: held.time,
                 to: now.max(held.time),
                 outcome: Outcome::Open,
@@ -88,17 +88,17 @@ mod tests {
     use super::*;
     use uuid::Uuid;
 
-    fn line(kind: &str, s: i64, cause: Option<Uuid>, env: Option<&str>) -> Line {
+    fn line(kind: &'static str, s: i64, cause: Option<Uuid>, env: Option<&str>) -> Line {
         Line {
             event_id: Uuid::new_v4(),
             causation_id: cause,
-            kind: kind.into(),
-            environment: env.map(str::to_owned),
+            kind,
+            environment: env.map(Into::into),
             time: DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap(),
             image: None,
             detail: None,
             revision: None,
-            hosts: vec![],
+            hosts: Box::default(),
         }
     }
 

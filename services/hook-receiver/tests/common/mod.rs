@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod dashboard;
+
 use ferry_shared::config::FerryConfig;
 use ferry_shared::shutdown::{self, ShutdownTrigger};
 use hook_receiver::HookReceiver;

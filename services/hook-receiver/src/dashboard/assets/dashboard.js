@@ -21,6 +21,10 @@
   var source = new EventSource("/live");
   source.onopen = function () { if (badge) badge.hidden = false; };
   source.onerror = function () { if (badge) badge.hidden = true; };
+  // A page left for another keeps its stream open in the back-forward cache, and a
+  // browser has six connections per site: the seventh page's requests would wait.
+  window.addEventListener("pagehide", function () { source.close(); });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) window.location.reload(); });
   source.addEventListener("run", function (e) {
     if (watch === "*" || e.data === "*" || e.data === watch) reload();
   });
