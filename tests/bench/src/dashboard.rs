@@ -214,7 +214,7 @@ url = "sqlite://{db}"
         let path = run_path(&mut rng);
         let (took, page) = web.get(&path).await?;
         anyhow::ensure!(
-            page.contains("id=\"build-log\"") && page.contains("class=\"report\""),
+            page.contains("id=\"build-log") && page.contains("class=\"report\""),
             "{path} showed no build log or test report from the ledger"
         );
         one.push(took);
