@@ -138,7 +138,10 @@ pub async fn sign_in(State(app): State<Arc<App>>, request: Request) -> Response 
             StatusCode::UNAUTHORIZED,
         );
     };
-    let value = app.sessions.issue(&access, &fingerprint);
+    let Some(value) = app.sessions.issue(&access, &fingerprint) else {
+        let why = "no session key: set dashboard.session_secret (see the hook-receiver's log)";
+        return login_page(lang, &next, Some(why), StatusCode::SERVICE_UNAVAILABLE);
+    };
     tracing::info!(operator = %access.name, "signed in to the dashboard");
     let mut response = Redirect::to(&next).into_response();
     response.headers_mut().insert(

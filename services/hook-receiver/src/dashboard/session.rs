@@ -21,7 +21,9 @@ pub const COOKIE: &str = "ferry_session";
 
 /// Signs and checks session cookies.
 pub struct Sessions {
-    key: [u8; 32],
+    /// None when no secret is set and the system gave no randomness: then nobody can
+    /// sign in (a fixed fallback key would let anyone forge a session).
+    key: Option<[u8; 32]>,
     lifetime: Duration,
 }
 
@@ -45,31 +47,39 @@ impl Sessions {
     pub fn new(secret: Option<&str>, lifetime: Duration) -> Self {
         let key = match secret {
             // Any length of secret becomes a 32-byte key.
-            Some(s) => <Sha256 as sha2::Digest>::digest(s.trim().as_bytes()).into(),
+            Some(s) => Some(<Sha256 as sha2::Digest>::digest(s.trim().as_bytes()).into()),
             None => {
                 let mut key = [0u8; 32];
-                if let Err(e) = getrandom::fill(&mut key) {
-                    // Without randomness there is no safe key: no sign-in at all.
-                    tracing::error!("no random session key ({e}): dashboard sign-ins will fail");
-                    key = [0; 32];
+                match getrandom::fill(&mut key) {
+                    Ok(()) => Some(key),
+                    Err(e) => {
+                        tracing::error!(
+                            "no random session key ({e}): nobody can sign in to the dashboard until dashboard.session_secret is set"
+                        );
+                        None
+                    }
                 }
-                key
             }
         };
         Self { key, lifetime }
     }
 
-    fn mac(&self, purpose: &str, data: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
-            .expect("HMAC takes keys of any length");
+    /// The keyed MAC of `purpose` and `data` (none without a key).
+    fn keyed(&self, purpose: &str, data: &str) -> Option<Hmac<Sha256>> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.key.as_ref()?).ok()?;
         mac.update(purpose.as_bytes());
         mac.update(b"\0");
         mac.update(data.as_bytes());
-        mac.finalize().into_bytes().into()
+        Some(mac)
     }
 
-    /// A new session cookie value for `access`, whose token has `fingerprint`.
-    pub fn issue(&self, access: &Access, fingerprint: &str) -> String {
+    fn mac(&self, purpose: &str, data: &str) -> Option<[u8; 32]> {
+        Some(self.keyed(purpose, data)?.finalize().into_bytes().into())
+    }
+
+    /// A new session cookie value for `access`, whose token has `fingerprint` (none
+    /// without a key).
+    pub fn issue(&self, access: &Access, fingerprint: &str) -> Option<String> {
         let mut nonce = [0u8; 12];
         let _ = getrandom::fill(&mut nonce);
         let expires = now_s() + self.lifetime.as_secs();
@@ -78,8 +88,8 @@ impl Sessions {
             B64.encode(access.name.as_bytes()),
             B64.encode(nonce)
         );
-        let sig = B64.encode(self.mac("session", &payload));
-        format!("{payload}|{sig}")
+        let sig = B64.encode(self.mac("session", &payload)?);
+        Some(format!("{payload}|{sig}"))
     }
 
     /// The session a cookie value proves, if it is genuine, unexpired and its
@@ -87,10 +97,7 @@ impl Sessions {
     pub fn check(&self, cookie: &str, operators: &OperatorKeys) -> Option<Session> {
         let (payload, sig) = cookie.rsplit_once('|')?;
         let sig = B64.decode(sig).ok()?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).ok()?;
-        mac.update(b"session\0");
-        mac.update(payload.as_bytes());
-        mac.verify_slice(&sig).ok()?;
+        self.keyed("session", payload)?.verify_slice(&sig).ok()?;
         let mut parts = payload.split('|');
         let name = String::from_utf8(B64.decode(parts.next()?).ok()?).ok()?;
         let fingerprint = parts.next()?;
@@ -108,7 +115,10 @@ impl Sessions {
 
     /// The CSRF token of a session: what its forms must send back.
     pub fn csrf(&self, session: &Session) -> String {
-        B64.encode(&self.mac("csrf", &session.cookie)[..18])
+        // A session exists only where there is a key.
+        self.mac("csrf", &session.cookie)
+            .map(|m| B64.encode(&m[..18]))
+            .unwrap_or_default()
     }
 
     /// Whether `token` is this session's CSRF token (compared in constant time).
@@ -116,13 +126,10 @@ impl Sessions {
         let Ok(given) = B64.decode(token.trim()) else {
             return false;
         };
-        let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key) {
-            Ok(m) => m,
-            Err(_) => return false,
-        };
-        mac.update(b"csrf\0");
-        mac.update(session.cookie.as_bytes());
-        mac.verify_truncated_left(&given).is_ok() && given.len() == 18
+        given.len() == 18
+            && self
+                .keyed("csrf", &session.cookie)
+                .is_some_and(|mac| mac.verify_truncated_left(&given).is_ok())
     }
 
     pub fn lifetime(&self) -> Duration {
@@ -145,7 +152,7 @@ mod tests {
     fn signed_in(sessions: &Sessions, keys: &OperatorKeys, token: &str) -> String {
         let access = keys.find(token).unwrap();
         let (fp, _) = keys.by_name(&access.name).unwrap();
-        sessions.issue(&access, &fp)
+        sessions.issue(&access, &fp).unwrap()
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub enum BusError {
     },
     #[error("no publishing channel to RabbitMQ is available: {0}")]
     Pool(String),
+    #[error(
+        "RabbitMQ did not answer `{step}` within {after:?}; the broker may be recovering from a lost node, try again"
+    )]
+    Stalled { step: &'static str, after: Duration },
 }
 
 impl BusError {

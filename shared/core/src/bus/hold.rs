@@ -92,8 +92,32 @@ pub async fn place(cfg: &BrokerConfig, request: &Envelope, ttl: Duration) -> Res
             .await
             .map_err(channel_error("publisher confirm"))?;
     }
-    let _ = conn.close(200, "hold placed".into()).await;
+    tidy(conn.close(200, "hold placed".into())).await;
     Ok(())
+}
+
+/// The longest one step on a hold may wait for RabbitMQ. A quorum queue whose node just
+/// died can leave an operation unanswered (a CI run saw `ferry approve`'s steps wait for
+/// minutes): an operator is told to try again instead of waiting forever.
+const STEP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// `step` within [`STEP_PATIENCE`], its lapin error or a stall as a [`BusError`].
+async fn bounded<T>(
+    step: &'static str,
+    fut: impl std::future::Future<Output = Result<T, lapin::Error>>,
+) -> Result<T, BusError> {
+    match tokio::time::timeout(STEP_PATIENCE, fut).await {
+        Ok(r) => r.map_err(channel_error(step)),
+        Err(_) => Err(BusError::Stalled {
+            step,
+            after: STEP_PATIENCE,
+        }),
+    }
+}
+
+/// A best-effort step (closing, tidying): bounded, its outcome ignored.
+async fn tidy<T>(fut: impl std::future::Future<Output = T>) {
+    let _ = tokio::time::timeout(STEP_PATIENCE, fut).await;
 }
 
 /// A hold taken off its queue: nobody else can take it until it is released.
@@ -108,36 +132,31 @@ pub struct Taken {
 impl Taken {
     /// The decision is recorded (published): the hold is gone for good.
     pub async fn settle(self) -> Result<(), BusError> {
-        self.message
-            .delivery
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(channel_error("basic.ack"))?;
-        let _ = self
-            .channel
-            .queue_delete(
-                self.queue.as_str().into(),
-                QueueDeleteOptions {
-                    if_empty: true,
-                    ..Default::default()
-                },
-            )
-            .await;
-        let _ = self.conn.close(200, "hold settled".into()).await;
+        bounded(
+            "basic.ack",
+            self.message.delivery.ack(BasicAckOptions::default()),
+        )
+        .await?;
+        tidy(self.channel.queue_delete(
+            self.queue.as_str().into(),
+            QueueDeleteOptions {
+                if_empty: true,
+                ..Default::default()
+            },
+        ))
+        .await;
+        tidy(self.conn.close(200, "hold settled".into())).await;
         Ok(())
     }
 
     /// The decision could not be recorded: put the hold back for another try.
     pub async fn release(self) {
-        let _ = self
-            .message
-            .delivery
-            .nack(BasicNackOptions {
-                requeue: true,
-                ..Default::default()
-            })
-            .await;
-        let _ = self.conn.close(200, "hold released".into()).await;
+        tidy(self.message.delivery.nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        }))
+        .await;
+        tidy(self.conn.close(200, "hold released".into())).await;
     }
 }
 
@@ -156,21 +175,25 @@ async fn probe(
     conn: &lapin::Connection,
     queue: &str,
 ) -> Result<(lapin::Channel, Option<u32>), BusError> {
-    let channel = conn
-        .create_channel()
-        .await
-        .map_err(channel_error("channel.open"))?;
-    let declared = channel
-        .queue_declare(
+    let channel = bounded("channel.open", conn.create_channel()).await?;
+    let declared = bounded(
+        "queue.declare",
+        channel.queue_declare(
             queue.into(),
             QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
             },
             FieldTable::default(),
-        )
-        .await;
-    Ok((channel, declared.ok().map(|q| q.message_count())))
+        ),
+    )
+    .await;
+    match declared {
+        Ok(q) => Ok((channel, Some(q.message_count()))),
+        // A stall is not "no such queue": the caller must not answer "nothing held".
+        Err(e @ BusError::Stalled { .. }) => Err(e),
+        Err(_) => Ok((channel, None)),
+    }
 }
 
 /// [`probe`], asked again for a while when the queue exists but reports no message. On a
@@ -190,7 +213,7 @@ async fn probe_waiting(
         if waiting != Some(0) || tokio::time::Instant::now() + PAUSE > deadline {
             return Ok((channel, waiting));
         }
-        let _ = channel.close(200, "probed".into()).await;
+        tidy(channel.close(200, "probed".into())).await;
         tokio::time::sleep(PAUSE).await;
     }
 }
@@ -209,12 +232,13 @@ pub async fn take(
         if waiting.is_none() {
             continue;
         }
-        let got = channel
-            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
-            .await
-            .map_err(channel_error("basic.get"))?;
+        let got = bounded(
+            "basic.get",
+            channel.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }),
+        )
+        .await?;
         let Some(message) = got else {
-            let _ = channel.close(200, "no hold".into()).await;
+            tidy(channel.close(200, "no hold".into())).await;
             continue;
         };
         return match Envelope::from_json(&message.delivery.data) {
@@ -226,13 +250,13 @@ pub async fn take(
                 message,
             })),
             Err(e) => {
-                let _ = message.delivery.nack(BasicNackOptions::default()).await;
-                let _ = conn.close(200, "bad hold".into()).await;
+                tidy(message.delivery.nack(BasicNackOptions::default())).await;
+                tidy(conn.close(200, "bad hold".into())).await;
                 Err(TakeError::Undecodable(run_id, e.to_string()))
             }
         };
     }
-    let _ = conn.close(200, "no hold".into()).await;
+    tidy(conn.close(200, "no hold".into())).await;
     Ok(None)
 }
 
@@ -254,6 +278,6 @@ pub async fn held_in(
             break;
         }
     }
-    let _ = conn.close(200, "looked up".into()).await;
+    tidy(conn.close(200, "looked up".into())).await;
     Ok(found)
 }
