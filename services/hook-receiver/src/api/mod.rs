@@ -9,7 +9,7 @@ pub(crate) mod decide;
 pub(crate) mod deploy;
 mod runs;
 
-pub(crate) use runs::from_ledger as run_from_ledger;
+pub(crate) use runs::{ledger_events, run_from_events};
 mod scale;
 
 use crate::App;

@@ -61,23 +61,40 @@ pub async fn one(
 /// A run older than what this replica keeps in memory, rebuilt from its events in the
 /// ledger (when there is one and it answers within 2 s).
 pub(crate) async fn from_ledger(app: &App, run_id: uuid::Uuid) -> Option<crate::runs::Run> {
+    run_from_events(app, run_id, ledger_events(app, run_id).await?)
+}
+
+/// A run's events as published, from the ledger (none without one, or when it does not
+/// answer within 2 s).
+pub(crate) async fn ledger_events(
+    app: &App,
+    run_id: uuid::Uuid,
+) -> Option<Vec<ferry_shared::event::Envelope>> {
     let ledger = app.ledger.get()?;
     let events = tokio::time::timeout(
         std::time::Duration::from_secs(2),
         ledger.run_events(&run_id.to_string()),
     )
     .await;
-    let events = match events {
-        Ok(Ok(events)) => events,
+    match events {
+        Ok(Ok(events)) => Some(events),
         Ok(Err(e)) => {
             tracing::warn!("run {run_id} not read from the ledger: {e}");
-            return None;
+            None
         }
         Err(_) => {
             tracing::warn!("run {run_id} not read: the ledger did not answer within 2 s");
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// The run those events make up, as memory would hold it.
+pub(crate) fn run_from_events(
+    app: &App,
+    run_id: uuid::Uuid,
+    events: impl IntoIterator<Item = ferry_shared::event::Envelope>,
+) -> Option<crate::runs::Run> {
     let one = crate::runs::RunIndex::default();
     let last_env = |project: &str| {
         app.cfg

@@ -192,7 +192,7 @@ pub async fn environments(
                 }
             }
         }
-        h1 style="margin-top:24px" { (lang.t(T::Environments)) }
+        h1.section { (lang.t(T::Environments)) }
         @for project in &projects {
             (project_card(&app, &signed, project))
         }
@@ -256,7 +256,7 @@ fn project_card(app: &App, signed: &Signed, project: &str) -> Markup {
                 }
             }
             @if may_deploy {
-                form.action.deploy method="post" action={ "/projects/" (project) "/deploy" } style="margin-top:10px" {
+                form.action.deploy method="post" action={ "/projects/" (project) "/deploy" } {
                     input type="hidden" name="csrf" value=(signed.csrf);
                     input type="text" name="revision" size="14" placeholder=(lang.t(T::Revision)) title=(lang.t(T::DeployHelp)) required;
                     button type="submit" { (lang.t(T::Deploy)) }

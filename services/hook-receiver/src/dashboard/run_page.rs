@@ -28,10 +28,13 @@ pub async fn show(
     let Ok(run_id) = uuid::Uuid::parse_str(&run) else {
         return missing("not a run id");
     };
-    let mut run = match app.runs.get(run_id) {
-        Some(r) => Some(r),
-        None => crate::api::run_from_ledger(&app, run_id).await,
-    };
+    // One read of the ledger serves the page's reports and, for a run no longer in
+    // memory, the run itself.
+    let envelopes = crate::api::ledger_events(&app, run_id).await;
+    let mut run = app.runs.get(run_id).or_else(|| {
+        let events = envelopes.clone()?;
+        crate::api::run_from_events(&app, run_id, events)
+    });
     // Just after an action started it, the run's first event may still be on its way
     // from the broker's history: wait for it a moment rather than answer 404.
     if run.is_none() && done.done.is_some() {
@@ -53,7 +56,6 @@ pub async fn show(
     }) else {
         return missing("no such run in the history or the ledger");
     };
-    let envelopes = envelopes(&app, run_id).await;
     let body = html! {
         (super::pages::flash(lang, done.done.as_deref()))
         h1 { (run.project) " · " code { (run.revision.as_deref().unwrap_or("?")) } " " (badge(&run)) }
@@ -99,28 +101,6 @@ pub async fn show(
         StatusCode::OK,
         layout::page(Some(&signed), lang, &run.project, &path, Some(&live), body),
     )
-}
-
-/// The run's events as published, from the ledger (none without one, or when it does
-/// not answer within 2 s: the page still shows what memory has).
-async fn envelopes(app: &App, run_id: uuid::Uuid) -> Option<Vec<Envelope>> {
-    let ledger = app.ledger.get()?;
-    match tokio::time::timeout(
-        Duration::from_secs(2),
-        ledger.run_events(&run_id.to_string()),
-    )
-    .await
-    {
-        Ok(Ok(events)) => Some(events),
-        Ok(Err(e)) => {
-            tracing::warn!("run {run_id}: events not read from the ledger: {e}");
-            None
-        }
-        Err(_) => {
-            tracing::warn!("run {run_id}: the ledger did not answer within 2 s");
-            None
-        }
-    }
 }
 
 fn decisions(lang: Lang, run: &Run) -> Markup {
