@@ -14,8 +14,8 @@
 use crate::runs::RunIndex;
 use ferry_ledger::{Ledger, LedgerUrl, Recorded};
 use ferry_shared::event::Envelope;
+use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// How long after start-up the first prune comes (`ledger.keep_days`).
@@ -28,8 +28,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRELOAD_PATIENCE: Duration = Duration::from_secs(10);
 
 pub struct Counters {
-    pub recorded: Arc<AtomicU64>,
-    pub errors: Arc<AtomicU64>,
+    pub recorded: Counter,
+    pub errors: Counter,
 }
 
 /// How long a hook waits for the ledger's answer on whether its delivery was taken before;
@@ -89,7 +89,12 @@ pub async fn preload(url: &LedgerUrl, runs: &RunIndex, last_env: impl Fn(&str) -
 
 /// Record the history into the ledger, forever: open it (retrying while it is away), then
 /// follow the stream from where the ledger stands.
-pub async fn record(app: Arc<crate::App>, url: LedgerUrl, counters: Counters) {
+pub async fn record(
+    app: Arc<crate::App>,
+    url: LedgerUrl,
+    counters: Counters,
+    delivery: Arc<crate::delivery::Delivery>,
+) {
     let cfg = app.cfg.clone();
     let cap = Duration::from_millis(cfg.broker.reconnect_max_delay_ms.max(1_000));
     let mut attempt = 0;
@@ -97,7 +102,7 @@ pub async fn record(app: Arc<crate::App>, url: LedgerUrl, counters: Counters) {
         match Ledger::open(&url).await {
             Ok(l) => break Arc::new(l),
             Err(e) => {
-                counters.errors.fetch_add(1, Relaxed);
+                counters.errors.inc();
                 attempt += 1;
                 if attempt == 1 || attempt % 30 == 0 {
                     tracing::error!("the ledger cannot be opened: {e}; trying again");
@@ -110,25 +115,40 @@ pub async fn record(app: Arc<crate::App>, url: LedgerUrl, counters: Counters) {
         match ledger.next_offset().await {
             Ok(o) => break o,
             Err(e) => {
-                counters.errors.fetch_add(1, Relaxed);
+                counters.errors.inc();
                 tracing::warn!("{e}");
                 tokio::time::sleep(cap).await;
             }
         }
     };
+    // Which deployments serve in production, before following what comes after them.
+    loop {
+        match delivery.seed(&ledger).await {
+            Ok(_) => break,
+            Err(e) => {
+                counters.errors.inc();
+                tracing::warn!("the delivery figures' start was not read: {e}; trying again");
+                tokio::time::sleep(cap).await;
+            }
+        }
+    }
     let _ = app.ledger.set(ledger.clone());
     tracing::info!(ledger = %url.redacted(), from_offset = ?start, "recording the run history");
     let e = ferry_shared::bus::history::follow_from(cfg.broker.clone(), start, |event, offset| {
-        let (ledger, counters) = (ledger.clone(), &counters);
+        let (ledger, counters, delivery) = (ledger.clone(), &counters, &delivery);
         async move {
             match ledger.record(&event, Some(offset)).await {
                 Ok(Recorded::New) => {
-                    counters.recorded.fetch_add(1, Relaxed);
+                    counters.recorded.inc();
+                    delivery.record(&ledger, &event, true).await;
                     Ok(())
                 }
-                Ok(Recorded::Repeat) => Ok(()),
+                Ok(Recorded::Repeat) => {
+                    delivery.record(&ledger, &event, false).await;
+                    Ok(())
+                }
                 Err(e) => {
-                    counters.errors.fetch_add(1, Relaxed);
+                    counters.errors.inc();
                     Err(e.to_string())
                 }
             }
@@ -141,7 +161,7 @@ pub async fn record(app: Arc<crate::App>, url: LedgerUrl, counters: Counters) {
 /// Prune the ledger the recorder opened, forever: shortly after start-up, then every
 /// [`PRUNE_EVERY`], the runs whose last event is more than `keep_days` old. A prune that
 /// fails is logged and tried again next time; the batches it finished stay done.
-pub async fn prune(app: Arc<crate::App>, keep_days: u32, pruned_runs: Arc<AtomicU64>) {
+pub async fn prune(app: Arc<crate::App>, keep_days: u32, pruned_runs: Counter) {
     tokio::time::sleep(PRUNE_FIRST_AFTER).await;
     let ledger = loop {
         if let Some(l) = app.ledger.get() {
@@ -153,7 +173,7 @@ pub async fn prune(app: Arc<crate::App>, keep_days: u32, pruned_runs: Arc<Atomic
     loop {
         match ledger.prune(chrono::Utc::now() - keep).await {
             Ok(p) => {
-                pruned_runs.fetch_add(p.runs, Relaxed);
+                pruned_runs.inc_by(p.runs);
                 if p.runs > 0 {
                     tracing::info!(
                         runs = p.runs,

@@ -16,6 +16,7 @@ pub mod auth_limit;
 pub mod client_addr;
 mod dashboard;
 pub mod dedup;
+pub mod delivery;
 pub mod door;
 mod ledger;
 pub mod registry;
@@ -31,10 +32,10 @@ use ferry_shared::metrics::Metrics;
 use ferry_shared::secret::Secret;
 use ferry_shared::service::{ServiceError, listen};
 use ferry_shared::{admin, shutdown};
+use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 
@@ -66,10 +67,10 @@ pub struct App {
 }
 
 struct Counters {
-    accepted: Arc<AtomicU64>,
-    ignored: Arc<AtomicU64>,
-    rejected: Arc<AtomicU64>,
-    unavailable: Arc<AtomicU64>,
+    accepted: Counter,
+    ignored: Counter,
+    rejected: Counter,
+    unavailable: Counter,
 }
 
 impl App {
@@ -232,9 +233,7 @@ impl HookReceiver {
             );
             tokio::spawn(async move {
                 loop {
-                    metrics
-                        .broker_connected
-                        .store(publisher.check().await, Relaxed);
+                    metrics.set_connected(publisher.check().await);
                     tokio::select! {
                         _ = shutdown.wait() => return,
                         _ = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -280,7 +279,9 @@ impl HookReceiver {
                     "Failed ledger writes and openings (each is tried again).",
                 ),
             };
-            tokio::spawn(ledger::record(self.app.clone(), url, counters))
+            let pipeline = delivery::metrics::Pipeline::register(&self.metrics);
+            let delivery = Arc::new(delivery::Delivery::new(self.app.cfg.clone(), pipeline));
+            tokio::spawn(ledger::record(self.app.clone(), url, counters, delivery))
         });
         // Runs older than `ledger.keep_days` pruned from it, when set.
         let retention = &self.app.cfg.ledger;

@@ -15,7 +15,6 @@ use futures_util::future::join_all;
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 pub async fn receive(
@@ -40,7 +39,7 @@ pub async fn receive(
         503 => &app.counters.unavailable,
         _ => &app.counters.rejected,
     };
-    counter.fetch_add(1, Relaxed);
+    counter.inc();
     response
 }
 

@@ -432,6 +432,7 @@ mod tests {
                 message: Some(long),
                 changed_paths: vec![],
                 config_change: None,
+                committed: None,
             }),
         );
         let id = e.run_id;

@@ -1,16 +1,16 @@
 //! The notifier's own metrics, served with the bus's on `/metrics` once attached.
 
+use ferry_shared::metrics::Counter;
 use ferry_shared::metrics::Metrics;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 #[derive(Default)]
 pub struct Counters {
-    sent: OnceLock<Arc<AtomicU64>>,
-    merged: OnceLock<Arc<AtomicU64>>,
-    retried: OnceLock<Arc<AtomicU64>>,
-    failed: OnceLock<Arc<AtomicU64>>,
-    duplicates: OnceLock<Arc<AtomicU64>>,
+    sent: OnceLock<Counter>,
+    merged: OnceLock<Counter>,
+    retried: OnceLock<Counter>,
+    failed: OnceLock<Counter>,
+    duplicates: OnceLock<Counter>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -61,7 +61,7 @@ impl Counters {
             Count::Duplicate => &self.duplicates,
         };
         if let Some(c) = cell.get() {
-            c.fetch_add(n, Relaxed);
+            c.inc_by(n);
         }
     }
 }

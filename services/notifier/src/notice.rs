@@ -467,6 +467,7 @@ mod tests {
                 message: Some("line one\nline two".into()),
                 changed_paths: vec![],
                 config_change: None,
+                committed: None,
             }),
         );
         let t0 = src.time;
@@ -571,6 +572,7 @@ mod tests {
                 message: None,
                 changed_paths: vec![],
                 config_change: None,
+                committed: None,
             }),
         );
         let n = Notice::build(&src, &runs.observe(&src), Lang::En, "ferry");

@@ -10,7 +10,6 @@ use axum::routing::get;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use tokio::net::TcpListener;
 
 pub fn router(metrics: Arc<Metrics>) -> Router {
@@ -22,7 +21,7 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
 }
 
 async fn readyz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-    if m.broker_connected.load(Relaxed) {
+    if m.connected() {
         (StatusCode::OK, "ready\n")
     } else {
         (
@@ -34,7 +33,7 @@ async fn readyz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
 
 async fn metrics_text(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         m.render(),
     )
 }

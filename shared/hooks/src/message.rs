@@ -84,6 +84,7 @@ mod tests {
                 message: None,
                 changed_paths: vec![],
                 config_change: Some(change),
+                committed: None,
             }),
         )];
         bound(&mut events);

@@ -71,6 +71,7 @@ pub fn plan(cfg: &FerryConfig, parsed: Parsed, releases: &dyn Releases) -> Plan 
                     message: m.message,
                     changed_paths: vec![],
                     config_change: None,
+                    committed: None,
                 });
                 let mut run = Envelope::new_run(m.project, event);
                 // The body's author is free text behind a shared token: it names nobody
@@ -199,6 +200,7 @@ fn config_run(
             author,
             files: follower.files,
         }),
+        committed: None,
     })
 }
 
@@ -255,6 +257,7 @@ fn source_changed(push: &Push) -> Event {
         message: push.message.clone(),
         changed_paths: push.changed_paths.clone(),
         config_change: None,
+        committed: None,
     })
 }
 

@@ -27,13 +27,17 @@ pub const HISTORY_CURSOR: &str = "history";
 
 /// The events a prune keeps: who approved or rejected what (with their comment), which
 /// approvals expired, the deploys, rollbacks and scalings operators asked for, and which
-/// commit started the run (small, and what recognises a redelivered webhook).
+/// commit started the run (small, and what recognises a redelivered webhook), and what
+/// the delivery figures need: deployments and failed tests.
 pub const AUDIT_KINDS: &[&str] = &[
     "approval.granted",
     "approval.rejected",
     "approval.expired",
     "deploy.requested",
     "deploy.rolled_back",
+    // What the delivery figures are computed from (deployments, failed tests).
+    "deploy.succeeded",
+    "test.failed",
     "scale.requested",
     "scale.succeeded",
     "source.changed",
@@ -277,6 +281,48 @@ impl Ledger {
             .try_next()
             .await
             .map_err(self.query_error("read the recent runs"))?
+        {
+            each(self.envelope(&row)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The events of `kinds` since `since`, oldest first, handed to `each` as rows arrive:
+    /// what the delivery figures are computed from.
+    pub async fn each_event_since(
+        &self,
+        kinds: &[&str],
+        since: DateTime<Utc>,
+        mut each: impl FnMut(Envelope),
+    ) -> Result<usize, LedgerError> {
+        use futures_util::TryStreamExt as _;
+        // The kinds are Ferry's own names (never input): listed in the statement, so one
+        // statement serves both databases.
+        let list = kinds
+            .iter()
+            .filter(|k| {
+                k.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+            })
+            .map(|k| format!("'{k}'"))
+            .collect::<Vec<_>>()
+            .join(",");
+        if list.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT envelope FROM ledger_events WHERE time_ms >= $1 AND kind IN ({list}) \
+             ORDER BY time_ms, event_id"
+        );
+        let mut rows = sqlx::query(&sql)
+            .bind(since.timestamp_millis())
+            .fetch(&self.pool);
+        let mut n = 0;
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(self.query_error("read the delivery events"))?
         {
             each(self.envelope(&row)?);
             n += 1;

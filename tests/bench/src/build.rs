@@ -145,6 +145,7 @@ fn source_changed(revision: &str) -> Envelope {
             message: None,
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     )
 }

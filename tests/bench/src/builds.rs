@@ -114,6 +114,7 @@ fn source_changed(project: &str) -> Envelope {
             message: None,
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     )
 }

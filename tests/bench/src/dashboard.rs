@@ -389,6 +389,7 @@ fn a_run(i: usize, at: DateTime<Utc>, log_bytes: usize) -> Vec<Envelope> {
                 format!("/trunk/{project}/tests/CartTest.php"),
             ],
             config_change: None,
+            committed: None,
         }),
     );
     source.time = at;

@@ -77,6 +77,7 @@ async fn start(cfg: &Arc<FerryConfig>, project: &str) -> Envelope {
             message: None,
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     );
     Publisher::new(&cfg.broker, "test", None)

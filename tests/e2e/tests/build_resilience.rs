@@ -181,7 +181,7 @@ async fn a_registry_that_is_down_then_up_gets_the_image_after_a_retry() {
     assert!(p.image.starts_with(&format!("{registry}/")), "{}", p.image);
     let pusher = stages.metrics.last().unwrap();
     assert!(
-        pusher.retried.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        pusher.retried.get() >= 1,
         "the push did not fail before the registry came up"
     );
     stages.stop().await;

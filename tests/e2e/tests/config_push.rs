@@ -101,6 +101,7 @@ async fn a_config_repo_push_rebuilds_the_release_in_production_with_the_new_conf
             message: None,
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     );
     Publisher::new(&cfg.broker, "test", None)

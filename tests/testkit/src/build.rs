@@ -103,6 +103,7 @@ pub async fn trigger(cfg: &FerryConfig, revision: &str) -> Envelope {
             message: None,
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     );
     Publisher::new(&cfg.broker, "test", None)
@@ -168,6 +169,7 @@ pub fn changed(revision: &str, reference: Option<&str>) -> SourceChanged {
         message: None,
         changed_paths: vec![],
         config_change: None,
+        committed: None,
     }
 }
 

@@ -183,6 +183,7 @@ pub fn source_changed(revision: &str) -> ferry_shared::event::Envelope {
             message: None,
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     )
 }
@@ -251,10 +252,7 @@ pub async fn spawn_stage<H: ferry_shared::bus::Handler>(
     let m = metrics.clone();
     let connected = wait_until(Duration::from_secs(10), || {
         let m = m.clone();
-        async move {
-            m.broker_connected
-                .load(std::sync::atomic::Ordering::Relaxed)
-        }
+        async move { m.connected() }
     })
     .await;
     assert!(connected, "the stage service did not connect to RabbitMQ");

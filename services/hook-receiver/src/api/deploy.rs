@@ -270,6 +270,7 @@ async fn rebuild(
             message: Some(format!("revision {revision} on its way to roll {env} back")),
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     );
     event.rollback_to = Some(env.to_owned());
@@ -360,6 +361,7 @@ pub async fn deploy(
                 .or_else(|| Some(format!("deployed by hand by {by}"))),
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     );
     event.started_by = Some(Starter::Operator(by.clone()));

@@ -118,12 +118,37 @@ pub enum T {
     Live,
     Language,
     NoLedger,
+    Delivery,
+    DeliveryHelp,
+    DeploymentFrequency,
+    PerDay,
+    LeadTime,
+    ChangeFailureRate,
+    TimeToRestore,
+    Deployments,
+    Failures,
+    NoDeployments,
+    Window,
 }
 
 impl T {
     fn words(self) -> (&'static str, &'static str) {
         match self {
             T::Environments => ("Environments", "环境"),
+            T::Delivery => ("Delivery", "交付指标"),
+            T::DeliveryHelp => (
+                "Each project's production (its last environment). Lead time: commit to deployed in production. A change failure: a production deployment that failed its tests there or was rolled back. Time to restore: how long a failed deployment stayed live.",
+                "每个项目的生产环境（最后一个环境）。前置时间：从提交到部署到生产。变更失败：在生产中测试失败或被回滚的部署。恢复时间：失败的部署在线多久。",
+            ),
+            T::DeploymentFrequency => ("Deployment frequency", "部署频率"),
+            T::PerDay => ("per day", "次/天"),
+            T::LeadTime => ("Lead time for changes (median)", "变更前置时间（中位数）"),
+            T::ChangeFailureRate => ("Change failure rate", "变更失败率"),
+            T::TimeToRestore => ("Time to restore (median)", "恢复时间（中位数）"),
+            T::Deployments => ("Deployments", "部署"),
+            T::Failures => ("Failures", "失败"),
+            T::NoDeployments => ("No production deployment in this window.", "此时间段内没有生产部署。"),
+            T::Window => ("Last days", "最近天数"),
             T::Runs => ("Runs", "运行记录"),
             T::SignIn => ("Sign in", "登录"),
             T::SignOut => ("Sign out", "退出"),

@@ -56,6 +56,7 @@ pub fn page(
                         nav {
                             a #nav-environments href="/" { (lang.t(T::Environments)) }
                             a #nav-runs href="/runs" { (lang.t(T::Runs)) }
+                            a #nav-delivery href="/delivery" { (lang.t(T::Delivery)) }
                         }
                     }
                     div.right {

@@ -9,6 +9,7 @@
 //! operator API, so scopes and rules are the API's.
 
 mod actions;
+mod delivery_page;
 pub mod i18n;
 mod layout;
 pub mod live;
@@ -33,6 +34,7 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/", get(pages::environments))
         .route("/runs", get(pages::runs))
+        .route("/delivery", get(delivery_page::show))
         .route("/runs/{run}", get(run_page::show))
         .route("/runs/{run}/approve", post(actions::approve))
         .route("/runs/{run}/reject", post(actions::reject))

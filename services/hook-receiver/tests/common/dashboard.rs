@@ -109,6 +109,7 @@ pub fn a_run(project: &str) -> Vec<Envelope> {
             message: Some("checkout in one step".into()),
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     );
     let built = source.follow(

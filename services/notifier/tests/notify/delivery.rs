@@ -4,7 +4,6 @@ use crate::sink::Sink;
 use crate::*;
 use ferry_shared::bus::Publisher;
 use ferry_testkit::{RunningStage, Tap, amqp_url, spawn_stage, wait_until};
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 async fn start(cfg: &Arc<FerryConfig>) -> RunningStage {
@@ -102,12 +101,7 @@ async fn a_sink_answering_500_then_200_gets_the_message_once() {
         .await
         .unwrap();
     let m = stage.metrics.clone();
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            m.handled.load(Relaxed) == 1
-        })
-        .await
-    );
+    assert!(wait_until(Duration::from_secs(10), || async { m.handled.get() == 1 }).await);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let reqs = sink.requests();
     assert_eq!(
@@ -118,7 +112,7 @@ async fn a_sink_answering_500_then_200_gets_the_message_once() {
         reqs.iter()
             .all(|r| r.header("x-ferry-delivery").unwrap() == failed.event_id.to_string())
     );
-    assert_eq!(m.parked.load(Relaxed), 0);
+    assert_eq!(m.parked.get(), 0);
     assert!(
         m.render()
             .contains("ferry_notifications_retried_total{service=\"notifier\"} 1")
@@ -155,12 +149,7 @@ async fn a_sink_answering_400_parks_the_event_with_its_reason_and_is_not_asked_a
     );
     assert_eq!(f.failed_kind, "build.failed");
     let m = stage.metrics.clone();
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            m.parked.load(Relaxed) == 1
-        })
-        .await
-    );
+    assert!(wait_until(Duration::from_secs(5), || async { m.parked.get() == 1 }).await);
     let parked = ferry_testkit::get_one(
         &amqp_url(),
         &format!("{}.notifier.parked", cfg.broker.namespace),
@@ -177,7 +166,7 @@ async fn a_sink_answering_400_parks_the_event_with_its_reason_and_is_not_asked_a
     // Its own notify.failed is handled too, without another message to the sink.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(sink.requests().len(), 1, "the 400 was asked again");
-    assert_eq!(m.parked.load(Relaxed), 1);
+    assert_eq!(m.parked.get(), 1);
     assert!(
         m.render()
             .contains("ferry_notifications_failed_total{service=\"notifier\"} 1")
@@ -195,12 +184,7 @@ async fn a_redelivered_event_is_notified_once() {
     publisher.publish(&failed).await.unwrap();
     publisher.publish(&failed).await.unwrap();
     let m = stage.metrics.clone();
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            m.handled.load(Relaxed) == 2
-        })
-        .await
-    );
+    assert!(wait_until(Duration::from_secs(10), || async { m.handled.get() == 2 }).await);
     assert_eq!(sink.requests().len(), 1);
     assert!(
         m.render()

@@ -45,6 +45,7 @@ pub fn hostile_source() -> Envelope {
             message: Some(HOSTILE_MESSAGE.into()),
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     )
 }

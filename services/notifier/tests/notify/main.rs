@@ -67,6 +67,7 @@ pub fn source() -> Envelope {
             message: Some("Fix the checkout total".into()),
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     )
 }

@@ -73,6 +73,7 @@ fn source(revision: &str, message: &str) -> Event {
         message: Some(message.into()),
         changed_paths: vec!["trunk/public/index.html".into()],
         config_change: None,
+        committed: None,
     })
 }
 
@@ -430,6 +431,7 @@ fn a_config_change_says_who_changed_which_files() {
             author: Some("ops".into()),
             files: vec!["env/production.env".into(), "nginx/site.conf".into()],
         }),
+        committed: None,
     });
     s.at(9, 0, None, change, None);
     let img = "127.0.0.1:5000/examples/hello:14-cfg0a1b2c3d@sha256:77aa";

@@ -167,8 +167,8 @@ impl Publisher {
             .await;
         if let Some(m) = &self.metrics {
             match &result {
-                Ok(()) => m.published.fetch_add(1, Relaxed),
-                Err(_) => m.publish_errors.fetch_add(1, Relaxed),
+                Ok(()) => m.published.inc(),
+                Err(_) => m.publish_errors.inc(),
             };
         }
         result

@@ -15,6 +15,10 @@ pub struct SourceChanged {
     pub author: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// When the commit was made, where the forge says (the lead time for changes runs
+    /// from it); otherwise lead time runs from when Ferry heard of the commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_paths: Vec<String>,
     /// Set when a push to the project's config repo started the run: the code stays

@@ -100,6 +100,7 @@ fn source() -> Envelope {
             message: None,
             changed_paths: vec![],
             config_change: None,
+            committed: None,
         }),
     )
 }

@@ -12,7 +12,6 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use tracing::{Instrument, error, info_span, warn};
 use uuid::Uuid;
@@ -40,7 +39,7 @@ pub(super) async fn process<H: Handler>(s: Arc<Shared<H>>, delivery: Delivery) {
         // What the outcome handling needs, so the event itself can move into the handler.
         let about = About::of(&envelope);
         let ctx = Context { publisher: s.publisher.clone(), attempt, redelivered: delivery.redelivered || returned > 0 };
-        s.metrics.in_flight.fetch_add(1, Relaxed);
+        s.metrics.in_flight.inc();
         let started = Instant::now();
         let run = AssertUnwindSafe(s.handler.handle(ctx, envelope)).catch_unwind();
         let outcome = match tokio::time::timeout(s.opts.handler_timeout, run).await {
@@ -49,24 +48,24 @@ pub(super) async fn process<H: Handler>(s: Arc<Shared<H>>, delivery: Delivery) {
             Err(_) => Outcome::RetryLater(format!("handler did not finish within {:?}", s.opts.handler_timeout)),
         };
         s.metrics.observe_handler(started.elapsed());
-        s.metrics.in_flight.fetch_sub(1, Relaxed);
+        s.metrics.in_flight.dec();
         match outcome {
             Outcome::Done => {
                 ack(&delivery).await;
-                s.metrics.handled.fetch_add(1, Relaxed);
+                s.metrics.handled.inc();
                 let _ = s.settled.send(Settled { event_id: Some(about.event_id), how: SettledAs::Done });
             }
             Outcome::RetryLater(reason) if attempt < s.broker.max_attempts => {
-                s.metrics.failed.fetch_add(1, Relaxed);
+                s.metrics.failed.inc();
                 retry(&s, &delivery, about.event_id, attempt, &reason).await;
             }
             Outcome::RetryLater(reason) => {
-                s.metrics.failed.fetch_add(1, Relaxed);
+                s.metrics.failed.inc();
                 let reason = format!("gave up after {attempt} attempts: {reason}");
                 park(&s, &delivery, Some(about), attempt, reason).await;
             }
             Outcome::GiveUp(reason) => {
-                s.metrics.failed.fetch_add(1, Relaxed);
+                s.metrics.failed.inc();
                 park(&s, &delivery, Some(about), attempt, reason).await;
             }
         }
@@ -102,7 +101,7 @@ async fn retry<H>(s: &Shared<H>, delivery: &Delivery, event_id: Uuid, attempt: u
                 "attempt {attempt} failed, retrying later: {reason}"
             );
             ack(delivery).await;
-            s.metrics.retried.fetch_add(1, Relaxed);
+            s.metrics.retried.inc();
             let _ = s.settled.send(Settled {
                 event_id: Some(event_id),
                 how: SettledAs::Retried { attempt, delay_ms },
@@ -176,7 +175,7 @@ async fn park<H>(
         }
     }
     ack(delivery).await;
-    s.metrics.parked.fetch_add(1, Relaxed);
+    s.metrics.parked.inc();
     let _ = s.settled.send(Settled {
         event_id: about.map(|a| a.event_id),
         how: SettledAs::Parked { reason },
@@ -231,7 +230,7 @@ async fn requeue<H>(s: &Shared<H>, delivery: &Delivery, why: &str) {
             ..Default::default()
         })
         .await;
-    s.metrics.requeued.fetch_add(1, Relaxed);
+    s.metrics.requeued.inc();
     let _ = s.settled.send(Settled {
         event_id: None,
         how: SettledAs::Requeued,

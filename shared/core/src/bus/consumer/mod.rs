@@ -31,7 +31,6 @@ use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, Consumer as LapinConsumer};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
@@ -138,7 +137,7 @@ impl<H: Handler> Consumer<H> {
             let end = match conn {
                 Ok(conn) => {
                     let end = self.session(&conn, &mut shutdown).await;
-                    s.metrics.broker_connected.store(false, Relaxed);
+                    s.metrics.set_connected(false);
                     let _ =
                         tokio::time::timeout(Duration::from_secs(2), conn.close(200, "bye".into()))
                             .await;
@@ -210,7 +209,7 @@ impl<H: Handler> Consumer<H> {
                 step: "basic.consume",
                 source,
             })?;
-        s.metrics.broker_connected.store(true, Relaxed);
+        s.metrics.set_connected(true);
         info!(service = s.spec.service, queue = %self.queue(), "consuming");
 
         let mut tasks = JoinSet::new();
@@ -243,7 +242,7 @@ impl<H: Handler> Consumer<H> {
                 let left = tasks.len();
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
-                s.metrics.requeued.fetch_add(left as u64, Relaxed);
+                s.metrics.requeued.inc_by(left as u64);
             }
         }
         Ok(end)
@@ -277,7 +276,7 @@ impl<H: Handler> Consumer<H> {
             );
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
-            s.metrics.requeued.fetch_add(left as u64, Relaxed);
+            s.metrics.requeued.inc_by(left as u64);
             for _ in 0..left {
                 let _ = s.settled.send(Settled {
                     event_id: None,

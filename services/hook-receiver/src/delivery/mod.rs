@@ -1,0 +1,128 @@
+//! Delivery figures: what each event means for stage durations, deploys and the four
+//! delivery metrics (`facts`), counted into Prometheus as the ledger records events
+//! (`metrics`), and summarised over a window for the dashboard (`summary`).
+
+pub mod facts;
+pub mod metrics;
+pub mod summary;
+
+use chrono::{DateTime, Utc};
+use facts::{Step, Tracker};
+use ferry_ledger::Ledger;
+use ferry_shared::config::FerryConfig;
+use ferry_shared::event::{Envelope, Event};
+use std::sync::{Arc, Mutex};
+
+/// The kinds delivery figures read back from the ledger: commits, deployments, failed
+/// tests and rollbacks (all kept by a prune).
+pub const KINDS: &[&str] = &[
+    "source.changed",
+    "deploy.succeeded",
+    "test.failed",
+    "deploy.rolled_back",
+];
+
+/// How far back the recorder reads at start-up which deployment serves in production
+/// (and whether it failed): a deployment older than this that is still serving and then
+/// fails is not counted as a change failure.
+const SEED_DAYS: i64 = 90;
+
+impl<'a> Step<'a> {
+    pub fn of(e: &'a Envelope) -> Step<'a> {
+        Step {
+            event_id: e.event_id,
+            causation_id: e.causation_id,
+            run_id: e.run_id.into(),
+            project: &e.project,
+            environment: e.environment.as_deref(),
+            kind: e.kind(),
+            time: e.time,
+            committed: match &e.event {
+                Event::SourceChanged(s) => s.committed,
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The project's production: its last environment.
+pub fn production(cfg: &FerryConfig, project: &str) -> Option<String> {
+    cfg.projects
+        .get(project)
+        .and_then(|p| p.environments.last().cloned())
+}
+
+/// The recorder's side: every event the ledger recorder sees goes through here, and the
+/// ones this replica added to the ledger are counted.
+pub struct Delivery {
+    cfg: Arc<FerryConfig>,
+    tracker: Mutex<Tracker>,
+    metrics: metrics::Pipeline,
+}
+
+impl Delivery {
+    pub fn new(cfg: Arc<FerryConfig>, metrics: metrics::Pipeline) -> Delivery {
+        for (name, project) in &cfg.projects {
+            metrics.known(name, &project.environments);
+        }
+        Delivery {
+            cfg,
+            tracker: Mutex::default(),
+            metrics,
+        }
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Learn which deployment serves in each production environment from the ledger,
+    /// counting nothing: recording resumes where the ledger stands, after these events.
+    pub async fn seed(&self, ledger: &Ledger) -> Result<usize, ferry_ledger::LedgerError> {
+        let since = Utc::now() - chrono::Duration::days(SEED_DAYS);
+        ledger
+            .each_event_since(KINDS, since, |e| {
+                let production = production(&self.cfg, &e.project);
+                self.tracker().observe(&Step::of(&e), production.as_deref());
+            })
+            .await
+    }
+
+    /// Follow one event in stream order; count what it means when this replica added it
+    /// to the ledger (`new`). An event whose cause or commit was recorded before this
+    /// replica started has its run read back from the ledger first.
+    pub async fn record(&self, ledger: &Ledger, e: &Envelope, new: bool) {
+        let step = Step::of(e);
+        let production = production(&self.cfg, &e.project);
+        let in_production = production.is_some() && e.environment == production;
+        let missing = {
+            let t = self.tracker();
+            !t.knows_cause_of(&step) || (in_production && !t.knows_commit_of(step.run_id))
+        };
+        if new && missing {
+            match ledger.run_events(&e.run_id.to_string()).await {
+                Ok(earlier) => {
+                    let mut t = self.tracker();
+                    earlier
+                        .iter()
+                        .filter(|x| x.event_id != e.event_id)
+                        .for_each(|x| t.learn(&Step::of(x)));
+                }
+                // Without them the stage has no duration and the deploy no lead time;
+                // everything else is still counted.
+                Err(err) => tracing::warn!("a run's earlier events were not read: {err}"),
+            }
+        }
+        let facts = self.tracker().observe(&step, production.as_deref());
+        if new {
+            for f in &facts {
+                self.metrics.count(&e.project, e.environment.as_deref(), f);
+            }
+        }
+    }
+}
+
+/// When the window of a summary starts.
+pub fn window_start(days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::days(i64::from(days))
+}

@@ -1,0 +1,190 @@
+//! The four delivery figures of each project's production over a window of days, and
+//! its deployments per day: what the dashboard's delivery page shows.
+
+use super::facts::{Fact, Step, Tracker};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
+
+/// One production environment's figures over the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figures {
+    pub deployments: u32,
+    pub failures: u32,
+    /// Lead times of the deployments whose commit is known, in seconds.
+    pub lead_times: Vec<f64>,
+    /// Times to restore, in seconds.
+    pub restores: Vec<f64>,
+    /// Deployments and failures per day (UTC), oldest first, every day of the window.
+    pub days: Vec<Day>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Day {
+    pub date: NaiveDate,
+    pub deployments: u32,
+    pub failures: u32,
+}
+
+impl Figures {
+    /// Deployments per day over the window.
+    pub fn per_day(&self) -> f64 {
+        f64::from(self.deployments) / self.days.len().max(1) as f64
+    }
+
+    /// Failures among deployments, 0–1; none when nothing was deployed.
+    pub fn failure_rate(&self) -> Option<f64> {
+        (self.deployments > 0).then(|| f64::from(self.failures) / f64::from(self.deployments))
+    }
+
+    pub fn lead_time_median(&self) -> Option<f64> {
+        median(&self.lead_times)
+    }
+
+    pub fn restore_median(&self) -> Option<f64> {
+        median(&self.restores)
+    }
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+/// Summarise `steps` (oldest first, starting early enough for commits made before the
+/// window) into figures per (project, production environment); only what happened from
+/// `from` to `to` counts.
+pub fn summarise<'a>(
+    steps: impl IntoIterator<Item = Step<'a>>,
+    production: impl Fn(&str) -> Option<String>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> BTreeMap<(String, String), Figures> {
+    let mut tracker = Tracker::default();
+    let mut out: BTreeMap<(String, String), Figures> = BTreeMap::new();
+    let first = from.date_naive();
+    let days = (to.date_naive() - first).num_days().max(0) + 1;
+    let empty_days = || {
+        (0..days)
+            .map(|d| Day {
+                date: first + chrono::Days::new(d as u64),
+                deployments: 0,
+                failures: 0,
+            })
+            .collect::<Vec<_>>()
+    };
+    for step in steps {
+        let prod = production(step.project);
+        let facts = tracker.observe(&step, prod.as_deref());
+        if step.time < from || step.time > to {
+            continue;
+        }
+        let (Some(env), Some(prod)) = (step.environment, prod) else {
+            continue;
+        };
+        if env != prod {
+            continue;
+        }
+        let figures = out
+            .entry((step.project.to_owned(), env.to_owned()))
+            .or_insert_with(|| Figures {
+                days: empty_days(),
+                ..Figures::default()
+            });
+        let day = (step.time.date_naive() - first).num_days();
+        let day = usize::try_from(day)
+            .ok()
+            .and_then(|d| figures.days.get_mut(d));
+        let mut day = day;
+        for f in facts {
+            match f {
+                Fact::ProductionDeploy { lead_time } => {
+                    figures.deployments += 1;
+                    figures.lead_times.extend(lead_time);
+                    if let Some(d) = day.as_deref_mut() {
+                        d.deployments += 1;
+                    }
+                }
+                Fact::ChangeFailure { .. } => {
+                    figures.failures += 1;
+                    if let Some(d) = day.as_deref_mut() {
+                        d.failures += 1;
+                    }
+                }
+                Fact::Restored { seconds } => figures.restores.push(seconds),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, day)
+            .unwrap()
+            .and_hms_opt(hour, 0, 0)
+            .unwrap()
+            .and_utc()
+    }
+
+    fn step(
+        run: Uuid,
+        kind: &'static str,
+        env: Option<&'static str>,
+        t: DateTime<Utc>,
+    ) -> Step<'static> {
+        Step {
+            event_id: Uuid::new_v4(),
+            causation_id: None,
+            run_id: run,
+            project: "shop",
+            environment: env,
+            kind,
+            time: t,
+            committed: None,
+        }
+    }
+
+    #[test]
+    fn figures_count_only_the_window_and_fill_every_day() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let steps = vec![
+            // Before the window: sets what serves, counts nothing.
+            step(a, "source.changed", None, at(1, 0)),
+            step(a, "deploy.succeeded", Some("production"), at(1, 1)),
+            // In the window: a commit on the 2nd deployed on the 3rd...
+            step(b, "source.changed", None, at(2, 0)),
+            step(b, "deploy.succeeded", Some("staging"), at(3, 0)),
+            step(b, "deploy.succeeded", Some("production"), at(3, 2)),
+            // ...failing its tests and rolled back two hours after it went live.
+            step(b, "test.failed", Some("production"), at(3, 3)),
+            step(b, "deploy.rolled_back", Some("production"), at(3, 4)),
+            step(c, "source.changed", None, at(4, 0)),
+            step(c, "deploy.succeeded", Some("production"), at(4, 1)),
+        ];
+        let prod = |_: &str| Some("production".to_owned());
+        let got = summarise(steps, prod, at(2, 0), at(5, 12));
+        let f = &got[&("shop".to_owned(), "production".to_owned())];
+        assert_eq!(f.deployments, 2);
+        assert_eq!(f.failures, 1);
+        assert_eq!(f.failure_rate(), Some(0.5));
+        assert_eq!(f.lead_time_median(), Some((26.0 * 3600.0 + 3600.0) / 2.0));
+        assert_eq!(f.restores, [7200.0]);
+        let days: Vec<_> = f.days.iter().map(|d| (d.deployments, d.failures)).collect();
+        assert_eq!(days, [(0, 0), (1, 1), (1, 0), (0, 0)]);
+        assert_eq!(f.per_day(), 0.5);
+    }
+}
