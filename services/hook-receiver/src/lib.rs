@@ -19,6 +19,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod door;
 mod ledger;
+mod older;
 pub mod registry;
 mod routes;
 pub mod runs;

@@ -275,6 +275,13 @@ impl RunIndex {
         r.deployed.clone().or_else(|| r.built.clone())
     }
 
+    /// Where memory's list ends: the (start, run id) of the oldest run held. Older runs
+    /// are only in the ledger.
+    pub fn oldest(&self) -> Option<(DateTime<Utc>, Uuid)> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.runs.values().map(|r| (r.started, r.run_id)).min()
+    }
+
     /// The newest `limit` runs of `project`, newest first.
     pub fn list(&self, project: &str, limit: usize) -> Vec<Run> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());

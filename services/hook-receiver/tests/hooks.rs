@@ -46,6 +46,11 @@ async fn gitlab_push_starts_one_run_and_a_redelivery_starts_none() {
     );
     assert_eq!(s.reference.as_deref(), Some("master"));
     assert_eq!(s.author.as_deref(), Some("jsmith"));
+    // The head commit's own time, where lead time for changes starts.
+    assert_eq!(
+        s.committed.map(|t| t.to_rfc3339()),
+        Some("2012-01-03T21:36:29+00:00".to_owned())
+    );
 
     let (status, again) = rx.post("gitlab", &headers, &body).await;
     assert_eq!(status, 202);

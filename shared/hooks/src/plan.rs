@@ -200,7 +200,7 @@ fn config_run(
             author,
             files: follower.files,
         }),
-        committed: None,
+        committed: committed_at(push),
     })
 }
 
@@ -257,7 +257,7 @@ fn source_changed(push: &Push) -> Event {
         message: push.message.clone(),
         changed_paths: push.changed_paths.clone(),
         config_change: None,
-        committed: None,
+        committed: committed_at(push),
     })
 }
 
@@ -274,4 +274,12 @@ mod tests {
         assert_eq!(a.get_version_num(), 5);
         assert!(a.get_timestamp().is_none());
     }
+}
+
+/// The commit's time as the sender gave it (RFC 3339): where lead time starts.
+fn committed_at(push: &Push) -> Option<chrono::DateTime<chrono::Utc>> {
+    push.committed_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
 }

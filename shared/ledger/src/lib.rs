@@ -354,20 +354,58 @@ impl Ledger {
         .await
         .map_err(self.query_error("list runs"))?;
         rows.iter()
-            .map(|r| {
-                Ok(RunRow {
-                    run_id: r.try_get(0)?,
-                    project: r.try_get(1)?,
-                    first_ms: r.try_get(2)?,
-                    last_ms: r.try_get(3)?,
-                    revision: r.try_get(4)?,
-                    last_kind: r.try_get(5)?,
-                    events: r.try_get(6)?,
-                    pruned: r.try_get::<Option<i64>, _>(7)?.is_some(),
-                })
-            })
+            .map(|r| self.run_row(r))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(self.query_error("list runs"))
+    }
+
+    /// Runs of `projects` that began before (`before_ms`, `before_run`) in list order,
+    /// newest first, at most `limit`: the lists' pages beyond what a replica holds in
+    /// memory. The run id breaks ties between runs that began in the same millisecond.
+    pub async fn runs_before(
+        &self,
+        projects: &[String],
+        (before_ms, before_run): (i64, &str),
+        limit: usize,
+    ) -> Result<Vec<RunRow>, LedgerError> {
+        if projects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..projects.len()).map(|i| format!("${}", i + 4)).collect();
+        let sql = format!(
+            "SELECT run_id, project, first_ms, last_ms, revision, last_kind, events, pruned_ms \
+             FROM ledger_runs WHERE (first_ms < $1 OR (first_ms = $1 AND run_id < $2)) \
+             AND project IN ({}) ORDER BY first_ms DESC, run_id DESC LIMIT $3",
+            marks.join(",")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(before_ms)
+            .bind(before_run.to_owned())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        for p in projects {
+            q = q.bind(p.clone());
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.query_error("list older runs"))?;
+        rows.iter()
+            .map(|r| self.run_row(r))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.query_error("list older runs"))
+    }
+
+    fn run_row(&self, r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
+        Ok(RunRow {
+            run_id: r.try_get(0)?,
+            project: r.try_get(1)?,
+            first_ms: r.try_get(2)?,
+            last_ms: r.try_get(3)?,
+            revision: r.try_get(4)?,
+            last_kind: r.try_get(5)?,
+            events: r.try_get(6)?,
+            pruned: r.try_get::<Option<i64>, _>(7)?.is_some(),
+        })
     }
 
     /// Whether the event with this id is recorded.

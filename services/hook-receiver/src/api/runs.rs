@@ -32,7 +32,24 @@ pub async fn list(
             "project `{project}` is not configured"
         )));
     }
-    let runs = app.runs.list(&project, q.limit.clamp(1, 500));
+    let limit = q.limit.clamp(1, 500);
+    let mut runs = app.runs.list(&project, limit);
+    // Past memory's end, the ledger's older runs of the project.
+    if runs.len() < limit {
+        let end = crate::older::memory_end(&app);
+        let older = crate::older::runs(
+            &app,
+            std::slice::from_ref(&project),
+            end,
+            |_| true,
+            limit - runs.len(),
+        );
+        match tokio::time::timeout(std::time::Duration::from_secs(5), older).await {
+            Ok(Ok((more, _))) => runs.extend(more),
+            Ok(Err(e)) => tracing::warn!("older runs of {project} not read from the ledger: {e}"),
+            Err(_) => tracing::warn!("older runs of {project} not read: the ledger took over 5 s"),
+        }
+    }
     Ok(Json(json!({ "project": project, "runs": runs })))
 }
 

@@ -147,7 +147,10 @@ impl T {
             T::TimeToRestore => ("Time to restore (median)", "恢复时间（中位数）"),
             T::Deployments => ("Deployments", "部署"),
             T::Failures => ("Failures", "失败"),
-            T::NoDeployments => ("No production deployment in this window.", "此时间段内没有生产部署。"),
+            T::NoDeployments => (
+                "No production deployment in this window.",
+                "此时间段内没有生产部署。",
+            ),
             T::Window => ("Last days", "最近天数"),
             T::Runs => ("Runs", "运行记录"),
             T::SignIn => ("Sign in", "登录"),

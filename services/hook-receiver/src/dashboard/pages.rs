@@ -3,8 +3,8 @@
 
 use super::i18n::{Lang, T};
 use super::{Signed, layout};
-use crate::App;
 use crate::runs::{Run, shipped_by};
+use crate::{App, older};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -274,6 +274,8 @@ pub struct RunFilter {
     q: Option<String>,
     #[serde(default)]
     skip: usize,
+    /// Past memory's end: the ledger's runs older than this cursor (`older::Cursor`).
+    before: Option<String>,
 }
 
 impl RunFilter {
@@ -316,6 +318,11 @@ impl RunFilter {
     }
 
     fn query(&self, skip: usize) -> String {
+        self.query_from(skip, None)
+    }
+
+    /// The filter's query, at `skip` in memory or, with `before`, in the ledger.
+    fn query_from(&self, skip: usize, before: Option<crate::older::Cursor>) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
             ("project", &self.project),
@@ -329,6 +336,9 @@ impl RunFilter {
         }
         if skip > 0 {
             q.append_pair("skip", &skip.to_string());
+        }
+        if let Some(b) = before {
+            q.append_pair("before", &b.to_string());
         }
         q.finish()
     }
@@ -351,6 +361,38 @@ pub fn duration(run: &Run) -> String {
     }
 }
 
+/// The projects to read older runs of: the filter's, or every one the operator sees.
+fn ledger_projects(filter: &RunFilter, visible: &[&str]) -> Vec<String> {
+    match filter
+        .project
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) if visible.contains(&p) => vec![p.to_owned()],
+        Some(_) => Vec::new(),
+        None => visible.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
+
+/// Where the ledger's older runs start when memory's list is at its end, if the ledger
+/// holds any run older than memory's oldest (of the projects asked for).
+async fn older_page_start(
+    app: &App,
+    filter: &RunFilter,
+    visible: &[&str],
+) -> Option<older::Cursor> {
+    let ledger = app.ledger.get()?;
+    let end = older::memory_end(app);
+    let wanted = ledger_projects(filter, visible);
+    let run = end.run.to_string();
+    let probe = ledger.runs_before(&wanted, (end.ms, &run), 1);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+        Ok(Ok(rows)) if !rows.is_empty() => Some(end),
+        _ => None,
+    }
+}
+
 pub async fn runs(
     State(app): State<Arc<App>>,
     signed: Signed,
@@ -359,9 +401,41 @@ pub async fn runs(
     let lang = signed.lang;
     let projects = visible(&app, &signed.session.access);
     let skip = filter.skip.min(100_000);
-    let (page, more) = app
-        .runs
-        .page(|r| filter.keeps(r, &projects), skip, PAGE_SIZE);
+    let before = filter.before.as_deref().and_then(older::Cursor::parse);
+    // Memory's newest runs first; past their end, the ledger's, a page at a time.
+    let (page, more, older) = match before {
+        None => {
+            let (page, more) = app
+                .runs
+                .page(|r| filter.keeps(r, &projects), skip, PAGE_SIZE);
+            let older = if more {
+                None
+            } else {
+                older_page_start(&app, &filter, &projects).await
+            };
+            (page, more, older)
+        }
+        Some(cursor) => {
+            let wanted = ledger_projects(&filter, &projects);
+            match older::runs(
+                &app,
+                &wanted,
+                cursor,
+                |r| filter.keeps(r, &projects),
+                PAGE_SIZE,
+            )
+            .await
+            {
+                Ok((page, next)) => (page, false, next),
+                Err(e) => {
+                    let why = format!(
+                        "Older runs could not be read from the ledger: {e}. Try again shortly."
+                    );
+                    return layout::problem(lang, StatusCode::SERVICE_UNAVAILABLE, &why);
+                }
+            }
+        }
+    };
     let environments: Vec<&String> = app.cfg.environments.keys().collect();
     let chosen = |o: &Option<String>, v: &str| o.as_deref() == Some(v);
     let body = html! {
@@ -403,11 +477,13 @@ pub async fn runs(
             }
         }
         div.pager {
-            @if skip > 0 { a #newer href={ "/runs?" (filter.query(skip.saturating_sub(PAGE_SIZE))) } { "← " (lang.t(T::Newer)) } }
+            @if skip > 0 && before.is_none() { a #newer href={ "/runs?" (filter.query(skip.saturating_sub(PAGE_SIZE))) } { "← " (lang.t(T::Newer)) } }
+            @if before.is_some() { a #newest href={ "/runs?" (filter.query(0)) } { "← " (lang.t(T::Newer)) } }
             @if more { a #older href={ "/runs?" (filter.query(skip + PAGE_SIZE)) } { (lang.t(T::Older)) " →" } }
+            @if let Some(c) = older { a #older href={ "/runs?" (filter.query_from(0, Some(c))) } { (lang.t(T::Older)) " →" } }
         }
     };
-    let path = format!("/runs?{}", filter.query(skip));
+    let path = format!("/runs?{}", filter.query_from(skip, before));
     layout::respond(
         StatusCode::OK,
         layout::page(Some(&signed), lang, lang.t(T::Runs), &path, Some("*"), body),
