@@ -406,3 +406,68 @@ async fn the_pages_show_what_runs_where_the_runs_and_a_failed_run_s_timeline_in_
     );
     rx.stop().await;
 }
+
+#[tokio::test]
+async fn a_run_page_shows_the_whole_build_log_escaped_and_a_hostile_commit_message_as_text() {
+    let ns = unique_namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let cfg = config(
+        &ns,
+        &format!(
+            "[ledger]\n        url = \"sqlite://{}/ledger.db\"\n        [build]\n        log_dir = \"{}\"",
+            dir.path().display(),
+            logs.display()
+        ),
+    );
+    declare_history(&cfg).await;
+    let rx = common::start(cfg.clone()).await;
+    let web = Browserless::new(rx.addr);
+    let mut events = a_run("shop");
+    // A developer's commit writes what it likes into its message and its build output.
+    if let ferry_shared::event::Event::SourceChanged(s) = &mut events[0].event {
+        s.message = Some("<script>alert('commit')</script>".into());
+    }
+    let run: Uuid = events[0].run_id.into();
+    // Where the builder stores the log (`build.log_dir/<run>/build.log`), scrubbed.
+    std::fs::create_dir_all(logs.join(run.to_string())).unwrap();
+    std::fs::write(
+        logs.join(run.to_string()).join("build.log"),
+        "Step 1/7 : FROM php:8.2-fpm\nStep 4/7 : RUN composer install\n<img src=x onerror=alert('log')>\nSuccessfully built 0123abcd\n",
+    )
+    .unwrap();
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    for e in &events {
+        publisher.publish(e).await.unwrap();
+    }
+    let alice = web.sign_in(ALICE).await;
+    let page = page_with(&web, &format!("/runs/{run}"), &alice, "build-log-whole").await;
+    assert!(
+        page.contains("Step 4/7 : RUN composer install") && page.contains("Successfully built"),
+        "the whole log: {page}"
+    );
+    assert!(
+        page.contains("&lt;img src=x onerror=alert('log')&gt;") && !page.contains("<img src=x"),
+        "the log's markup is shown as text"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert('commit')&lt;/script&gt;")
+            && !page.contains("<script>alert"),
+        "the commit message's markup is shown as text"
+    );
+    // A run without a stored log names where the builder kept it, as before.
+    let other = a_run("shop");
+    let other_run: Uuid = other[0].run_id.into();
+    for e in &other {
+        publisher.publish(e).await.unwrap();
+    }
+    let page = page_with(
+        &web,
+        &format!("/runs/{other_run}"),
+        &alice,
+        "/var/lib/ferry/logs/shop/7.log",
+    )
+    .await;
+    assert!(!page.contains("build-log-whole"));
+    rx.stop().await;
+}

@@ -56,6 +56,7 @@ pub async fn show(
     }) else {
         return missing("no such run in the history or the ledger");
     };
+    let whole_log = whole_build_log(&app, run_id).await;
     let body = html! {
         (super::pages::flash(lang, done.done.as_deref()))
         h1 { (run.project) " · " code { (run.revision.as_deref().unwrap_or("?")) } " " (badge(&run)) }
@@ -77,10 +78,10 @@ pub async fn show(
         (decisions(lang, &run))
         @if let Some(envelopes) = &envelopes {
             (reports(lang, envelopes))
-            (build_log(lang, envelopes))
         } @else {
             p.muted { (lang.t(T::NoLedger)) }
         }
+        (build_log(lang, envelopes.as_deref().unwrap_or_default(), whole_log.as_deref()))
         h2 { (lang.t(T::Events)) }
         table #events {
             tr { th { (lang.t(T::Time)) } th { (lang.t(T::Kind)) } th { (lang.t(T::Environment)) } th { (lang.t(T::Image)) } th { (lang.t(T::Detail)) } }
@@ -158,9 +159,24 @@ fn reports(lang: Lang, envelopes: &[Envelope]) -> Markup {
     }
 }
 
-/// A failed build's cause is the end of its log, scrubbed by the builder; a build that
-/// passed names where its whole log is kept on the build host.
-fn build_log(lang: Lang, envelopes: &[Envelope]) -> Markup {
+/// The whole build log, as the builder stored it (scrubbed of every secret, capped at
+/// `build.max_log_bytes`), where this service can read `build.log_dir`: in the shipped
+/// compose file the builder's log volume is mounted here read-only. The path is built
+/// from a parsed run id, never from input text.
+async fn whole_build_log(app: &App, run_id: uuid::Uuid) -> Option<String> {
+    let path = app
+        .cfg
+        .build
+        .log_dir
+        .join(run_id.to_string())
+        .join("build.log");
+    let bytes = tokio::fs::read(&path).await.ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The whole build log where it can be read; otherwise a failed build's cause (the end of
+/// its log, scrubbed by the builder) and where the log is kept on the build host.
+fn build_log(lang: Lang, envelopes: &[Envelope], whole: Option<&str>) -> Markup {
     let failed = envelopes.iter().find_map(|e| match &e.event {
         Event::BuildFailed(f) => Some(f.reason.as_str()),
         _ => None,
@@ -170,7 +186,10 @@ fn build_log(lang: Lang, envelopes: &[Envelope]) -> Markup {
         _ => None,
     });
     html! {
-        @if failed.is_some() || kept.is_some() {
+        @if let Some(log) = whole {
+            h2 { (lang.t(T::BuildLog)) }
+            pre.log #build-log-whole { (log) }
+        } @else if failed.is_some() || kept.is_some() {
             h2 { (lang.t(T::BuildLog)) }
             @if let Some(log) = failed { pre.log #build-log { (log) } }
             @if let Some(path) = kept { p #build-log-kept { (lang.t(T::BuildLogKept)) " " code { (path) } } }
