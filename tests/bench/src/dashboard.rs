@@ -51,6 +51,10 @@ pub struct Figures {
     pub runs_p99_ms: f64,
     pub run_p50_ms: f64,
     pub run_p99_ms: f64,
+    /// `GET /delivery?days=365`: the four delivery figures of every project, read from the
+    /// ledger on each request.
+    pub delivery_p50_ms: f64,
+    pub delivery_p99_ms: f64,
     pub rss_mb: f64,
 }
 
@@ -219,6 +223,15 @@ url = "sqlite://{db}"
         );
         one.push(took);
     }
+    let mut delivery = Vec::new();
+    for _ in 0..(requests / 10).max(10) {
+        let (took, page) = web.get("/delivery?days=365").await?;
+        anyhow::ensure!(
+            page.contains("class=\"card delivery\""),
+            "GET /delivery showed no project's figures"
+        );
+        delivery.push(took);
+    }
     let rss_mb = crate::e2e::rss_mb(pid);
     drop(child);
 
@@ -228,7 +241,10 @@ url = "sqlite://{db}"
     eprintln!("dashboard: GET /runs filtered p50 {p50:.1} ms, p99 {p99:.1} ms");
     let (runs_p50_ms, runs_p99_ms) = percentiles([plain, filtered].concat());
     let (run_p50_ms, run_p99_ms) = percentiles(one);
+    let (delivery_p50_ms, delivery_p99_ms) = percentiles(delivery);
     Ok(Figures {
+        delivery_p50_ms,
+        delivery_p99_ms,
         runs_p50_ms,
         runs_p99_ms,
         run_p50_ms,
