@@ -161,6 +161,16 @@ async fn an_operator_signs_in_watches_a_run_live_approves_rolls_back_and_reads_i
         .unwrap();
     b.screenshot(shots().join("runs.png")).await.unwrap();
 
+    // Delivery: two weeks of books' production deployments, a quarter of them failed.
+    for e in common::dashboard::two_weeks("books") {
+        publisher.publish(&e).await.unwrap();
+    }
+    b.goto(&format!("{base}/delivery?days=30")).await.unwrap();
+    b.wait_for_text("section[data-project=\"books\"] dd.failure-rate", "%", WAIT)
+        .await
+        .unwrap();
+    b.screenshot(shots().join("delivery.png")).await.unwrap();
+
     // Chinese, remembered across pages.
     b.click("#lang").await.unwrap();
     b.wait_for_text("#nav-environments", "环境", WAIT)

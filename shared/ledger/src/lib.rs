@@ -66,6 +66,32 @@ pub enum Recorded {
     Repeat,
 }
 
+/// One event as the delivery figures read it ([`Ledger::each_fact_since`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FactRow {
+    pub event_id: uuid::Uuid,
+    pub run_id: uuid::Uuid,
+    pub project: String,
+    pub kind: String,
+    pub environment: Option<String>,
+    pub time: DateTime<Utc>,
+    /// A `source.changed`'s commit time, where its sender gave one.
+    pub committed: Option<DateTime<Utc>>,
+}
+
+/// The commit time in a `source.changed` envelope's JSON, read without the rest.
+fn committed_at(envelope: &str) -> Option<DateTime<Utc>> {
+    #[derive(serde::Deserialize)]
+    struct Source {
+        payload: Payload,
+    }
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        committed: Option<DateTime<Utc>>,
+    }
+    serde_json::from_str::<Source>(envelope).ok()?.payload.committed
+}
+
 /// A run as lists show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunRow {
@@ -288,23 +314,22 @@ impl Ledger {
         Ok(n)
     }
 
-    /// The events of `kinds` since `since`, oldest first, handed to `each` as rows arrive:
-    /// what the delivery figures are computed from.
-    pub async fn each_event_since(
+    /// What the delivery figures need of each event of `kinds` since `since`, oldest
+    /// first, handed to `each` as rows arrive: the columns, not the envelopes (a year of
+    /// deployments is tens of thousands of events, with their test reports), and of a
+    /// commit only its time.
+    pub async fn each_fact_since(
         &self,
         kinds: &[&str],
         since: DateTime<Utc>,
-        mut each: impl FnMut(Envelope),
+        mut each: impl FnMut(FactRow),
     ) -> Result<usize, LedgerError> {
         use futures_util::TryStreamExt as _;
         // The kinds are Ferry's own names (never input): listed in the statement, so one
         // statement serves both databases.
         let list = kinds
             .iter()
-            .filter(|k| {
-                k.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
-            })
+            .filter(|k| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'))
             .map(|k| format!("'{k}'"))
             .collect::<Vec<_>>()
             .join(",");
@@ -312,19 +337,37 @@ impl Ledger {
             return Ok(0);
         }
         let sql = format!(
-            "SELECT envelope FROM ledger_events WHERE time_ms >= $1 AND kind IN ({list}) \
+            "SELECT event_id, run_id, project, kind, environment, time_ms, \
+             CASE WHEN kind = 'source.changed' THEN envelope END \
+             FROM ledger_events WHERE time_ms >= $1 AND kind IN ({list}) \
              ORDER BY time_ms, event_id"
         );
         let mut rows = sqlx::query(&sql)
             .bind(since.timestamp_millis())
             .fetch(&self.pool);
         let mut n = 0;
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(self.query_error("read the delivery events"))?
-        {
-            each(self.envelope(&row)?);
+        let what = "read the delivery events";
+        while let Some(row) = rows.try_next().await.map_err(self.query_error(what))? {
+            let text = |i| row.try_get::<String, _>(i).map_err(self.query_error(what));
+            let id = |i| {
+                text(i)?.parse::<uuid::Uuid>().map_err(|e| LedgerError::Corrupt {
+                    url: self.url.redacted(),
+                    reason: format!("an id that is no UUID ({e})"),
+                })
+            };
+            let envelope: Option<String> = row.try_get(6).map_err(self.query_error(what))?;
+            each(FactRow {
+                event_id: id(0)?,
+                run_id: id(1)?,
+                project: text(2)?,
+                kind: text(3)?,
+                environment: row.try_get(4).map_err(self.query_error(what))?,
+                time: DateTime::from_timestamp_millis(
+                    row.try_get(5).map_err(self.query_error(what))?,
+                )
+                .unwrap_or_default(),
+                committed: envelope.as_deref().and_then(committed_at),
+            });
             n += 1;
         }
         Ok(n)

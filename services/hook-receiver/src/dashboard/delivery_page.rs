@@ -7,7 +7,7 @@ use super::pages::visible;
 use super::{Signed, layout};
 use crate::App;
 use crate::delivery::facts::Step;
-use crate::delivery::summary::{Figures, summarise};
+use crate::delivery::summary::{Figures, Summary, summarise};
 use crate::delivery::{KINDS, production, window_start};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -42,30 +42,24 @@ pub async fn show(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let envelopes = match app.ledger.get() {
+    let prod = |p: &str| production(&app.cfg, p);
+    let figures = match app.ledger.get() {
         Some(ledger) => {
             let since = window_start(days + COMMIT_LOOKBACK_DAYS, now);
-            let mut read = Vec::new();
-            let r = ledger
-                .each_event_since(KINDS, since, |e| {
-                    if projects.contains(&e.project) {
-                        read.push(e);
+            let mut summary = Summary::new(prod, from, now);
+            let read = ledger
+                .each_fact_since(KINDS, since, |r| {
+                    if projects.contains(&r.project) {
+                        summary.add(&Step::of_row(&r));
                     }
                 })
                 .await;
-            match r {
-                Ok(_) => Some(read),
-                Err(e) => {
-                    let msg = format!("The ledger did not answer: {e}. Try again shortly.");
-                    return layout::problem(lang, StatusCode::SERVICE_UNAVAILABLE, &msg);
-                }
+            if let Err(e) = read {
+                let msg = format!("The ledger did not answer: {e}. Try again shortly.");
+                return layout::problem(lang, StatusCode::SERVICE_UNAVAILABLE, &msg);
             }
+            summary.finish()
         }
-        None => None,
-    };
-    let prod = |p: &str| production(&app.cfg, p);
-    let figures = match &envelopes {
-        Some(events) => summarise(events.iter().map(Step::of), prod, from, now),
         None => from_memory(&app, &projects, prod, from, now),
     };
     let body = html! {

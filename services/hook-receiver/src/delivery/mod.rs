@@ -45,6 +45,22 @@ impl<'a> Step<'a> {
     }
 }
 
+impl<'a> Step<'a> {
+    /// An event as the ledger's delivery read gives it (no causation: lists need none).
+    pub fn of_row(r: &'a ferry_ledger::FactRow) -> Step<'a> {
+        Step {
+            event_id: r.event_id,
+            causation_id: None,
+            run_id: r.run_id,
+            project: &r.project,
+            environment: r.environment.as_deref(),
+            kind: &r.kind,
+            time: r.time,
+            committed: r.committed,
+        }
+    }
+}
+
 /// The project's production: its last environment.
 pub fn production(cfg: &FerryConfig, project: &str) -> Option<String> {
     cfg.projects
@@ -81,9 +97,9 @@ impl Delivery {
     pub async fn seed(&self, ledger: &Ledger) -> Result<usize, ferry_ledger::LedgerError> {
         let since = Utc::now() - chrono::Duration::days(SEED_DAYS);
         ledger
-            .each_event_since(KINDS, since, |e| {
-                let production = production(&self.cfg, &e.project);
-                self.tracker().observe(&Step::of(&e), production.as_deref());
+            .each_fact_since(KINDS, since, |r| {
+                let production = production(&self.cfg, &r.project);
+                self.tracker().observe(&Step::of_row(&r), production.as_deref());
             })
             .await
     }

@@ -59,51 +59,57 @@ fn median(v: &[f64]) -> Option<f64> {
     })
 }
 
-/// Summarise `steps` (oldest first, starting early enough for commits made before the
-/// window) into figures per (project, production environment); only what happened from
-/// `from` to `to` counts.
-pub fn summarise<'a>(
-    steps: impl IntoIterator<Item = Step<'a>>,
-    production: impl Fn(&str) -> Option<String>,
+/// Figures per (project, production environment), built from steps handed one at a time
+/// (oldest first, starting early enough for commits made before the window): only what
+/// happened from `from` to `to` counts. Nothing is kept but the figures.
+pub struct Summary<P> {
+    tracker: Tracker,
+    production: P,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> BTreeMap<(String, String), Figures> {
-    let mut tracker = Tracker::default();
-    let mut out: BTreeMap<(String, String), Figures> = BTreeMap::new();
-    let first = from.date_naive();
-    let days = (to.date_naive() - first).num_days().max(0) + 1;
-    let empty_days = || {
-        (0..days)
-            .map(|d| Day {
-                date: first + chrono::Days::new(d as u64),
-                deployments: 0,
-                failures: 0,
-            })
-            .collect::<Vec<_>>()
-    };
-    for step in steps {
-        let prod = production(step.project);
-        let facts = tracker.observe(&step, prod.as_deref());
-        if step.time < from || step.time > to {
-            continue;
+    out: BTreeMap<(String, String), Figures>,
+}
+
+impl<P: Fn(&str) -> Option<String>> Summary<P> {
+    pub fn new(production: P, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        Summary {
+            tracker: Tracker::default(),
+            production,
+            from,
+            to,
+            out: BTreeMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, step: &Step<'_>) {
+        let prod = (self.production)(step.project);
+        let facts = self.tracker.observe(step, prod.as_deref());
+        if step.time < self.from || step.time > self.to {
+            return;
         }
         let (Some(env), Some(prod)) = (step.environment, prod) else {
-            continue;
+            return;
         };
         if env != prod {
-            continue;
+            return;
         }
-        let figures = out
+        let first = self.from.date_naive();
+        let days = (self.to.date_naive() - first).num_days().max(0) + 1;
+        let figures = self
+            .out
             .entry((step.project.to_owned(), env.to_owned()))
             .or_insert_with(|| Figures {
-                days: empty_days(),
+                days: (0..days)
+                    .map(|d| Day {
+                        date: first + chrono::Days::new(d as u64),
+                        deployments: 0,
+                        failures: 0,
+                    })
+                    .collect(),
                 ..Figures::default()
             });
-        let day = (step.time.date_naive() - first).num_days();
-        let day = usize::try_from(day)
-            .ok()
-            .and_then(|d| figures.days.get_mut(d));
-        let mut day = day;
+        let day = usize::try_from((step.time.date_naive() - first).num_days()).ok();
+        let mut day = day.and_then(|d| figures.days.get_mut(d));
         for f in facts {
             match f {
                 Fact::ProductionDeploy { lead_time } => {
@@ -124,7 +130,24 @@ pub fn summarise<'a>(
             }
         }
     }
-    out
+
+    pub fn finish(self) -> BTreeMap<(String, String), Figures> {
+        self.out
+    }
+}
+
+/// [`Summary`] over steps at hand.
+pub fn summarise<'a>(
+    steps: impl IntoIterator<Item = Step<'a>>,
+    production: impl Fn(&str) -> Option<String>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> BTreeMap<(String, String), Figures> {
+    let mut s = Summary::new(production, from, to);
+    for step in steps {
+        s.add(&step);
+    }
+    s.finish()
 }
 
 #[cfg(test)]

@@ -213,3 +213,48 @@ pub fn a_run(project: &str) -> Vec<Envelope> {
     }
     out
 }
+
+/// Two weeks of `project`'s runs to production, one to three a day, every fourth failing
+/// its production tests and rolled back 20 minutes later: what the delivery page charts.
+pub fn two_weeks(project: &str) -> Vec<Envelope> {
+    use ferry_shared::event::DeployRolledBack;
+    let mut out = Vec::new();
+    let mut n = 0;
+    for day in (1..=14).rev() {
+        for k in 0..(1 + day % 3) {
+            n += 1;
+            let mut run = a_run(project);
+            let failing = n % 4 == 0;
+            if !failing {
+                run.pop();
+            }
+            let start = Utc::now() - chrono::Duration::days(day) + chrono::Duration::hours(2 * k);
+            let shift = start - run[0].time;
+            for e in run.iter_mut() {
+                e.time += shift;
+            }
+            if let Event::SourceChanged(s) = &mut run[0].event {
+                // Committed between 10 minutes and 3 hours before the hook came.
+                s.committed = Some(start - chrono::Duration::minutes(10 + 17 * (n % 11)));
+            }
+            if failing {
+                let failed = run.last().unwrap().clone();
+                let mut back = failed.follow(
+                    Event::DeployRolledBack(DeployRolledBack {
+                        revision: "6".into(),
+                        image: format!("127.0.0.1:5000/{project}:6"),
+                        from_revision: Some("7".into()),
+                        from_image: None,
+                        reason: "1 of 2 checks failed".into(),
+                        hosts: vec![],
+                    }),
+                    Some("production"),
+                );
+                back.time = failed.time + chrono::Duration::minutes(20);
+                run.push(back);
+            }
+            out.extend(run);
+        }
+    }
+    out
+}
