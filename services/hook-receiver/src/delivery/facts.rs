@@ -130,15 +130,46 @@ struct Serving {
 }
 
 /// Follows events in the order they were published and says what each one means.
-#[derive(Default)]
 pub struct Tracker {
+    /// Whether event times are kept, to time stages (the dashboard's figures need none).
+    stage_times: bool,
     times: HashMap<Uuid, DateTime<Utc>>,
     commits: HashMap<Uuid, DateTime<Utc>>,
     order: VecDeque<(Uuid, bool)>,
     serving: HashMap<(String, String), Serving>,
 }
 
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker {
+            stage_times: true,
+            times: HashMap::new(),
+            commits: HashMap::new(),
+            order: VecDeque::new(),
+            serving: HashMap::new(),
+        }
+    }
+}
+
 impl Tracker {
+    /// A tracker for the delivery figures only: no stage durations, so no event times.
+    pub fn without_stage_times() -> Self {
+        Tracker {
+            stage_times: false,
+            ..Tracker::default()
+        }
+    }
+
+    /// Which deployment serves in production and whether it failed, from an event
+    /// recorded before this tracker started: nothing else is kept or said.
+    pub fn seed(&mut self, step: &Step<'_>, production: Option<&str>) {
+        if let (Some(env), Some(prod)) = (step.environment, production)
+            && env == prod
+        {
+            self.production(step, env, &mut Vec::new());
+        }
+    }
+
     /// The facts `step` adds; `production` is the environment that counts as the
     /// project's production (its last), if it has environments.
     pub fn observe(&mut self, step: &Step<'_>, production: Option<&str>) -> Vec<Fact> {
@@ -181,7 +212,7 @@ impl Tracker {
     /// Remember an event's time (and a commit's) without saying anything about it: for
     /// events recorded before this tracker started, read back from the ledger.
     pub fn learn(&mut self, step: &Step<'_>) {
-        if self.times.insert(step.event_id, step.time).is_none() {
+        if self.stage_times && self.times.insert(step.event_id, step.time).is_none() {
             self.order.push_back((step.event_id, false));
         }
         if step.kind == "source.changed" {

@@ -22,6 +22,10 @@ pub const KINDS: &[&str] = &[
     "deploy.rolled_back",
 ];
 
+/// What the recorder reads back at start-up: which deployment serves in production,
+/// and whether it failed (a commit it has not seen is read with its run when needed).
+const SEED_KINDS: &[&str] = &["deploy.succeeded", "test.failed", "deploy.rolled_back"];
+
 /// How far back the recorder reads at start-up which deployment serves in production
 /// (and whether it failed): a deployment older than this that is still serving and then
 /// fails is not counted as a change failure.
@@ -97,9 +101,9 @@ impl Delivery {
     pub async fn seed(&self, ledger: &Ledger) -> Result<usize, ferry_ledger::LedgerError> {
         let since = Utc::now() - chrono::Duration::days(SEED_DAYS);
         ledger
-            .each_fact_since(KINDS, since, |r| {
+            .each_fact_since(SEED_KINDS, since, |r| {
                 let production = production(&self.cfg, &r.project);
-                self.tracker().observe(&Step::of_row(&r), production.as_deref());
+                self.tracker().seed(&Step::of_row(&r), production.as_deref());
             })
             .await
     }

@@ -73,7 +73,7 @@ pub struct Summary<P> {
 impl<P: Fn(&str) -> Option<String>> Summary<P> {
     pub fn new(production: P, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
         Summary {
-            tracker: Tracker::default(),
+            tracker: Tracker::without_stage_times(),
             production,
             from,
             to,
