@@ -2,7 +2,8 @@
 # Build Ferry's images with no registry: the bases from Debian's packages
 # (deploy/base-image.sh: mmdebstrap + docker import, cached), Ferry's binaries with this
 # machine's Rust toolchain, then deploy/Dockerfile (Ferry: every service and the CLI),
-# deploy/rabbitmq/Dockerfile and deploy/registry/Dockerfile. Prints one line per image:
+# deploy/rabbitmq/Dockerfile, deploy/registry/Dockerfile and deploy/prometheus/Dockerfile
+# (Prometheus with Ferry's scrape configuration and alerts). Prints one line per image:
 #   image: <name> <size in MB>
 #
 #   deploy/images.sh [--tag TAG]        TAG defaults to "local"
@@ -22,7 +23,7 @@ tag=local
 while (($#)); do
     case $1 in
         --tag) tag=${2:?--tag needs a value}; shift 2 ;;
-        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "images.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -48,9 +49,11 @@ trap 'rm -rf "$bases"' EXIT
 base_for ferry ca-certificates,git,subversion,curl >"$bases/ferry" &
 base_for rabbitmq rabbitmq-server >"$bases/rabbitmq" &
 base_for registry docker-registry >"$bases/registry" &
+base_for prometheus prometheus >"$bases/prometheus" &
 for job in $(jobs -p); do wait "$job" || { echo "images.sh: a base image failed (above)" >&2; exit 1; }; done
 ferry_base=$(<"$bases/ferry") rabbitmq_base=$(<"$bases/rabbitmq") registry_base=$(<"$bases/registry")
-log "bases ready in $((SECONDS - t0)) s: $ferry_base $rabbitmq_base $registry_base"
+prometheus_base=$(<"$bases/prometheus")
+log "bases ready in $((SECONDS - t0)) s: $ferry_base $rabbitmq_base $registry_base $prometheus_base"
 
 t0=$SECONDS
 # The whole workspace's binaries, as tests/bench.sh builds them: the same feature set, so
@@ -76,8 +79,9 @@ build() { # <name> <base> <dockerfile> <context>
 build ferry "$ferry_base" deploy/Dockerfile "$context"
 build rabbitmq "$rabbitmq_base" deploy/rabbitmq/Dockerfile deploy/rabbitmq
 build registry "$registry_base" deploy/registry/Dockerfile deploy/registry
+build prometheus "$prometheus_base" deploy/prometheus/Dockerfile deploy/prometheus
 log "images built in $((SECONDS - t0)) s"
 
-for name in ferry rabbitmq registry; do
+for name in ferry rabbitmq registry prometheus; do
     echo "image: $name $(mb "ferry/$name:$tag")"
 done

@@ -7,14 +7,17 @@
 # ($QC_NETNS at $QC_ADDR) holding the engine docker-compose runs on and Ferry builds with,
 # staging and production Docker hosts behind TLS, svnserve and a git daemon for the config
 # repo. What a person looks at is forwarded to loopback here, as in the processes mode:
-# the API on 127.0.0.1:$API_PORT and the blue/green ports 18080/18081 (staging) and
-# 18090/18091 (production).
+# the API on 127.0.0.1:$API_PORT, the blue/green ports 18080/18081 (staging) and
+# 18090/18091 (production), and the stack's Prometheus on 127.0.0.1:$QC_PROMETHEUS_PORT
+# (FERRY_QUICKSTART_PROMETHEUS_PORT, default 9490: not 9090, which a Prometheus of this
+# machine may hold).
 
 QC_NAME=ferry-qs
 QC_NET=10.205.0
 QC_ADDR=$QC_NET.2
 QC_PROJECT=ferryqs
 QC_FORWARDS=(18080 18081 18090 18091)
+QC_PROMETHEUS_PORT=${FERRY_QUICKSTART_PROMETHEUS_PORT:-9490}
 export FERRY_TEST_COMPOSE_NAME=$QC_NAME FERRY_TEST_COMPOSE_NET=$QC_NET
 
 qc_compose() { tests/support/compose-stack.sh compose "$STATE/stack" "$@"; }
@@ -50,6 +53,10 @@ qc_prepare() {
         --example "$PROJECT" --project-name "$QC_PROJECT" --approval auto \
         --smtp "$QC_ADDR:$SMTP_PORT" >"$STATE/logs/prepare.log" 2>&1 ||
         die "preparing the stack failed: see $STATE/logs/prepare.log"
+    # The compose file publishes Prometheus on the compose host's loopback; on its address
+    # instead, where the forward below (and nothing outside this machine) reaches it. In
+    # compose.env, so a `compose-stack.sh compose ... up -d` by hand keeps it there.
+    echo "FERRY_PROMETHEUS_BIND=$QC_ADDR" >>"$STATE/stack/compose.env"
     sed -n 's/^image: /  image: /p' "$STATE/stack/images.txt"
     cp "$STATE/stack/operator-token" "$STATE/operator-token"
     echo "$PROJECT" >"$STATE/example"
@@ -60,7 +67,7 @@ qc_forward_alive() { pid_alive "$STATE/pids/forward-$1.pid"; }
 
 qc_services_alive() {
     local p
-    for p in "$API_PORT" "${QC_FORWARDS[@]}"; do qc_forward_alive "$p" || return 1; done
+    for p in "$API_PORT" "$QC_PROMETHEUS_PORT" "${QC_FORWARDS[@]}"; do qc_forward_alive "$p" || return 1; done
     pid_alive "$STATE/pids/smtp-sink.pid" || return 1
     [[ -n "$(qc_compose ps -q hook-receiver 2>/dev/null)" ]]
 }
@@ -75,7 +82,8 @@ qc_start_sink() {
     echo $! >"$STATE/pids/smtp-sink.pid"
 }
 
-# 127.0.0.1:PORT here → the compose host's PORT (the API: its published 8080).
+# 127.0.0.1:PORT here → the compose host's PORT (the API: its published 8080; Prometheus:
+# its 9090).
 qc_start_forward() {
     local port=$1 to=$2
     qc_forward_alive "$port" && return
@@ -85,7 +93,7 @@ qc_start_forward() {
 }
 
 qc_start_services() {
-    say "starting the stack: docker-compose up -d (RabbitMQ, registry, Ferry's seven services)"
+    say "starting the stack: docker-compose up -d (RabbitMQ, registry, Ferry's seven services, Prometheus)"
     qc_start_sink
     qc_compose up -d >>"$STATE/logs/compose.log" 2>&1 ||
         die "docker-compose up failed: see $STATE/logs/compose.log"
@@ -100,6 +108,7 @@ qc_start_services() {
     done
     local p
     qc_start_forward "$API_PORT" 8080
+    qc_start_forward "$QC_PROMETHEUS_PORT" 9090
     for p in "${QC_FORWARDS[@]}"; do qc_start_forward "$p" "$p"; done
 }
 
@@ -129,6 +138,7 @@ Ferry is running as containers. Look around:
   staging     curl http://127.0.0.1:18080/ or :18081/   (blue/green ports)
   production  curl http://127.0.0.1:18090/ or :18091/
   runs        FERRY_SERVER=http://127.0.0.1:$API_PORT FERRY_TOKEN=\$(cat $STATE/operator-token) $BIN/ferry runs $PROJECT
+  prometheus  http://127.0.0.1:$QC_PROMETHEUS_PORT/   (the seven services scraped, job "ferry"; Ferry's alerts at /alerts)
   stack       tests/support/compose-stack.sh compose $STATE/stack ps   (or logs, restart builder, ...)
   status      deploy/quickstart.sh status
   mail        $mails message(s) in $STATE/mail/new (Ferry's notifications)

@@ -64,6 +64,8 @@ pub struct App {
     pub sessions: dashboard::session::Sessions,
     /// Each event the history follower records, for the dashboard's live updates.
     pub live: tokio::sync::broadcast::Sender<dashboard::live::Moved>,
+    /// The dashboard's delivery figures, kept for a few seconds per window.
+    pub delivery: dashboard::DeliveryCache,
     counters: Counters,
 }
 
@@ -186,6 +188,7 @@ impl HookReceiver {
                     Duration::from_secs(u64::from(cfg.dashboard.session_hours) * 3600),
                 ),
                 live: tokio::sync::broadcast::channel(256).0,
+                delivery: Default::default(),
                 counters: Counters {
                     accepted: metrics.counter(
                         "ferry_hooks_accepted_total",

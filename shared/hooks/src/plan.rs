@@ -261,6 +261,14 @@ fn source_changed(push: &Push) -> Event {
     })
 }
 
+/// The commit's time as the sender gave it (RFC 3339): where lead time starts.
+fn committed_at(push: &Push) -> Option<chrono::DateTime<chrono::Utc>> {
+    push.committed_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,12 +282,4 @@ mod tests {
         assert_eq!(a.get_version_num(), 5);
         assert!(a.get_timestamp().is_none());
     }
-}
-
-/// The commit's time as the sender gave it (RFC 3339): where lead time starts.
-fn committed_at(push: &Push) -> Option<chrono::DateTime<chrono::Utc>> {
-    push.committed_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
 }

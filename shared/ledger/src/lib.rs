@@ -79,6 +79,20 @@ pub struct FactRow {
     pub committed: Option<DateTime<Utc>>,
 }
 
+/// Event kinds for an `IN (...)`: Ferry's own names (never input), listed in the
+/// statement so one statement serves both databases; anything else is left out.
+fn kind_list(kinds: &[&str]) -> String {
+    kinds
+        .iter()
+        .filter(|k| {
+            k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+        })
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The commit time in a `source.changed` envelope's JSON, read without the rest.
 fn committed_at(envelope: &str) -> Option<DateTime<Utc>> {
     #[derive(serde::Deserialize)]
@@ -89,7 +103,10 @@ fn committed_at(envelope: &str) -> Option<DateTime<Utc>> {
     struct Payload {
         committed: Option<DateTime<Utc>>,
     }
-    serde_json::from_str::<Source>(envelope).ok()?.payload.committed
+    serde_json::from_str::<Source>(envelope)
+        .ok()?
+        .payload
+        .committed
 }
 
 /// A run as lists show it.
@@ -325,14 +342,7 @@ impl Ledger {
         mut each: impl FnMut(FactRow),
     ) -> Result<usize, LedgerError> {
         use futures_util::TryStreamExt as _;
-        // The kinds are Ferry's own names (never input): listed in the statement, so one
-        // statement serves both databases.
-        let list = kinds
-            .iter()
-            .filter(|k| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'))
-            .map(|k| format!("'{k}'"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = kind_list(kinds);
         if list.is_empty() {
             return Ok(0);
         }
@@ -346,31 +356,67 @@ impl Ledger {
             .bind(since.timestamp_millis())
             .fetch(&self.pool);
         let mut n = 0;
-        let what = "read the delivery events";
-        while let Some(row) = rows.try_next().await.map_err(self.query_error(what))? {
-            let text = |i| row.try_get::<String, _>(i).map_err(self.query_error(what));
-            let id = |i| {
-                text(i)?.parse::<uuid::Uuid>().map_err(|e| LedgerError::Corrupt {
-                    url: self.url.redacted(),
-                    reason: format!("an id that is no UUID ({e})"),
-                })
-            };
-            let envelope: Option<String> = row.try_get(6).map_err(self.query_error(what))?;
-            each(FactRow {
-                event_id: id(0)?,
-                run_id: id(1)?,
-                project: text(2)?,
-                kind: text(3)?,
-                environment: row.try_get(4).map_err(self.query_error(what))?,
-                time: DateTime::from_timestamp_millis(
-                    row.try_get(5).map_err(self.query_error(what))?,
-                )
-                .unwrap_or_default(),
-                committed: envelope.as_deref().and_then(committed_at),
-            });
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(self.query_error("read the delivery events"))?
+        {
+            each(self.fact_row(&row)?);
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The newest `limit` events of `kinds` in one project's environment, newest first:
+    /// where a deployment stands without reading the whole history.
+    pub async fn last_facts(
+        &self,
+        (project, environment): (&str, &str),
+        kinds: &[&str],
+        limit: usize,
+    ) -> Result<Vec<FactRow>, LedgerError> {
+        let list = kind_list(kinds);
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT event_id, run_id, project, kind, environment, time_ms, \
+             CASE WHEN kind = 'source.changed' THEN envelope END \
+             FROM ledger_events WHERE project = $1 AND environment = $2 AND kind IN ({list}) \
+             ORDER BY time_ms DESC, event_id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(project.to_owned())
+            .bind(environment.to_owned())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.query_error("read the last deployments"))?;
+        rows.iter().map(|r| self.fact_row(r)).collect()
+    }
+
+    fn fact_row(&self, row: &sqlx::any::AnyRow) -> Result<FactRow, LedgerError> {
+        let what = "read the delivery events";
+        let text = |i| row.try_get::<String, _>(i).map_err(self.query_error(what));
+        let id = |i| {
+            text(i)?
+                .parse::<uuid::Uuid>()
+                .map_err(|e| LedgerError::Corrupt {
+                    url: self.url.redacted(),
+                    reason: format!("an id that is no UUID ({e})"),
+                })
+        };
+        let envelope: Option<String> = row.try_get(6).map_err(self.query_error(what))?;
+        Ok(FactRow {
+            event_id: id(0)?,
+            run_id: id(1)?,
+            project: text(2)?,
+            kind: text(3)?,
+            environment: row.try_get(4).map_err(self.query_error(what))?,
+            time: DateTime::from_timestamp_millis(row.try_get(5).map_err(self.query_error(what))?)
+                .unwrap_or_default(),
+            committed: envelope.as_deref().and_then(committed_at),
+        })
     }
 
     /// The events of one run, oldest first (of a pruned run, what is left).

@@ -51,8 +51,10 @@ pub struct Figures {
     pub runs_p99_ms: f64,
     pub run_p50_ms: f64,
     pub run_p99_ms: f64,
-    /// `GET /delivery?days=365`: the four delivery figures of every project, read from the
-    /// ledger on each request.
+    /// `GET /delivery?days=365`, the first: the four delivery figures of every project,
+    /// computed from a year of the ledger.
+    pub delivery_cold_ms: f64,
+    /// The next ones, from the figures the page keeps for 30 s.
     pub delivery_p50_ms: f64,
     pub delivery_p99_ms: f64,
     pub rss_mb: f64,
@@ -241,8 +243,10 @@ url = "sqlite://{db}"
     eprintln!("dashboard: GET /runs filtered p50 {p50:.1} ms, p99 {p99:.1} ms");
     let (runs_p50_ms, runs_p99_ms) = percentiles([plain, filtered].concat());
     let (run_p50_ms, run_p99_ms) = percentiles(one);
-    let (delivery_p50_ms, delivery_p99_ms) = percentiles(delivery);
+    let delivery_cold_ms = delivery[0].as_secs_f64() * 1000.0;
+    let (delivery_p50_ms, delivery_p99_ms) = percentiles(delivery[1..].to_vec());
     Ok(Figures {
+        delivery_cold_ms,
         delivery_p50_ms,
         delivery_p99_ms,
         runs_p50_ms,

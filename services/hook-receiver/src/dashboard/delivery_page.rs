@@ -15,6 +15,7 @@ use axum::response::Response;
 use chrono::Utc;
 use maud::{Markup, html};
 use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Window lengths offered; any from 1 to [`MAX_DAYS`] is accepted.
@@ -37,31 +38,19 @@ pub async fn show(
     let lang = signed.lang;
     let days = w.days.unwrap_or(30).clamp(1, MAX_DAYS);
     let now = Utc::now();
-    let from = window_start(days, now);
-    let projects: Vec<String> = visible(&app, &signed.session.access)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let prod = |p: &str| production(&app.cfg, p);
-    let figures = match app.ledger.get() {
-        Some(ledger) => {
-            let since = window_start(days + COMMIT_LOOKBACK_DAYS, now);
-            let mut summary = Summary::new(prod, from, now);
-            let read = ledger
-                .each_fact_since(KINDS, since, |r| {
-                    if projects.contains(&r.project) {
-                        summary.add(&Step::of_row(&r));
-                    }
-                })
-                .await;
-            if let Err(e) = read {
-                let msg = format!("The ledger did not answer: {e}. Try again shortly.");
-                return layout::problem(lang, StatusCode::SERVICE_UNAVAILABLE, &msg);
-            }
-            summary.finish()
+    let figures = match figures(&app, days, now).await {
+        Ok(f) => f,
+        Err(e) => {
+            let msg = format!("The ledger did not answer: {e}. Try again shortly.");
+            return layout::problem(lang, StatusCode::SERVICE_UNAVAILABLE, &msg);
         }
-        None => from_memory(&app, &projects, prod, from, now),
     };
+    // Every project's figures are computed (and kept) once; an operator sees theirs.
+    let visible = visible(&app, &signed.session.access);
+    let figures: Vec<_> = figures
+        .iter()
+        .filter(|((p, _), _)| visible.contains(&p.as_str()))
+        .collect();
     let body = html! {
         h1 { (lang.t(T::Delivery)) }
         p.muted { (lang.t(T::DeliveryHelp)) }
@@ -76,7 +65,7 @@ pub async fn show(
         @if figures.is_empty() {
             p.muted #no-deployments { (lang.t(T::NoDeployments)) }
         }
-        @for ((project, env), f) in &figures {
+        @for ((project, env), f) in figures.iter().copied() {
             (card(lang, project, env, f))
         }
     };
@@ -93,17 +82,58 @@ pub async fn show(
     )
 }
 
+/// Figures kept this long: a window of days hardly moves in a minute, and a year of
+/// deployments is tens of thousands of rows to read (a few hundred milliseconds).
+const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The figures of the last `days`, computed at most every [`FRESH_FOR`] per window.
+#[derive(Default)]
+pub struct Cache {
+    kept: std::sync::Mutex<HashMap<u32, (std::time::Instant, Arc<ByProject>)>>,
+}
+
+type ByProject = BTreeMap<(String, String), Figures>;
+
+async fn figures(
+    app: &App,
+    days: u32,
+    now: chrono::DateTime<Utc>,
+) -> Result<Arc<ByProject>, ferry_ledger::LedgerError> {
+    let fresh = {
+        let kept = app.delivery.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(&days)
+            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
+            .map(|(_, f)| f.clone())
+    };
+    if let Some(f) = fresh {
+        return Ok(f);
+    }
+    let from = window_start(days, now);
+    let prod = |p: &str| production(&app.cfg, p);
+    let computed = Arc::new(match app.ledger.get() {
+        Some(ledger) => {
+            let since = window_start(days + COMMIT_LOOKBACK_DAYS, now);
+            let mut summary = Summary::new(prod, from, now);
+            ledger
+                .each_fact_since(KINDS, since, |r| summary.add(&Step::of_row(&r)))
+                .await?;
+            summary.finish()
+        }
+        None => from_memory(app, prod, from, now),
+    });
+    let mut kept = app.delivery.kept.lock().unwrap_or_else(|e| e.into_inner());
+    kept.insert(days, (std::time::Instant::now(), computed.clone()));
+    Ok(computed)
+}
+
 /// Without a ledger: the runs this replica holds in memory.
 fn from_memory(
     app: &App,
-    projects: &[String],
     prod: impl Fn(&str) -> Option<String>,
     from: chrono::DateTime<Utc>,
     to: chrono::DateTime<Utc>,
 ) -> std::collections::BTreeMap<(String, String), Figures> {
-    let (runs, _) = app
-        .runs
-        .page(|r| projects.contains(&r.project), 0, usize::MAX);
+    let (runs, _) = app.runs.page(|_| true, 0, usize::MAX);
     let mut steps: Vec<Step<'_>> = runs
         .iter()
         .flat_map(|r| {

@@ -10,6 +10,7 @@
 
 mod actions;
 mod delivery_page;
+pub use delivery_page::Cache as DeliveryCache;
 pub mod i18n;
 mod layout;
 pub mod live;

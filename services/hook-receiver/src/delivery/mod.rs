@@ -26,10 +26,9 @@ pub const KINDS: &[&str] = &[
 /// and whether it failed (a commit it has not seen is read with its run when needed).
 const SEED_KINDS: &[&str] = &["deploy.succeeded", "test.failed", "deploy.rolled_back"];
 
-/// How far back the recorder reads at start-up which deployment serves in production
-/// (and whether it failed): a deployment older than this that is still serving and then
-/// fails is not counted as a change failure.
-const SEED_DAYS: i64 = 90;
+/// How many of a production's last events the recorder reads at start-up: enough to
+/// hold its last deployment, the failed test that may follow it and a rollback.
+const SEED_EVENTS: usize = 20;
 
 impl<'a> Step<'a> {
     pub fn of(e: &'a Envelope) -> Step<'a> {
@@ -96,16 +95,26 @@ impl Delivery {
         self.tracker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Learn which deployment serves in each production environment from the ledger,
-    /// counting nothing: recording resumes where the ledger stands, after these events.
+    /// Learn which deployment serves in each production environment from the ledger's
+    /// last events there, counting nothing: recording resumes where the ledger stands,
+    /// after these events.
     pub async fn seed(&self, ledger: &Ledger) -> Result<usize, ferry_ledger::LedgerError> {
-        let since = Utc::now() - chrono::Duration::days(SEED_DAYS);
-        ledger
-            .each_fact_since(SEED_KINDS, since, |r| {
-                let production = production(&self.cfg, &r.project);
-                self.tracker().seed(&Step::of_row(&r), production.as_deref());
-            })
-            .await
+        let mut n = 0;
+        for (name, project) in &self.cfg.projects {
+            let Some(prod) = project.environments.last() else {
+                continue;
+            };
+            let mut rows = ledger
+                .last_facts((name, prod), SEED_KINDS, SEED_EVENTS)
+                .await?;
+            rows.reverse();
+            let mut t = self.tracker();
+            for r in &rows {
+                t.seed(&Step::of_row(r), Some(prod));
+            }
+            n += rows.len();
+        }
+        Ok(n)
     }
 
     /// Follow one event in stream order; count what it means when this replica added it

@@ -50,9 +50,59 @@ pub enum BusError {
 }
 
 impl BusError {
+    /// A declare RabbitMQ refused because the topology conflicts with what exists (other
+    /// arguments) or the user may not touch it: the same declare fails until someone
+    /// changes the config or the broker. Any other refusal (a queue whose node is still
+    /// recovering answers NOT_FOUND) can pass.
+    pub fn is_topology_conflict(&self) -> bool {
+        use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+        match self {
+            BusError::Declare { source, .. } => matches!(
+                source.kind(),
+                lapin::ErrorKind::ProtocolError(e) if matches!(
+                    e.kind(),
+                    AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED | AMQPSoftError::ACCESSREFUSED)
+                )
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether trying again later can help (the broker was away), as opposed to a
     /// problem that repeats until someone changes the topology or the config.
     pub fn is_transient(&self) -> bool {
         !matches!(self, BusError::Unroutable { .. } | BusError::Declare { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapin::protocol::{AMQPError, AMQPErrorKind, AMQPSoftError};
+
+    fn refused(kind: AMQPSoftError, message: &str) -> BusError {
+        BusError::Declare {
+            name: "ferry.history".into(),
+            source: lapin::ErrorKind::ProtocolError(AMQPError::new(
+                AMQPErrorKind::Soft(kind),
+                message.into(),
+            ))
+            .into(),
+        }
+    }
+
+    #[test]
+    fn a_stream_whose_node_is_recovering_is_no_conflict_but_other_arguments_are() {
+        // What RabbitMQ answered a hook-receiver that came up before it had recovered.
+        let recovering = refused(
+            AMQPSoftError::NOTFOUND,
+            "NOT_FOUND - home node 'rabbit@rabbitmq' of durable queue 'ferry.history' in vhost '/' is down or inaccessible",
+        );
+        assert!(!recovering.is_topology_conflict());
+        let changed = refused(
+            AMQPSoftError::PRECONDITIONFAILED,
+            "PRECONDITION_FAILED - inequivalent arg 'x-max-age'",
+        );
+        assert!(changed.is_topology_conflict());
     }
 }

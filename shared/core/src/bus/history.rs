@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Follow the history forever, from its oldest event, calling `on_event` for each.
 /// After a lost connection it goes on after the last event seen. Returns only on a
-/// configuration problem (the stream cannot be declared).
+/// configuration problem (the stream conflicts with its declaration, or no right to it).
 pub async fn follow(cfg: BrokerConfig, mut on_event: impl FnMut(Envelope) + Send) -> BusError {
     follow_from(cfg, None, move |event, _| {
         on_event(event);
@@ -25,7 +25,7 @@ pub async fn follow(cfg: BrokerConfig, mut on_event: impl FnMut(Envelope) + Send
 /// handing each event with its offset to `handle`. An event `handle` fails is read again
 /// after a pause, and nothing after it is handed out before it succeeds: a writer that
 /// must not miss an event (the ledger) simply fails until it can write. Returns only on a
-/// configuration problem (the stream cannot be declared).
+/// configuration problem (the stream conflicts with its declaration, or no right to it).
 pub async fn follow_from<F, Fut>(cfg: BrokerConfig, start: Option<u64>, mut handle: F) -> BusError
 where
     F: FnMut(Envelope, u64) -> Fut + Send,
@@ -35,7 +35,10 @@ where
     let mut attempt = 0;
     loop {
         match session(&cfg, &mut next_offset, &mut handle).await {
-            Err(SessionEnd::Bus(e @ BusError::Declare { .. })) => return e,
+            // A conflict repeats until someone acts; a stream whose node is still
+            // recovering (after a restart of RabbitMQ) answers like a missing one, and
+            // passes: reading goes on, never stops for good on it.
+            Err(SessionEnd::Bus(e)) if e.is_topology_conflict() => return e,
             Err(SessionEnd::Bus(e)) => tracing::warn!("run history: {e}; reading again shortly"),
             Err(SessionEnd::Handler(why)) => {
                 tracing::warn!(

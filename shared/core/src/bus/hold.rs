@@ -137,13 +137,13 @@ impl Taken {
             self.message.delivery.ack(BasicAckOptions::default()),
         )
         .await?;
-        tidy(self.channel.queue_delete(
-            self.queue.as_str().into(),
-            QueueDeleteOptions {
-                if_empty: true,
-                ..Default::default()
-            },
-        ))
+        // Unconditionally: a hold queue holds its one message, just acked, and quorum
+        // queues refuse `if-empty` (the delete failed and left an empty queue behind that
+        // later probes took for a hold whose leader had just moved).
+        tidy(
+            self.channel
+                .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default()),
+        )
         .await;
         tidy(self.conn.close(200, "hold settled".into())).await;
         Ok(())

@@ -6,4 +6,5 @@
 
 pub mod build;
 pub mod gate;
+pub mod procs;
 pub mod stack;
