@@ -27,6 +27,10 @@ const CTL_TIMEOUT: Duration = Duration::from_secs(45);
 const APP_DOWN_PATIENCE: Duration = Duration::from_secs(40);
 /// A node boots in ~10 s; one that was not the last to stop waits for its peers' tables.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+/// One boot of [`Node::start`]: ~10 s normally, the peers' tables included when they run.
+const BOOT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(70);
+/// Boots [`Node::start`] tries before it gives up.
+const BOOT_ATTEMPTS: u32 = 3;
 
 /// The three nodes, in the order of the harness's variables.
 pub struct Cluster {
@@ -522,18 +526,39 @@ impl Node {
     /// Start the node again on its data (nothing happens if it runs) and wait until it has
     /// rejoined: RabbitMQ runs on it and it sees a majority of the cluster running. A node
     /// that is cut off does not get there (see [`Node::heal`]).
+    ///
+    /// A boot that hangs is killed and tried again, up to [`BOOT_ATTEMPTS`] times: after
+    /// a partition heals, a node's Erlang `global` can hang its boot for good ("Global
+    /// hang workaround: global state on <peer> seems broken" in its log; CI saw a boot
+    /// wait out 190 s on a loaded machine), and a fresh start gets past it.
     pub async fn start(&self) -> anyhow::Result<()> {
-        if !self.is_running() {
-            self.launch().await?;
-        }
-        let secs = BOOT_TIMEOUT.as_secs().to_string();
+        let secs = BOOT_ATTEMPT_TIMEOUT.as_secs().to_string();
         let pid_file = self.pid_file().display().to_string();
-        self.cli(
-            "rabbitmqctl",
-            &["wait", &pid_file, "--timeout", &secs],
-            BOOT_TIMEOUT + Duration::from_secs(10),
-        )
-        .await?;
+        let mut attempt = 1;
+        loop {
+            if !self.is_running() {
+                self.launch().await?;
+            }
+            let booted = self
+                .cli(
+                    "rabbitmqctl",
+                    &["wait", &pid_file, "--timeout", &secs],
+                    BOOT_ATTEMPT_TIMEOUT + Duration::from_secs(10),
+                )
+                .await;
+            match booted {
+                Ok(_) => break,
+                Err(e) if attempt < BOOT_ATTEMPTS => {
+                    eprintln!(
+                        "{}: boot {attempt} hung ({e}); killing it to start again",
+                        self.name
+                    );
+                    self.kill().await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let deadline = Instant::now() + BOOT_TIMEOUT;
         loop {
             if let Ok(view) = self.view().await {
