@@ -305,23 +305,7 @@ async fn dashboard_page(addr: SocketAddr, path: &str) -> String {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let login = http
-        .post(format!("http://{addr}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={ALICE}&next=%2F"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 303);
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("ferry_session="))
-        .and_then(|c| c.split(';').next())
-        .expect("no session cookie")
-        .to_owned();
+    let cookie = common::dashboard::session_cookie(&http, addr, ALICE).await;
     let page = http
         .get(format!("http://{addr}{path}"))
         .header("cookie", cookie)

@@ -125,22 +125,7 @@ async fn a_project_s_runs_older_than_memory_holds_are_listed_from_the_ledger() {
 
     // The dashboard: shop's list is empty in memory, and goes on in the ledger, 50 a
     // page, then the last 10.
-    let login = http
-        .post(format!("http://{addr}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={ALICE}&next=%2F"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("ferry_session="))
-        .and_then(|c| c.split(';').next())
-        .expect("no session cookie")
-        .to_owned();
+    let cookie = common::dashboard::session_cookie(&http, addr, ALICE).await;
     let first = get(&http, addr, "/runs?project=shop", &cookie).await;
     assert!(listed(&first).is_empty(), "shop's runs are not in memory");
     let mut seen = Vec::new();

@@ -100,7 +100,8 @@ pub struct Push {
     pub changed_paths: Vec<String>,
     /// False when the sender listed only some commits: path filters then let it through.
     pub paths_complete: bool,
-    /// When the revision was committed (RFC 3339), if the sender says: it orders runs.
+    /// When the revision was committed (RFC 3339), if the sender says: where lead time
+    /// starts. The committer writes it, so it orders nothing (see `ferry_shared::order`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub committed_at: Option<String>,
     /// The sender's id of this delivery, if it sends one; repeats are answered from memory.

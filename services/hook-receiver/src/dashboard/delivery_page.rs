@@ -86,7 +86,8 @@ pub async fn show(
 /// deployments is tens of thousands of rows to read (a few hundred milliseconds).
 const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The figures of the last `days`, computed at most every [`FRESH_FOR`] per window.
+/// The figures of the last `days`, computed at most every [`FRESH_FOR`] per offered
+/// window ([`CHOICES`]); any other window is computed each time.
 #[derive(Default)]
 pub struct Cache {
     kept: std::sync::Mutex<HashMap<u32, (std::time::Instant, Arc<ByProject>)>>,
@@ -121,8 +122,13 @@ async fn figures(
         }
         None => from_memory(app, prod, from, now),
     });
-    let mut kept = app.delivery.kept.lock().unwrap_or_else(|e| e.into_inner());
-    kept.insert(days, (std::time::Instant::now(), computed.clone()));
+    // Only the offered windows are kept: `days` comes from the request, and keeping every
+    // one of 3,650 windows (each with a slot per day per project) would let one signed-in
+    // operator grow this replica's memory at will.
+    if CHOICES.contains(&days) {
+        let mut kept = app.delivery.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.insert(days, (std::time::Instant::now(), computed.clone()));
+    }
     Ok(computed)
 }
 

@@ -258,3 +258,29 @@ pub fn two_weeks(project: &str) -> Vec<Envelope> {
     }
     out
 }
+
+/// Signs in to the dashboard at `addr` with `token`; the `name=value` of the session
+/// cookie.
+pub async fn session_cookie(
+    http: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    token: &str,
+) -> String {
+    let login = http
+        .post(format!("http://{addr}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}&next=%2F"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("ferry_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("no session cookie")
+        .to_owned()
+}
