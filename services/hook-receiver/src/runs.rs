@@ -279,7 +279,11 @@ impl RunIndex {
     /// are only in the ledger.
     pub fn oldest(&self) -> Option<(DateTime<Utc>, Uuid)> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.runs.values().map(|r| (r.started, r.run_id)).min()
+        inner
+            .runs
+            .values()
+            .min_by_key(|r| list_order(r))
+            .map(|r| (r.started, r.run_id))
     }
 
     /// The newest `limit` runs of `project`, newest first.
@@ -301,7 +305,7 @@ impl RunIndex {
     pub fn page(&self, keep: impl Fn(&Run) -> bool, skip: usize, limit: usize) -> (Vec<Run>, bool) {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut runs: Vec<&Run> = inner.runs.values().filter(|r| keep(r)).collect();
-        runs.sort_by_key(|r| std::cmp::Reverse((r.started, r.run_id)));
+        runs.sort_by_key(|r| std::cmp::Reverse(list_order(r)));
         let more = runs.len() > skip + limit;
         let page = runs.into_iter().skip(skip).take(limit).cloned().collect();
         (page, more)
@@ -419,6 +423,13 @@ impl ferry_hooks::plan::Releases for RunIndex {
     }
 }
 
+/// Where a run stands in lists: its start to the millisecond, then its id. The ledger's
+/// pages go on from memory's end by the same key (`older::Cursor`), so two runs that
+/// started in the same millisecond are neither skipped nor listed twice where they meet.
+fn list_order(r: &Run) -> (i64, Uuid) {
+    (r.started.timestamp_millis(), r.run_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,5 +464,40 @@ mod tests {
         );
         assert!(message.ends_with('…') && message.starts_with("sss"));
         assert!(run.author.unwrap().len() <= ferry_hooks::message::KEPT_BYTES);
+    }
+
+    #[test]
+    fn runs_of_one_millisecond_are_listed_by_id_as_the_ledger_pages_go_on() {
+        let index = RunIndex::default();
+        let at = DateTime::from_timestamp(1_800_000_000, 5_000_000).unwrap();
+        // Two runs started within the same millisecond, the one with the larger id first.
+        let mut ids = Vec::new();
+        for (id, ns) in [("ffffffff", 100), ("00000000", 900)] {
+            let mut e = Envelope::new_run(
+                "shop",
+                Event::SourceChanged(SourceChanged {
+                    source: "manual".into(),
+                    repository: "r".into(),
+                    reference: None,
+                    revision: "1".into(),
+                    author: None,
+                    message: None,
+                    changed_paths: vec![],
+                    config_change: None,
+                    committed: None,
+                }),
+            );
+            let run: Uuid = format!("{id}-0000-4000-8000-000000000000").parse().unwrap();
+            e.run_id = run.into();
+            e.time = at + chrono::Duration::nanoseconds(ns);
+            ids.push(run);
+            index.record(e, |_| None);
+        }
+        // By (millisecond, id), newest first: the larger id first, the smaller one last
+        // and where memory ends, as `ledger_runs` orders them.
+        let (page, _) = index.page(|_| true, 0, 10);
+        let listed: Vec<Uuid> = page.iter().map(|r| r.run_id).collect();
+        assert_eq!(listed, ids);
+        assert_eq!(index.oldest().map(|(_, id)| id), Some(ids[1]));
     }
 }

@@ -287,6 +287,11 @@ async fn two_replicas_count_each_delivery_fact_once_and_a_restarted_one_counts_n
         page.contains("33% (1/3)"),
         "the change failure rate: {page}"
     );
+    // Three deployments over the 7 days: what increase(...[7d]) / 7 gives.
+    assert!(
+        page.contains("class=\"frequency\">0.43 "),
+        "the deployment frequency: {page}"
+    );
     assert!(
         page.contains("data-deployments="),
         "the chart's bars: {page}"
@@ -314,4 +319,80 @@ async fn dashboard_page(addr: SocketAddr, path: &str) -> String {
         .unwrap();
     assert_eq!(page.status(), 200);
     page.text().await.unwrap()
+}
+
+/// A production deployment made long before the window fails its tests; its event is
+/// delivered again (a stage that died before its ack); the rollback that restores it
+/// comes 100 days later. Prometheus counts one failure and one restore of 100 days, and
+/// the delivery page, whose window starts long after the deployment, shows that restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_failed_deployment_restored_today_counts_once_and_shows_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ledger.db", dir.path().display());
+    let ns = ferry_testkit::unique_namespace();
+    let cfg = config(&ns, &format!("[ledger]\nurl = \"{url}\""));
+    declare_history(&cfg).await;
+    let r = replica(cfg.clone()).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+
+    let mut run = a_run("shop");
+    // Its events span a minute or two; the rollback 100 days after its deploy must not
+    // lie in the future.
+    place(
+        &mut run,
+        Utc::now() - Span::days(100) - Span::minutes(10),
+        600,
+    );
+    let deployed = run
+        .iter()
+        .rev()
+        .find(|e| e.kind() == "deploy.succeeded")
+        .unwrap()
+        .clone();
+    let mut rolled_back = run.last().unwrap().follow(
+        Event::DeployRolledBack(DeployRolledBack {
+            revision: "6".into(),
+            image: "127.0.0.1:5000/shop:6".into(),
+            from_revision: Some("7".into()),
+            from_image: None,
+            reason: "1 of 2 checks failed".into(),
+            hosts: vec![],
+        }),
+        Some("production"),
+    );
+    rolled_back.time = deployed.time + Span::days(100);
+    publish(&publisher, &run).await;
+    publish(&publisher, std::slice::from_ref(&deployed)).await;
+    publish(&publisher, std::slice::from_ref(&rolled_back)).await;
+    let ledger = Ledger::open(&LedgerUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    wait_for_events(&ledger, run.len() as u64 + 1).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let got = loop {
+        let c = counts(&r.metrics().await);
+        if c.restores >= 1.0 || tokio::time::Instant::now() > deadline {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (
+            got.production_deploys,
+            got.failures_test,
+            got.failures_rollback
+        ),
+        (1.0, 1.0, 0.0),
+        "one deployment, one failure, whatever was delivered twice"
+    );
+    assert_eq!((got.restores, got.restore_sum), (1.0, 100.0 * 86_400.0));
+
+    let page = dashboard_page(r.web, "/delivery?days=7").await;
+    assert!(
+        page.contains("class=\"restore\">100.0 d<"),
+        "the restore of a deployment older than the window: {page}"
+    );
+    r.stop().await;
+    ledger.close().await;
 }

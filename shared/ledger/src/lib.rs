@@ -100,7 +100,7 @@ fn last_facts_sql(kind_list: &str) -> String {
         "SELECT event_id, run_id, project, kind, environment, time_ms, \
          CASE WHEN kind = 'source.changed' THEN envelope END \
          FROM ledger_events WHERE project = $1 AND environment = $2 AND kind IN ({kind_list}) \
-         ORDER BY time_ms DESC, event_id DESC LIMIT $3"
+         AND time_ms < $4 ORDER BY time_ms DESC, event_id DESC LIMIT $3"
     )
 }
 
@@ -378,12 +378,14 @@ impl Ledger {
         Ok(n)
     }
 
-    /// The newest `limit` events of `kinds` in one project's environment, newest first:
-    /// where a deployment stands without reading the whole history.
+    /// The newest `limit` events of `kinds` in one project's environment before `before`
+    /// (none: now), newest first: where a deployment stands without reading the whole
+    /// history.
     pub async fn last_facts(
         &self,
         (project, environment): (&str, &str),
         kinds: &[&str],
+        before: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Result<Vec<FactRow>, LedgerError> {
         let list = kind_list(kinds);
@@ -395,6 +397,7 @@ impl Ledger {
             .bind(project.to_owned())
             .bind(environment.to_owned())
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(before.map_or(i64::MAX, |t| t.timestamp_millis()))
             .fetch_all(&self.pool)
             .await
             .map_err(self.query_error("read the last deployments"))?;
@@ -674,6 +677,7 @@ mod tests {
             .bind("shop")
             .bind("production")
             .bind(20_i64)
+            .bind(i64::MAX)
             .fetch_all(&ledger.pool)
             .await
             .unwrap()

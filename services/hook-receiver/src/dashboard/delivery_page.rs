@@ -8,7 +8,7 @@ use super::{Signed, layout};
 use crate::App;
 use crate::delivery::facts::Step;
 use crate::delivery::summary::{Figures, Summary, summarise};
-use crate::delivery::{KINDS, production, window_start};
+use crate::delivery::{KINDS, SEED_EVENTS, SEED_KINDS, production, window_start};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -18,9 +18,17 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Window lengths offered; any from 1 to [`MAX_DAYS`] is accepted.
+/// Window lengths offered. Another asked for is rounded up to the next (a year at most):
+/// every window the page computes is one it keeps, so no request makes it read the
+/// ledger more often than every [`FRESH_FOR`] per window.
 const CHOICES: [u32; 4] = [7, 30, 90, 365];
-const MAX_DAYS: u32 = 3650;
+
+fn offered(days: u32) -> u32 {
+    CHOICES
+        .into_iter()
+        .find(|&c| c >= days)
+        .unwrap_or(CHOICES[CHOICES.len() - 1])
+}
 /// Commits are looked for this far before the window: a commit deployed days later
 /// still gives its lead time.
 const COMMIT_LOOKBACK_DAYS: u32 = 30;
@@ -36,7 +44,7 @@ pub async fn show(
     Query(w): Query<Window>,
 ) -> Response {
     let lang = signed.lang;
-    let days = w.days.unwrap_or(30).clamp(1, MAX_DAYS);
+    let days = offered(w.days.unwrap_or(30));
     let now = Utc::now();
     let figures = match figures(&app, days, now).await {
         Ok(f) => f,
@@ -86,11 +94,22 @@ pub async fn show(
 /// deployments is tens of thousands of rows to read (a few hundred milliseconds).
 const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The figures of the last `days`, computed at most every [`FRESH_FOR`] per offered
-/// window ([`CHOICES`]); any other window is computed each time.
+/// The figures of the last `days` (one of [`CHOICES`]), computed at most every
+/// [`FRESH_FOR`] per window, and one computation at a time: requests that find them
+/// stale together wait for one read of the ledger rather than each making their own.
 #[derive(Default)]
 pub struct Cache {
     kept: std::sync::Mutex<HashMap<u32, (std::time::Instant, Arc<ByProject>)>>,
+    computing: tokio::sync::Mutex<()>,
+}
+
+impl Cache {
+    fn fresh(&self, days: u32) -> Option<Arc<ByProject>> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(&days)
+            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
+            .map(|(_, f)| f.clone())
+    }
 }
 
 type ByProject = BTreeMap<(String, String), Figures>;
@@ -100,13 +119,12 @@ async fn figures(
     days: u32,
     now: chrono::DateTime<Utc>,
 ) -> Result<Arc<ByProject>, ferry_ledger::LedgerError> {
-    let fresh = {
-        let kept = app.delivery.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(&days)
-            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
-            .map(|(_, f)| f.clone())
-    };
-    if let Some(f) = fresh {
+    if let Some(f) = app.delivery.fresh(days) {
+        return Ok(f);
+    }
+    let _one_at_a_time = app.delivery.computing.lock().await;
+    // Computed while this request waited?
+    if let Some(f) = app.delivery.fresh(days) {
         return Ok(f);
     }
     let from = window_start(days, now);
@@ -115,6 +133,19 @@ async fn figures(
         Some(ledger) => {
             let since = window_start(days + COMMIT_LOOKBACK_DAYS, now);
             let mut summary = Summary::new(prod, from, now);
+            // What served in each production when the read starts, however old: a
+            // deployment of months ago that fails or is replaced in the window counts
+            // here as the recorder, which learnt it the same way, counted it.
+            for (name, project) in &app.cfg.projects {
+                let Some(env) = project.environments.last() else {
+                    continue;
+                };
+                let mut rows = ledger
+                    .last_facts((name, env), SEED_KINDS, Some(since), SEED_EVENTS)
+                    .await?;
+                rows.reverse();
+                rows.iter().for_each(|r| summary.seed(&Step::of_row(r)));
+            }
             ledger
                 .each_fact_since(KINDS, since, |r| summary.add(&Step::of_row(&r)))
                 .await?;
@@ -122,13 +153,8 @@ async fn figures(
         }
         None => from_memory(app, prod, from, now),
     });
-    // Only the offered windows are kept: `days` comes from the request, and keeping every
-    // one of 3,650 windows (each with a slot per day per project) would let one signed-in
-    // operator grow this replica's memory at will.
-    if CHOICES.contains(&days) {
-        let mut kept = app.delivery.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.insert(days, (std::time::Instant::now(), computed.clone()));
-    }
+    let mut kept = app.delivery.kept.lock().unwrap_or_else(|e| e.into_inner());
+    kept.insert(days, (std::time::Instant::now(), computed.clone()));
     Ok(computed)
 }
 
@@ -200,12 +226,13 @@ fn card(lang: super::i18n::Lang, project: &str, env: &str, f: &Figures) -> Marku
 const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 140.0;
 
-/// Deployments per day as bars, the failed part of each in red.
+/// Deployments per day as bars, and in red in front of them the failures of that day
+/// (a failure is dated when it happened, so a day may have failures and no deployment).
 fn chart(lang: super::i18n::Lang, f: &Figures) -> Markup {
     let most = f
         .days
         .iter()
-        .map(|d| d.deployments)
+        .map(|d| d.deployments.max(d.failures))
         .max()
         .unwrap_or(0)
         .max(1);
@@ -225,7 +252,9 @@ fn chart(lang: super::i18n::Lang, f: &Figures) -> Markup {
                     }
                 }
                 @if d.failures > 0 {
-                    rect.failed x=(x) y=(plot - h(d.failures.min(d.deployments))) width=((slot - 2.0).max(1.0)) height=(h(d.failures.min(d.deployments))) {}
+                    rect.failed x=(x) y=(plot - h(d.failures)) width=((slot - 2.0).max(1.0)) height=(h(d.failures)) data-date=(d.date) data-failures=(d.failures) {
+                        title { (d.date) ": " (d.deployments) " " (lang.t(T::Deployments)) ", " (d.failures) " " (lang.t(T::Failures)) }
+                    }
                 }
                 @if i == 0 || i + 1 == f.days.len() {
                     text x=(x) y=(HEIGHT - 6.0) { (d.date.format("%m-%d")) }

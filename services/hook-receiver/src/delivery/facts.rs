@@ -245,6 +245,16 @@ impl Tracker {
         let key = (step.project.to_owned(), env.to_owned());
         match step.kind {
             "deploy.succeeded" => {
+                // The same deployment again: a redelivered event (a stage that died after
+                // publishing, before its ack, publishes it again with the same id and
+                // time). What serves, and whether it failed, has not changed.
+                if self
+                    .serving
+                    .get(&key)
+                    .is_some_and(|s| s.run_id == step.run_id && s.since == step.time)
+                {
+                    return;
+                }
                 let lead_time = self
                     .commits
                     .get(&step.run_id)
@@ -471,6 +481,31 @@ mod tests {
         let facts = t.observe(&deployed, Some("production"));
         assert!(!facts.iter().any(|f| matches!(f, Fact::Stage { .. })));
         assert!(facts.contains(&Fact::ProductionDeploy { lead_time: None }));
+    }
+
+    #[test]
+    fn a_redelivered_deploy_after_its_failed_test_changes_nothing() {
+        let mut t = Tracker::default();
+        let mut r = run();
+        let deployed = {
+            step(&mut r, "source.changed", None, 0);
+            step(&mut r, "deploy.succeeded", Some("production"), 100)
+        };
+        let mut steps = vec![deployed.clone()];
+        steps.push(step(&mut r, "test.failed", Some("production"), 130));
+        // The updater died after publishing, before its ack: the same event again.
+        steps.push(deployed);
+        steps.push(step(&mut r, "deploy.rolled_back", Some("production"), 160));
+        let facts = feed(&mut t, &steps);
+        let failures: Vec<_> = facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::ChangeFailure { cause } => Some(*cause),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failures, [Cause::TestFailed]);
+        assert!(facts.contains(&Fact::Restored { seconds: 60.0 }));
     }
 
     #[test]

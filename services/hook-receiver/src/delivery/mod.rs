@@ -22,13 +22,14 @@ pub const KINDS: &[&str] = &[
     "deploy.rolled_back",
 ];
 
-/// What the recorder reads back at start-up: which deployment serves in production,
-/// and whether it failed (a commit it has not seen is read with its run when needed).
-const SEED_KINDS: &[&str] = &["deploy.succeeded", "test.failed", "deploy.rolled_back"];
+/// What the recorder reads back at start-up, and the delivery page from before its
+/// window: which deployment serves in production, and whether it failed (a commit it has
+/// not seen is read with its run when needed).
+pub const SEED_KINDS: &[&str] = &["deploy.succeeded", "test.failed", "deploy.rolled_back"];
 
 /// How many of a production's last events the recorder reads at start-up: enough to
 /// hold its last deployment, the failed test that may follow it and a rollback.
-const SEED_EVENTS: usize = 20;
+pub const SEED_EVENTS: usize = 20;
 
 impl<'a> Step<'a> {
     pub fn of(e: &'a Envelope) -> Step<'a> {
@@ -105,7 +106,7 @@ impl Delivery {
                 continue;
             };
             let mut rows = ledger
-                .last_facts((name, prod), SEED_KINDS, SEED_EVENTS)
+                .last_facts((name, prod), SEED_KINDS, None, SEED_EVENTS)
                 .await?;
             rows.reverse();
             let mut t = self.tracker();

@@ -15,7 +15,11 @@ pub struct Figures {
     /// Times to restore, in seconds.
     pub restores: Vec<f64>,
     /// Deployments and failures per day (UTC), oldest first, every day of the window.
+    /// A window of `n` days from now back starts on a date `n` days ago, so it touches
+    /// `n + 1` dates: the chart shows them all, the frequency divides by `window_days`.
     pub days: Vec<Day>,
+    /// The window's length in days.
+    pub window_days: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -26,9 +30,15 @@ pub struct Day {
 }
 
 impl Figures {
-    /// Deployments per day over the window.
+    /// Deployments per day over the window: what `increase(ferry_production_deploys_total[Nd]) / N`
+    /// gives for the same N days.
     pub fn per_day(&self) -> f64 {
-        f64::from(self.deployments) / self.days.len().max(1) as f64
+        let days = if self.window_days > 0.0 {
+            self.window_days
+        } else {
+            self.days.len().max(1) as f64
+        };
+        f64::from(self.deployments) / days
     }
 
     /// Failures among deployments, 0–1; none when nothing was deployed.
@@ -81,6 +91,14 @@ impl<P: Fn(&str) -> Option<String>> Summary<P> {
         }
     }
 
+    /// What serves in production when the window's read starts, from an event before
+    /// it: so a deployment made long ago that fails or is replaced in the window counts
+    /// as the recorder counted it.
+    pub fn seed(&mut self, step: &Step<'_>) {
+        let prod = (self.production)(step.project);
+        self.tracker.seed(step, prod.as_deref());
+    }
+
     pub fn add(&mut self, step: &Step<'_>) {
         let prod = (self.production)(step.project);
         let facts = self.tracker.observe(step, prod.as_deref());
@@ -95,6 +113,7 @@ impl<P: Fn(&str) -> Option<String>> Summary<P> {
         }
         let first = self.from.date_naive();
         let days = (self.to.date_naive() - first).num_days().max(0) + 1;
+        let window_days = (self.to - self.from).num_milliseconds().max(0) as f64 / 86_400_000.0;
         let figures = self
             .out
             .entry((step.project.to_owned(), env.to_owned()))
@@ -106,6 +125,7 @@ impl<P: Fn(&str) -> Option<String>> Summary<P> {
                         failures: 0,
                     })
                     .collect(),
+                window_days,
                 ..Figures::default()
             });
         let day = usize::try_from((step.time.date_naive() - first).num_days()).ok();
@@ -208,6 +228,32 @@ mod tests {
         assert_eq!(f.restores, [7200.0]);
         let days: Vec<_> = f.days.iter().map(|d| (d.deployments, d.failures)).collect();
         assert_eq!(days, [(0, 0), (1, 1), (1, 0), (0, 0)]);
-        assert_eq!(f.per_day(), 0.5);
+        // Two deployments over the window's 3.5 days, though it touches four dates.
+        assert_eq!(f.per_day(), 2.0 / 3.5);
+    }
+
+    #[test]
+    fn a_failed_deployment_from_before_the_read_restored_in_the_window_counts_its_restore() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let prod = |_: &str| Some("production".to_owned());
+        let mut s = Summary::new(prod, at(10, 0), at(12, 0));
+        // Where production stood when the read starts: deployed and failed on the 1st.
+        s.seed(&step(a, "deploy.succeeded", Some("production"), at(1, 0)));
+        s.seed(&step(a, "test.failed", Some("production"), at(1, 1)));
+        // An operator's rollback on the 11th.
+        s.add(&step(
+            b,
+            "deploy.rolled_back",
+            Some("production"),
+            at(11, 0),
+        ));
+        let got = s.finish();
+        let f = &got[&("shop".to_owned(), "production".to_owned())];
+        assert_eq!(
+            (f.deployments, f.failures),
+            (0, 0),
+            "both before the window"
+        );
+        assert_eq!(f.restores, [10.0 * 86_400.0]);
     }
 }
