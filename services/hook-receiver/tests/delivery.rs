@@ -327,13 +327,7 @@ async fn dashboard_page(addr: SocketAddr, path: &str) -> String {
 /// the delivery page, whose window starts long after the deployment, shows that restore.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_failed_deployment_restored_today_counts_once_and_shows_on_the_page() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/ledger.db", dir.path().display());
-    let ns = ferry_testkit::unique_namespace();
-    let cfg = config(&ns, &format!("[ledger]\nurl = \"{url}\""));
-    declare_history(&cfg).await;
-    let r = replica(cfg.clone()).await;
-    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let (r, publisher, ledger, _dir) = one_replica().await;
 
     let mut run = a_run("shop");
     // Its events span a minute or two; the rollback 100 days after its deploy must not
@@ -364,19 +358,9 @@ async fn an_old_failed_deployment_restored_today_counts_once_and_shows_on_the_pa
     publish(&publisher, &run).await;
     publish(&publisher, std::slice::from_ref(&deployed)).await;
     publish(&publisher, std::slice::from_ref(&rolled_back)).await;
-    let ledger = Ledger::open(&LedgerUrl::parse(&url).unwrap())
-        .await
-        .unwrap();
     wait_for_events(&ledger, run.len() as u64 + 1).await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let got = loop {
-        let c = counts(&r.metrics().await);
-        if c.restores >= 1.0 || tokio::time::Instant::now() > deadline {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let got = counted(&r, |c| c.restores >= 1.0).await;
     assert_eq!(
         (
             got.production_deploys,
@@ -395,4 +379,60 @@ async fn an_old_failed_deployment_restored_today_counts_once_and_shows_on_the_pa
     );
     r.stop().await;
     ledger.close().await;
+}
+
+/// A commit made 60 days ago and deployed now: the page's read of the last 7 days (and
+/// 30 before) does not reach the commit, and reads the run for it, as the recorder did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_of_a_commit_older_than_the_page_s_read_has_the_same_lead_time() {
+    let (r, publisher, ledger, _dir) = one_replica().await;
+    let mut run = passing_run(Utc::now() - Span::minutes(10), 600);
+    run[0].time = Utc::now() - Span::days(60);
+    let committed = run[0].time - Span::seconds(600);
+    if let Event::SourceChanged(s) = &mut run[0].event {
+        s.committed = Some(committed);
+    }
+    let deployed = run
+        .iter()
+        .rev()
+        .find(|e| e.kind() == "deploy.succeeded")
+        .unwrap()
+        .time;
+    publish(&publisher, &run).await;
+    wait_for_events(&ledger, run.len() as u64).await;
+    let got = counted(&r, |c| c.lead_times >= 1.0).await;
+    let lead = (deployed - committed).num_milliseconds() as f64 / 1000.0;
+    assert_eq!((got.lead_times, got.lead_time_sum), (1.0, lead));
+    let page = dashboard_page(r.web, "/delivery?days=7").await;
+    let shown = format!("class=\"lead-time\">{:.1} d<", lead / 86_400.0);
+    assert!(page.contains(&shown), "{shown} on the page: {page}");
+    r.stop().await;
+    ledger.close().await;
+}
+
+/// One replica on a fresh SQLite ledger, a publisher, and the ledger to read.
+async fn one_replica() -> (Replica, Publisher, Ledger, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ledger.db", dir.path().display());
+    let ns = ferry_testkit::unique_namespace();
+    let cfg = config(&ns, &format!("[ledger]\nurl = \"{url}\""));
+    declare_history(&cfg).await;
+    let r = replica(cfg.clone()).await;
+    let publisher = Publisher::new(&cfg.broker, "test", None);
+    let ledger = Ledger::open(&LedgerUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    (r, publisher, ledger, dir)
+}
+
+/// The replica's counts once `done` holds (or after 10 s, for the asserts to say what).
+async fn counted(r: &Replica, done: impl Fn(&Counts) -> bool) -> Counts {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = counts(&r.metrics().await);
+        if done(&c) || tokio::time::Instant::now() > deadline {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -13,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
+use ferry_shared::event::Event;
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -29,8 +30,8 @@ fn offered(days: u32) -> u32 {
         .find(|&c| c >= days)
         .unwrap_or(CHOICES[CHOICES.len() - 1])
 }
-/// Commits are looked for this far before the window: a commit deployed days later
-/// still gives its lead time.
+/// Commits are read with the window's events from this far before it; a deployment whose
+/// commit is older still has its run read for it.
 const COMMIT_LOOKBACK_DAYS: u32 = 30;
 
 #[derive(Deserialize)]
@@ -149,6 +150,18 @@ async fn figures(
             ledger
                 .each_fact_since(KINDS, since, |r| summary.add(&Step::of_row(&r)))
                 .await?;
+            // A deployment whose commit came before the read (a branch merged weeks
+            // later): its run's commit, as the recorder reads it for its lead time.
+            for u in summary.unmatched() {
+                let events = ledger.run_events(&u.run_id.to_string()).await?;
+                let committed = events.iter().find_map(|e| match &e.event {
+                    Event::SourceChanged(s) => Some(s.committed.unwrap_or(e.time)),
+                    _ => None,
+                });
+                if let Some(c) = committed {
+                    summary.lead_time(&u, c);
+                }
+            }
             summary.finish()
         }
         None => from_memory(app, prod, from, now),

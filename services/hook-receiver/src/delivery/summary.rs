@@ -70,15 +70,30 @@ fn median(v: &[f64]) -> Option<f64> {
 }
 
 /// Figures per (project, production environment), built from steps handed one at a time
-/// (oldest first, starting early enough for commits made before the window): only what
-/// happened from `from` to `to` counts. Nothing is kept but the figures.
+/// (oldest first, starting early enough for most commits made before the window): only
+/// what happened from `from` to `to` counts. Nothing is kept but the figures, and the
+/// deployments whose commit came before the steps did ([`Summary::unmatched`]).
 pub struct Summary<P> {
     tracker: Tracker,
     production: P,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     out: BTreeMap<(String, String), Figures>,
+    unmatched: Vec<Unmatched>,
 }
+
+/// A production deployment in the window whose run's commit was not among the steps:
+/// its lead time is for the caller to find ([`Summary::lead_time`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unmatched {
+    pub project: String,
+    pub environment: String,
+    pub run_id: uuid::Uuid,
+    pub deployed: DateTime<Utc>,
+}
+
+/// At most this many deployments wait for their commit: each costs the caller a read.
+pub const MAX_UNMATCHED: usize = 200;
 
 impl<P: Fn(&str) -> Option<String>> Summary<P> {
     pub fn new(production: P, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
@@ -88,6 +103,24 @@ impl<P: Fn(&str) -> Option<String>> Summary<P> {
             from,
             to,
             out: BTreeMap::new(),
+            unmatched: Vec::new(),
+        }
+    }
+
+    /// The deployments whose commit came before the steps (at most [`MAX_UNMATCHED`]),
+    /// handed over once.
+    pub fn unmatched(&mut self) -> Vec<Unmatched> {
+        std::mem::take(&mut self.unmatched)
+    }
+
+    /// The lead time of a deployment [`Summary::unmatched`] gave, from its commit's time.
+    pub fn lead_time(&mut self, u: &Unmatched, committed: DateTime<Utc>) {
+        if let Some(f) = self
+            .out
+            .get_mut(&(u.project.clone(), u.environment.clone()))
+        {
+            f.lead_times
+                .push((u.deployed - committed).num_milliseconds().max(0) as f64 / 1000.0);
         }
     }
 
@@ -135,6 +168,14 @@ impl<P: Fn(&str) -> Option<String>> Summary<P> {
                 Fact::ProductionDeploy { lead_time } => {
                     figures.deployments += 1;
                     figures.lead_times.extend(lead_time);
+                    if lead_time.is_none() && self.unmatched.len() < MAX_UNMATCHED {
+                        self.unmatched.push(Unmatched {
+                            project: step.project.to_owned(),
+                            environment: env.to_owned(),
+                            run_id: step.run_id,
+                            deployed: step.time,
+                        });
+                    }
                     if let Some(d) = day.as_deref_mut() {
                         d.deployments += 1;
                     }
