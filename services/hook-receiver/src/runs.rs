@@ -473,20 +473,7 @@ mod tests {
         // Two runs started within the same millisecond, the one with the larger id first.
         let mut ids = Vec::new();
         for (id, ns) in [("ffffffff", 100), ("00000000", 900)] {
-            let mut e = Envelope::new_run(
-                "shop",
-                Event::SourceChanged(SourceChanged {
-                    source: "manual".into(),
-                    repository: "r".into(),
-                    reference: None,
-                    revision: "1".into(),
-                    author: None,
-                    message: None,
-                    changed_paths: vec![],
-                    config_change: None,
-                    committed: None,
-                }),
-            );
+            let mut e = ferry_testkit::source_changed("1");
             let run: Uuid = format!("{id}-0000-4000-8000-000000000000").parse().unwrap();
             e.run_id = run.into();
             e.time = at + chrono::Duration::nanoseconds(ns);

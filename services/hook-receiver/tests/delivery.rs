@@ -142,6 +142,23 @@ fn place(run: &mut [Envelope], start: chrono::DateTime<Utc>, commit_before: i64)
     }
 }
 
+/// Production rolled back to revision 6 at `at`, after `failed` (its run's failed test).
+fn rollback_after(failed: &Envelope, at: chrono::DateTime<Utc>) -> Envelope {
+    let mut e = failed.follow(
+        Event::DeployRolledBack(DeployRolledBack {
+            revision: "6".into(),
+            image: "127.0.0.1:5000/shop:6".into(),
+            from_revision: Some("7".into()),
+            from_image: None,
+            reason: "1 of 2 checks failed".into(),
+            hosts: vec![],
+        }),
+        Some("production"),
+    );
+    e.time = at;
+    e
+}
+
 async fn publish(p: &Publisher, events: &[Envelope]) {
     for e in events {
         p.publish(e).await.unwrap();
@@ -198,18 +215,7 @@ async fn two_replicas_count_each_delivery_fact_once_and_a_restarted_one_counts_n
     let mut two = a_run("shop");
     place(&mut two, t0 + Span::minutes(30), 300);
     let failed = two.last().unwrap().clone();
-    let mut rolled_back = failed.follow(
-        Event::DeployRolledBack(DeployRolledBack {
-            revision: "6".into(),
-            image: "127.0.0.1:5000/shop:6".into(),
-            from_revision: Some("7".into()),
-            from_image: None,
-            reason: "1 of 2 checks failed".into(),
-            hosts: vec![],
-        }),
-        Some("production"),
-    );
-    rolled_back.time = failed.time + Span::seconds(90);
+    let rolled_back = rollback_after(&failed, failed.time + Span::seconds(90));
     two.push(rolled_back);
     let mut three = passing_run(t0 + Span::hours(1), 1200);
     let rest_of_three = three.split_off(1);
@@ -343,18 +349,7 @@ async fn an_old_failed_deployment_restored_today_counts_once_and_shows_on_the_pa
         .find(|e| e.kind() == "deploy.succeeded")
         .unwrap()
         .clone();
-    let mut rolled_back = run.last().unwrap().follow(
-        Event::DeployRolledBack(DeployRolledBack {
-            revision: "6".into(),
-            image: "127.0.0.1:5000/shop:6".into(),
-            from_revision: Some("7".into()),
-            from_image: None,
-            reason: "1 of 2 checks failed".into(),
-            hosts: vec![],
-        }),
-        Some("production"),
-    );
-    rolled_back.time = deployed.time + Span::days(100);
+    let rolled_back = rollback_after(run.last().unwrap(), deployed.time + Span::days(100));
     publish(&publisher, &run).await;
     publish(&publisher, std::slice::from_ref(&deployed)).await;
     publish(&publisher, std::slice::from_ref(&rolled_back)).await;

@@ -362,6 +362,16 @@ mod tests {
         }
     }
 
+    fn causes(facts: &[Fact]) -> Vec<Cause> {
+        facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::ChangeFailure { cause } => Some(*cause),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn feed(t: &mut Tracker, steps: &[Step<'_>]) -> Vec<Fact> {
         steps
             .iter()
@@ -447,13 +457,7 @@ mod tests {
         steps.push(step(&mut d, "source.changed", None, 300));
         steps.push(step(&mut d, "deploy.succeeded", Some("production"), 500));
         let facts = feed(&mut t, &steps);
-        let failures: Vec<_> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::ChangeFailure { cause } => Some(*cause),
-                _ => None,
-            })
-            .collect();
+        let failures = causes(&facts);
         assert_eq!(failures, [Cause::RolledBack, Cause::TestFailed]);
         let restores: Vec<_> = facts
             .iter()
@@ -497,13 +501,7 @@ mod tests {
         steps.push(deployed);
         steps.push(step(&mut r, "deploy.rolled_back", Some("production"), 160));
         let facts = feed(&mut t, &steps);
-        let failures: Vec<_> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::ChangeFailure { cause } => Some(*cause),
-                _ => None,
-            })
-            .collect();
+        let failures = causes(&facts);
         assert_eq!(failures, [Cause::TestFailed]);
         assert!(facts.contains(&Fact::Restored { seconds: 60.0 }));
     }
