@@ -93,12 +93,16 @@ fn kind_list(kinds: &[&str]) -> String {
         .join(",")
 }
 
+/// The columns [`Ledger::fact_row`] reads: an event's, and of a commit its envelope (for
+/// its time alone).
+const FACT_COLUMNS: &str = "event_id, run_id, project, kind, environment, time_ms, \
+     CASE WHEN kind = 'source.changed' THEN envelope END";
+
 /// `last_facts`'s query: walks `ledger_events_by_place` back from the environment's newest
 /// event and stops at the limit (tested against SQLite's plan below).
 fn last_facts_sql(kind_list: &str) -> String {
     format!(
-        "SELECT event_id, run_id, project, kind, environment, time_ms, \
-         CASE WHEN kind = 'source.changed' THEN envelope END \
+        "SELECT {FACT_COLUMNS} \
          FROM ledger_events WHERE project = $1 AND environment = $2 AND kind IN ({kind_list}) \
          AND time_ms < $4 ORDER BY time_ms DESC, event_id DESC LIMIT $3"
     )
@@ -358,8 +362,7 @@ impl Ledger {
             return Ok(0);
         }
         let sql = format!(
-            "SELECT event_id, run_id, project, kind, environment, time_ms, \
-             CASE WHEN kind = 'source.changed' THEN envelope END \
+            "SELECT {FACT_COLUMNS} \
              FROM ledger_events WHERE time_ms >= $1 AND kind IN ({list}) \
              ORDER BY time_ms, event_id"
         );

@@ -8,12 +8,11 @@ use super::{Signed, layout};
 use crate::App;
 use crate::delivery::facts::Step;
 use crate::delivery::summary::{Figures, Summary, summarise};
-use crate::delivery::{KINDS, SEED_EVENTS, SEED_KINDS, production, window_start};
+use crate::delivery::{KINDS, production, where_productions_stood, window_start};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
-use ferry_shared::event::Event;
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -137,15 +136,8 @@ async fn figures(
             // What served in each production when the read starts, however old: a
             // deployment of months ago that fails or is replaced in the window counts
             // here as the recorder, which learnt it the same way, counted it.
-            for (name, project) in &app.cfg.projects {
-                let Some(env) = project.environments.last() else {
-                    continue;
-                };
-                let mut rows = ledger
-                    .last_facts((name, env), SEED_KINDS, Some(since), SEED_EVENTS)
-                    .await?;
-                rows.reverse();
-                rows.iter().for_each(|r| summary.seed(&Step::of_row(r)));
+            for (_, r) in where_productions_stood(&app.cfg, ledger, Some(since)).await? {
+                summary.seed(&Step::of_row(&r));
             }
             ledger
                 .each_fact_since(KINDS, since, |r| summary.add(&Step::of_row(&r)))
@@ -154,11 +146,7 @@ async fn figures(
             // later): its run's commit, as the recorder reads it for its lead time.
             for u in summary.unmatched() {
                 let events = ledger.run_events(&u.run_id.to_string()).await?;
-                let committed = events.iter().find_map(|e| match &e.event {
-                    Event::SourceChanged(s) => Some(s.committed.unwrap_or(e.time)),
-                    _ => None,
-                });
-                if let Some(c) = committed {
+                if let Some(c) = events.iter().find_map(|e| Step::of(e).commit_time()) {
                     summary.lead_time(&u, c);
                 }
             }

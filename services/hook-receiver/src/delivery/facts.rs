@@ -34,6 +34,14 @@ pub struct Step<'a> {
     pub committed: Option<DateTime<Utc>>,
 }
 
+impl Step<'_> {
+    /// Where a run's lead time starts, on its `source.changed`: the commit's own time,
+    /// else when Ferry heard of it.
+    pub fn commit_time(&self) -> Option<DateTime<Utc>> {
+        (self.kind == "source.changed").then(|| self.committed.unwrap_or(self.time))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stage {
     Build,
@@ -215,11 +223,10 @@ impl Tracker {
         if self.stage_times && self.times.insert(step.event_id, step.time).is_none() {
             self.order.push_back((step.event_id, false));
         }
-        if step.kind == "source.changed" {
-            let at = step.committed.unwrap_or(step.time);
-            if self.commits.insert(step.run_id, at).is_none() {
-                self.order.push_back((step.run_id, true));
-            }
+        if let Some(at) = step.commit_time()
+            && self.commits.insert(step.run_id, at).is_none()
+        {
+            self.order.push_back((step.run_id, true));
         }
         while self.order.len() > REMEMBERED {
             match self.order.pop_front() {

@@ -22,14 +22,34 @@ pub const KINDS: &[&str] = &[
     "deploy.rolled_back",
 ];
 
-/// What the recorder reads back at start-up, and the delivery page from before its
-/// window: which deployment serves in production, and whether it failed (a commit it has
-/// not seen is read with its run when needed).
-pub const SEED_KINDS: &[&str] = &["deploy.succeeded", "test.failed", "deploy.rolled_back"];
+/// What [`where_productions_stood`] reads: which deployment serves in production, and
+/// whether it failed (a commit not seen is read with its run when needed).
+const SEED_KINDS: &[&str] = &["deploy.succeeded", "test.failed", "deploy.rolled_back"];
 
-/// How many of a production's last events the recorder reads at start-up: enough to
-/// hold its last deployment, the failed test that may follow it and a rollback.
-pub const SEED_EVENTS: usize = 20;
+/// How many of a production's last events are read: enough to hold its last deployment,
+/// the failed test that may follow it and a rollback.
+const SEED_EVENTS: usize = 20;
+
+/// Each configured production's last events before `before` (none: now), oldest first,
+/// with the production they are in: what the recorder learns at start-up, and the
+/// delivery page before its window, to know what was serving.
+pub async fn where_productions_stood(
+    cfg: &FerryConfig,
+    ledger: &Ledger,
+    before: Option<DateTime<Utc>>,
+) -> Result<Vec<(String, ferry_ledger::FactRow)>, ferry_ledger::LedgerError> {
+    let mut out = Vec::new();
+    for (name, project) in &cfg.projects {
+        let Some(prod) = project.environments.last() else {
+            continue;
+        };
+        let rows = ledger
+            .last_facts((name, prod), SEED_KINDS, before, SEED_EVENTS)
+            .await?;
+        out.extend(rows.into_iter().rev().map(|r| (prod.clone(), r)));
+    }
+    Ok(out)
+}
 
 impl<'a> Step<'a> {
     pub fn of(e: &'a Envelope) -> Step<'a> {
@@ -47,9 +67,7 @@ impl<'a> Step<'a> {
             },
         }
     }
-}
 
-impl<'a> Step<'a> {
     /// An event as the ledger's delivery read gives it (no causation: lists need none).
     pub fn of_row(r: &'a ferry_ledger::FactRow) -> Step<'a> {
         Step {
@@ -100,22 +118,12 @@ impl Delivery {
     /// last events there, counting nothing: recording resumes where the ledger stands,
     /// after these events.
     pub async fn seed(&self, ledger: &Ledger) -> Result<usize, ferry_ledger::LedgerError> {
-        let mut n = 0;
-        for (name, project) in &self.cfg.projects {
-            let Some(prod) = project.environments.last() else {
-                continue;
-            };
-            let mut rows = ledger
-                .last_facts((name, prod), SEED_KINDS, None, SEED_EVENTS)
-                .await?;
-            rows.reverse();
-            let mut t = self.tracker();
-            for r in &rows {
-                t.seed(&Step::of_row(r), Some(prod));
-            }
-            n += rows.len();
+        let rows = where_productions_stood(&self.cfg, ledger, None).await?;
+        let mut t = self.tracker();
+        for (prod, r) in &rows {
+            t.seed(&Step::of_row(r), Some(prod));
         }
-        Ok(n)
+        Ok(rows.len())
     }
 
     /// Follow one event in stream order; count what it means when this replica added it

@@ -68,10 +68,14 @@ impl BusError {
         }
     }
 
-    /// Whether trying again later can help (the broker was away), as opposed to a
-    /// problem that repeats until someone changes the topology or the config.
+    /// Whether trying again later can help (the broker was away or still recovering), as
+    /// opposed to a problem that repeats until someone changes the topology or the config.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, BusError::Unroutable { .. } | BusError::Declare { .. })
+        match self {
+            BusError::Unroutable { .. } => false,
+            BusError::Declare { .. } => !self.is_topology_conflict(),
+            _ => true,
+        }
     }
 }
 
@@ -98,11 +102,11 @@ mod tests {
             AMQPSoftError::NOTFOUND,
             "NOT_FOUND - home node 'rabbit@rabbitmq' of durable queue 'ferry.history' in vhost '/' is down or inaccessible",
         );
-        assert!(!recovering.is_topology_conflict());
+        assert!(!recovering.is_topology_conflict() && recovering.is_transient());
         let changed = refused(
             AMQPSoftError::PRECONDITIONFAILED,
             "PRECONDITION_FAILED - inequivalent arg 'x-max-age'",
         );
-        assert!(changed.is_topology_conflict());
+        assert!(changed.is_topology_conflict() && !changed.is_transient());
     }
 }

@@ -38,7 +38,7 @@ where
             // A conflict repeats until someone acts; a stream whose node is still
             // recovering (after a restart of RabbitMQ) answers like a missing one, and
             // passes: reading goes on, never stops for good on it.
-            Err(SessionEnd::Bus(e)) if e.is_topology_conflict() => return e,
+            Err(SessionEnd::Bus(e)) if !e.is_transient() => return e,
             Err(SessionEnd::Bus(e)) => tracing::warn!("run history: {e}; reading again shortly"),
             Err(SessionEnd::Handler(why)) => {
                 tracing::warn!(
