@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use ferry_shared::bus::Publisher;
+use ferry_testkit::control::Control;
 use ferry_testkit::load::Load;
 use ferry_testkit::{Tap, amqp_url, docker, docker_hosts, free_port, unique_namespace};
 use std::time::Duration;
@@ -56,6 +57,7 @@ async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
     // Requests without pause on the stable port, fast ones and 2 s ones, while the
     // environment goes back and forth.
     let addr = format!("127.0.0.1:{stable}").parse().unwrap();
+    let control = Control::start(host).await.unwrap();
     let fast = Load::start(addr, "/", 4, Duration::from_secs(240));
     let slow = Load::start(addr, "/cgi-bin/slow", 2, Duration::from_secs(240));
     for round in 0..3 {
@@ -83,8 +85,9 @@ async fn deploys_and_rollbacks_through_the_proxy_fail_no_request() {
         assert_eq!(running_ids(&project), v1_container, "round {round}");
     }
     let (fast, slow) = (fast.stop().await, slow.stop().await);
-    assert_eq!(fast.failed, 0, "{fast:?}");
-    assert_eq!(slow.failed, 0, "{slow:?}");
+    let control = control.stop().await;
+    control.judge(&fast);
+    control.judge(&slow);
     assert!(fast.sent > 100 && slow.sent > 10, "{fast:?} {slow:?}");
     for version in ["v1", "v2"] {
         assert!(fast.bodies.contains_key(version), "{fast:?}");

@@ -5,6 +5,7 @@ mod broker;
 pub mod browser;
 pub mod build;
 pub mod cluster;
+pub mod control;
 mod docker;
 mod docker_events;
 pub mod load;

@@ -39,6 +39,32 @@ pub struct LoadReport {
     /// How often each distinct first line of a response body was seen (every response,
     /// whatever its status; `""` for an empty body).
     pub bodies: BTreeMap<String, u64>,
+    /// Every failure, when it happened: to set one load's failures against another's.
+    pub failures: Failures,
+}
+
+/// One failed request: when it finished, and the first line of its body when there was
+/// a response.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub at: Instant,
+    pub body: Option<String>,
+}
+
+/// Every failure of a load; printed as a count and a span, not one by one.
+#[derive(Clone, Default)]
+pub struct Failures(pub Vec<Failure>);
+
+impl std::fmt::Debug for Failures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let times = || self.0.iter().map(|x| x.at);
+        match (times().min(), times().max()) {
+            (Some(first), Some(last)) => {
+                write!(f, "{} over {:?}", self.0.len(), last.duration_since(first))
+            }
+            _ => write!(f, "none"),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -48,6 +74,7 @@ struct Counters {
     failed: AtomicU64,
     samples: Mutex<Vec<Sample>>,
     bodies: Mutex<BTreeMap<String, u64>>,
+    failures: Mutex<Vec<Failure>>,
 }
 
 impl Counters {
@@ -58,6 +85,7 @@ impl Counters {
             failed: self.failed.load(Ordering::Relaxed),
             samples: self.samples.lock().expect("samples lock").clone(),
             bodies: self.bodies.lock().expect("bodies lock").clone(),
+            failures: Failures(self.failures.lock().expect("failures lock").clone()),
         }
     }
 }
@@ -113,6 +141,14 @@ impl Load {
                             }
                             Some(what) => {
                                 counters.failed.fetch_add(1, Ordering::Relaxed);
+                                counters
+                                    .failures
+                                    .lock()
+                                    .expect("failures lock")
+                                    .push(Failure {
+                                        at: Instant::now(),
+                                        body: body.clone(),
+                                    });
                                 let mut samples = counters.samples.lock().expect("samples lock");
                                 if samples.len() < MAX_SAMPLES {
                                     samples.push(Sample {
