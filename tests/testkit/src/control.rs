@@ -5,8 +5,8 @@
 //! The test releases are busybox httpd, which forks for every request and, when it cannot
 //! fork, closes the connection unanswered (the proxy, after its retries, answers 502).
 //! So a moment when the machine cannot start processes fails requests whatever Ferry
-//! does: CI saw 189 such 502s in 180 ms from a release nothing was touching. A failure
-//! the control saw at the same moment is the machine's; any other failure is the test's
+//! does: once in CI, every request for 180 ms (189 of them) got that 502. A failure the
+//! control saw at the same moment is the machine's; any other failure is the test's
 //! finding, and a control that itself failed often means the run cannot be judged.
 
 use crate::load::{Failure, Load, LoadReport};
